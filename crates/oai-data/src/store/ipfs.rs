@@ -1,0 +1,216 @@
+use async_trait::async_trait;
+use bytes::Bytes;
+use oai_core::{ids, Cid};
+use reqwest::multipart::{Form, Part};
+use std::time::Duration;
+
+use super::{check_block, BlockStore};
+use crate::unixfs::Profile;
+use crate::{Error, Result};
+
+/// Blocks on an IPFS node over the kubo RPC API (`/api/v0`), as served by kubo and js-ipfs.
+///
+/// Every block read back is verified against its CID, so a lying or broken node yields
+/// [`Error::CorruptBlock`], never bad data. Requests ask the node to stay offline (no network
+/// lookups), so a missing block is [`Error::NotFound`] rather than a hang. The node keys blocks
+/// by multihash: [`BlockStore::list`] returns CIDs as the node reports them (the codec may
+/// differ from the one used to put; compare by `cid.hash()`).
+#[derive(Debug, Clone)]
+pub struct IpfsStore {
+    base: String,
+    http: reqwest::Client,
+}
+
+fn codec_name(codec: u64) -> Result<&'static str> {
+    match codec {
+        ids::RAW => Ok("raw"),
+        ids::DAG_PB => Ok("dag-pb"),
+        ids::DAG_CBOR => Ok("dag-cbor"),
+        other => Err(Error::UnknownCodec(other)),
+    }
+}
+
+fn is_not_found(body: &str) -> bool {
+    let b = body.to_ascii_lowercase();
+    b.contains("not found") || b.contains("notfound") || b.contains("could not find")
+}
+
+impl IpfsStore {
+    /// A store talking to the RPC API at `api`, e.g. `http://127.0.0.1:5001`.
+    pub fn new(api: &str) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::IpfsUnreachable {
+                url: api.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            base: format!("{}/api/v0", api.trim_end_matches('/')),
+            http,
+        })
+    }
+
+    async fn call(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        form: Option<Form>,
+    ) -> Result<Bytes> {
+        let url = format!("{}/{path}", self.base);
+        let mut req = self.http.post(&url).query(query);
+        if let Some(f) = form {
+            req = req.multipart(f);
+        }
+        let resp = req.send().await.map_err(|e| Error::IpfsUnreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| Error::IpfsUnreachable {
+            url,
+            reason: e.to_string(),
+        })?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(Error::Ipfs {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            })
+        }
+    }
+
+    /// The node's identity (a reachability check).
+    pub async fn id(&self) -> Result<String> {
+        let b = self.call("id", &[], None).await?;
+        let v: serde_json::Value = serde_json::from_slice(&b).map_err(|e| Error::Malformed {
+            what: "IPFS id response",
+            reason: e.to_string(),
+        })?;
+        Ok(v["ID"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Have the node itself import `bytes` as a file with `profile` (`/api/v0/add`), returning
+    /// the root CID it computed. Used to check that oai's importer agrees with IPFS.
+    pub async fn add(&self, bytes: Bytes, profile: Profile) -> Result<Cid> {
+        let query = vec![
+            ("cid-version", profile.cid_version().to_string()),
+            ("raw-leaves", profile.raw_leaves().to_string()),
+            ("chunker", format!("size-{}", profile.chunk_size())),
+            ("pin", "false".to_string()),
+            ("cid-base", "base32".to_string()),
+        ];
+        let form = Form::new().part("file", Part::bytes(bytes.to_vec()).file_name("file"));
+        let b = self.call("add", &query, Some(form)).await?;
+        let last = b
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .next_back()
+            .unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(last).map_err(|e| Error::Malformed {
+            what: "IPFS add response",
+            reason: e.to_string(),
+        })?;
+        ids::parse(v["Hash"].as_str().unwrap_or_default()).map_err(Error::from)
+    }
+
+    /// Pin `cid` (recursively) on the node so its GC keeps it.
+    pub async fn pin(&self, cid: &Cid) -> Result<()> {
+        self.call("pin/add", &[("arg", cid.to_string())], None)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl BlockStore for IpfsStore {
+    async fn put_block(&self, cid: &Cid, bytes: Bytes) -> Result<()> {
+        check_block(cid, &bytes)?;
+        let query = vec![
+            ("format", codec_name(cid.codec())?.to_string()),
+            ("mhtype", "sha2-256".to_string()),
+            ("version", u64::from(cid.version()).to_string()),
+            ("cid-base", "base32".to_string()),
+            ("pin", "false".to_string()),
+        ];
+        let form = Form::new().part("data", Part::bytes(bytes.to_vec()).file_name("block"));
+        let b = self.call("block/put", &query, Some(form)).await?;
+        let v: serde_json::Value = serde_json::from_slice(&b).map_err(|e| Error::Malformed {
+            what: "IPFS block/put response",
+            reason: e.to_string(),
+        })?;
+        let got = ids::parse(v["Key"].as_str().unwrap_or_default())?;
+        if got.hash() != cid.hash() {
+            return Err(Error::Verification(format!(
+                "IPFS node stored {cid} as {got}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, cid: &Cid) -> Result<Bytes> {
+        match self
+            .call(
+                "block/get",
+                &[("arg", cid.to_string()), ("offline", "true".into())],
+                None,
+            )
+            .await
+        {
+            Ok(b) => {
+                check_block(cid, &b)?;
+                Ok(b)
+            }
+            Err(Error::Ipfs { body, .. }) if is_not_found(&body) => Err(Error::NotFound(*cid)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn has(&self, cid: &Cid) -> Result<bool> {
+        match self
+            .call(
+                "block/stat",
+                &[("arg", cid.to_string()), ("offline", "true".into())],
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::Ipfs { body, .. }) if is_not_found(&body) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, cid: &Cid) -> Result<()> {
+        match self
+            .call(
+                "block/rm",
+                &[("arg", cid.to_string()), ("force", "true".into())],
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(Error::Ipfs { body, .. }) if is_not_found(&body) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<Cid>> {
+        let b = self
+            .call("refs/local", &[("cid-base", "base32".into())], None)
+            .await?;
+        b.split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(line).map_err(|e| Error::Malformed {
+                        what: "IPFS refs/local response",
+                        reason: e.to_string(),
+                    })?;
+                ids::parse(v["Ref"].as_str().unwrap_or_default()).map_err(Error::from)
+            })
+            .collect()
+    }
+}

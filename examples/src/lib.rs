@@ -1,0 +1,1 @@
+//! Runnable templates for oai users; see the `[[example]]` targets.
