@@ -12,13 +12,17 @@ use crate::{Error, Result};
 ///
 /// Every block read back is verified against its CID, so a lying or broken node yields
 /// [`Error::CorruptBlock`], never bad data. Requests ask the node to stay offline (no network
-/// lookups), so a missing block is [`Error::NotFound`] rather than a hang. The node keys blocks
+/// lookups), so a missing block is [`Error::NotFound`] rather than a hang. js-ipfs ignores
+/// `offline` for lookups and waits for the network, so reads also pass a lookup timeout
+/// (default 2 s, [`IpfsStore::with_lookup_timeout`]) after which an absent block counts as not
+/// found; a put of such a block is harmless, so the worst case of a slow node is a re-put. The node keys blocks
 /// by multihash: [`BlockStore::list`] returns CIDs as the node reports them (the codec may
 /// differ from the one used to put; compare by `cid.hash()`).
 #[derive(Debug, Clone)]
 pub struct IpfsStore {
     base: String,
     http: reqwest::Client,
+    lookup_timeout: Duration,
 }
 
 fn codec_name(codec: u64) -> Result<&'static str> {
@@ -32,7 +36,10 @@ fn codec_name(codec: u64) -> Result<&'static str> {
 
 fn is_not_found(body: &str) -> bool {
     let b = body.to_ascii_lowercase();
-    b.contains("not found") || b.contains("notfound") || b.contains("could not find")
+    b.contains("not found")
+        || b.contains("notfound")
+        || b.contains("could not find")
+        || b.contains("request timed out")
 }
 
 impl IpfsStore {
@@ -48,7 +55,22 @@ impl IpfsStore {
         Ok(Self {
             base: format!("{}/api/v0", api.trim_end_matches('/')),
             http,
+            lookup_timeout: Duration::from_secs(2),
         })
+    }
+
+    /// How long a read waits for a block the node does not have locally.
+    pub fn with_lookup_timeout(mut self, t: Duration) -> Self {
+        self.lookup_timeout = t;
+        self
+    }
+
+    fn lookup_query(&self, cid: &Cid) -> Vec<(&'static str, String)> {
+        vec![
+            ("arg", cid.to_string()),
+            ("offline", "true".into()),
+            ("timeout", format!("{}ms", self.lookup_timeout.as_millis())),
+        ]
     }
 
     async fn call(
@@ -99,9 +121,14 @@ impl IpfsStore {
             ("raw-leaves", profile.raw_leaves().to_string()),
             ("chunker", format!("size-{}", profile.chunk_size())),
             ("pin", "false".to_string()),
-            ("cid-base", "base32".to_string()),
         ];
-        let form = Form::new().part("file", Part::bytes(bytes.to_vec()).file_name("file"));
+        let form = Form::new().part(
+            "file",
+            Part::bytes(bytes.to_vec())
+                .file_name("file")
+                .mime_str("application/octet-stream")
+                .expect("valid mime"),
+        );
         let b = self.call("add", &query, Some(form)).await?;
         let last = b
             .split(|&c| c == b'\n')
@@ -134,7 +161,13 @@ impl BlockStore for IpfsStore {
             ("cid-base", "base32".to_string()),
             ("pin", "false".to_string()),
         ];
-        let form = Form::new().part("data", Part::bytes(bytes.to_vec()).file_name("block"));
+        let form = Form::new().part(
+            "data",
+            Part::bytes(bytes.to_vec())
+                .file_name("block")
+                .mime_str("application/octet-stream")
+                .expect("valid mime"),
+        );
         let b = self.call("block/put", &query, Some(form)).await?;
         let v: serde_json::Value = serde_json::from_slice(&b).map_err(|e| Error::Malformed {
             what: "IPFS block/put response",
@@ -150,14 +183,7 @@ impl BlockStore for IpfsStore {
     }
 
     async fn get(&self, cid: &Cid) -> Result<Bytes> {
-        match self
-            .call(
-                "block/get",
-                &[("arg", cid.to_string()), ("offline", "true".into())],
-                None,
-            )
-            .await
-        {
+        match self.call("block/get", &self.lookup_query(cid), None).await {
             Ok(b) => {
                 check_block(cid, &b)?;
                 Ok(b)
@@ -168,14 +194,7 @@ impl BlockStore for IpfsStore {
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool> {
-        match self
-            .call(
-                "block/stat",
-                &[("arg", cid.to_string()), ("offline", "true".into())],
-                None,
-            )
-            .await
-        {
+        match self.call("block/stat", &self.lookup_query(cid), None).await {
             Ok(_) => Ok(true),
             Err(Error::Ipfs { body, .. }) if is_not_found(&body) => Ok(false),
             Err(e) => Err(e),

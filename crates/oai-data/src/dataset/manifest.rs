@@ -1,0 +1,128 @@
+use oai_core::{merkle::MerkleProof, Cid, Digest};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::Chunking;
+use crate::{Error, Result};
+
+/// Format version written into every manifest.
+pub const FORMAT: u64 = 1;
+
+/// A chunk as listed in a page: its block, the Merkle root over its record digests, and sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChunkRef {
+    // DAG-CBOR canonical key order
+    /// The chunk block (dag-cbor list of records).
+    pub cid: Cid,
+    /// Merkle root over the digests of the chunk's records.
+    pub root: Digest,
+    /// Encoded bytes of the chunk's records.
+    pub bytes: u64,
+    /// Number of records.
+    pub records: u64,
+}
+
+/// A page: a block listing consecutive chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRef {
+    // DAG-CBOR canonical key order
+    /// The page block (dag-cbor list of [`ChunkRef`]).
+    pub cid: Cid,
+    /// Number of chunks in the page.
+    pub chunks: u64,
+}
+
+/// One dataset version, stored as a dag-cbor block; its CID names the version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    // DAG-CBOR canonical key order: by length, then bytes
+    /// The version root: Merkle root over the chunks' leaves (see [`chunk_leaf`]); what a chain
+    /// contract and a training log cite.
+    pub root: Digest,
+    /// Total encoded record bytes.
+    pub bytes: u64,
+    /// Pages of chunk references, in record order.
+    pub pages: Vec<PageRef>,
+    /// Manifest format version ([`FORMAT`]).
+    pub format: u64,
+    /// The version this one was derived from.
+    pub parent: Option<Cid>,
+    /// Free-form schema description (e.g. `"labeled f32[64] -> 10 classes"`).
+    pub schema: String,
+    /// Number of records.
+    pub records: u64,
+    /// How records were grouped into chunks.
+    pub chunking: Chunking,
+    /// Free-form metadata, sorted by key.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_ipld_dagcbor::to_vec(self).expect("manifests always encode")
+    }
+
+    /// Decode and sanity-check a manifest block.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let m: Manifest = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| Error::Malformed {
+            what: "manifest",
+            reason: e.to_string(),
+        })?;
+        if m.format != FORMAT {
+            return Err(Error::Malformed {
+                what: "manifest",
+                reason: format!("format {} (this oai reads format {FORMAT})", m.format),
+            });
+        }
+        m.chunking.validate().map_err(|e| Error::Malformed {
+            what: "manifest",
+            reason: e.to_string(),
+        })?;
+        Ok(m)
+    }
+}
+
+/// The leaf of the version tree for a chunk whose first record has global index `first`:
+/// SHA-256(`oai-chunk` || records root || first || count). Binding the index range makes a
+/// record proof prove the record's global position, not just its membership.
+pub fn chunk_leaf(records_root: &Digest, first: u64, count: u64) -> Digest {
+    Digest::of_parts(&[
+        b"oai-chunk",
+        records_root.as_bytes(),
+        &first.to_be_bytes(),
+        &count.to_be_bytes(),
+    ])
+}
+
+/// Proof that a record sits at a global index of a dataset version. About
+/// 2 * log2(records) hashes; checked against the version root alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordProof {
+    /// Global record index.
+    pub index: u64,
+    /// Index of the chunk's first record.
+    pub first: u64,
+    /// Merkle root over the chunk's record digests.
+    pub chunk_root: Digest,
+    /// Path from the record to the chunk root (its `leaf_count` is the chunk's record count).
+    pub in_chunk: MerkleProof,
+    /// Path from the chunk leaf to the version root.
+    pub in_version: MerkleProof,
+}
+
+impl RecordProof {
+    /// Whether the record with digest `record` (SHA-256 of its encoding, the digest in its CID)
+    /// is at `self.index` under `version_root`.
+    pub fn verify(&self, record: &Digest, version_root: &Digest) -> bool {
+        let in_chunk_ok = self.in_chunk.verify(record, &self.chunk_root);
+        let index_ok = self.first.checked_add(self.in_chunk.index) == Some(self.index);
+        let leaf = chunk_leaf(&self.chunk_root, self.first, self.in_chunk.leaf_count);
+        in_chunk_ok && index_ok && self.in_version.verify(&leaf, version_root)
+    }
+
+    /// Like [`RecordProof::verify`] for a record CID; `false` if the CID is not sha2-256.
+    pub fn verify_cid(&self, record: &Cid, version_root: &Digest) -> bool {
+        oai_core::ids::digest_of(record).is_ok_and(|d| self.verify(&d, version_root))
+    }
+}

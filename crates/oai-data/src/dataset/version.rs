@@ -1,0 +1,635 @@
+use bytes::Bytes;
+use oai_core::{ids, merkle::MerkleTree, Cid, Digest};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::chunker::cut_page;
+use super::manifest::{chunk_leaf, ChunkRef, Manifest, PageRef, RecordProof, FORMAT};
+use super::record::Encoded;
+use super::{Chunking, Record};
+use crate::{BlockStore, Error, Result};
+
+/// Builds a dataset version from records, streaming: only the current chunk and page are held.
+#[derive(Debug)]
+pub struct Builder<'a, S: ?Sized> {
+    store: &'a S,
+    chunking: Chunking,
+    schema: String,
+    metadata: BTreeMap<String, String>,
+    parent: Option<Cid>,
+    current: Vec<Encoded>,
+    current_bytes: u64,
+    page: Vec<ChunkRef>,
+    pages: Vec<PageRef>,
+    leaves: Vec<Digest>,
+    records: u64,
+    bytes: u64,
+}
+
+impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
+    /// A builder writing into `store` with default chunking and no parent.
+    pub fn new(store: &'a S) -> Self {
+        Self {
+            store,
+            chunking: Chunking::default(),
+            schema: String::new(),
+            metadata: BTreeMap::new(),
+            parent: None,
+            current: Vec::new(),
+            current_bytes: 0,
+            page: Vec::new(),
+            pages: Vec::new(),
+            leaves: Vec::new(),
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Set the chunking parameters (checked in [`Builder::finish`] and before the first push).
+    pub fn chunking(mut self, c: Chunking) -> Self {
+        self.chunking = c;
+        self
+    }
+
+    /// Describe the schema.
+    pub fn schema(mut self, s: impl Into<String>) -> Self {
+        self.schema = s.into();
+        self
+    }
+
+    /// Add a metadata entry.
+    pub fn meta(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.metadata.insert(k.into(), v.into());
+        self
+    }
+
+    /// Record the version this one derives from.
+    pub fn parent(mut self, p: Option<Cid>) -> Self {
+        self.parent = p;
+        self
+    }
+
+    /// Append a record.
+    pub async fn push(&mut self, record: Record) -> Result<()> {
+        self.push_encoded(Encoded::new(record)?).await
+    }
+
+    pub(crate) async fn push_encoded(&mut self, e: Encoded) -> Result<()> {
+        if self.records == 0 && self.current.is_empty() {
+            self.chunking.validate()?;
+        }
+        let size = e.bytes.len() as u64;
+        let prefix = e.digest.prefix_u64();
+        self.current_bytes += size;
+        self.current.push(e);
+        if self.chunking.cut_after(prefix, size, self.current_bytes) {
+            self.flush_chunk().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_chunk(&mut self) -> Result<()> {
+        if self.current.is_empty() {
+            return Ok(());
+        }
+        let block = encode_chunk(&self.current);
+        let digests: Vec<Digest> = self.current.iter().map(|e| e.digest).collect();
+        let root = MerkleTree::new(&digests).root();
+        let cid = self.store.put(ids::DAG_CBOR, Bytes::from(block)).await?;
+        let r = ChunkRef {
+            cid,
+            root,
+            bytes: self.current_bytes,
+            records: self.current.len() as u64,
+        };
+        self.leaves.push(chunk_leaf(&root, self.records, r.records));
+        self.records += r.records;
+        self.bytes += r.bytes;
+        self.current.clear();
+        self.current_bytes = 0;
+        let anchor = ids::digest_of(&cid)?.prefix_u64();
+        self.page.push(r);
+        if cut_page(anchor, self.page.len()) {
+            self.flush_page().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_page(&mut self) -> Result<()> {
+        if self.page.is_empty() {
+            return Ok(());
+        }
+        let block = serde_ipld_dagcbor::to_vec(&self.page).expect("pages encode");
+        let cid = self.store.put(ids::DAG_CBOR, Bytes::from(block)).await?;
+        self.pages.push(PageRef {
+            cid,
+            chunks: self.page.len() as u64,
+        });
+        self.page.clear();
+        Ok(())
+    }
+
+    /// Write the last chunk, page and the manifest; returns the new version.
+    pub async fn finish(mut self) -> Result<Version> {
+        self.chunking.validate()?;
+        self.flush_chunk().await?;
+        self.flush_page().await?;
+        let manifest = Manifest {
+            root: MerkleTree::new(&self.leaves).root(),
+            bytes: self.bytes,
+            pages: self.pages,
+            format: FORMAT,
+            parent: self.parent,
+            schema: self.schema,
+            records: self.records,
+            chunking: self.chunking,
+            metadata: self.metadata,
+        };
+        let cid = self
+            .store
+            .put(ids::DAG_CBOR, Bytes::from(manifest.encode()))
+            .await?;
+        Version::from_manifest(self.store, cid, manifest).await
+    }
+}
+
+fn encode_chunk(records: &[Encoded]) -> Vec<u8> {
+    // a dag-cbor array header followed by the records' own canonical encodings
+    let mut out = Vec::with_capacity(records.iter().map(|e| e.bytes.len()).sum::<usize>() + 9);
+    let n = records.len() as u64;
+    match n {
+        0..=23 => out.push(0x80 | n as u8),
+        24..=0xff => out.extend_from_slice(&[0x98, n as u8]),
+        0x100..=0xffff => {
+            out.push(0x99);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(0x9a);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(0x9b);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+    for e in records {
+        out.extend_from_slice(&e.bytes);
+    }
+    out
+}
+
+/// An opened dataset version: its manifest and chunk list (records load on demand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    cid: Cid,
+    manifest: Manifest,
+    chunks: Vec<ChunkRef>,
+    /// Global index of each chunk's first record.
+    starts: Vec<u64>,
+}
+
+impl Version {
+    /// Build a version from `records` with default settings.
+    pub async fn from_records<S: BlockStore + ?Sized>(
+        store: &S,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Self> {
+        let mut b = Builder::new(store);
+        for r in records {
+            b.push(r).await?;
+        }
+        b.finish().await
+    }
+
+    /// Open the version whose manifest is `cid`, checking its pages against its root.
+    pub async fn open<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Self> {
+        if cid.codec() != ids::DAG_CBOR {
+            return Err(Error::Malformed {
+                what: "manifest",
+                reason: format!("{cid} is not a dag-cbor block"),
+            });
+        }
+        let manifest = Manifest::decode(&store.get(cid).await?)?;
+        Self::from_manifest(store, *cid, manifest).await
+    }
+
+    async fn from_manifest<S: BlockStore + ?Sized>(
+        store: &S,
+        cid: Cid,
+        manifest: Manifest,
+    ) -> Result<Self> {
+        let mut chunks = Vec::new();
+        for p in &manifest.pages {
+            let page: Vec<ChunkRef> = serde_ipld_dagcbor::from_slice(&store.get(&p.cid).await?)
+                .map_err(|e| Error::Malformed {
+                    what: "page",
+                    reason: format!("{}: {e}", p.cid),
+                })?;
+            if page.len() as u64 != p.chunks {
+                return Err(Error::Malformed {
+                    what: "manifest",
+                    reason: format!(
+                        "page {} lists {} chunks, manifest says {}",
+                        p.cid,
+                        page.len(),
+                        p.chunks
+                    ),
+                });
+            }
+            chunks.extend(page);
+        }
+        let mut starts = Vec::with_capacity(chunks.len());
+        let (mut n, mut bytes) = (0u64, 0u64);
+        let mut leaves = Vec::with_capacity(chunks.len());
+        for c in &chunks {
+            starts.push(n);
+            leaves.push(chunk_leaf(&c.root, n, c.records));
+            n += c.records;
+            bytes += c.bytes;
+        }
+        if n != manifest.records
+            || bytes != manifest.bytes
+            || MerkleTree::new(&leaves).root() != manifest.root
+        {
+            return Err(Error::Malformed {
+                what: "manifest",
+                reason: format!("{cid}: record count, byte count or root disagree with its pages"),
+            });
+        }
+        Ok(Self {
+            cid,
+            manifest,
+            chunks,
+            starts,
+        })
+    }
+
+    /// CID of the manifest: the version's identity.
+    pub fn cid(&self) -> Cid {
+        self.cid
+    }
+    /// The version root (Merkle root that record proofs verify against).
+    pub fn root(&self) -> Digest {
+        self.manifest.root
+    }
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// Number of records.
+    pub fn len(&self) -> u64 {
+        self.manifest.records
+    }
+    /// Whether the version has no records.
+    pub fn is_empty(&self) -> bool {
+        self.manifest.records == 0
+    }
+    /// The chunks, in record order.
+    pub fn chunks(&self) -> &[ChunkRef] {
+        &self.chunks
+    }
+
+    fn locate(&self, index: u64) -> Result<usize> {
+        if index >= self.len() {
+            return Err(Error::IndexOutOfRange {
+                index,
+                len: self.len(),
+            });
+        }
+        Ok(self.starts.partition_point(|&s| s <= index) - 1)
+    }
+
+    pub(crate) async fn load_chunk<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        i: usize,
+    ) -> Result<Vec<Encoded>> {
+        let r = &self.chunks[i];
+        let records: Vec<Record> = serde_ipld_dagcbor::from_slice(&store.get(&r.cid).await?)
+            .map_err(|e| Error::Malformed {
+                what: "chunk",
+                reason: format!("{}: {e}", r.cid),
+            })?;
+        let enc = records
+            .into_iter()
+            .map(Encoded::new)
+            .collect::<Result<Vec<_>>>()?;
+        let digests: Vec<Digest> = enc.iter().map(|e| e.digest).collect();
+        if enc.len() as u64 != r.records || MerkleTree::new(&digests).root() != r.root {
+            return Err(Error::Verification(format!(
+                "chunk {} does not match the root and count its page lists",
+                r.cid
+            )));
+        }
+        Ok(enc)
+    }
+
+    /// The record at `index`.
+    pub async fn record<S: BlockStore + ?Sized>(&self, store: &S, index: u64) -> Result<Record> {
+        let c = self.locate(index)?;
+        let mut recs = self.load_chunk(store, c).await?;
+        Ok(recs.swap_remove((index - self.starts[c]) as usize).record)
+    }
+
+    /// All records, in order (loads the whole dataset).
+    pub async fn records<S: BlockStore + ?Sized>(&self, store: &S) -> Result<Vec<Record>> {
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for i in 0..self.chunks.len() {
+            out.extend(
+                self.load_chunk(store, i)
+                    .await?
+                    .into_iter()
+                    .map(|e| e.record),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The CIDs of all records, in order.
+    pub async fn record_cids<S: BlockStore + ?Sized>(&self, store: &S) -> Result<Vec<Cid>> {
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for i in 0..self.chunks.len() {
+            out.extend(self.load_chunk(store, i).await?.iter().map(Encoded::cid));
+        }
+        Ok(out)
+    }
+
+    /// The record at `index`, its CID and its inclusion proof against [`Version::root`].
+    pub async fn prove<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        index: u64,
+    ) -> Result<(Record, Cid, RecordProof)> {
+        let c = self.locate(index)?;
+        let recs = self.load_chunk(store, c).await?;
+        let offset = index - self.starts[c];
+        let digests: Vec<Digest> = recs.iter().map(|e| e.digest).collect();
+        let in_chunk = MerkleTree::new(&digests)
+            .proof(offset)
+            .expect("offset in chunk");
+        let leaves: Vec<Digest> = self
+            .chunks
+            .iter()
+            .zip(&self.starts)
+            .map(|(c, s)| chunk_leaf(&c.root, *s, c.records))
+            .collect();
+        let in_version = MerkleTree::new(&leaves)
+            .proof(c as u64)
+            .expect("chunk in version");
+        let e = &recs[offset as usize];
+        Ok((
+            e.record.clone(),
+            e.cid(),
+            RecordProof {
+                index,
+                first: self.starts[c],
+                chunk_root: self.chunks[c].root,
+                in_chunk,
+                in_version,
+            },
+        ))
+    }
+
+    /// Records removed and added between `self` and `other`, as an edit script: removing
+    /// `removed` (indices in `self`) and inserting `added` (indices in `other`) turns `self`
+    /// into `other`. Chunks the two share are skipped without being read.
+    pub async fn diff<S: BlockStore + ?Sized>(&self, store: &S, other: &Version) -> Result<Diff> {
+        Ok(self.diff_records(store, other).await?.0)
+    }
+
+    async fn diff_records<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        other: &Version,
+    ) -> Result<(Diff, Vec<Encoded>)> {
+        use similar::{capture_diff_slices, Algorithm, DiffOp};
+        let a: Vec<Cid> = self.chunks.iter().map(|c| c.cid).collect();
+        let b: Vec<Cid> = other.chunks.iter().map(|c| c.cid).collect();
+        let mut diff = Diff::default();
+        let mut added_records = Vec::new();
+        for op in capture_diff_slices(Algorithm::Myers, &a, &b) {
+            let (old, new) = match op {
+                DiffOp::Equal { .. } => continue,
+                DiffOp::Delete {
+                    old_index, old_len, ..
+                } => (old_index..old_index + old_len, 0..0),
+                DiffOp::Insert {
+                    new_index, new_len, ..
+                } => (0..0, new_index..new_index + new_len),
+                DiffOp::Replace {
+                    old_index,
+                    old_len,
+                    new_index,
+                    new_len,
+                } => (
+                    old_index..old_index + old_len,
+                    new_index..new_index + new_len,
+                ),
+            };
+            let mut ra = Vec::new();
+            for i in old.clone() {
+                ra.extend(self.load_chunk(store, i).await?);
+            }
+            let mut rb = Vec::new();
+            for i in new.clone() {
+                rb.extend(other.load_chunk(store, i).await?);
+            }
+            let base_a = old.clone().next().map_or(0, |i| self.starts[i]);
+            let base_b = new.clone().next().map_or(0, |i| other.starts[i]);
+            let da: Vec<Digest> = ra.iter().map(|e| e.digest).collect();
+            let db: Vec<Digest> = rb.iter().map(|e| e.digest).collect();
+            for rop in capture_diff_slices(Algorithm::Myers, &da, &db) {
+                let (ro, rn) = match rop {
+                    DiffOp::Equal { .. } => continue,
+                    DiffOp::Delete {
+                        old_index, old_len, ..
+                    } => (old_index..old_index + old_len, 0..0),
+                    DiffOp::Insert {
+                        new_index, new_len, ..
+                    } => (0..0, new_index..new_index + new_len),
+                    DiffOp::Replace {
+                        old_index,
+                        old_len,
+                        new_index,
+                        new_len,
+                    } => (
+                        old_index..old_index + old_len,
+                        new_index..new_index + new_len,
+                    ),
+                };
+                for i in ro {
+                    diff.removed.push((base_a + i as u64, ra[i].cid()));
+                }
+                for i in rn {
+                    diff.added.push((base_b + i as u64, rb[i].cid()));
+                    added_records.push(rb[i].clone());
+                }
+            }
+        }
+        diff.removed.sort();
+        let mut pairs: Vec<_> = diff.added.drain(..).zip(added_records).collect();
+        pairs.sort_by_key(|((i, _), _)| *i);
+        let (added, recs): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+        diff.added = added;
+        Ok((diff, recs))
+    }
+
+    /// The [`ChangeSet`] that turns `self` into `other`, storing the added records as blocks.
+    pub async fn changes_to<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        other: &Version,
+    ) -> Result<ChangeSet> {
+        let (diff, recs) = self.diff_records(store, other).await?;
+        for e in recs {
+            store.put_block(&e.cid(), Bytes::from(e.bytes)).await?;
+        }
+        Ok(ChangeSet {
+            removed: diff.removed.into_iter().map(|(i, _)| i).collect(),
+            inserted: diff.added,
+        })
+    }
+
+    /// Apply `changes` and store the result as a new version whose parent is `self`, with the
+    /// same chunking, schema and metadata. Chunks the result shares with `self` are not written
+    /// again; only changed chunks, their pages and the manifest cost new bytes.
+    pub async fn apply<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        changes: &ChangeSet,
+    ) -> Result<Version> {
+        changes.check(self.len())?;
+        let mut b = Builder::new(store)
+            .chunking(self.manifest.chunking)
+            .schema(self.manifest.schema.clone())
+            .parent(Some(self.cid));
+        b.metadata = self.manifest.metadata.clone();
+        let mut removed = changes.removed.iter().peekable();
+        let mut inserts = changes.inserted.iter().peekable();
+        let mut out_pos = 0u64;
+        let mut base_idx = 0u64;
+        for c in 0..self.chunks.len() {
+            for e in self.load_chunk(store, c).await? {
+                while let Some((at, cid)) = inserts.next_if(|(at, _)| *at == out_pos) {
+                    let _ = at;
+                    b.push_encoded(load_record(store, cid).await?).await?;
+                    out_pos += 1;
+                }
+                if removed.next_if(|&&r| r == base_idx).is_none() {
+                    b.push_encoded(e).await?;
+                    out_pos += 1;
+                }
+                base_idx += 1;
+            }
+        }
+        for (at, cid) in inserts {
+            if *at != out_pos {
+                return Err(Error::InvalidArgument(format!(
+                    "insert at {at} is past the end of the result ({out_pos} records)"
+                )));
+            }
+            b.push_encoded(load_record(store, cid).await?).await?;
+            out_pos += 1;
+        }
+        b.finish().await
+    }
+}
+
+async fn load_record<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Encoded> {
+    if cid.codec() != ids::DAG_CBOR {
+        return Err(Error::UnknownCodec(cid.codec()));
+    }
+    let bytes = store.get(cid).await?;
+    Encoded::new(Record::decode(&bytes)?)
+}
+
+/// What changed between two versions (see [`Version::diff`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// `(index in the old version, record CID)`, ascending.
+    pub removed: Vec<(u64, Cid)>,
+    /// `(index in the new version, record CID)`, ascending.
+    pub added: Vec<(u64, Cid)>,
+}
+
+/// Changes to a version: remove records by their index in the base, then insert records
+/// (stored as standalone dag-cbor blocks) at their index in the result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSet {
+    // DAG-CBOR canonical key order
+    /// Indices in the base to remove, strictly ascending.
+    pub removed: Vec<u64>,
+    /// `(index in the result, record CID)`, strictly ascending by index.
+    pub inserted: Vec<(u64, Cid)>,
+}
+
+impl ChangeSet {
+    /// Store `record` as a block and schedule its insertion at `index` of the result
+    /// (inserts must be added in ascending index order).
+    pub async fn insert<S: BlockStore + ?Sized>(
+        &mut self,
+        store: &S,
+        index: u64,
+        record: Record,
+    ) -> Result<()> {
+        let e = Encoded::new(record)?;
+        let cid = e.cid();
+        store.put_block(&cid, Bytes::from(e.bytes)).await?;
+        self.inserted.push((index, cid));
+        Ok(())
+    }
+
+    /// Schedule removal of the base record at `index` (ascending order).
+    pub fn remove(&mut self, index: u64) {
+        self.removed.push(index);
+    }
+
+    /// Replace the base record at `index` (with no other changes before it in the result,
+    /// the position is the same): remove plus insert.
+    pub async fn replace<S: BlockStore + ?Sized>(
+        &mut self,
+        store: &S,
+        index: u64,
+        record: Record,
+    ) -> Result<()> {
+        self.remove(index);
+        self.insert(store, index, record).await
+    }
+
+    fn check(&self, base_len: u64) -> Result<()> {
+        let ascending = |v: &mut dyn Iterator<Item = u64>| {
+            let items: Vec<u64> = v.collect();
+            items.windows(2).all(|w| w[0] < w[1])
+        };
+        if !ascending(&mut self.removed.iter().copied())
+            || !ascending(&mut self.inserted.iter().map(|(i, _)| *i))
+        {
+            return Err(Error::InvalidArgument(
+                "change indices must be strictly ascending".into(),
+            ));
+        }
+        if let Some(&last) = self.removed.last() {
+            if last >= base_len {
+                return Err(Error::IndexOutOfRange {
+                    index: last,
+                    len: base_len,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_ipld_dagcbor::to_vec(self).expect("change sets encode")
+    }
+
+    /// Decode a change set block.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        serde_ipld_dagcbor::from_slice(bytes).map_err(|e| Error::Malformed {
+            what: "change set",
+            reason: e.to_string(),
+        })
+    }
+}
