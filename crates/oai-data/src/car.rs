@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::store::Block;
 use crate::unixfs::pb::PbNode;
 use crate::{BlockStore, Error, Result};
 
@@ -182,7 +183,7 @@ where
             reason: format!("bad CID: {e}"),
         })?;
         let data = Bytes::copy_from_slice(&section[cursor.position() as usize..]);
-        store.put_block(&cid, data).await?;
+        store.put_block(Block::verified(cid, data)?).await?;
     }
     Ok(header.roots)
 }

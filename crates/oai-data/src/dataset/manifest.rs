@@ -126,3 +126,48 @@ impl RecordProof {
         oai_core::ids::digest_of(record).is_ok_and(|d| self.verify(&d, version_root))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipld_core::ipld::Ipld;
+    use oai_core::ids;
+
+    /// Our structs declare fields in DAG-CBOR's canonical key order; re-encoding through a
+    /// generic IPLD value (which sorts keys) must give the same bytes.
+    #[test]
+    fn manifest_encoding_is_canonical_dag_cbor() {
+        let m = Manifest {
+            root: Digest::of(b"r"),
+            bytes: 10,
+            pages: vec![PageRef {
+                cid: ids::cid_v1(ids::DAG_CBOR, b"p"),
+                chunks: 1,
+            }],
+            format: FORMAT,
+            parent: Some(ids::cid_v1(ids::DAG_CBOR, b"q")),
+            schema: "text".into(),
+            records: 3,
+            chunking: Chunking::default(),
+            metadata: [
+                ("b".to_string(), "1".to_string()),
+                ("aa".to_string(), "2".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let bytes = m.encode();
+        let ipld: Ipld = serde_ipld_dagcbor::from_slice(&bytes).unwrap();
+        assert_eq!(serde_ipld_dagcbor::to_vec(&ipld).unwrap(), bytes);
+        assert_eq!(Manifest::decode(&bytes).unwrap(), m);
+        let c = ChunkRef {
+            cid: ids::cid_v1(ids::DAG_CBOR, b"c"),
+            root: Digest::of(b"x"),
+            bytes: 5,
+            records: 1,
+        };
+        let cb = serde_ipld_dagcbor::to_vec(&c).unwrap();
+        let ipld: Ipld = serde_ipld_dagcbor::from_slice(&cb).unwrap();
+        assert_eq!(serde_ipld_dagcbor::to_vec(&ipld).unwrap(), cb);
+    }
+}

@@ -165,4 +165,9 @@ impl Encoded {
     pub fn cid(&self) -> Cid {
         ids::cid_v1_of_digest(ids::DAG_CBOR, &self.digest)
     }
+
+    /// The record as a standalone dag-cbor block (no re-hashing).
+    pub fn into_block(self) -> Result<crate::store::Block> {
+        crate::store::Block::from_digest(ids::DAG_CBOR, &self.digest, self.bytes.into())
+    }
 }

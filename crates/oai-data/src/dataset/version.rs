@@ -483,7 +483,7 @@ impl Version {
     ) -> Result<ChangeSet> {
         let (diff, recs) = self.diff_records(store, other).await?;
         for e in recs {
-            store.put_block(&e.cid(), Bytes::from(e.bytes)).await?;
+            store.put_block(e.into_block()?).await?;
         }
         Ok(ChangeSet {
             removed: diff.removed.into_iter().map(|(i, _)| i).collect(),
@@ -575,7 +575,7 @@ impl ChangeSet {
     ) -> Result<()> {
         let e = Encoded::new(record)?;
         let cid = e.cid();
-        store.put_block(&cid, Bytes::from(e.bytes)).await?;
+        store.put_block(e.into_block()?).await?;
         self.inserted.push((index, cid));
         Ok(())
     }

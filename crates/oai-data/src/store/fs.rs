@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::{check_block, check_ref_name, BlockStore, RefStore};
+use super::{check_block, check_ref_name, Block, BlockStore, RefStore};
 use crate::{Error, Result};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -90,9 +90,9 @@ fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
 
 #[async_trait]
 impl BlockStore for FsStore {
-    async fn put_block(&self, cid: &Cid, bytes: Bytes) -> Result<()> {
-        check_block(cid, &bytes)?;
-        let path = self.block_path(cid);
+    async fn put_block(&self, block: Block) -> Result<()> {
+        let (cid, bytes) = block.into_parts();
+        let path = self.block_path(&cid);
         let tmp_dir = self.root.join("tmp");
         blocking(move || {
             match fs::metadata(&path) {

@@ -4,7 +4,7 @@ use oai_core::{ids, Cid};
 use reqwest::multipart::{Form, Part};
 use std::time::Duration;
 
-use super::{check_block, BlockStore};
+use super::{check_block, Block, BlockStore};
 use crate::unixfs::Profile;
 use crate::{Error, Result};
 
@@ -152,8 +152,9 @@ impl IpfsStore {
 
 #[async_trait]
 impl BlockStore for IpfsStore {
-    async fn put_block(&self, cid: &Cid, bytes: Bytes) -> Result<()> {
-        check_block(cid, &bytes)?;
+    async fn put_block(&self, block: Block) -> Result<()> {
+        let (cid, bytes) = block.into_parts();
+        let cid = &cid;
         let query = vec![
             ("format", codec_name(cid.codec())?.to_string()),
             ("mhtype", "sha2-256".to_string()),

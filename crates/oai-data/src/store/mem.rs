@@ -4,7 +4,7 @@ use oai_core::Cid;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use super::{check_block, check_ref_name, BlockStore, RefStore};
+use super::{check_block, check_ref_name, Block, BlockStore, RefStore};
 use crate::{Error, Result};
 
 /// An in-memory block and ref store. Cheap to clone (clones share the same data).
@@ -38,12 +38,12 @@ impl MemStore {
 
 #[async_trait]
 impl BlockStore for MemStore {
-    async fn put_block(&self, cid: &Cid, bytes: Bytes) -> Result<()> {
-        check_block(cid, &bytes)?;
+    async fn put_block(&self, block: Block) -> Result<()> {
+        let (cid, bytes) = block.into_parts();
         self.blocks
             .lock()
             .expect("mem store lock")
-            .entry(*cid)
+            .entry(cid)
             .or_insert(bytes);
         Ok(())
     }

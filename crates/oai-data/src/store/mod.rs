@@ -1,8 +1,9 @@
 //! Storage traits and their implementations.
 //!
 //! - [`BlockStore`]: immutable blocks named by CID. Contract, for every implementation:
-//!   1. `put_block(cid, bytes)` first checks that `bytes` hash to `cid` and refuses otherwise
-//!      ([`Error::CorruptBlock`]); it is idempotent, and concurrent puts of the same block are
+//!   1. `put_block(block)` stores a [`Block`], whose bytes match its CID by construction
+//!      (hashed by [`Block::new`] or checked by [`Block::verified`]), so nothing unverified
+//!      ever reaches a store; puts are idempotent, and concurrent puts of the same block are
 //!      fine.
 //!   2. `get(cid)` returns exactly the bytes that were put, verified against `cid` on every
 //!      read: a store never hands out bytes that do not match ([`Error::CorruptBlock`]); a
@@ -41,8 +42,8 @@ pub const MAX_BLOCK_SIZE: usize = 2 << 20;
 /// Immutable, content-addressed blocks. See the [module docs](self) for the contract.
 #[async_trait]
 pub trait BlockStore: Send + Sync + Debug {
-    /// Store `bytes` under `cid` after checking that they match.
-    async fn put_block(&self, cid: &Cid, bytes: Bytes) -> Result<()>;
+    /// Store a block.
+    async fn put_block(&self, block: Block) -> Result<()>;
     /// The verified bytes of `cid`.
     async fn get(&self, cid: &Cid) -> Result<Bytes>;
     /// Whether `cid` is stored.
@@ -54,8 +55,9 @@ pub trait BlockStore: Send + Sync + Debug {
 
     /// Store `bytes` as a CIDv1 block of `codec` (sha2-256) and return its CID.
     async fn put(&self, codec: u64, bytes: Bytes) -> Result<Cid> {
-        let cid = ids::cid_v1(codec, &bytes);
-        self.put_block(&cid, bytes).await?;
+        let block = Block::new(codec, bytes)?;
+        let cid = *block.cid();
+        self.put_block(block).await?;
         Ok(cid)
     }
 }
@@ -83,8 +85,8 @@ pub trait RefStore: Send + Sync + Debug {
 
 #[async_trait]
 impl<T: BlockStore + ?Sized> BlockStore for std::sync::Arc<T> {
-    async fn put_block(&self, cid: &Cid, bytes: Bytes) -> Result<()> {
-        (**self).put_block(cid, bytes).await
+    async fn put_block(&self, block: Block) -> Result<()> {
+        (**self).put_block(block).await
     }
     async fn get(&self, cid: &Cid) -> Result<Bytes> {
         (**self).get(cid).await
@@ -100,14 +102,85 @@ impl<T: BlockStore + ?Sized> BlockStore for std::sync::Arc<T> {
     }
 }
 
-/// Check `bytes` against `cid` and the block size limit: the gate of every put and every get.
-pub fn check_block(cid: &Cid, bytes: &[u8]) -> Result<()> {
+/// A block whose bytes are known to match its CID: either hashed here ([`Block::new`],
+/// [`Block::new_v0`]) or checked ([`Block::verified`]). The only thing a [`BlockStore`] accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    cid: Cid,
+    data: Bytes,
+}
+
+impl Block {
+    /// Hash `data` into a CIDv1 block of `codec` (sha2-256).
+    pub fn new(codec: u64, data: impl Into<Bytes>) -> Result<Self> {
+        let data = data.into();
+        check_size(&data)?;
+        if !ids::is_known_codec(codec) {
+            return Err(Error::UnknownCodec(codec));
+        }
+        Ok(Self {
+            cid: ids::cid_v1(codec, &data),
+            data,
+        })
+    }
+
+    /// Hash `data` into a CIDv0 (dag-pb) block.
+    pub fn new_v0(data: impl Into<Bytes>) -> Result<Self> {
+        let data = data.into();
+        check_size(&data)?;
+        Ok(Self {
+            cid: ids::cid_v0(&data),
+            data,
+        })
+    }
+
+    /// A block from bytes that claim to be `cid`, checked: [`Error::CorruptBlock`] if they
+    /// are not, [`Error::UnknownCodec`] / [`Error::UnsupportedHash`] if oai cannot check.
+    pub fn verified(cid: Cid, data: impl Into<Bytes>) -> Result<Self> {
+        let data = data.into();
+        check_block(&cid, &data)?;
+        Ok(Self { cid, data })
+    }
+
+    /// A CIDv1 block from a digest the caller computed over `data` in this crate.
+    pub(crate) fn from_digest(codec: u64, digest: &oai_core::Digest, data: Bytes) -> Result<Self> {
+        check_size(&data)?;
+        debug_assert_eq!(&oai_core::Digest::of(&data), digest);
+        Ok(Self {
+            cid: ids::cid_v1_of_digest(codec, digest),
+            data,
+        })
+    }
+
+    /// The CID.
+    pub fn cid(&self) -> &Cid {
+        &self.cid
+    }
+
+    /// The bytes.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// CID and bytes.
+    pub fn into_parts(self) -> (Cid, Bytes) {
+        (self.cid, self.data)
+    }
+}
+
+fn check_size(bytes: &[u8]) -> Result<()> {
     if bytes.len() > MAX_BLOCK_SIZE {
         return Err(Error::BlockTooLarge {
             size: bytes.len(),
             limit: MAX_BLOCK_SIZE,
         });
     }
+    Ok(())
+}
+
+/// Check `bytes` against `cid` and the block size limit: the gate of every get.
+pub fn check_block(cid: &Cid, bytes: &[u8]) -> Result<()> {
+    check_size(bytes)?;
     ids::verify(cid, bytes).map_err(Error::from)
 }
 
@@ -127,5 +200,34 @@ pub fn check_ref_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::InvalidRefName(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_valid_by_construction() {
+        let b = Block::new(ids::RAW, Bytes::from_static(b"abc")).unwrap();
+        assert_eq!(b.cid(), &ids::cid_v1(ids::RAW, b"abc"));
+        assert!(Block::verified(*b.cid(), Bytes::from_static(b"abc")).is_ok());
+        match Block::verified(*b.cid(), Bytes::from_static(b"abd")) {
+            Err(Error::CorruptBlock { cid, .. }) => assert_eq!(&cid, b.cid()),
+            other => panic!("expected CorruptBlock, got {other:?}"),
+        }
+        assert!(matches!(
+            Block::new(0x300, Bytes::new()),
+            Err(Error::UnknownCodec(0x300))
+        ));
+        assert!(matches!(
+            Block::new(ids::RAW, vec![0u8; MAX_BLOCK_SIZE + 1]),
+            Err(Error::BlockTooLarge { .. })
+        ));
+        assert!(Block::new_v0(Bytes::new())
+            .unwrap()
+            .cid()
+            .to_string()
+            .starts_with("Qm"));
     }
 }

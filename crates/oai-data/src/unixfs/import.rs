@@ -4,6 +4,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::pb::{DataType, PbLink, PbNode, UnixFsData};
 use super::Profile;
+use crate::store::Block;
 use crate::{BlockStore, Result};
 
 /// The outcome of an import.
@@ -30,12 +31,13 @@ async fn put_node<S: BlockStore + ?Sized>(
     profile: Profile,
     bytes: Vec<u8>,
 ) -> Result<Cid> {
-    let cid = if profile.cid_version() == 0 {
-        ids::cid_v0(&bytes)
+    let block = if profile.cid_version() == 0 {
+        Block::new_v0(bytes)?
     } else {
-        ids::cid_v1(ids::DAG_PB, &bytes)
+        Block::new(ids::DAG_PB, bytes)?
     };
-    store.put_block(&cid, Bytes::from(bytes)).await?;
+    let cid = *block.cid();
+    store.put_block(block).await?;
     Ok(cid)
 }
 
