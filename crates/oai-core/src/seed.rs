@@ -1,7 +1,8 @@
 //! Explicit seeds. Everything random in oai takes a [`Seed`]; child seeds are derived by label so
 //! that independent consumers (parameter init, dropout, shuffling) never share a stream.
 
-use rand::{RngCore, SeedableRng};
+pub use rand::RngCore;
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -6,7 +6,7 @@
 //! blocks that are not yet reachable from a head.
 
 use oai_core::Cid;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::{car, BlockStore, RefStore, Result};
 
@@ -19,22 +19,32 @@ pub struct GcReport {
     pub deleted: u64,
 }
 
+/// Every block reachable from `roots` with its size in bytes, sorted by CID. Dataset versions
+/// link their parent, so a version's reachable set includes its history.
+pub async fn reachable<S: BlockStore + ?Sized>(
+    store: &S,
+    roots: &[Cid],
+) -> Result<Vec<(Cid, u64)>> {
+    let mut stack: Vec<Cid> = roots.to_vec();
+    let mut seen = BTreeMap::new();
+    while let Some(cid) = stack.pop() {
+        if seen.contains_key(&cid) {
+            continue;
+        }
+        let block = store.get(&cid).await?;
+        stack.extend(car::links(&cid, &block)?);
+        seen.insert(cid, block.len() as u64);
+    }
+    Ok(seen.into_iter().collect())
+}
+
 /// Keep blocks reachable from `roots`, delete the rest. Blocks are matched by multihash, so a
 /// store that reports CIDs with another codec (IPFS) is handled.
 pub async fn collect<S: BlockStore + ?Sized>(store: &S, roots: &[Cid]) -> Result<GcReport> {
-    let mut live = HashSet::new();
-    let mut stack: Vec<Cid> = roots.to_vec();
-    let mut seen = HashSet::new();
-    while let Some(cid) = stack.pop() {
-        if !seen.insert(cid) {
-            continue;
-        }
-        live.insert(cid.hash().to_bytes());
-        let block = store.get(&cid).await?;
-        stack.extend(car::links(&cid, &block)?);
-    }
+    let kept = reachable(store, roots).await?;
+    let live: HashSet<Vec<u8>> = kept.iter().map(|(c, _)| c.hash().to_bytes()).collect();
     let mut report = GcReport {
-        kept: seen.len() as u64,
+        kept: kept.len() as u64,
         deleted: 0,
     };
     for cid in store.list().await? {

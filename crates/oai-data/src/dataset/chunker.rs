@@ -25,9 +25,9 @@ pub struct Chunking {
 impl Default for Chunking {
     fn default() -> Self {
         Self {
-            avg: 8 << 10,
+            avg: 4 << 10,
             max: 64 << 10,
-            min: 1 << 10,
+            min: 512,
         }
     }
 }
@@ -53,8 +53,8 @@ impl Chunking {
 
 /// Page-cutting rule for lists of chunk references, the same idea by count.
 pub(crate) fn cut_page(digest_prefix: u64, entries: usize) -> bool {
-    const MIN: usize = 16;
-    const AVG: u64 = 64;
-    const MAX: usize = 512;
+    const MIN: usize = 4;
+    const AVG: u64 = 16;
+    const MAX: usize = 128;
     entries >= MAX || (entries >= MIN && digest_prefix % AVG == 0)
 }

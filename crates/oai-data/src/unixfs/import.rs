@@ -1,4 +1,3 @@
-use bytes::Bytes;
 use oai_core::{ids, Cid};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -41,37 +40,25 @@ async fn put_node<S: BlockStore + ?Sized>(
     Ok(cid)
 }
 
-async fn put_leaf<S: BlockStore + ?Sized>(
-    store: &S,
-    profile: Profile,
-    chunk: &[u8],
-) -> Result<Child> {
-    if profile.raw_leaves() {
-        let cid = store.put(ids::RAW, Bytes::copy_from_slice(chunk)).await?;
-        return Ok(Child {
-            cid,
-            file_size: chunk.len() as u64,
-            dag_size: chunk.len() as u64,
-        });
-    }
-    let data = UnixFsData {
-        kind: DataType::File,
-        data: (!chunk.is_empty()).then(|| chunk.to_vec()),
-        filesize: Some(chunk.len() as u64),
-        blocksizes: vec![],
+/// Build a leaf block from one chunk (pure CPU: hashing, and wrapping for dag-pb leaves).
+fn make_leaf(profile: Profile, chunk: Vec<u8>) -> Result<(Block, Child)> {
+    let file_size = chunk.len() as u64;
+    let block = if profile.raw_leaves() {
+        Block::new(ids::RAW, chunk)?
+    } else {
+        let bytes = super::pb::file_leaf_node(&chunk);
+        if profile.cid_version() == 0 {
+            Block::new_v0(bytes)?
+        } else {
+            Block::new(ids::DAG_PB, bytes)?
+        }
     };
-    let block = PbNode {
-        links: vec![],
-        data: Some(data.encode()),
-    }
-    .encode();
-    let dag_size = block.len() as u64;
-    let cid = put_node(store, profile, block).await?;
-    Ok(Child {
-        cid,
-        file_size: chunk.len() as u64,
-        dag_size,
-    })
+    let child = Child {
+        cid: *block.cid(),
+        file_size,
+        dag_size: block.data().len() as u64,
+    };
+    Ok((block, child))
 }
 
 async fn put_parent<S: BlockStore + ?Sized>(
@@ -107,76 +94,112 @@ async fn put_parent<S: BlockStore + ?Sized>(
     })
 }
 
-/// Fill `buf` from `reader` until it is full or the input ends; returns the bytes read.
-async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let k = reader.read(&mut buf[n..]).await?;
-        if k == 0 {
-            break;
+/// Leaves being hashed on blocking threads while the next chunk is read: bounds memory to
+/// `LEAVES_IN_FLIGHT + 1` chunks and lets import use a second core.
+const LEAVES_IN_FLIGHT: usize = 3;
+
+/// Pending links of a balanced tree under construction, one list per height.
+struct Tree {
+    profile: Profile,
+    levels: Vec<Vec<Child>>,
+}
+
+impl Tree {
+    /// Add a leaf; every level that reaches `max_links` becomes a node one level up.
+    async fn push_leaf<S: BlockStore + ?Sized>(&mut self, store: &S, leaf: Child) -> Result<()> {
+        self.levels[0].push(leaf);
+        let mut h = 0;
+        while self.levels[h].len() == self.profile.max_links() {
+            let parent = put_parent(store, self.profile, &self.levels[h]).await?;
+            self.levels[h].clear();
+            if self.levels.len() == h + 1 {
+                self.levels.push(Vec::new());
+            }
+            self.levels[h + 1].push(parent);
+            h += 1;
         }
-        n += k;
+        Ok(())
     }
-    Ok(n)
+
+    /// Collapse: each level's leftovers become one node on the level above, until one root.
+    async fn finish<S: BlockStore + ?Sized>(mut self, store: &S) -> Result<Child> {
+        let mut h = 0;
+        loop {
+            let top = h + 1 == self.levels.len();
+            if top && self.levels[h].len() == 1 {
+                return Ok(self.levels[h][0]);
+            }
+            if !self.levels[h].is_empty() {
+                let parent = put_parent(store, self.profile, &self.levels[h]).await?;
+                self.levels[h].clear();
+                if top {
+                    self.levels.push(Vec::new());
+                }
+                self.levels[h + 1].push(parent);
+            }
+            h += 1;
+        }
+    }
+}
+
+async fn hashed_leaf(
+    job: tokio::task::JoinHandle<Result<(Block, Child)>>,
+) -> Result<(Block, Child)> {
+    job.await
+        .map_err(|e| crate::Error::Io(std::io::Error::other(format!("hashing task failed: {e}"))))?
 }
 
 /// Import a file from `reader` into `store` as a balanced UnixFS DAG.
 ///
-/// Memory: one chunk plus at most `max_links` pending links per tree level.
+/// Memory: a few chunks in flight plus at most `max_links` pending links per tree level.
+/// Leaves are hashed on Tokio's blocking threads, in parallel with reading; the result does
+/// not depend on scheduling.
 pub async fn import<S, R>(store: &S, mut reader: R, profile: Profile) -> Result<Imported>
 where
     S: BlockStore + ?Sized,
     R: AsyncRead + Unpin,
 {
-    let max = profile.max_links();
-    let mut buf = vec![0u8; profile.chunk_size()];
-    // levels[0] holds leaves, levels[i] nodes of height i, each not yet grouped into a parent
-    let mut levels: Vec<Vec<Child>> = vec![Vec::new()];
+    let chunk_size = profile.chunk_size();
+    let mut tree = Tree {
+        profile,
+        levels: vec![Vec::new()],
+    };
+    let mut in_flight = std::collections::VecDeque::new();
     let mut first = true;
     loop {
-        let n = read_full(&mut reader, &mut buf).await?;
+        let mut chunk = Vec::with_capacity(chunk_size);
+        (&mut reader)
+            .take(chunk_size as u64)
+            .read_to_end(&mut chunk)
+            .await?;
+        let n = chunk.len();
         if n == 0 && !first {
             break;
         }
         first = false;
-        let leaf = put_leaf(store, profile, &buf[..n]).await?;
-        levels[0].push(leaf);
-        let mut h = 0;
-        while levels[h].len() == max {
-            let parent = put_parent(store, profile, &levels[h]).await?;
-            levels[h].clear();
-            if levels.len() == h + 1 {
-                levels.push(Vec::new());
-            }
-            levels[h + 1].push(parent);
-            h += 1;
+        in_flight.push_back(tokio::task::spawn_blocking(move || {
+            make_leaf(profile, chunk)
+        }));
+        if in_flight.len() > LEAVES_IN_FLIGHT {
+            let (block, leaf) = hashed_leaf(in_flight.pop_front().expect("non-empty")).await?;
+            store.put_block(block).await?;
+            tree.push_leaf(store, leaf).await?;
         }
-        if n < buf.len() {
+        if n < chunk_size {
             break;
         }
     }
-    // collapse: each level's leftovers become one node on the level above, until one root
-    let mut h = 0;
-    loop {
-        let top = h + 1 == levels.len();
-        if top && levels[h].len() == 1 {
-            let root = levels[h][0];
-            return Ok(Imported {
-                root: root.cid,
-                size: root.file_size,
-                dag_size: root.dag_size,
-            });
-        }
-        if !levels[h].is_empty() {
-            let parent = put_parent(store, profile, &levels[h]).await?;
-            levels[h].clear();
-            if top {
-                levels.push(Vec::new());
-            }
-            levels[h + 1].push(parent);
-        }
-        h += 1;
+    while let Some(job) = in_flight.pop_front() {
+        let (block, leaf) = hashed_leaf(job).await?;
+        store.put_block(block).await?;
+        tree.push_leaf(store, leaf).await?;
     }
+    let root = tree.finish(store).await?;
+    Ok(Imported {
+        root: root.cid,
+        size: root.file_size,
+        dag_size: root.dag_size,
+    })
 }
 
 /// Import an in-memory byte slice (see [`import`]).

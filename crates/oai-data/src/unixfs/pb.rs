@@ -237,9 +237,51 @@ impl UnixFsData {
     }
 }
 
+/// The dag-pb leaf node of a file chunk, `PbNode { Data: UnixFsData { File, chunk, filesize } }`,
+/// written in one allocation (the same bytes as encoding the two messages in turn).
+pub fn file_leaf_node(chunk: &[u8]) -> Vec<u8> {
+    let n = chunk.len() as u64;
+    let mut tail = Vec::with_capacity(11);
+    put_uint(&mut tail, 3, n);
+    let mut head = Vec::with_capacity(16);
+    put_uint(&mut head, 1, DataType::File as u64);
+    if !chunk.is_empty() {
+        put_varint(&mut head, 2 << 3 | 2);
+        put_varint(&mut head, n);
+    }
+    let inner_len = head.len() + chunk.len() + tail.len();
+    let mut out = Vec::with_capacity(inner_len + 11);
+    put_varint(&mut out, 1 << 3 | 2);
+    put_varint(&mut out, inner_len as u64);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(chunk);
+    out.extend_from_slice(&tail);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaf_node_fast_path_matches_generic_encoding() {
+        for chunk in [vec![], vec![7u8], vec![1u8; 300], vec![2u8; 262_144]] {
+            let generic = PbNode {
+                links: vec![],
+                data: Some(
+                    UnixFsData {
+                        kind: DataType::File,
+                        data: (!chunk.is_empty()).then(|| chunk.clone()),
+                        filesize: Some(chunk.len() as u64),
+                        blocksizes: vec![],
+                    }
+                    .encode(),
+                ),
+            }
+            .encode();
+            assert_eq!(file_leaf_node(&chunk), generic);
+        }
+    }
 
     #[test]
     fn node_round_trip() {
