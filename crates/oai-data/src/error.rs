@@ -41,15 +41,8 @@ pub enum Error {
         reason: String,
     },
     /// A compare-and-swap on a named head lost a race: the head is not what the caller expected.
-    #[error("CAS conflict on ref {name:?}: expected {expected:?}, found {actual:?}")]
-    CasConflict {
-        /// The ref name.
-        name: String,
-        /// What the caller expected.
-        expected: Option<Cid>,
-        /// What the head actually is.
-        actual: Option<Cid>,
-    },
+    #[error("CAS conflict on ref {:?}: expected {:?}, found {:?}", .0.name, .0.expected, .0.actual)]
+    CasConflict(Box<CasConflict>),
     /// A ref name that is empty, too long, or has characters outside `[A-Za-z0-9._/-]`.
     #[error("invalid ref name {0:?}")]
     InvalidRefName(String),
@@ -108,6 +101,28 @@ impl From<oai_core::Error> for Error {
                 reason: other.to_string(),
             },
         }
+    }
+}
+
+/// The details of [`Error::CasConflict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasConflict {
+    /// The ref name.
+    pub name: String,
+    /// What the caller expected.
+    pub expected: Option<Cid>,
+    /// What the head actually is.
+    pub actual: Option<Cid>,
+}
+
+impl Error {
+    /// A [`Error::CasConflict`].
+    pub fn cas_conflict(name: &str, expected: Option<Cid>, actual: Option<Cid>) -> Self {
+        Error::CasConflict(Box::new(CasConflict {
+            name: name.to_string(),
+            expected,
+            actual,
+        }))
     }
 }
 

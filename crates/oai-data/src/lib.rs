@@ -16,5 +16,5 @@ pub mod gc;
 pub mod store;
 pub mod unixfs;
 
-pub use error::{Error, Result};
+pub use error::{CasConflict, Error, Result};
 pub use store::{BlockStore, FsStore, MemStore, RefStore};

@@ -449,12 +449,12 @@ async fn forks_share_chunks_and_cas_protects_heads() {
 
     // a stale writer loses the CAS and nothing is overwritten
     match repo.set_head("wiki-es", Some(v.cid()), &v).await {
-        Err(Error::CasConflict { actual, .. }) => assert_eq!(actual, Some(next.cid())),
+        Err(Error::CasConflict(c)) => assert_eq!(c.actual, Some(next.cid())),
         other => panic!("expected CAS conflict, got {other:?}"),
     }
     assert!(matches!(
         repo.fork("wiki", "wiki-es").await,
-        Err(Error::CasConflict { .. })
+        Err(Error::CasConflict(_))
     ));
     assert_eq!(repo.list().await.unwrap().len(), 2);
 

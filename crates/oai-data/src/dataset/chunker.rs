@@ -56,5 +56,5 @@ pub(crate) fn cut_page(digest_prefix: u64, entries: usize) -> bool {
     const MIN: usize = 4;
     const AVG: u64 = 16;
     const MAX: usize = 128;
-    entries >= MAX || (entries >= MIN && digest_prefix % AVG == 0)
+    entries >= MAX || (entries >= MIN && digest_prefix.is_multiple_of(AVG))
 }

@@ -115,7 +115,7 @@ pub async fn ref_store<S: RefStore + Clone + 'static>(store: &S) {
     assert_eq!(store.get_ref(name).await.expect("get"), Some(a));
 
     match store.compare_and_swap(name, None, Some(b)).await {
-        Err(Error::CasConflict { actual, .. }) => assert_eq!(actual, Some(a)),
+        Err(Error::CasConflict(c)) => assert_eq!(c.actual, Some(a)),
         other => panic!("stale CAS must conflict, got {other:?}"),
     }
     assert_eq!(
@@ -187,7 +187,7 @@ pub async fn ref_store<S: RefStore + Clone + 'static>(store: &S) {
     for t in tasks {
         match t.await.expect("task") {
             Ok(()) => wins += 1,
-            Err(Error::CasConflict { .. }) => {}
+            Err(Error::CasConflict(_)) => {}
             Err(e) => panic!("unexpected error in CAS race: {e}"),
         }
     }

@@ -214,11 +214,7 @@ impl RefStore for FsStore {
             lock.lock()?;
             let actual = read_ref(&path)?;
             if actual != expected {
-                return Err(Error::CasConflict {
-                    name,
-                    expected,
-                    actual,
-                });
+                return Err(Error::cas_conflict(&name, expected, actual));
             }
             match new {
                 Some(cid) => write_atomic(&tmp_dir, &path, format!("{cid}\n").as_bytes()),

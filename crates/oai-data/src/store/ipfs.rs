@@ -132,8 +132,7 @@ impl IpfsStore {
         let b = self.call("add", &query, Some(form)).await?;
         let last = b
             .split(|&c| c == b'\n')
-            .filter(|l| !l.is_empty())
-            .next_back()
+            .rfind(|l| !l.is_empty())
             .unwrap_or_default();
         let v: serde_json::Value = serde_json::from_slice(last).map_err(|e| Error::Malformed {
             what: "IPFS add response",

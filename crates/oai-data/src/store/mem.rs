@@ -101,11 +101,7 @@ impl RefStore for MemStore {
         let mut refs = self.refs.lock().expect("mem store lock");
         let actual = refs.get(name).copied();
         if actual != expected {
-            return Err(Error::CasConflict {
-                name: name.to_string(),
-                expected,
-                actual,
-            });
+            return Err(Error::cas_conflict(name, expected, actual));
         }
         match new {
             Some(c) => refs.insert(name.to_string(), c),

@@ -1,0 +1,32 @@
+//! # oai
+//!
+//! The crate to `cargo add`: it re-exports the oai crates.
+//!
+//! - [`core`]: digests, CIDs, Merkle proofs, seeds (`oai-core`).
+//! - [`data`]: content-addressed, forkable datasets; block and ref stores; UnixFS and CAR
+//!   (`oai-data`). Feature `ipfs` adds the IPFS block store.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use oai::data::{dataset::{Record, Version}, MemStore};
+//! let store = MemStore::new();
+//! let v = Version::from_records(&store, (0..100).map(|i| Record::Text(format!("doc {i}")))).await?;
+//! let (_, cid, proof) = v.prove(&store, 42).await?;
+//! assert!(proof.verify_cid(&cid, &v.root()));
+//! # Ok::<(), oai::data::Error>(())
+//! # }).unwrap();
+//! ```
+
+pub use oai_core as core;
+pub use oai_data as data;
+
+/// The items most programs use.
+pub mod prelude {
+    pub use oai_core::{Cid, Digest, MerkleProof, Seed};
+    pub use oai_data::dataset::{ChangeSet, Record, Repo, Sampler, Tensor, Version};
+    pub use oai_data::{BlockStore, FsStore, MemStore, RefStore};
+}
+
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
