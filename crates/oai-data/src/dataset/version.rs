@@ -187,6 +187,8 @@ pub struct Version {
     chunks: Vec<ChunkRef>,
     /// Global index of each chunk's first record.
     starts: Vec<u64>,
+    /// The version tree over chunk leaves, kept to hand out proofs without rebuilding it.
+    tree: MerkleTree,
 }
 
 impl Version {
@@ -248,10 +250,8 @@ impl Version {
             n += c.records;
             bytes += c.bytes;
         }
-        if n != manifest.records
-            || bytes != manifest.bytes
-            || MerkleTree::new(&leaves).root() != manifest.root
-        {
+        let tree = MerkleTree::new(&leaves);
+        if n != manifest.records || bytes != manifest.bytes || tree.root() != manifest.root {
             return Err(Error::Malformed {
                 what: "manifest",
                 reason: format!("{cid}: record count, byte count or root disagree with its pages"),
@@ -262,6 +262,7 @@ impl Version {
             manifest,
             chunks,
             starts,
+            tree,
         })
     }
 
@@ -368,15 +369,7 @@ impl Version {
         let in_chunk = MerkleTree::new(&digests)
             .proof(offset)
             .expect("offset in chunk");
-        let leaves: Vec<Digest> = self
-            .chunks
-            .iter()
-            .zip(&self.starts)
-            .map(|(c, s)| chunk_leaf(&c.root, *s, c.records))
-            .collect();
-        let in_version = MerkleTree::new(&leaves)
-            .proof(c as u64)
-            .expect("chunk in version");
+        let in_version = self.tree.proof(c as u64).expect("chunk in version");
         let e = &recs[offset as usize];
         Ok((
             e.record.clone(),

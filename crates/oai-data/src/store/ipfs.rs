@@ -141,6 +141,21 @@ impl IpfsStore {
         ids::parse(v["Hash"].as_str().unwrap_or_default()).map_err(Error::from)
     }
 
+    /// Read a whole file through the node's `/api/v0/cat`, verified: the bytes are re-imported
+    /// with `profile` and must give `root`, else [`Error::Verification`]. (To stream a file
+    /// block by block instead, use [`crate::unixfs::cat`] over this store.)
+    pub async fn cat(&self, root: &Cid, profile: Profile) -> Result<Bytes> {
+        let bytes = self.call("cat", &[("arg", root.to_string())], None).await?;
+        let got = crate::unixfs::import_bytes(&super::MemStore::new(), &bytes, profile).await?;
+        if &got.root != root {
+            return Err(Error::Verification(format!(
+                "the node's bytes for {root} import as {} with {profile:?}",
+                got.root
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// Pin `cid` (recursively) on the node so its GC keeps it.
     pub async fn pin(&self, cid: &Cid) -> Result<()> {
         self.call("pin/add", &[("arg", cid.to_string())], None)
