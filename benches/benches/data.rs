@@ -108,7 +108,7 @@ fn fork_cost_report() {
         let n = total / size;
         let base: Vec<Record> = (0..n).map(|i| tensor_record(size, i as u64)).collect();
         let store = MemStore::new();
-        let (v1, v2, edited) = rt.block_on(async {
+        let (v1, v2, edited, apply_time) = rt.block_on(async {
             let mut b = Builder::new(&store);
             for r in &base {
                 b.push(r.clone()).await.expect("push");
@@ -121,8 +121,9 @@ fn fork_cost_report() {
                 edited[i] = r.clone();
                 changes.replace(&store, i as u64, r).await.expect("replace");
             }
+            let t = Instant::now();
             let v2 = v1.apply(&store, &changes).await.expect("apply");
-            (v1, v2, edited)
+            (v1, v2, edited, t.elapsed())
         });
         let sum = |v: &Version| -> u64 {
             rt.block_on(gc::reachable(&store, &[v.cid()]))
@@ -150,14 +151,15 @@ fn fork_cost_report() {
         .expect("import");
         let fixed_new = fixed.total_bytes() - before;
         println!(
-            "{:>10} B {:>8} {:>8} {:>14} {:>8.2}% {:>16} {:>8.2}%",
+            "{:>10} B {:>8} {:>8} {:>14} {:>8.2}% {:>16} {:>8.2}% {:>7.0?}",
             size,
             n,
             v1.chunks().len(),
             new_bytes,
             100.0 * new_bytes as f64 / data_bytes,
             fixed_new,
-            100.0 * fixed_new as f64 / data_bytes
+            100.0 * fixed_new as f64 / data_bytes,
+            apply_time
         );
     }
     println!("(oai new bytes = blocks reachable from the fork's head and not from its parent; default chunking min 512 B / avg 4 KiB / max 64 KiB)\n");

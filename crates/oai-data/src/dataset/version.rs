@@ -102,12 +102,24 @@ impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
             bytes: self.current_bytes,
             records: self.current.len() as u64,
         };
-        self.leaves.push(chunk_leaf(&root, self.records, r.records));
-        self.records += r.records;
-        self.bytes += r.bytes;
         self.current.clear();
         self.current_bytes = 0;
-        let anchor = ids::digest_of(&cid)?.prefix_u64();
+        self.append_chunk(r).await
+    }
+
+    /// Whether no records are waiting for a chunk boundary.
+    fn at_chunk_boundary(&self) -> bool {
+        self.current.is_empty()
+    }
+
+    /// Append a stored chunk as is (only at a chunk boundary).
+    async fn append_chunk(&mut self, r: ChunkRef) -> Result<()> {
+        debug_assert!(self.at_chunk_boundary());
+        self.leaves
+            .push(chunk_leaf(&r.root, self.records, r.records));
+        self.records += r.records;
+        self.bytes += r.bytes;
+        let anchor = ids::digest_of(&r.cid)?.prefix_u64();
         self.page.push(r);
         if cut_page(anchor, self.page.len()) {
             self.flush_page().await?;
@@ -485,8 +497,10 @@ impl Version {
     }
 
     /// Apply `changes` and store the result as a new version whose parent is `self`, with the
-    /// same chunking, schema and metadata. Chunks the result shares with `self` are not written
-    /// again; only changed chunks, their pages and the manifest cost new bytes.
+    /// same chunking, schema and metadata. Only chunks near a change are read and re-chunked
+    /// (until the chunker falls back onto one of `self`'s boundaries); the others are reused
+    /// as they are, so the work and the new bytes are proportional to the changes. The result
+    /// is the same version as building the edited records from scratch.
     pub async fn apply<S: BlockStore + ?Sized>(
         &self,
         store: &S,
@@ -502,10 +516,25 @@ impl Version {
         let mut inserts = changes.inserted.iter().peekable();
         let mut out_pos = 0u64;
         let mut base_idx = 0u64;
+        let last = self.chunks.len().saturating_sub(1);
         for c in 0..self.chunks.len() {
+            let r = self.chunks[c];
+            let end = base_idx + r.records;
+            // the last chunk may end where the data ended rather than at a cut, so it is
+            // always re-chunked
+            let untouched = c != last
+                && removed.peek().is_none_or(|&&i| i >= end)
+                && inserts
+                    .peek()
+                    .is_none_or(|(at, _)| *at >= out_pos + r.records);
+            if untouched && b.at_chunk_boundary() && store.has(&r.cid).await? {
+                b.append_chunk(r).await?;
+                out_pos += r.records;
+                base_idx = end;
+                continue;
+            }
             for e in self.load_chunk(store, c).await? {
-                while let Some((at, cid)) = inserts.next_if(|(at, _)| *at == out_pos) {
-                    let _ = at;
+                while let Some((_, cid)) = inserts.next_if(|(at, _)| *at == out_pos) {
                     b.push_encoded(load_record(store, cid).await?).await?;
                     out_pos += 1;
                 }
