@@ -408,30 +408,11 @@ impl Version {
         store: &S,
         other: &Version,
     ) -> Result<(Diff, Vec<Encoded>)> {
-        use similar::{capture_diff_slices, Algorithm, DiffOp};
         let a: Vec<Cid> = self.chunks.iter().map(|c| c.cid).collect();
         let b: Vec<Cid> = other.chunks.iter().map(|c| c.cid).collect();
         let mut diff = Diff::default();
         let mut added_records = Vec::new();
-        for op in capture_diff_slices(Algorithm::Myers, &a, &b) {
-            let (old, new) = match op {
-                DiffOp::Equal { .. } => continue,
-                DiffOp::Delete {
-                    old_index, old_len, ..
-                } => (old_index..old_index + old_len, 0..0),
-                DiffOp::Insert {
-                    new_index, new_len, ..
-                } => (0..0, new_index..new_index + new_len),
-                DiffOp::Replace {
-                    old_index,
-                    old_len,
-                    new_index,
-                    new_len,
-                } => (
-                    old_index..old_index + old_len,
-                    new_index..new_index + new_len,
-                ),
-            };
+        for (old, new) in changed_ranges(&a, &b) {
             let mut ra = Vec::new();
             for i in old.clone() {
                 ra.extend(self.load_chunk(store, i).await?);
@@ -444,25 +425,7 @@ impl Version {
             let base_b = new.clone().next().map_or(0, |i| other.starts[i]);
             let da: Vec<Digest> = ra.iter().map(|e| e.digest).collect();
             let db: Vec<Digest> = rb.iter().map(|e| e.digest).collect();
-            for rop in capture_diff_slices(Algorithm::Myers, &da, &db) {
-                let (ro, rn) = match rop {
-                    DiffOp::Equal { .. } => continue,
-                    DiffOp::Delete {
-                        old_index, old_len, ..
-                    } => (old_index..old_index + old_len, 0..0),
-                    DiffOp::Insert {
-                        new_index, new_len, ..
-                    } => (0..0, new_index..new_index + new_len),
-                    DiffOp::Replace {
-                        old_index,
-                        old_len,
-                        new_index,
-                        new_len,
-                    } => (
-                        old_index..old_index + old_len,
-                        new_index..new_index + new_len,
-                    ),
-                };
+            for (ro, rn) in changed_ranges(&da, &db) {
                 for i in ro {
                     diff.removed.push((base_a + i as u64, ra[i].cid()));
                 }
@@ -556,6 +519,20 @@ impl Version {
         }
         b.finish().await
     }
+}
+
+/// The `(old, new)` index ranges where Myers' diff of `a` and `b` finds changes.
+fn changed_ranges<T: std::hash::Hash + Eq + Ord>(
+    a: &[T],
+    b: &[T],
+) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    use similar::{capture_diff_slices, Algorithm, DiffTag};
+    capture_diff_slices(Algorithm::Myers, a, b)
+        .iter()
+        .map(|op| op.as_tag_tuple())
+        .filter(|(tag, _, _)| *tag != DiffTag::Equal)
+        .map(|(_, old, new)| (old, new))
+        .collect()
 }
 
 async fn load_record<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Encoded> {

@@ -34,6 +34,23 @@ fn codec_name(codec: u64) -> Result<&'static str> {
     }
 }
 
+/// A multipart form with one file part, as `/api/v0/add` and `block/put` expect.
+fn upload(field: &'static str, file_name: &'static str, bytes: &[u8]) -> Form {
+    let part = Part::bytes(bytes.to_vec())
+        .file_name(file_name)
+        .mime_str("application/octet-stream")
+        .expect("a valid MIME type");
+    Form::new().part(field, part)
+}
+
+/// Parse a JSON answer of the node.
+fn json(what: &'static str, bytes: &[u8]) -> Result<serde_json::Value> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Malformed {
+        what,
+        reason: e.to_string(),
+    })
+}
+
 fn is_not_found(body: &str) -> bool {
     let b = body.to_ascii_lowercase();
     b.contains("not found")
@@ -106,10 +123,7 @@ impl IpfsStore {
     /// The node's identity (a reachability check).
     pub async fn id(&self) -> Result<String> {
         let b = self.call("id", &[], None).await?;
-        let v: serde_json::Value = serde_json::from_slice(&b).map_err(|e| Error::Malformed {
-            what: "IPFS id response",
-            reason: e.to_string(),
-        })?;
+        let v = json("IPFS id response", &b)?;
         Ok(v["ID"].as_str().unwrap_or_default().to_string())
     }
 
@@ -122,22 +136,13 @@ impl IpfsStore {
             ("chunker", format!("size-{}", profile.chunk_size())),
             ("pin", "false".to_string()),
         ];
-        let form = Form::new().part(
-            "file",
-            Part::bytes(bytes.to_vec())
-                .file_name("file")
-                .mime_str("application/octet-stream")
-                .expect("valid mime"),
-        );
+        let form = upload("file", "file", &bytes);
         let b = self.call("add", &query, Some(form)).await?;
         let last = b
             .split(|&c| c == b'\n')
             .rfind(|l| !l.is_empty())
             .unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_slice(last).map_err(|e| Error::Malformed {
-            what: "IPFS add response",
-            reason: e.to_string(),
-        })?;
+        let v = json("IPFS add response", last)?;
         ids::parse(v["Hash"].as_str().unwrap_or_default()).map_err(Error::from)
     }
 
@@ -176,18 +181,9 @@ impl BlockStore for IpfsStore {
             ("cid-base", "base32".to_string()),
             ("pin", "false".to_string()),
         ];
-        let form = Form::new().part(
-            "data",
-            Part::bytes(bytes.to_vec())
-                .file_name("block")
-                .mime_str("application/octet-stream")
-                .expect("valid mime"),
-        );
+        let form = upload("data", "block", &bytes);
         let b = self.call("block/put", &query, Some(form)).await?;
-        let v: serde_json::Value = serde_json::from_slice(&b).map_err(|e| Error::Malformed {
-            what: "IPFS block/put response",
-            reason: e.to_string(),
-        })?;
+        let v = json("IPFS block/put response", &b)?;
         let got = ids::parse(v["Key"].as_str().unwrap_or_default())?;
         if got.hash() != cid.hash() {
             return Err(Error::Verification(format!(
@@ -238,11 +234,7 @@ impl BlockStore for IpfsStore {
         b.split(|&c| c == b'\n')
             .filter(|l| !l.is_empty())
             .map(|line| {
-                let v: serde_json::Value =
-                    serde_json::from_slice(line).map_err(|e| Error::Malformed {
-                        what: "IPFS refs/local response",
-                        reason: e.to_string(),
-                    })?;
+                let v = json("IPFS refs/local response", line)?;
                 ids::parse(v["Ref"].as_str().unwrap_or_default()).map_err(Error::from)
             })
             .collect()
