@@ -1,0 +1,388 @@
+//! `oai`: the command line of the oai SDK.
+//!
+//! Blocks and heads live in a filesystem store (`--store`, default `.oai`, or `$OAI_STORE`).
+//! Run `oai --help` for the commands.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use oai::core::{ids, Seed};
+use oai::data::dataset::{Builder, Record, Repo, Sampler, Version};
+use oai::data::{car, gc, unixfs, FsStore, RefStore};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Parser)]
+#[command(
+    name = "oai",
+    version,
+    about = "Content-addressed, forkable datasets for open AI"
+)]
+struct Cli {
+    /// Directory of the block and ref store.
+    #[arg(long, env = "OAI_STORE", default_value = ".oai", global = true)]
+    store: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import a file as IPFS would (same CID as `ipfs add`), streaming.
+    Add {
+        /// The file.
+        file: PathBuf,
+        /// Import profile.
+        #[arg(long, value_enum, default_value_t = ProfileArg::KuboCidv1)]
+        profile: ProfileArg,
+        /// Keep the file under the head `files/NAME` (so `gc` keeps it).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Write a file's bytes (verified block by block) to stdout or `--output`.
+    Cat {
+        /// Root CID of the file.
+        cid: String,
+        /// Output file.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Datasets: import, fork, diff, prove, sample.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// CAR files.
+    #[command(subcommand)]
+    Car(CarCommand),
+    /// Delete every block no head (dataset or `files/` name) reaches.
+    Gc,
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Import records into dataset NAME; if NAME exists, the import becomes its next version
+    /// (only changed chunks are stored).
+    Import {
+        /// Dataset name.
+        name: String,
+        /// A UTF-8 text file: one text record per line.
+        #[arg(long, conflicts_with = "files", required_unless_present = "files")]
+        lines: Option<PathBuf>,
+        /// A directory: one bytes record per file, in file-name order.
+        #[arg(long)]
+        files: Option<PathBuf>,
+        /// Schema description stored in the manifest.
+        #[arg(long, default_value = "")]
+        schema: String,
+    },
+    /// List datasets and their heads.
+    List,
+    /// Show a dataset version (by name or manifest CID).
+    Show {
+        /// Name or CID.
+        dataset: String,
+    },
+    /// Fork dataset FROM as TO (no bytes copied).
+    Fork {
+        /// Existing dataset.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// Records removed and added between two versions.
+    Diff {
+        /// Old version (name or CID).
+        a: String,
+        /// New version (name or CID).
+        b: String,
+    },
+    /// Print a record with its inclusion proof, and check the proof.
+    Prove {
+        /// Name or CID.
+        dataset: String,
+        /// Record index.
+        index: u64,
+    },
+    /// Print the record indices and CIDs of a deterministic batch.
+    Sample {
+        /// Name or CID.
+        dataset: String,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Batch size.
+        #[arg(long, default_value_t = 8)]
+        batch: u64,
+        /// Epoch.
+        #[arg(long, default_value_t = 0)]
+        epoch: u64,
+        /// Step within the epoch.
+        #[arg(long, default_value_t = 0)]
+        step: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum CarCommand {
+    /// Write everything reachable from CID (a file or a dataset version) to a CARv1 file.
+    Export {
+        /// Root (a CID or a dataset name).
+        root: String,
+        /// Output file.
+        file: PathBuf,
+    },
+    /// Import a CARv1 file (every block verified); prints its roots.
+    Import {
+        /// The CAR file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    /// CIDv1, raw leaves, 256 KiB, 174 links (`ipfs add --cid-version=1`).
+    KuboCidv1,
+    /// CIDv0, 256 KiB, 174 links (kubo's legacy default).
+    UnixfsV0_2015,
+    /// CIDv1, raw leaves, 1 MiB, 1024 links (IPIP-499).
+    UnixfsV1_2025,
+}
+
+impl From<ProfileArg> for unixfs::Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::KuboCidv1 => unixfs::Profile::KuboCidV1,
+            ProfileArg::UnixfsV0_2015 => unixfs::Profile::UnixfsV0_2015,
+            ProfileArg::UnixfsV1_2025 => unixfs::Profile::UnixfsV1_2025,
+        }
+    }
+}
+
+type StoreRepo = Repo<FsStore, FsStore>;
+
+/// A dataset version by name (its head) or by manifest CID.
+async fn resolve(repo: &StoreRepo, name_or_cid: &str) -> Result<Version> {
+    if let Ok(cid) = ids::parse(name_or_cid) {
+        return Ok(Version::open(repo.blocks(), &cid).await?);
+    }
+    repo.head(name_or_cid)
+        .await?
+        .with_context(|| format!("no dataset named {name_or_cid:?} (see `oai dataset list`)"))
+}
+
+fn read_records(lines: Option<&Path>, files: Option<&Path>) -> Result<Vec<Record>> {
+    if let Some(path) = lines {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            anyhow::anyhow!("{} is not UTF-8 (line {line})", path.display())
+        })?;
+        return Ok(text.lines().map(|l| Record::Text(l.to_string())).collect());
+    }
+    let dir = files.context("give --lines FILE or --files DIR")?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    paths.retain(|p| p.is_file());
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .map(Record::Bytes)
+                .with_context(|| format!("reading {}", p.display()))
+        })
+        .collect()
+}
+
+fn describe(v: &Version) -> String {
+    let m = v.manifest();
+    format!(
+        "version  {}\nroot     {}\nrecords  {}\nbytes    {}\nchunks   {}\nparent   {}\nschema   {}",
+        v.cid(),
+        v.root(),
+        m.records,
+        m.bytes,
+        v.chunks().len(),
+        m.parent.map_or("-".to_string(), |p| p.to_string()),
+        m.schema
+    )
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let store = FsStore::open(&cli.store)
+        .await
+        .with_context(|| format!("opening store {}", cli.store.display()))?;
+    let repo = Repo::new(store.clone(), store.clone());
+    match cli.command {
+        Command::Add {
+            file,
+            profile,
+            name,
+        } => {
+            let f = tokio::fs::File::open(&file)
+                .await
+                .with_context(|| format!("opening {}", file.display()))?;
+            let t = Instant::now();
+            let r = unixfs::import(&store, tokio::io::BufReader::new(f), profile.into()).await?;
+            let secs = t.elapsed().as_secs_f64();
+            println!("{}", r.root);
+            if let Some(name) = name {
+                let refname = format!("files/{name}");
+                let old = store.get_ref(&refname).await?;
+                store.compare_and_swap(&refname, old, Some(r.root)).await?;
+            }
+            eprintln!(
+                "{} bytes in {secs:.2} s ({:.0} MB/s)",
+                r.size,
+                r.size as f64 / 1e6 / secs.max(1e-9)
+            );
+        }
+        Command::Cat { cid, output } => {
+            use futures::StreamExt;
+            let cid = ids::parse(&cid)?;
+            let mut out: Box<dyn tokio::io::AsyncWrite + Unpin> = match output {
+                Some(p) => Box::new(tokio::fs::File::create(p).await?),
+                None => Box::new(tokio::io::stdout()),
+            };
+            let mut s = std::pin::pin!(unixfs::cat(store.clone(), cid));
+            while let Some(chunk) = s.next().await {
+                out.write_all(&chunk?).await?;
+            }
+            out.flush().await?;
+        }
+        Command::Dataset(cmd) => dataset(&repo, cmd).await?,
+        Command::Car(CarCommand::Export { root, file }) => {
+            let cid = match ids::parse(&root) {
+                Ok(c) => c,
+                Err(_) => resolve(&repo, &root).await?.cid(),
+            };
+            let mut f = tokio::fs::File::create(&file).await?;
+            let n = car::export(&store, &cid, &mut f).await?;
+            println!("{n} blocks from {cid} written to {}", file.display());
+        }
+        Command::Car(CarCommand::Import { file }) => {
+            let f = tokio::fs::File::open(&file).await?;
+            for root in car::import(&store, tokio::io::BufReader::new(f)).await? {
+                println!("{root}");
+            }
+        }
+        Command::Gc => {
+            let r = gc::collect_refs(&store, &store).await?;
+            println!("kept {} blocks, deleted {}", r.kept, r.deleted);
+        }
+    }
+    Ok(())
+}
+
+async fn dataset(repo: &StoreRepo, cmd: DatasetCommand) -> Result<()> {
+    let store = repo.blocks();
+    match cmd {
+        DatasetCommand::Import {
+            name,
+            lines,
+            files,
+            schema,
+        } => {
+            let records = read_records(lines.as_deref(), files.as_deref())?;
+            let head = repo.head(&name).await?;
+            let mut b = Builder::new(store)
+                .schema(schema)
+                .parent(head.as_ref().map(Version::cid));
+            for r in records {
+                b.push(r).await?;
+            }
+            let v = b.finish().await?;
+            repo.set_head(&name, head.as_ref().map(Version::cid), &v)
+                .await?;
+            println!("{}", describe(&v));
+            if let Some(old) = head {
+                let d = old.diff(store, &v).await?;
+                println!("changes  -{} +{}", d.removed.len(), d.added.len());
+            }
+        }
+        DatasetCommand::List => {
+            for (name, cid) in repo.list().await? {
+                println!("{name}\t{cid}");
+            }
+        }
+        DatasetCommand::Show { dataset } => {
+            println!("{}", describe(&resolve(repo, &dataset).await?))
+        }
+        DatasetCommand::Fork { from, to } => {
+            let v = repo.fork(&from, &to).await?;
+            println!("{to} -> {}", v.cid());
+        }
+        DatasetCommand::Diff { a, b } => {
+            let (va, vb) = (resolve(repo, &a).await?, resolve(repo, &b).await?);
+            let d = va.diff(store, &vb).await?;
+            for (i, cid) in &d.removed {
+                println!("- {i}\t{cid}");
+            }
+            for (i, cid) in &d.added {
+                println!("+ {i}\t{cid}");
+            }
+            eprintln!("{} removed, {} added", d.removed.len(), d.added.len());
+        }
+        DatasetCommand::Prove { dataset, index } => {
+            let v = resolve(repo, &dataset).await?;
+            let (record, cid, proof) = v.prove(store, index).await?;
+            println!("record   {cid}\nindex    {index}\nroot     {}", v.root());
+            println!("value    {}", preview(&record));
+            println!(
+                "in_chunk {} hashes, in_version {} hashes",
+                proof.in_chunk.siblings.len(),
+                proof.in_version.siblings.len()
+            );
+            if !proof.verify_cid(&cid, &v.root()) {
+                bail!("the proof does not verify");
+            }
+            println!("verified");
+        }
+        DatasetCommand::Sample {
+            dataset,
+            seed,
+            batch,
+            epoch,
+            step,
+        } => {
+            let v = resolve(repo, &dataset).await?;
+            let mut s = Sampler::for_version(&v, Seed::from_u64(seed), batch)?;
+            let b = s.batch(store, &v, epoch, step).await?;
+            let mut check = Sampler::for_version(&v, Seed::from_u64(seed), batch)?;
+            b.verify(&v.root(), &mut check)?;
+            for (i, cid) in b.indices.iter().zip(&b.records) {
+                println!("{i}\t{cid}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn preview(r: &Record) -> String {
+    match r {
+        Record::Text(t) => format!("{:?}", t.chars().take(80).collect::<String>()),
+        Record::Bytes(b) => format!("{} bytes", b.len()),
+        Record::Tensor(t) => format!("tensor {:?} {:?}", t.dtype(), t.shape()),
+        Record::Labeled { input, label } => {
+            format!(
+                "tensor {:?} {:?}, label {label}",
+                input.dtype(),
+                input.shape()
+            )
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
