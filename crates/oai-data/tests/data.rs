@@ -238,6 +238,66 @@ impl BlockStore for CountingStore {
     }
 }
 
+/// A store that fails every put after the first `ok` ones, like a disk filling up.
+#[derive(Debug, Clone)]
+struct FailingStore {
+    inner: MemStore,
+    ok: u64,
+    puts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl BlockStore for FailingStore {
+    async fn put_block(&self, block: oai_data::store::Block) -> oai_data::Result<()> {
+        if self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= self.ok {
+            return Err(Error::Io(std::io::Error::other("disk full")));
+        }
+        self.inner.put_block(block).await
+    }
+    async fn get(&self, cid: &cid::Cid) -> oai_data::Result<Bytes> {
+        self.inner.get(cid).await
+    }
+    async fn has(&self, cid: &cid::Cid) -> oai_data::Result<bool> {
+        self.inner.has(cid).await
+    }
+    async fn delete(&self, cid: &cid::Cid) -> oai_data::Result<()> {
+        self.inner.delete(cid).await
+    }
+    async fn list(&self) -> oai_data::Result<Vec<cid::Cid>> {
+        self.inner.list().await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_fails_the_build_and_no_manifest_is_written() {
+    let inner = MemStore::new();
+    let s = FailingStore {
+        inner: inner.clone(),
+        ok: 20,
+        puts: Default::default(),
+    };
+    let err = Version::from_records(&s, text_records(3000, "fail"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    for cid in inner.list().await.unwrap() {
+        let block = inner.get(&cid).await.unwrap();
+        assert!(
+            oai_data::dataset::Manifest::decode(&block).is_err(),
+            "a manifest was written although its chunks were not all stored"
+        );
+    }
+    let s = FailingStore {
+        inner: MemStore::new(),
+        ok: 3,
+        puts: Default::default(),
+    };
+    let err = unixfs::import_bytes(&s, &pattern(3 << 20), Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err}");
+}
+
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

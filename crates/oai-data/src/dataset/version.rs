@@ -7,12 +7,14 @@ use super::chunker::cut_page;
 use super::manifest::{chunk_leaf, ChunkRef, Manifest, PageRef, RecordProof, FORMAT};
 use super::record::Encoded;
 use super::{Chunking, Record};
+use crate::store::{Block, PutQueue};
 use crate::{BlockStore, Error, Result};
 
 /// Builds a dataset version from records, streaming: only the current chunk and page are held.
 #[derive(Debug)]
 pub struct Builder<'a, S: ?Sized> {
     store: &'a S,
+    puts: PutQueue<'a>,
     chunking: Chunking,
     schema: String,
     metadata: BTreeMap<String, String>,
@@ -31,6 +33,7 @@ impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
     pub fn new(store: &'a S) -> Self {
         Self {
             store,
+            puts: PutQueue::new(PutQueue::DEFAULT_LIMIT),
             chunking: Chunking::default(),
             schema: String::new(),
             metadata: BTreeMap::new(),
@@ -92,10 +95,11 @@ impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
         if self.current.is_empty() {
             return Ok(());
         }
-        let block = encode_chunk(&self.current);
+        let block = Block::new(ids::DAG_CBOR, encode_chunk(&self.current))?;
         let digests: Vec<Digest> = self.current.iter().map(|e| e.digest).collect();
         let root = MerkleTree::new(&digests).root();
-        let cid = self.store.put(ids::DAG_CBOR, Bytes::from(block)).await?;
+        let cid = *block.cid();
+        self.puts.put(self.store, block).await?;
         let r = ChunkRef {
             cid,
             root,
@@ -131,8 +135,12 @@ impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
         if self.page.is_empty() {
             return Ok(());
         }
-        let block = serde_ipld_dagcbor::to_vec(&self.page).expect("pages encode");
-        let cid = self.store.put(ids::DAG_CBOR, Bytes::from(block)).await?;
+        let block = Block::new(
+            ids::DAG_CBOR,
+            serde_ipld_dagcbor::to_vec(&self.page).expect("pages encode"),
+        )?;
+        let cid = *block.cid();
+        self.puts.put(self.store, block).await?;
         self.pages.push(PageRef {
             cid,
             chunks: self.page.len() as u64,
@@ -146,6 +154,8 @@ impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
         self.chunking.validate()?;
         self.flush_chunk().await?;
         self.flush_page().await?;
+        // everything the manifest links to is stored before the manifest is
+        self.puts.drain().await?;
         let manifest = Manifest {
             root: MerkleTree::new(&self.leaves).root(),
             bytes: self.bytes,

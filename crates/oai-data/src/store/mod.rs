@@ -23,11 +23,13 @@ mod fs;
 #[cfg(feature = "ipfs")]
 mod ipfs;
 mod mem;
+mod queue;
 
 pub use fs::FsStore;
 #[cfg(feature = "ipfs")]
 pub use ipfs::IpfsStore;
 pub use mem::MemStore;
+pub(crate) use queue::PutQueue;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -3,7 +3,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::pb::{DataType, PbLink, PbNode, UnixFsData};
 use super::Profile;
-use crate::store::Block;
+use crate::store::{Block, PutQueue};
 use crate::{BlockStore, Result};
 
 /// The outcome of an import.
@@ -25,8 +25,9 @@ struct Child {
     dag_size: u64,
 }
 
-async fn put_node<S: BlockStore + ?Sized>(
-    store: &S,
+async fn put_node<'a, S: BlockStore + ?Sized>(
+    puts: &mut PutQueue<'a>,
+    store: &'a S,
     profile: Profile,
     bytes: Vec<u8>,
 ) -> Result<Cid> {
@@ -36,7 +37,7 @@ async fn put_node<S: BlockStore + ?Sized>(
         Block::new(ids::DAG_PB, bytes)?
     };
     let cid = *block.cid();
-    store.put_block(block).await?;
+    puts.put(store, block).await?;
     Ok(cid)
 }
 
@@ -61,8 +62,9 @@ fn make_leaf(profile: Profile, chunk: Vec<u8>) -> Result<(Block, Child)> {
     Ok((block, child))
 }
 
-async fn put_parent<S: BlockStore + ?Sized>(
-    store: &S,
+async fn put_parent<'a, S: BlockStore + ?Sized>(
+    puts: &mut PutQueue<'a>,
+    store: &'a S,
     profile: Profile,
     children: &[Child],
 ) -> Result<Child> {
@@ -86,7 +88,7 @@ async fn put_parent<S: BlockStore + ?Sized>(
     };
     let block = node.encode();
     let dag_size = block.len() as u64 + children.iter().map(|c| c.dag_size).sum::<u64>();
-    let cid = put_node(store, profile, block).await?;
+    let cid = put_node(puts, store, profile, block).await?;
     Ok(Child {
         cid,
         file_size,
@@ -99,18 +101,22 @@ async fn put_parent<S: BlockStore + ?Sized>(
 const LEAVES_IN_FLIGHT: usize = 3;
 
 /// Pending links of a balanced tree under construction, one list per height.
-struct Tree {
+struct Tree<'a, S: ?Sized> {
+    store: &'a S,
+    puts: PutQueue<'a>,
     profile: Profile,
     levels: Vec<Vec<Child>>,
 }
 
-impl Tree {
+impl<'a, S: BlockStore + ?Sized> Tree<'a, S> {
     /// Add a leaf; every level that reaches `max_links` becomes a node one level up.
-    async fn push_leaf<S: BlockStore + ?Sized>(&mut self, store: &S, leaf: Child) -> Result<()> {
+    async fn push_leaf(&mut self, block: Block, leaf: Child) -> Result<()> {
+        self.puts.put(self.store, block).await?;
         self.levels[0].push(leaf);
         let mut h = 0;
         while self.levels[h].len() == self.profile.max_links() {
-            let parent = put_parent(store, self.profile, &self.levels[h]).await?;
+            let parent =
+                put_parent(&mut self.puts, self.store, self.profile, &self.levels[h]).await?;
             self.levels[h].clear();
             if self.levels.len() == h + 1 {
                 self.levels.push(Vec::new());
@@ -122,15 +128,17 @@ impl Tree {
     }
 
     /// Collapse: each level's leftovers become one node on the level above, until one root.
-    async fn finish<S: BlockStore + ?Sized>(mut self, store: &S) -> Result<Child> {
+    async fn finish(mut self) -> Result<Child> {
         let mut h = 0;
         loop {
             let top = h + 1 == self.levels.len();
             if top && self.levels[h].len() == 1 {
+                self.puts.drain().await?;
                 return Ok(self.levels[h][0]);
             }
             if !self.levels[h].is_empty() {
-                let parent = put_parent(store, self.profile, &self.levels[h]).await?;
+                let parent =
+                    put_parent(&mut self.puts, self.store, self.profile, &self.levels[h]).await?;
                 self.levels[h].clear();
                 if top {
                     self.levels.push(Vec::new());
@@ -161,6 +169,8 @@ where
 {
     let chunk_size = profile.chunk_size();
     let mut tree = Tree {
+        store,
+        puts: PutQueue::new(PutQueue::DEFAULT_LIMIT),
         profile,
         levels: vec![Vec::new()],
     };
@@ -182,8 +192,7 @@ where
         }));
         if in_flight.len() > LEAVES_IN_FLIGHT {
             let (block, leaf) = hashed_leaf(in_flight.pop_front().expect("non-empty")).await?;
-            store.put_block(block).await?;
-            tree.push_leaf(store, leaf).await?;
+            tree.push_leaf(block, leaf).await?;
         }
         if n < chunk_size {
             break;
@@ -191,10 +200,9 @@ where
     }
     while let Some(job) = in_flight.pop_front() {
         let (block, leaf) = hashed_leaf(job).await?;
-        store.put_block(block).await?;
-        tree.push_leaf(store, leaf).await?;
+        tree.push_leaf(block, leaf).await?;
     }
-    let root = tree.finish(store).await?;
+    let root = tree.finish().await?;
     Ok(Imported {
         root: root.cid,
         size: root.file_size,
