@@ -559,6 +559,72 @@ async fn build_open_read_and_prove() {
 }
 
 #[tokio::test]
+async fn large_datasets_get_index_pages_and_behave_the_same() {
+    // tiny chunks make thousands of pages, so the manifest needs two index levels
+    let s = MemStore::new();
+    let tiny = Chunking {
+        min: 8,
+        avg: 24,
+        max: 64,
+    };
+    let recs: Vec<Record> = (0..12_000).map(|i| Record::Text(format!("r{i}"))).collect();
+    let mut b = oai_data::dataset::Builder::new(&s).chunking(tiny);
+    for r in recs.clone() {
+        b.push(r).await.unwrap();
+    }
+    let v = b.finish().await.unwrap();
+    let m = v.manifest();
+    assert!(
+        m.depth >= 1,
+        "depth {} with {} chunks",
+        m.depth,
+        v.chunks().len()
+    );
+    assert!(m.pages.len() <= oai_data::dataset::manifest::MAX_TOP_PAGES);
+    let opened = Version::open(&s, &v.cid()).await.unwrap();
+    assert_eq!(opened, v);
+    assert_eq!(opened.records(&s).await.unwrap(), recs);
+    let (_, cid, proof) = v.prove(&s, 11_111).await.unwrap();
+    assert!(proof.verify_cid(&cid, &v.root()));
+
+    // an edit rewrites one path of pages, not the index
+    let before = s.total_bytes();
+    let mut ch = ChangeSet::default();
+    ch.replace(&s, 6000, Record::Text("edited".into()))
+        .await
+        .unwrap();
+    let v2 = v.apply(&s, &ch).await.unwrap();
+    let added = s.total_bytes() - before;
+    assert!(added < 4096, "one edit cost {added} bytes");
+    assert_eq!(
+        v2.record(&s, 6000).await.unwrap(),
+        Record::Text("edited".into())
+    );
+
+    // a CAR carries the index pages too
+    let mut buf = Vec::new();
+    car::export(&s, &v2.cid(), &mut buf).await.unwrap();
+    let t = MemStore::new();
+    car::import(&t, &buf[..]).await.unwrap();
+    assert_eq!(
+        Version::open(&t, &v2.cid()).await.unwrap().root(),
+        v2.root()
+    );
+
+    // an index page that lies about its chunk count is caught
+    let mut lying = m.clone();
+    lying.pages[0].chunks += 1;
+    let bad = s
+        .put(ids::DAG_CBOR, Bytes::from(lying.encode()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        Version::open(&s, &bad).await,
+        Err(Error::Malformed { .. })
+    ));
+}
+
+#[tokio::test]
 async fn tensors_are_checked() {
     assert!(Tensor::from_f32(vec![2, 2], &[1.0, 2.0, 3.0]).is_err());
     let t = Tensor::from_f32(vec![2, 2], &[1.0, 2.0, 3.0, 4.0]).unwrap();

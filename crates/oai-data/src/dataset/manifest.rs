@@ -8,6 +8,13 @@ use crate::{Error, Result};
 /// Format version written into every manifest.
 pub const FORMAT: u64 = 1;
 
+/// A manifest lists at most this many pages; more are grouped into index pages, level by
+/// level, so manifests stay small whatever the dataset size.
+pub const MAX_TOP_PAGES: usize = 64;
+
+/// Deepest index tree a manifest may declare (16^16 pages is beyond any real dataset).
+pub const MAX_DEPTH: u64 = 16;
+
 /// A chunk as listed in a page: its block, the Merkle root over its record digests, and sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChunkRef {
@@ -22,13 +29,13 @@ pub struct ChunkRef {
     pub records: u64,
 }
 
-/// A page: a block listing consecutive chunks.
+/// A page: a block listing consecutive chunks (depth 0) or pages (index pages).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRef {
     // DAG-CBOR canonical key order
-    /// The page block (dag-cbor list of [`ChunkRef`]).
+    /// The page block (dag-cbor list of [`ChunkRef`], or of [`PageRef`] for index pages).
     pub cid: Cid,
-    /// Number of chunks in the page.
+    /// Number of chunks under the page.
     pub chunks: u64,
 }
 
@@ -41,7 +48,10 @@ pub struct Manifest {
     pub root: Digest,
     /// Total encoded record bytes.
     pub bytes: u64,
-    /// Pages of chunk references, in record order.
+    /// Levels of index pages above the chunk pages: 0 when `pages` lists pages of chunk
+    /// references; `d` when it lists pages of [`PageRef`]s of depth `d - 1`.
+    pub depth: u64,
+    /// The top-level pages, in record order (at most [`MAX_TOP_PAGES`] unless `depth` is 0).
     pub pages: Vec<PageRef>,
     /// Manifest format version ([`FORMAT`]).
     pub format: u64,
@@ -73,6 +83,12 @@ impl Manifest {
             return Err(Error::Malformed {
                 what: "manifest",
                 reason: format!("format {} (this oai reads format {FORMAT})", m.format),
+            });
+        }
+        if m.depth > MAX_DEPTH {
+            return Err(Error::Malformed {
+                what: "manifest",
+                reason: format!("depth {} exceeds {MAX_DEPTH}", m.depth),
             });
         }
         m.chunking.validate().map_err(|e| Error::Malformed {
@@ -140,6 +156,7 @@ mod tests {
         let m = Manifest {
             root: Digest::of(b"r"),
             bytes: 10,
+            depth: 0,
             pages: vec![PageRef {
                 cid: ids::cid_v1(ids::DAG_CBOR, b"p"),
                 chunks: 1,

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::chunker::cut_page;
-use super::manifest::{chunk_leaf, ChunkRef, Manifest, PageRef, RecordProof, FORMAT};
+use super::manifest::{
+    chunk_leaf, ChunkRef, Manifest, PageRef, RecordProof, FORMAT, MAX_TOP_PAGES,
+};
 use super::record::Encoded;
 use super::{Chunking, Record};
 use crate::store::{Block, PutQueue};
@@ -149,17 +151,50 @@ impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
         Ok(())
     }
 
+    /// Group the chunk pages into levels of index pages (content-defined, like the pages
+    /// themselves) until at most [`MAX_TOP_PAGES`] remain; returns the depth and the top level.
+    async fn index_pages(&mut self) -> Result<(u64, Vec<PageRef>)> {
+        let mut level = std::mem::take(&mut self.pages);
+        let mut depth = 0;
+        while level.len() > MAX_TOP_PAGES {
+            let mut next = Vec::new();
+            let mut group: Vec<PageRef> = Vec::new();
+            let n = level.len();
+            for (i, p) in level.into_iter().enumerate() {
+                let anchor = ids::digest_of(&p.cid)?.prefix_u64();
+                group.push(p);
+                if cut_page(anchor, group.len()) || i + 1 == n {
+                    let block = Block::new(
+                        ids::DAG_CBOR,
+                        serde_ipld_dagcbor::to_vec(&group).expect("index pages encode"),
+                    )?;
+                    next.push(PageRef {
+                        cid: *block.cid(),
+                        chunks: group.iter().map(|p| p.chunks).sum(),
+                    });
+                    self.puts.put(self.store, block).await?;
+                    group.clear();
+                }
+            }
+            level = next;
+            depth += 1;
+        }
+        Ok((depth, level))
+    }
+
     /// Write the last chunk, page and the manifest; returns the new version.
     pub async fn finish(mut self) -> Result<Version> {
         self.chunking.validate()?;
         self.flush_chunk().await?;
         self.flush_page().await?;
+        let (depth, pages) = self.index_pages().await?;
         // everything the manifest links to is stored before the manifest is
         self.puts.drain().await?;
         let manifest = Manifest {
             root: MerkleTree::new(&self.leaves).root(),
             bytes: self.bytes,
-            pages: self.pages,
+            depth,
+            pages,
             format: FORMAT,
             parent: self.parent,
             schema: self.schema,
@@ -243,24 +278,21 @@ impl Version {
         cid: Cid,
         manifest: Manifest,
     ) -> Result<Self> {
-        let mut chunks = Vec::new();
-        for p in &manifest.pages {
-            let page: Vec<ChunkRef> = serde_ipld_dagcbor::from_slice(&store.get(&p.cid).await?)
-                .map_err(|e| Error::Malformed {
-                    what: "page",
-                    reason: format!("{}: {e}", p.cid),
-                })?;
-            if page.len() as u64 != p.chunks {
-                return Err(Error::Malformed {
-                    what: "manifest",
-                    reason: format!(
-                        "page {} lists {} chunks, manifest says {}",
-                        p.cid,
-                        page.len(),
-                        p.chunks
-                    ),
-                });
+        let mut level = manifest.pages.clone();
+        for _ in 0..manifest.depth {
+            let mut next = Vec::new();
+            for p in &level {
+                let kids: Vec<PageRef> = load_page(store, p).await?;
+                let under: u64 = kids.iter().map(|k| k.chunks).sum();
+                check_page_count(p, under)?;
+                next.extend(kids);
             }
+            level = next;
+        }
+        let mut chunks = Vec::new();
+        for p in &level {
+            let page: Vec<ChunkRef> = load_page(store, p).await?;
+            check_page_count(p, page.len() as u64)?;
             chunks.extend(page);
         }
         let mut starts = Vec::with_capacity(chunks.len());
@@ -529,6 +561,29 @@ impl Version {
         }
         b.finish().await
     }
+}
+
+async fn load_page<S: BlockStore + ?Sized, T: serde::de::DeserializeOwned>(
+    store: &S,
+    p: &PageRef,
+) -> Result<Vec<T>> {
+    serde_ipld_dagcbor::from_slice(&store.get(&p.cid).await?).map_err(|e| Error::Malformed {
+        what: "page",
+        reason: format!("{}: {e}", p.cid),
+    })
+}
+
+fn check_page_count(p: &PageRef, found: u64) -> Result<()> {
+    if found != p.chunks {
+        return Err(Error::Malformed {
+            what: "page",
+            reason: format!(
+                "{} holds {found} chunks, its parent says {}",
+                p.cid, p.chunks
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The `(old, new)` index ranges where Myers' diff of `a` and `b` finds changes.
