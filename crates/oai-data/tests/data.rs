@@ -141,6 +141,30 @@ mod ipfs {
     }
 
     #[tokio::test]
+    async fn datasets_live_on_ipfs_under_the_same_cids() {
+        let Some(s) = node() else { return };
+        let recs = text_records(500, "on-ipfs");
+        let local = Version::from_records(&MemStore::new(), recs.clone())
+            .await
+            .unwrap();
+        let v = Version::from_records(&s, recs.clone()).await.unwrap();
+        assert_eq!(
+            v.cid(),
+            local.cid(),
+            "the node stores our blocks under our CIDs"
+        );
+        let reopened = Version::open(
+            &IpfsStore::new(&std::env::var("OAI_IPFS_API").unwrap()).unwrap(),
+            &v.cid(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reopened.records(&s).await.unwrap(), recs);
+        let (_, cid, proof) = reopened.prove(&s, 321).await.unwrap();
+        assert!(proof.verify_cid(&cid, &local.root()));
+    }
+
+    #[tokio::test]
     async fn cat_with_the_wrong_profile_fails_verification() {
         let Some(s) = node() else { return };
         let data = pattern(300_000);
