@@ -22,6 +22,13 @@ fn ok(store: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+fn import_lines(store: &Path, name: &str, file: &Path) -> String {
+    ok(
+        store,
+        &["dataset", "import", name, "--lines", file.to_str().unwrap()],
+    )
+}
+
 fn field<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
         .find_map(|l| l.strip_prefix(key))
@@ -37,28 +44,10 @@ fn datasets_files_and_cars_from_the_command_line() {
 
     // import, then re-import an edited file as the next version
     std::fs::write(&text, "alpha\nbeta\ngamma\n").unwrap();
-    let v1 = ok(
-        &store,
-        &[
-            "dataset",
-            "import",
-            "notes",
-            "--lines",
-            text.to_str().unwrap(),
-        ],
-    );
+    let v1 = import_lines(&store, "notes", &text);
     assert_eq!(field(&v1, "records"), "3");
     std::fs::write(&text, "alpha\nBETA\ngamma\ndelta\n").unwrap();
-    let v2 = ok(
-        &store,
-        &[
-            "dataset",
-            "import",
-            "notes",
-            "--lines",
-            text.to_str().unwrap(),
-        ],
-    );
+    let v2 = import_lines(&store, "notes", &text);
     assert_eq!(field(&v2, "parent"), field(&v1, "version"));
     assert_eq!(field(&v2, "changes"), "-1 +2");
 
