@@ -3,7 +3,8 @@
 //!
 //! Real components: set `OAI_IPFS_API` (e.g. `http://127.0.0.1:5801`, a js-ipfs or kubo RPC
 //! API) and `OAI_IPFS_CAR` (path of npm `ipfs-car`'s CLI) to run the tests that need them;
-//! `.ci/run` starts both. Without them those tests print why they skip.
+//! `.ci/run` starts both. Without them those tests print why they skip, unless
+//! `OAI_REQUIRE_REAL` is set (as `.ci/run` does), which turns a missing component into a failure.
 
 use bytes::Bytes;
 use oai_core::{ids, Seed};
@@ -11,6 +12,16 @@ use oai_data::dataset::{ChangeSet, Chunking, Proposal, Record, Repo, Sampler, Te
 use oai_data::store::conformance;
 use oai_data::{car, gc, unixfs, BlockStore, Error, FsStore, MemStore, RefStore};
 use proptest::prelude::*;
+
+/// Skip (with a message) when a real component is not configured, or fail under
+/// `OAI_REQUIRE_REAL`.
+fn skip_without(var: &str, what: &str) {
+    assert!(
+        std::env::var_os("OAI_REQUIRE_REAL").is_none(),
+        "{var} is not set but OAI_REQUIRE_REAL is ({what})"
+    );
+    eprintln!("SKIP: {var} is not set ({what})");
+}
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
@@ -92,7 +103,7 @@ mod ipfs {
         match std::env::var("OAI_IPFS_API") {
             Ok(url) => Some(IpfsStore::new(&url).unwrap()),
             Err(_) => {
-                eprintln!("SKIP: OAI_IPFS_API is not set (start a node with .ci/ipfs-daemon.sh)");
+                skip_without("OAI_IPFS_API", "start a node with .ci/ipfs-daemon.sh");
                 None
             }
         }
@@ -423,7 +434,7 @@ async fn car_round_trip_and_bad_cars() {
 fn ipfs_car() -> Option<String> {
     let p = std::env::var("OAI_IPFS_CAR").ok();
     if p.is_none() {
-        eprintln!("SKIP: OAI_IPFS_CAR is not set (npm ipfs-car's CLI; .ci/run sets it)");
+        skip_without("OAI_IPFS_CAR", "npm ipfs-car's CLI; .ci/run sets it");
     }
     p
 }
