@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::store::Block;
 use crate::unixfs::pb::PbNode;
-use crate::{BlockStore, Error, Result};
+use crate::{cbor, BlockStore, Error, Result};
 
 /// Largest CAR section (CID + block) accepted on import.
 const MAX_SECTION: u64 = crate::store::MAX_BLOCK_SIZE as u64 + 1024;
@@ -44,11 +44,7 @@ pub fn links(cid: &Cid, block: &[u8]) -> Result<Vec<Cid>> {
             .map(|l| ids::from_bytes(&l.hash).map_err(Error::from))
             .collect(),
         ids::DAG_CBOR => {
-            let ipld: Ipld =
-                serde_ipld_dagcbor::from_slice(block).map_err(|e| Error::Malformed {
-                    what: "dag-cbor block",
-                    reason: format!("{cid}: {e}"),
-                })?;
+            let ipld: Ipld = cbor::decode("dag-cbor block", Some(cid), block)?;
             let mut out = Vec::new();
             collect_links(&ipld, &mut out);
             Ok(out)
@@ -164,11 +160,7 @@ where
         what: "CAR",
         detail: "empty input".into(),
     })?;
-    let header: Header = serde_ipld_dagcbor::from_slice(&read_section(&mut input, hlen).await?)
-        .map_err(|e| Error::Malformed {
-            what: "CAR header",
-            reason: e.to_string(),
-        })?;
+    let header: Header = cbor::decode("CAR header", None, &read_section(&mut input, hlen).await?)?;
     if header.version != 1 {
         return Err(Error::Malformed {
             what: "CAR header",

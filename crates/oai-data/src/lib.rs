@@ -10,6 +10,7 @@
 //! - [`gc`]: garbage collection that keeps every block reachable from a head.
 
 pub mod car;
+mod cbor;
 pub mod dataset;
 mod error;
 pub mod gc;

@@ -75,10 +75,7 @@ impl Manifest {
 
     /// Decode and sanity-check a manifest block.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let m: Manifest = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| Error::Malformed {
-            what: "manifest",
-            reason: e.to_string(),
-        })?;
+        let m: Manifest = crate::cbor::decode("manifest", None, bytes)?;
         if m.format != FORMAT {
             return Err(Error::Malformed {
                 what: "manifest",

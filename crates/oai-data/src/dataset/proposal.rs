@@ -51,10 +51,7 @@ impl Proposal {
 
     /// Load a proposal block.
     pub async fn load<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Self> {
-        serde_ipld_dagcbor::from_slice(&store.get(cid).await?).map_err(|e| Error::Malformed {
-            what: "proposal",
-            reason: e.to_string(),
-        })
+        crate::cbor::decode("proposal", None, &store.get(cid).await?)
     }
 
     /// Re-apply the changes to the base and check that they give exactly `result` and

@@ -120,10 +120,7 @@ impl Record {
 
     /// Decode and validate a record.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let r: Record = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| Error::Malformed {
-            what: "record",
-            reason: e.to_string(),
-        })?;
+        let r: Record = crate::cbor::decode("record", None, bytes)?;
         r.validate()?;
         Ok(r)
     }

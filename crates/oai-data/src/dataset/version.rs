@@ -10,7 +10,7 @@ use super::manifest::{
 use super::record::Encoded;
 use super::{Chunking, Record};
 use crate::store::{Block, PutQueue};
-use crate::{BlockStore, Error, Result};
+use crate::{cbor, BlockStore, Error, Result};
 
 /// Builds a dataset version from records, streaming: only the current chunk and page are held.
 #[derive(Debug)]
@@ -361,11 +361,7 @@ impl Version {
         i: usize,
     ) -> Result<Vec<Encoded>> {
         let r = &self.chunks[i];
-        let records: Vec<Record> = serde_ipld_dagcbor::from_slice(&store.get(&r.cid).await?)
-            .map_err(|e| Error::Malformed {
-                what: "chunk",
-                reason: format!("{}: {e}", r.cid),
-            })?;
+        let records: Vec<Record> = cbor::decode("chunk", Some(&r.cid), &store.get(&r.cid).await?)?;
         let enc = records
             .into_iter()
             .map(Encoded::new)
@@ -567,10 +563,7 @@ async fn load_page<S: BlockStore + ?Sized, T: serde::de::DeserializeOwned>(
     store: &S,
     p: &PageRef,
 ) -> Result<Vec<T>> {
-    serde_ipld_dagcbor::from_slice(&store.get(&p.cid).await?).map_err(|e| Error::Malformed {
-        what: "page",
-        reason: format!("{}: {e}", p.cid),
-    })
+    cbor::decode("page", Some(&p.cid), &store.get(&p.cid).await?)
 }
 
 fn check_page_count(p: &PageRef, found: u64) -> Result<()> {
@@ -691,9 +684,6 @@ impl ChangeSet {
 
     /// Decode a change set block.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        serde_ipld_dagcbor::from_slice(bytes).map_err(|e| Error::Malformed {
-            what: "change set",
-            reason: e.to_string(),
-        })
+        crate::cbor::decode("change set", None, bytes)
     }
 }
