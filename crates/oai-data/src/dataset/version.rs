@@ -137,18 +137,25 @@ impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
         if self.page.is_empty() {
             return Ok(());
         }
+        let page = std::mem::take(&mut self.page);
+        let r = self.put_page(&page, page.len() as u64).await?;
+        self.pages.push(r);
+        Ok(())
+    }
+
+    /// Store a page (of chunk references, or of pages for index pages) holding `chunks`
+    /// chunks in all; returns its reference.
+    async fn put_page<T: Serialize>(&mut self, items: &[T], chunks: u64) -> Result<PageRef> {
         let block = Block::new(
             ids::DAG_CBOR,
-            serde_ipld_dagcbor::to_vec(&self.page).expect("pages encode"),
+            serde_ipld_dagcbor::to_vec(items).expect("pages encode"),
         )?;
-        let cid = *block.cid();
+        let r = PageRef {
+            cid: *block.cid(),
+            chunks,
+        };
         self.puts.put(self.store, block).await?;
-        self.pages.push(PageRef {
-            cid,
-            chunks: self.page.len() as u64,
-        });
-        self.page.clear();
-        Ok(())
+        Ok(r)
     }
 
     /// Group the chunk pages into levels of index pages (content-defined, like the pages
@@ -164,15 +171,8 @@ impl<'a, S: BlockStore + ?Sized> Builder<'a, S> {
                 let anchor = ids::digest_of(&p.cid)?.prefix_u64();
                 group.push(p);
                 if cut_page(anchor, group.len()) || i + 1 == n {
-                    let block = Block::new(
-                        ids::DAG_CBOR,
-                        serde_ipld_dagcbor::to_vec(&group).expect("index pages encode"),
-                    )?;
-                    next.push(PageRef {
-                        cid: *block.cid(),
-                        chunks: group.iter().map(|p| p.chunks).sum(),
-                    });
-                    self.puts.put(self.store, block).await?;
+                    let chunks = group.iter().map(|p| p.chunks).sum();
+                    next.push(self.put_page(&group, chunks).await?);
                     group.clear();
                 }
             }

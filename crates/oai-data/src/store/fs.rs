@@ -88,6 +88,15 @@ fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// Remove a file; one that is already gone is fine.
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[async_trait]
 impl BlockStore for FsStore {
     async fn put_block(&self, block: Block) -> Result<()> {
@@ -125,12 +134,7 @@ impl BlockStore for FsStore {
 
     async fn delete(&self, cid: &Cid) -> Result<()> {
         let path = self.block_path(cid);
-        blocking(move || match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
-        })
-        .await
+        blocking(move || remove_if_present(&path)).await
     }
 
     async fn list(&self) -> Result<Vec<Cid>> {
@@ -218,11 +222,7 @@ impl RefStore for FsStore {
             }
             match new {
                 Some(cid) => write_atomic(&tmp_dir, &path, format!("{cid}\n").as_bytes()),
-                None => match fs::remove_file(&path) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(e.into()),
-                },
+                None => remove_if_present(&path),
             }
             // the lock is released when `lock` is dropped
         })

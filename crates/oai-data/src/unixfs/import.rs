@@ -31,14 +31,19 @@ async fn put_node<'a, S: BlockStore + ?Sized>(
     profile: Profile,
     bytes: Vec<u8>,
 ) -> Result<Cid> {
-    let block = if profile.cid_version() == 0 {
-        Block::new_v0(bytes)?
-    } else {
-        Block::new(ids::DAG_PB, bytes)?
-    };
+    let block = node_block(profile, bytes)?;
     let cid = *block.cid();
     puts.put(store, block).await?;
     Ok(cid)
+}
+
+/// A dag-pb block under the profile's CID version.
+fn node_block(profile: Profile, bytes: Vec<u8>) -> Result<Block> {
+    if profile.cid_version() == 0 {
+        Block::new_v0(bytes)
+    } else {
+        Block::new(ids::DAG_PB, bytes)
+    }
 }
 
 /// Build a leaf block from one chunk (pure CPU: hashing, and wrapping for dag-pb leaves).
@@ -47,12 +52,7 @@ fn make_leaf(profile: Profile, chunk: Vec<u8>) -> Result<(Block, Child)> {
     let block = if profile.raw_leaves() {
         Block::new(ids::RAW, chunk)?
     } else {
-        let bytes = super::pb::file_leaf_node(&chunk);
-        if profile.cid_version() == 0 {
-            Block::new_v0(bytes)?
-        } else {
-            Block::new(ids::DAG_PB, bytes)?
-        }
+        node_block(profile, super::pb::file_leaf_node(&chunk))?
     };
     let child = Child {
         cid: *block.cid(),
