@@ -33,6 +33,15 @@ fn text_records(n: usize, salt: &str) -> Vec<Record> {
         .collect()
 }
 
+/// A version of `records` with the given chunking.
+async fn build(s: &MemStore, chunking: Chunking, records: Vec<Record>) -> Version {
+    let mut b = oai_data::dataset::Builder::new(s).chunking(chunking);
+    for r in records {
+        b.push(r).await.unwrap();
+    }
+    b.finish().await.unwrap()
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -603,11 +612,7 @@ async fn large_datasets_get_index_pages_and_behave_the_same() {
         max: 64,
     };
     let recs: Vec<Record> = (0..12_000).map(|i| Record::Text(format!("r{i}"))).collect();
-    let mut b = oai_data::dataset::Builder::new(&s).chunking(tiny);
-    for r in recs.clone() {
-        b.push(r).await.unwrap();
-    }
-    let v = b.finish().await.unwrap();
+    let v = build(&s, tiny, recs.clone()).await;
     let m = v.manifest();
     assert!(
         m.depth >= 1,
@@ -844,9 +849,7 @@ proptest! {
             let s = MemStore::new();
             let small = Chunking { min: 64, avg: 512, max: 4096 };
             let base_recs = text_records(n, "law");
-            let mut b = oai_data::dataset::Builder::new(&s).chunking(small);
-            for r in base_recs.clone() { b.push(r).await.unwrap(); }
-            let a = b.finish().await.unwrap();
+            let a = build(&s, small, base_recs.clone()).await;
 
             let mut recs = base_recs;
             for e in es {
@@ -857,9 +860,7 @@ proptest! {
                     _ => {}
                 }
             }
-            let mut b2 = oai_data::dataset::Builder::new(&s).chunking(small);
-            for r in recs.clone() { b2.push(r).await.unwrap(); }
-            let target = b2.finish().await.unwrap();
+            let target = build(&s, small, recs.clone()).await;
 
             let changes = a.changes_to(&s, &target).await.unwrap();
             let applied = a.apply(&s, &changes).await.unwrap();
