@@ -767,6 +767,39 @@ async fn forks_share_chunks_and_cas_protects_heads() {
 }
 
 #[tokio::test]
+async fn malformed_change_sets_are_refused() {
+    let s = MemStore::new();
+    let v = Version::from_records(&s, text_records(10, "cs"))
+        .await
+        .unwrap();
+    let unsorted = ChangeSet {
+        removed: vec![3, 3],
+        inserted: vec![],
+    };
+    assert!(matches!(
+        v.apply(&s, &unsorted).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    let past_end = ChangeSet {
+        removed: vec![10],
+        inserted: vec![],
+    };
+    assert!(matches!(
+        v.apply(&s, &past_end).await,
+        Err(Error::IndexOutOfRange { index: 10, len: 10 })
+    ));
+    let mut far_insert = ChangeSet::default();
+    far_insert
+        .insert(&s, 12, Record::Text("x".into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        v.apply(&s, &far_insert).await,
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test]
 async fn proposals_verify_and_tampering_is_caught() {
     let s = MemStore::new();
     let v = Version::from_records(&s, text_records(300, "p"))

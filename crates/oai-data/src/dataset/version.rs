@@ -601,6 +601,13 @@ async fn load_record<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Enc
     Encoded::new(Record::decode(&bytes)?)
 }
 
+fn strictly_ascending(mut items: impl Iterator<Item = u64>) -> bool {
+    let Some(mut prev) = items.next() else {
+        return true;
+    };
+    items.all(|i| std::mem::replace(&mut prev, i) < i)
+}
+
 /// What changed between two versions (see [`Version::diff`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {
@@ -655,12 +662,8 @@ impl ChangeSet {
     }
 
     fn check(&self, base_len: u64) -> Result<()> {
-        let ascending = |v: &mut dyn Iterator<Item = u64>| {
-            let items: Vec<u64> = v.collect();
-            items.windows(2).all(|w| w[0] < w[1])
-        };
-        if !ascending(&mut self.removed.iter().copied())
-            || !ascending(&mut self.inserted.iter().map(|(i, _)| *i))
+        if !strictly_ascending(self.removed.iter().copied())
+            || !strictly_ascending(self.inserted.iter().map(|(i, _)| *i))
         {
             return Err(Error::InvalidArgument(
                 "change indices must be strictly ascending".into(),
