@@ -1,0 +1,189 @@
+//! Checkpoints: parameters and optimiser state in one `safetensors` file, stored as a UnixFS file
+//! (so `ipfs cat CID > ckpt.safetensors` and Python's `safetensors.safe_open` read it unchanged).
+//!
+//! Tensors are stored under their parameter names; optimiser state under
+//! `optim/<slot>/<parameter>`; the header metadata holds one key, `oai`, with
+//! `{"format":"oai-checkpoint/1","step":N}`. The file's bytes are a pure function of its
+//! contents, so equal weights give equal checkpoint CIDs.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use candle_core::{Device, Tensor};
+use oai_core::Cid;
+use oai_data::unixfs::{self, Profile};
+use oai_data::BlockStore;
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+const FORMAT: &str = "oai-checkpoint/1";
+const OPTIM_PREFIX: &str = "optim/";
+
+/// Parameters and optimiser state after `step` steps.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// Steps applied to these weights.
+    pub step: u64,
+    /// Trainable parameters by name.
+    pub params: BTreeMap<String, Tensor>,
+    /// Optimiser state by `<slot>/<parameter>`.
+    pub optimizer: BTreeMap<String, Tensor>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    format: String,
+    step: u64,
+}
+
+struct F32View {
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &F32View {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+impl Checkpoint {
+    /// The `safetensors` bytes.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut views = BTreeMap::new();
+        let named = self.params.iter().map(|(k, t)| (k.clone(), t)).chain(
+            self.optimizer
+                .iter()
+                .map(|(k, t)| (format!("{OPTIM_PREFIX}{k}"), t)),
+        );
+        for (name, t) in named {
+            let values = t
+                .flatten_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec1::<f32>()?;
+            let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            views.insert(
+                name,
+                F32View {
+                    shape: t.dims().to_vec(),
+                    data,
+                },
+            );
+        }
+        let meta = serde_json::to_string(&Meta {
+            format: FORMAT.into(),
+            step: self.step,
+        })
+        .expect("meta serialises");
+        let info = HashMap::from([("oai".to_string(), meta)]);
+        safetensors::serialize(views.iter().map(|(k, v)| (k.as_str(), v)), Some(info))
+            .map_err(|e| Error::malformed("checkpoint", e))
+    }
+
+    /// Parse `safetensors` bytes onto `device`.
+    pub fn decode(bytes: &[u8], device: &Device) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::malformed("checkpoint", e))?;
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| Error::malformed("checkpoint", e))?;
+        let meta: Meta = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("oai"))
+            .ok_or_else(|| Error::malformed("checkpoint", "no `oai` metadata"))
+            .and_then(|s| serde_json::from_str(s).map_err(|e| Error::malformed("checkpoint", e)))?;
+        if meta.format != FORMAT {
+            return Err(Error::malformed(
+                "checkpoint",
+                format!("format {:?}, want {FORMAT:?}", meta.format),
+            ));
+        }
+        let mut params = BTreeMap::new();
+        let mut optimizer = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(Error::malformed(
+                    "checkpoint",
+                    format!("{name} is {:?}, want F32", view.dtype()),
+                ));
+            }
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let t = Tensor::from_vec(values, view.shape(), device)?;
+            match name.strip_prefix(OPTIM_PREFIX) {
+                Some(k) => optimizer.insert(k.to_string(), t),
+                None => params.insert(name, t),
+            };
+        }
+        Ok(Self {
+            step: meta.step,
+            params,
+            optimizer,
+        })
+    }
+
+    /// Store as a UnixFS file (default import profile); returns its CID.
+    pub async fn put<S: BlockStore + ?Sized>(&self, store: &S) -> Result<Cid> {
+        let bytes = self.encode()?;
+        Ok(unixfs::import_bytes(store, &bytes, Profile::default())
+            .await?
+            .root)
+    }
+
+    /// Load a stored checkpoint (every block verified) onto `device`.
+    pub async fn get<S: BlockStore + Clone + 'static>(
+        store: &S,
+        cid: &Cid,
+        device: &Device,
+    ) -> Result<Self> {
+        let bytes = unixfs::read_to_vec(store, cid).await?;
+        Self::decode(&bytes, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_deterministic_bytes() {
+        let d = Device::Cpu;
+        let c = Checkpoint {
+            step: 7,
+            params: BTreeMap::from([
+                ("b".into(), Tensor::new(&[1f32, 2.0], &d).unwrap()),
+                ("a".into(), Tensor::new(&[[3f32], [4.0]], &d).unwrap()),
+            ]),
+            optimizer: BTreeMap::from([(
+                "m/a".into(),
+                Tensor::new(&[[0.5f32], [0.25]], &d).unwrap(),
+            )]),
+        };
+        let bytes = c.encode().unwrap();
+        assert_eq!(bytes, c.encode().unwrap());
+        let back = Checkpoint::decode(&bytes, &d).unwrap();
+        assert_eq!(back.step, 7);
+        assert_eq!(
+            back.params["a"].to_vec2::<f32>().unwrap(),
+            vec![vec![3.0], vec![4.0]]
+        );
+        assert_eq!(back.optimizer["m/a"].dims(), &[2, 1]);
+        assert!(matches!(
+            Checkpoint::decode(&bytes[..bytes.len() - 1], &d),
+            Err(Error::Malformed { .. })
+        ));
+    }
+}

@@ -1,0 +1,108 @@
+use oai_core::{Cid, Digest};
+
+/// Errors of `oai-train`. Each way a run, a log or a checkpoint can be wrong has its own variant;
+/// none of them overwrites stored data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A store, dataset or proof error from `oai-data`.
+    #[error(transparent)]
+    Data(#[from] oai_data::Error),
+    /// A tensor operation failed.
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// The job spec is invalid: unknown model or optimiser, zero sizes, bad hyper-parameters.
+    #[error("invalid job spec: {0}")]
+    InvalidSpec(String),
+    /// An object could not be decoded (log record, header, checkpoint file).
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The log's hash chain, step order, commitments or Merkle root do not check out.
+    #[error("broken training log at step {step}: {reason}")]
+    BrokenLog {
+        /// The step where the chain breaks.
+        step: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The loss or the gradient norm of a step is NaN or infinite; the step was not applied.
+    #[error("step {step}: {what} is not finite ({value})")]
+    NonFinite {
+        /// The step.
+        step: u64,
+        /// `"loss"` or `"gradient norm"`.
+        what: &'static str,
+        /// The value.
+        value: f32,
+    },
+    /// A checkpoint's weights do not match the commitment the log records for its step.
+    #[error("checkpoint {cid} at step {step} has weights {actual}, the log commits to {expected}")]
+    CheckpointMismatch {
+        /// The checkpoint file.
+        cid: Cid,
+        /// Its step.
+        step: u64,
+        /// The log's commitment.
+        expected: Digest,
+        /// What the checkpoint holds.
+        actual: Digest,
+    },
+    /// A batch's records do not prove against the dataset root.
+    #[error("step {step}: batch does not prove against the dataset root: {reason}")]
+    BatchProof {
+        /// The step.
+        step: u64,
+        /// What failed.
+        reason: String,
+    },
+    /// The log was written on another compute class; its bits cannot be judged here.
+    #[error(
+        "log was written on compute class {log:?}, this machine is {here:?}: replay it on a \
+         machine of class {log:?}"
+    )]
+    IncompatibleCompute {
+        /// The class in the log header.
+        log: String,
+        /// The class of this machine.
+        here: String,
+    },
+    /// Resuming re-executed a logged step and got other bits than the log.
+    #[error("cannot resume: re-executing step {step} disagrees with the log ({field})")]
+    ResumeMismatch {
+        /// The step.
+        step: u64,
+        /// The first field that differs.
+        field: String,
+    },
+    /// A step index past the end of the log.
+    #[error("step {step} out of range (log has {steps} steps)")]
+    StepOutOfRange {
+        /// The step asked for.
+        step: u64,
+        /// Steps in the log.
+        steps: u64,
+    },
+}
+
+impl From<oai_core::Error> for Error {
+    fn from(e: oai_core::Error) -> Self {
+        Error::Data(e.into())
+    }
+}
+
+impl Error {
+    pub(crate) fn malformed(what: &'static str, reason: impl std::fmt::Display) -> Self {
+        Error::Malformed {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Result type of `oai-train`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,39 @@
+//! Deterministic, fully logged training on candle.
+//!
+//! A [`JobSpec`] (dataset version, model, optimiser, schedule, seeds, steps) is stored by CID.
+//! The [`Trainer`] runs it so that every step can be re-executed by anyone with the same bits:
+//!
+//! - every parameter is initialised from `seed.derive("param/" + name)`; dropout masks and
+//!   batch order come from ChaCha20 streams derived from the run seed; parameters are walked in
+//!   name order wherever they are combined;
+//! - each step appends a hash-chained [`StepRecord`] (batch CIDs and their Merkle root, seeds,
+//!   learning rate, loss, gradient norm, weights commitment before and after) to the
+//!   [`TrainingLog`], whose Merkle root over all steps is what a node publishes;
+//! - [`Checkpoint`]s are `safetensors` files stored by CID every `checkpoint_every` steps;
+//! - [`replay_step`] re-executes one step from the nearest checkpoint and names the first field
+//!   and tensor that differ from the log.
+//!
+//! Bits are promised within one compute class ([`ComputeEnv`]), recorded in the log header and
+//! checked before any replay.
+
+pub mod checkpoint;
+pub mod env;
+mod error;
+pub mod log;
+pub mod model;
+pub mod optim;
+pub mod params;
+pub mod replay;
+mod run;
+pub mod spec;
+mod trainer;
+
+pub use checkpoint::Checkpoint;
+pub use env::ComputeEnv;
+pub use error::{Error, Result};
+pub use log::{StepProof, StepRecord, TrainingLog, VerifiedLog};
+pub use model::Model;
+pub use params::{Commitment, Params};
+pub use replay::{replay_step, replay_step_on, Field, Mismatch, StepOutcome};
+pub use spec::{JobSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
+pub use trainer::{Evaluation, Trainer};

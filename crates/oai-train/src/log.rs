@@ -1,0 +1,302 @@
+//! The training log: a header, then one hash-chained record per step, and a published summary
+//! whose Merkle root over all step records is what a node puts on chain.
+//!
+//! ```text
+//! TrainingLog { header, head, steps, root, checkpoints }
+//!                 |       |
+//!                 |       StepRecord n-1 --prev--> ... --prev--> StepRecord 0 --prev--> LogHeader
+//! ```
+//! Every object is canonical DAG-CBOR stored by CID. A record names its predecessor by CID, so
+//! changing any byte of any record breaks the chain; the root is the Merkle root over the
+//! records' digests in step order (leaf `i` = SHA-256 of record `i`'s bytes), so one step is
+//! proven against the published root with log2(n) hashes.
+
+use oai_core::{ids, Cid, Digest, MerkleProof, MerkleTree, Seed};
+use oai_data::BlockStore;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::env::ComputeEnv;
+use crate::{Error, Result};
+
+/// Version of the log format written by this crate.
+pub const LOG_FORMAT: u32 = 1;
+
+/// What every step of a run shares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogHeader {
+    /// [`LOG_FORMAT`].
+    pub format: u32,
+    /// The job spec's CID.
+    pub spec: Cid,
+    /// Where the run computed; replay refuses other compute classes.
+    pub env: ComputeEnv,
+    /// Names of the committed (trainable) parameters, in commitment order.
+    pub params: Vec<String>,
+    /// Weights commitment before step 0.
+    pub init: Digest,
+}
+
+/// One batch step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Step index (0-based).
+    pub step: u64,
+    /// CID of the previous record (of the header for step 0).
+    pub prev: Cid,
+    /// Epoch of the batch.
+    pub epoch: u64,
+    /// Position of the batch within its epoch (the sampler's step).
+    pub batch_step: u64,
+    /// Record CIDs of the batch, in batch order.
+    pub batch: Vec<Cid>,
+    /// Merkle root over the batch's record digests.
+    pub batch_root: Digest,
+    /// Seed of the step's dropout masks.
+    pub dropout_seed: Seed,
+    /// Learning rate applied.
+    pub lr: f64,
+    /// Mean loss of the batch before the update.
+    pub loss: f32,
+    /// Global gradient L2 norm before clipping.
+    pub grad_norm: f32,
+    /// Weights commitment before the step.
+    pub weights_before: Digest,
+    /// Weights commitment after the step.
+    pub weights_after: Digest,
+    /// Per-tensor digests after the step (leaves of `weights_after`), in name order.
+    pub tensors: Vec<Digest>,
+}
+
+/// A checkpoint the log points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRef {
+    /// Steps applied to the checkpoint's weights.
+    pub step: u64,
+    /// The `safetensors` file's CID.
+    pub cid: Cid,
+}
+
+/// The published summary of a log (its CID names a run's log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingLog {
+    /// [`LOG_FORMAT`].
+    pub format: u32,
+    /// The header's CID.
+    pub header: Cid,
+    /// The last record's CID (the header's when no step ran).
+    pub head: Cid,
+    /// Number of steps.
+    pub steps: u64,
+    /// Merkle root over the step records.
+    pub root: Digest,
+    /// Checkpoints by increasing step; the first is step 0.
+    pub checkpoints: Vec<CheckpointRef>,
+}
+
+/// Canonical DAG-CBOR of a log object.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_ipld_dagcbor::to_vec(value).map_err(|e| Error::malformed("log object", e))
+}
+
+/// Decode a log object, refusing non-canonical encodings (so one object has one CID).
+pub fn decode<T: Serialize + DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
+    let v: T = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| Error::malformed(what, e))?;
+    if encode(&v)? != bytes {
+        return Err(Error::malformed(what, "not canonical DAG-CBOR"));
+    }
+    Ok(v)
+}
+
+pub(crate) async fn put<S: BlockStore + ?Sized, T: Serialize>(store: &S, v: &T) -> Result<Cid> {
+    Ok(store.put(ids::DAG_CBOR, encode(v)?.into()).await?)
+}
+
+async fn get<S: BlockStore + ?Sized, T: Serialize + DeserializeOwned>(
+    store: &S,
+    what: &'static str,
+    cid: &Cid,
+) -> Result<T> {
+    decode(what, &store.get(cid).await?)
+}
+
+/// The Merkle root over record CIDs (used for [`StepRecord::batch_root`]).
+pub fn batch_root(records: &[Cid]) -> Result<Digest> {
+    let leaves = records
+        .iter()
+        .map(ids::digest_of)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(MerkleTree::new(&leaves).root())
+}
+
+/// A log read from a store with its whole chain checked.
+#[derive(Debug, Clone)]
+pub struct VerifiedLog {
+    /// The summary's CID.
+    pub cid: Cid,
+    /// The summary.
+    pub log: TrainingLog,
+    /// The header.
+    pub header: LogHeader,
+    /// Every step record, in step order.
+    pub records: Vec<StepRecord>,
+    /// Each record's digest (its CID's hash), in step order: the Merkle leaves.
+    pub leaves: Vec<Digest>,
+}
+
+impl VerifiedLog {
+    /// Load the log `cid` and check it: canonical encodings, the hash chain from head to header,
+    /// consecutive steps, each step's `weights_before` equal to the previous `weights_after`,
+    /// per-tensor digests matching each commitment, batch roots, the Merkle root and the
+    /// checkpoint list. A failure is [`Error::BrokenLog`] naming the step.
+    pub async fn load<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Self> {
+        let log: TrainingLog = get(store, "training log", cid).await?;
+        if log.format != LOG_FORMAT {
+            return Err(Error::malformed(
+                "training log",
+                format!("format {} (this build reads {LOG_FORMAT})", log.format),
+            ));
+        }
+        let header: LogHeader = get(store, "log header", &log.header).await?;
+        if header.format != LOG_FORMAT {
+            return Err(Error::malformed(
+                "log header",
+                format!("format {}", header.format),
+            ));
+        }
+        let mut records = Vec::with_capacity(log.steps as usize);
+        let mut leaves = Vec::with_capacity(log.steps as usize);
+        let mut cur = log.head;
+        for s in (0..log.steps).rev() {
+            if cur == log.header {
+                return Err(broken(s, "chain reaches the header early"));
+            }
+            let r: StepRecord = get(store, "step record", &cur).await?;
+            if r.step != s {
+                return Err(broken(s, format!("record holds step {}", r.step)));
+            }
+            leaves.push(ids::digest_of(&cur)?);
+            cur = r.prev;
+            records.push(r);
+        }
+        if cur != log.header {
+            return Err(broken(0, "chain does not end at the header"));
+        }
+        records.reverse();
+        leaves.reverse();
+        let mut before = header.init;
+        for r in &records {
+            r.check(&header, &before)?;
+            before = r.weights_after;
+        }
+        if MerkleTree::new(&leaves).root() != log.root {
+            return Err(broken(log.steps, "Merkle root does not match the records"));
+        }
+        let mut last: Option<u64> = None;
+        for c in &log.checkpoints {
+            if last.map_or(c.step != 0, |l| c.step <= l) || c.step > log.steps {
+                return Err(broken(
+                    c.step,
+                    "checkpoint list out of order or past the end",
+                ));
+            }
+            last = Some(c.step);
+        }
+        if last.is_none() {
+            return Err(broken(0, "no checkpoint at step 0"));
+        }
+        Ok(Self {
+            cid: *cid,
+            log,
+            header,
+            records,
+            leaves,
+        })
+    }
+
+    /// The weights commitment before `step` (after `step - 1`).
+    pub fn weights_before(&self, step: u64) -> Digest {
+        match step {
+            0 => self.header.init,
+            s => self.records[s as usize - 1].weights_after,
+        }
+    }
+
+    /// The inclusion proof of step `step` against [`TrainingLog::root`].
+    pub fn prove(&self, step: u64) -> Result<StepProof> {
+        let record = self
+            .records
+            .get(step as usize)
+            .ok_or(Error::StepOutOfRange {
+                step,
+                steps: self.log.steps,
+            })?
+            .clone();
+        let proof = MerkleTree::new(&self.leaves)
+            .proof(step)
+            .expect("step is in range");
+        Ok(StepProof { record, proof })
+    }
+
+    /// The last checkpoint at or before `step`.
+    pub fn checkpoint_at_or_before(&self, step: u64) -> CheckpointRef {
+        *self
+            .log
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.step <= step)
+            .expect("a verified log has a checkpoint at step 0")
+    }
+}
+
+fn broken(step: u64, reason: impl Into<String>) -> Error {
+    Error::BrokenLog {
+        step,
+        reason: reason.into(),
+    }
+}
+
+impl StepRecord {
+    /// Internal consistency against the header and the previous commitment.
+    fn check(&self, header: &LogHeader, before: &Digest) -> Result<()> {
+        let s = self.step;
+        if &self.weights_before != before {
+            return Err(broken(
+                s,
+                "weights_before is not the previous step's weights_after",
+            ));
+        }
+        if self.tensors.len() != header.params.len()
+            || MerkleTree::new(&self.tensors).root() != self.weights_after
+        {
+            return Err(broken(s, "tensor digests do not match weights_after"));
+        }
+        if batch_root(&self.batch)? != self.batch_root {
+            return Err(broken(s, "batch_root does not match the batch"));
+        }
+        if !self.loss.is_finite() || !self.grad_norm.is_finite() || !self.lr.is_finite() {
+            return Err(broken(s, "non-finite loss, gradient norm or learning rate"));
+        }
+        Ok(())
+    }
+}
+
+/// A step record with its inclusion proof against a log root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepProof {
+    /// The record.
+    pub record: StepRecord,
+    /// Its Merkle proof (leaf = SHA-256 of the record's DAG-CBOR bytes).
+    pub proof: MerkleProof,
+}
+
+impl StepProof {
+    /// Whether the record is step `record.step` of the log with root `root`.
+    pub fn verify(&self, root: &Digest) -> bool {
+        let Ok(bytes) = encode(&self.record) else {
+            return false;
+        };
+        self.proof.index == self.record.step && self.proof.verify(&Digest::of(&bytes), root)
+    }
+}

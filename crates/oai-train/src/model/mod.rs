@@ -1,0 +1,146 @@
+//! The models oai trains: an MLP classifier and a decoder-only transformer language model, with
+//! optional LoRA adapters. Models are plain functions of a [`Params`] map; every matmul goes
+//! through [`ops::matmul`], every random mask through [`Dropout`].
+
+mod mlp;
+pub mod ops;
+mod transformer;
+
+use candle_core::{Device, Tensor};
+use oai_core::Seed;
+use oai_data::dataset::Record;
+
+use crate::params::{ParamDef, Params};
+use crate::spec::{ModelSpec, TransformerSpec};
+use crate::{Error, Result};
+
+pub use ops::Dropout;
+
+/// Training (with dropout drawn from the step's seed) or evaluation.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Dropout on, masks from this seed.
+    Train(Dropout),
+    /// Dropout off.
+    Eval,
+}
+
+/// A model built from a [`ModelSpec`].
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// MLP classifier.
+    Mlp {
+        /// Input features.
+        input: usize,
+        /// Layer widths: input, hidden..., classes.
+        widths: Vec<usize>,
+        /// Dropout after hidden layers.
+        dropout: f64,
+    },
+    /// Transformer language model, optionally with LoRA adapters `(rank, alpha)`.
+    Transformer {
+        /// Sizes.
+        spec: TransformerSpec,
+        /// LoRA rank and alpha when only adapters train.
+        lora: Option<(usize, f64)>,
+    },
+}
+
+impl Model {
+    /// The model a spec describes.
+    pub fn new(spec: &ModelSpec) -> Self {
+        match spec {
+            ModelSpec::Mlp {
+                input,
+                hidden,
+                classes,
+                dropout,
+            } => {
+                let mut widths = vec![*input];
+                widths.extend(hidden);
+                widths.push(*classes);
+                Model::Mlp {
+                    input: *input,
+                    widths,
+                    dropout: *dropout,
+                }
+            }
+            ModelSpec::Transformer(t) => Model::Transformer {
+                spec: t.clone(),
+                lora: None,
+            },
+            ModelSpec::Lora {
+                base, rank, alpha, ..
+            } => Model::Transformer {
+                spec: base.clone(),
+                lora: Some((*rank, *alpha)),
+            },
+        }
+    }
+
+    /// The parameters that train, in declaration order.
+    pub fn param_defs(&self) -> Vec<ParamDef> {
+        match self {
+            Model::Mlp { widths, .. } => mlp::defs(widths),
+            Model::Transformer { spec, lora: None } => transformer::defs(spec),
+            Model::Transformer {
+                spec,
+                lora: Some((rank, _)),
+            } => transformer::lora_defs(spec, *rank),
+        }
+    }
+
+    /// The frozen base parameters (LoRA only).
+    pub fn base_defs(&self) -> Vec<ParamDef> {
+        match self {
+            Model::Transformer {
+                spec,
+                lora: Some(_),
+            } => transformer::defs(spec),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Inputs and targets of a batch of records on `device`.
+    ///
+    /// MLP: `Labeled` records whose input has `input` elements (f32 or u8). Transformer: `Bytes`
+    /// or `Text` records of exactly `context + 1` tokens (bytes); targets are inputs shifted by one.
+    pub fn batch(&self, records: &[Record], device: &Device) -> Result<(Tensor, Tensor)> {
+        match self {
+            Model::Mlp { input, widths, .. } => {
+                mlp::batch(records, *input, *widths.last().expect("classes"), device)
+            }
+            Model::Transformer { spec, .. } => transformer::batch(records, spec, device),
+        }
+    }
+
+    /// Logits: `[batch, classes]` (MLP) or `[batch, context, vocab]` (transformer).
+    pub fn logits(&self, p: &Params, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        match self {
+            Model::Mlp {
+                widths, dropout, ..
+            } => mlp::forward(p, x, widths.len() - 1, *dropout, mode),
+            Model::Transformer { spec, lora } => {
+                let scale = lora.map(|(r, a)| a / r as f64);
+                transformer::forward(p, x, spec, scale, mode)
+            }
+        }
+    }
+
+    /// Mean cross-entropy of a batch.
+    pub fn loss(&self, p: &Params, x: &Tensor, y: &Tensor, mode: &Mode) -> Result<Tensor> {
+        let logits = self.logits(p, x, mode)?;
+        let classes = *logits.dims().last().expect("logits have a last dim");
+        let logits = logits.reshape(((), classes))?;
+        Ok(candle_nn::loss::cross_entropy(&logits, &y.flatten_all()?)?)
+    }
+}
+
+/// The dropout seed of step `step` of a run with seed `run`.
+pub fn dropout_seed(run: Seed, step: u64) -> Seed {
+    run.derive(format!("dropout/{step}").as_bytes())
+}
+
+pub(crate) fn bad_record(reason: String) -> Error {
+    Error::malformed("batch record", reason)
+}

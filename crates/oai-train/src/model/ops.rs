@@ -1,0 +1,130 @@
+//! The few operations models are made of, in one place so that the compute they do is easy to
+//! audit and to swap for deterministic kernels.
+
+use candle_core::{DType, Tensor, D};
+use oai_core::seed::RngCore;
+use oai_core::Seed;
+
+use crate::params::{unit_f32, Params};
+use crate::Result;
+
+/// `a @ b` (batched over leading dims).
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok(a.matmul(b)?)
+}
+
+/// `x @ W^T + b` for `x` of any rank (flattened to 2-D around the matmul), plus the LoRA branch
+/// `scale * (x @ A^T) @ B^T` when the adapters `{name}.lora_a` / `{name}.lora_b` exist.
+pub fn linear(p: &Params, name: &str, x: &Tensor, lora_scale: Option<f64>) -> Result<Tensor> {
+    let w = p.get(&format!("{name}.weight"))?;
+    let dims = x.dims().to_vec();
+    let (inner, outer) = dims.split_last().expect("linear input has a last dim");
+    let x2 = x.reshape(((), *inner))?;
+    let mut y = matmul(&x2, &w.t()?)?;
+    if let Some(b) = p.get_opt(&format!("{name}.bias")) {
+        y = y.broadcast_add(b)?;
+    }
+    if let (Some(scale), Some(a), Some(bb)) = (
+        lora_scale,
+        p.get_opt(&format!("{name}.lora_a")),
+        p.get_opt(&format!("{name}.lora_b")),
+    ) {
+        let delta = matmul(&matmul(&x2, &a.t()?)?, &bb.t()?)?;
+        y = (y + delta.affine(scale, 0.0)?)?;
+    }
+    let mut out_dims = outer.to_vec();
+    out_dims.push(y.dim(1)?);
+    Ok(y.reshape(out_dims)?)
+}
+
+/// Layer normalisation over the last dim with `{name}.weight` and `{name}.bias`, written with
+/// differentiable primitives.
+pub fn layer_norm(p: &Params, name: &str, x: &Tensor) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let xc = x.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    let xn = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
+    Ok(xn
+        .broadcast_mul(p.get(&format!("{name}.weight"))?)?
+        .broadcast_add(p.get(&format!("{name}.bias"))?)?)
+}
+
+/// Inverted dropout whose masks come from the step's seed: site `s` uses the ChaCha20 stream of
+/// `seed.derive(s)`, so masks are the same on every machine and independent between sites.
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    seed: Seed,
+}
+
+impl Dropout {
+    /// Dropout drawing from `seed`.
+    pub fn new(seed: Seed) -> Self {
+        Self { seed }
+    }
+
+    /// The step's seed.
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+
+    /// Zero each element of `x` with probability `prob`, scale the rest by `1 / (1 - prob)`.
+    pub fn apply(&self, x: &Tensor, prob: f64, site: &str) -> Result<Tensor> {
+        if prob <= 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = 1.0 - prob as f32;
+        let scale = 1.0 / keep;
+        let mut rng = self.seed.derive(site.as_bytes()).rng();
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if unit_f32(rng.next_u32()) < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(DType::F32)?;
+        Ok(x.mul(&mask)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn dropout_masks_are_seeded_and_site_specific() {
+        let x = Tensor::ones((64, 64), DType::F32, &Device::Cpu).unwrap();
+        let d = Dropout::new(Seed::from_u64(9));
+        let a = d
+            .apply(&x, 0.25, "l0")
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let b = d
+            .apply(&x, 0.25, "l0")
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let c = d
+            .apply(&x, 0.25, "l1")
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let dropped = a.iter().filter(|v| **v == 0.0).count() as f64 / a.len() as f64;
+        assert!((dropped - 0.25).abs() < 0.03, "{dropped}");
+        assert!(a
+            .iter()
+            .all(|v| *v == 0.0 || (*v - 1.0 / 0.75).abs() < 1e-6));
+    }
+}

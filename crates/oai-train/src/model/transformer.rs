@@ -1,0 +1,178 @@
+//! A GPT-style decoder-only language model (pre-norm blocks, learned positions, GELU MLP) and
+//! its LoRA adapters.
+//!
+//! Initialisation is uniform everywhere (never Box-Muller), so it needs no transcendental
+//! functions whose bits could differ between C libraries: embeddings and projections draw from
+//! `U(-0.02·√3, 0.02·√3)`, the standard deviation GPT-2 uses.
+
+use candle_core::{Device, Tensor, D};
+use oai_data::dataset::Record;
+
+use super::ops::{layer_norm, linear, matmul};
+use super::{bad_record, Mode};
+use crate::params::{Init, ParamDef, Params};
+use crate::spec::TransformerSpec;
+use crate::Result;
+
+const STD_BOUND: f32 = 0.02 * 1.732_050_8;
+
+/// The linear layers of block `l` (the ones LoRA adapts), with their `(out, in)` sizes.
+fn block_linears(s: &TransformerSpec, l: usize) -> [(String, usize, usize); 4] {
+    let d = s.d_model;
+    [
+        (format!("blocks.{l}.attn.qkv"), 3 * d, d),
+        (format!("blocks.{l}.attn.proj"), d, d),
+        (format!("blocks.{l}.mlp.fc"), s.d_ff, d),
+        (format!("blocks.{l}.mlp.proj"), d, s.d_ff),
+    ]
+}
+
+pub(super) fn defs(s: &TransformerSpec) -> Vec<ParamDef> {
+    let d = s.d_model;
+    let mut out = vec![
+        ParamDef::new("tok_emb", &[s.vocab, d], Init::Uniform(STD_BOUND)),
+        ParamDef::new("pos_emb", &[s.context, d], Init::Uniform(STD_BOUND)),
+    ];
+    let norm = |out: &mut Vec<ParamDef>, name: String| {
+        out.push(ParamDef::new(format!("{name}.weight"), &[d], Init::Ones));
+        out.push(ParamDef::new(format!("{name}.bias"), &[d], Init::Zeros));
+    };
+    for l in 0..s.layers {
+        norm(&mut out, format!("blocks.{l}.ln1"));
+        norm(&mut out, format!("blocks.{l}.ln2"));
+        for (name, o, i) in block_linears(s, l) {
+            out.push(ParamDef::new(
+                format!("{name}.weight"),
+                &[o, i],
+                Init::Uniform(STD_BOUND),
+            ));
+            out.push(ParamDef::new(format!("{name}.bias"), &[o], Init::Zeros));
+        }
+    }
+    norm(&mut out, "ln_f".into());
+    out.push(ParamDef::new(
+        "head.weight",
+        &[s.vocab, d],
+        Init::Uniform(STD_BOUND),
+    ));
+    out
+}
+
+pub(super) fn lora_defs(s: &TransformerSpec, rank: usize) -> Vec<ParamDef> {
+    let mut out = Vec::new();
+    for l in 0..s.layers {
+        for (name, o, i) in block_linears(s, l) {
+            let bound = 1.0 / (i as f32).sqrt();
+            out.push(ParamDef::new(
+                format!("{name}.lora_a"),
+                &[rank, i],
+                Init::Uniform(bound),
+            ));
+            out.push(ParamDef::new(
+                format!("{name}.lora_b"),
+                &[o, rank],
+                Init::Zeros,
+            ));
+        }
+    }
+    out
+}
+
+pub(super) fn batch(
+    records: &[Record],
+    s: &TransformerSpec,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let t = s.context;
+    let mut xs = Vec::with_capacity(records.len() * t);
+    let mut ys = Vec::with_capacity(records.len() * t);
+    for r in records {
+        let bytes: &[u8] = match r {
+            Record::Bytes(b) => b,
+            Record::Text(s) => s.as_bytes(),
+            _ => {
+                return Err(bad_record(
+                    "the transformer trains on Bytes or Text records".into(),
+                ))
+            }
+        };
+        if bytes.len() != t + 1 {
+            return Err(bad_record(format!(
+                "record has {} tokens, the model needs context + 1 = {}",
+                bytes.len(),
+                t + 1
+            )));
+        }
+        if let Some(b) = bytes.iter().find(|b| **b as usize >= s.vocab) {
+            return Err(bad_record(format!("token {b} >= vocab {}", s.vocab)));
+        }
+        xs.extend(bytes[..t].iter().map(|b| *b as u32));
+        ys.extend(bytes[1..].iter().map(|b| *b as u32));
+    }
+    let b = records.len();
+    Ok((
+        Tensor::from_vec(xs, (b, t), device)?,
+        Tensor::from_vec(ys, (b, t), device)?,
+    ))
+}
+
+pub(super) fn forward(
+    p: &Params,
+    ids: &Tensor,
+    s: &TransformerSpec,
+    lora: Option<f64>,
+    mode: &Mode,
+) -> Result<Tensor> {
+    let (b, t) = ids.dims2()?;
+    let (d, h) = (s.d_model, s.heads);
+    let dh = d / h;
+    let drop = |x: Tensor, site: String| -> Result<Tensor> {
+        match mode {
+            Mode::Train(dr) => dr.apply(&x, s.dropout, &site),
+            Mode::Eval => Ok(x),
+        }
+    };
+    let tok = p.get("tok_emb")?.index_select(&ids.flatten_all()?, 0)?;
+    let pos = p.get("pos_emb")?.narrow(0, 0, t)?;
+    let mut x = tok.reshape((b, t, d))?.broadcast_add(&pos)?;
+    x = drop(x, "emb".into())?;
+    let mask = causal_mask(t, ids.device())?;
+    let scale = 1.0 / (dh as f64).sqrt();
+    for l in 0..s.layers {
+        let pre = format!("blocks.{l}");
+        let hn = layer_norm(p, &format!("{pre}.ln1"), &x)?;
+        let qkv = linear(p, &format!("{pre}.attn.qkv"), &hn, lora)?;
+        let heads = |i: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(2, i * d, d)?
+                .reshape((b, t, h, dh))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
+        let att = matmul(&q, &k.t()?.contiguous()?)?.affine(scale, 0.0)?;
+        let att = candle_nn::ops::softmax(&att.broadcast_add(&mask)?, D::Minus1)?;
+        let att = drop(att, format!("{pre}.attn.weights"))?;
+        let y = matmul(&att, &v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, t, d))?;
+        let y = linear(p, &format!("{pre}.attn.proj"), &y, lora)?;
+        x = (x + drop(y, format!("{pre}.attn.out"))?)?;
+        let hn = layer_norm(p, &format!("{pre}.ln2"), &x)?;
+        let f = linear(p, &format!("{pre}.mlp.fc"), &hn, lora)?.gelu()?;
+        let f = linear(p, &format!("{pre}.mlp.proj"), &f, lora)?;
+        x = (x + drop(f, format!("{pre}.mlp.out"))?)?;
+    }
+    let x = layer_norm(p, "ln_f", &x)?;
+    linear(p, "head", &x, None)
+}
+
+/// `0` on and below the diagonal, a large negative number above (a finite stand-in for -inf
+/// that softmax turns into exact zeros without inf arithmetic).
+fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
+    let m: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j > i { -1e9 } else { 0.0 }))
+        .collect();
+    Ok(Tensor::from_vec(m, (t, t), device)?)
+}

@@ -1,0 +1,286 @@
+//! Named parameters, their seeded initialisation and the weights commitment.
+//!
+//! Parameters live in a `BTreeMap`, so every walk over them (init, hashing, gradient norm,
+//! optimiser, checkpoint) goes in name order on every machine.
+
+use std::collections::BTreeMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use oai_core::seed::RngCore;
+use oai_core::{Digest, MerkleProof, MerkleTree, Seed};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How a parameter starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// All zeros.
+    Zeros,
+    /// All ones.
+    Ones,
+    /// Uniform in `[-bound, bound)`, drawn from the parameter's own ChaCha20 stream.
+    Uniform(f32),
+}
+
+/// A parameter the model declares: name, shape and initialiser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDef {
+    /// Dotted name, e.g. `blocks.0.attn.qkv.weight`.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Initialiser.
+    pub init: Init,
+}
+
+impl ParamDef {
+    /// A parameter definition.
+    pub fn new(name: impl Into<String>, shape: &[usize], init: Init) -> Self {
+        Self {
+            name: name.into(),
+            shape: shape.to_vec(),
+            init,
+        }
+    }
+}
+
+/// The tensors a model computes with: trainable variables and frozen tensors (a LoRA base).
+#[derive(Debug, Clone)]
+pub struct Params {
+    vars: BTreeMap<String, Var>,
+    frozen: BTreeMap<String, Tensor>,
+}
+
+impl Params {
+    /// Initialise `defs` on `device`: parameter `name` draws from `seed.derive("param/" + name)`,
+    /// so its values depend on nothing but the run seed and its own name.
+    pub fn init(defs: &[ParamDef], seed: Seed, device: &Device) -> Result<Self> {
+        let mut vars = BTreeMap::new();
+        for d in defs {
+            let n: usize = d.shape.iter().product();
+            let values: Vec<f32> = match d.init {
+                Init::Zeros => vec![0.0; n],
+                Init::Ones => vec![1.0; n],
+                Init::Uniform(bound) => {
+                    let mut rng = seed.derive(format!("param/{}", d.name).as_bytes()).rng();
+                    (0..n)
+                        .map(|_| bound * (2.0 * unit_f32(rng.next_u32()) - 1.0))
+                        .collect()
+                }
+            };
+            let t = Tensor::from_vec(values, d.shape.as_slice(), device)?;
+            if vars.insert(d.name.clone(), Var::from_tensor(&t)?).is_some() {
+                return Err(Error::InvalidSpec(format!(
+                    "parameter {} declared twice",
+                    d.name
+                )));
+            }
+        }
+        Ok(Self {
+            vars,
+            frozen: BTreeMap::new(),
+        })
+    }
+
+    /// Trainable variables from tensors (a checkpoint), checked against `defs` by name and shape.
+    pub fn from_tensors(
+        defs: &[ParamDef],
+        mut tensors: BTreeMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut vars = BTreeMap::new();
+        for d in defs {
+            let t = tensors
+                .remove(&d.name)
+                .ok_or_else(|| Error::malformed("checkpoint", format!("no tensor {}", d.name)))?;
+            if t.dims() != d.shape.as_slice() || t.dtype() != DType::F32 {
+                return Err(Error::malformed(
+                    "checkpoint",
+                    format!(
+                        "{} is {:?} {:?}, want F32 {:?}",
+                        d.name,
+                        t.dtype(),
+                        t.dims(),
+                        d.shape
+                    ),
+                ));
+            }
+            vars.insert(d.name.clone(), Var::from_tensor(&t.to_device(device)?)?);
+        }
+        if let Some(extra) = tensors.keys().next() {
+            return Err(Error::malformed(
+                "checkpoint",
+                format!("unexpected tensor {extra}"),
+            ));
+        }
+        Ok(Self {
+            vars,
+            frozen: BTreeMap::new(),
+        })
+    }
+
+    /// Add frozen tensors (they are read by name like variables but never trained or committed).
+    pub fn with_frozen(mut self, frozen: BTreeMap<String, Tensor>) -> Self {
+        self.frozen = frozen;
+        self
+    }
+
+    /// The tensor called `name` (trainable or frozen).
+    pub fn get(&self, name: &str) -> Result<&Tensor> {
+        self.get_opt(name)
+            .ok_or_else(|| Error::malformed("parameters", format!("no parameter {name}")))
+    }
+
+    /// The tensor called `name`, if there is one.
+    pub fn get_opt(&self, name: &str) -> Option<&Tensor> {
+        self.vars
+            .get(name)
+            .map(Var::as_tensor)
+            .or_else(|| self.frozen.get(name))
+    }
+
+    /// Trainable variables in name order.
+    pub fn vars(&self) -> &BTreeMap<String, Var> {
+        &self.vars
+    }
+
+    /// Copies of the trainable tensors in name order (for checkpoints).
+    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect()
+    }
+
+    /// Number of trainable scalars.
+    pub fn count(&self) -> usize {
+        self.vars.values().map(|v| v.elem_count()).sum()
+    }
+
+    /// The weights commitment over the trainable tensors.
+    pub fn commitment(&self) -> Result<Commitment> {
+        Commitment::of(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_tensor())))
+    }
+}
+
+/// A float in `[0, 1)` from the top 24 bits of `x`: exact and portable.
+pub(crate) fn unit_f32(x: u32) -> f32 {
+    (x >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+}
+
+/// A Merkle commitment to named tensors in name order: leaf `i` is [`tensor_digest`] of the
+/// `i`-th tensor, so one tensor can be proven without the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    /// Merkle root over [`Commitment::leaves`].
+    pub root: Digest,
+    /// Per-tensor digests, in name order.
+    pub leaves: Vec<Digest>,
+}
+
+impl Commitment {
+    /// Commit to `tensors`, which must come in name order.
+    pub fn of<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<Self> {
+        let mut leaves = Vec::new();
+        let mut last: Option<&str> = None;
+        for (name, t) in tensors {
+            if last.is_some_and(|l| l >= name) {
+                return Err(Error::malformed("commitment", "tensors not in name order"));
+            }
+            last = Some(name);
+            leaves.push(tensor_digest(name, t)?);
+        }
+        Ok(Self::from_leaves(leaves))
+    }
+
+    /// The commitment with these leaves.
+    pub fn from_leaves(leaves: Vec<Digest>) -> Self {
+        Self {
+            root: MerkleTree::new(&leaves).root(),
+            leaves,
+        }
+    }
+
+    /// The proof that leaf `index` is in [`Commitment::root`].
+    pub fn prove(&self, index: usize) -> Option<MerkleProof> {
+        MerkleTree::new(&self.leaves).proof(index as u64)
+    }
+}
+
+/// SHA-256 over `oai-tensor/1`, the name, dtype, shape and little-endian data of one tensor.
+pub fn tensor_digest(name: &str, t: &Tensor) -> Result<Digest> {
+    let t = t.to_device(&Device::Cpu)?;
+    let shape: Vec<u8> = t
+        .dims()
+        .iter()
+        .flat_map(|d| (*d as u64).to_le_bytes())
+        .collect();
+    let values = t.flatten_all()?.to_vec1::<f32>()?;
+    let data = le_bytes(&values);
+    Ok(Digest::of_parts(&[
+        b"oai-tensor/1",
+        &(name.len() as u64).to_le_bytes(),
+        name.as_bytes(),
+        b"f32",
+        &(t.rank() as u64).to_le_bytes(),
+        &shape,
+        &data,
+    ]))
+}
+
+#[cfg(target_endian = "little")]
+fn le_bytes(values: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    std::borrow::Cow::Borrowed(bytemuck::cast_slice(values))
+}
+
+#[cfg(target_endian = "big")]
+fn le_bytes(values: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    std::borrow::Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defs() -> Vec<ParamDef> {
+        vec![
+            ParamDef::new("b", &[3], Init::Zeros),
+            ParamDef::new("a", &[2, 3], Init::Uniform(0.5)),
+        ]
+    }
+
+    #[test]
+    fn init_depends_on_seed_and_name_only() {
+        let p = Params::init(&defs(), Seed::from_u64(1), &Device::Cpu).unwrap();
+        let q = Params::init(&defs()[1..], Seed::from_u64(1), &Device::Cpu).unwrap();
+        let a = p
+            .get("a")
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let a2 = q
+            .get("a")
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(a, a2);
+        assert!(a.iter().all(|v| (-0.5..0.5).contains(v)));
+        let r = Params::init(&defs(), Seed::from_u64(2), &Device::Cpu).unwrap();
+        assert_ne!(p.commitment().unwrap(), r.commitment().unwrap());
+        assert_eq!(p.commitment().unwrap(), p.commitment().unwrap());
+    }
+
+    #[test]
+    fn commitment_proves_one_tensor() {
+        let p = Params::init(&defs(), Seed::from_u64(3), &Device::Cpu).unwrap();
+        let c = p.commitment().unwrap();
+        let d = tensor_digest("b", p.get("b").unwrap()).unwrap();
+        assert!(c.prove(1).unwrap().verify(&d, &c.root));
+        assert!(!c.prove(0).unwrap().verify(&d, &c.root));
+    }
+}

@@ -1,0 +1,148 @@
+//! Replay: re-execute a logged step from the nearest checkpoint and compare it bit for bit with
+//! the log. This is what validators and referees call.
+
+use std::fmt;
+
+use candle_core::Device;
+use oai_core::{Cid, Digest};
+use oai_data::BlockStore;
+use serde::{Deserialize, Serialize};
+
+use crate::log::VerifiedLog;
+use crate::run::{first_difference, Run};
+use crate::{Error, Result};
+
+/// A field of a step record that replay compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Field {
+    /// The batch's record CIDs (or its epoch and position).
+    Batch,
+    /// The dropout seed.
+    DropoutSeed,
+    /// The learning rate.
+    LearningRate,
+    /// The loss.
+    Loss,
+    /// The gradient norm.
+    GradNorm,
+    /// The weights after the step.
+    Weights,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::Batch => "batch",
+            Field::DropoutSeed => "dropout seed",
+            Field::LearningRate => "learning rate",
+            Field::Loss => "loss",
+            Field::GradNorm => "gradient norm",
+            Field::Weights => "weights",
+        })
+    }
+}
+
+/// Where a replayed step first differs from its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatch {
+    /// The step that differs (the asked step or an earlier one on the way from the checkpoint).
+    pub step: u64,
+    /// The first differing field.
+    pub field: Field,
+    /// For [`Field::Weights`]: the first differing tensor.
+    pub tensor: Option<String>,
+    /// What the log says.
+    pub logged: String,
+    /// What replay computed.
+    pub replayed: String,
+}
+
+/// The verdict of [`replay_step`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepOutcome {
+    /// Replay gave the logged bits.
+    Match {
+        /// The step.
+        step: u64,
+        /// Its weights commitment after the step.
+        weights_after: Digest,
+    },
+    /// Replay differs from the log.
+    Mismatch(Mismatch),
+}
+
+impl StepOutcome {
+    /// Whether replay gave the logged bits.
+    pub fn is_match(&self) -> bool {
+        matches!(self, StepOutcome::Match { .. })
+    }
+}
+
+/// Re-execute step `step` of the log `log` on the CPU from the nearest checkpoint at or before
+/// it, and compare every field with the log (see [`replay_step_on`]).
+pub async fn replay_step<S: BlockStore + Clone + 'static>(
+    log: &Cid,
+    step: u64,
+    store: &S,
+) -> Result<StepOutcome> {
+    replay_step_on(log, step, store, Device::Cpu).await
+}
+
+/// [`replay_step`] on `device`.
+///
+/// Errors (never a false verdict): a log that does not verify ([`Error::BrokenLog`]), a log
+/// of another compute class ([`Error::IncompatibleCompute`]), a checkpoint whose weights do not
+/// match the log ([`Error::CheckpointMismatch`]), missing or corrupt blocks, a batch that does
+/// not prove against the dataset root ([`Error::BatchProof`]). Steps between the checkpoint and
+/// `step` are compared too; the first difference is reported.
+pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
+    log: &Cid,
+    step: u64,
+    store: &S,
+    device: Device,
+) -> Result<StepOutcome> {
+    let vlog = VerifiedLog::load(store, log).await?;
+    if step >= vlog.log.steps {
+        return Err(Error::StepOutOfRange {
+            step,
+            steps: vlog.log.steps,
+        });
+    }
+    let at = vlog.checkpoint_at_or_before(step);
+    let mut run = Run::restore(store.clone(), &vlog, at, device).await?;
+    for record in &vlog.records[at.step as usize..=step as usize] {
+        let ex = match run.execute(true).await {
+            Err(Error::NonFinite { step, what, value }) => {
+                let (field, logged) = if what == "loss" {
+                    (Field::Loss, record.loss)
+                } else {
+                    (Field::GradNorm, record.grad_norm)
+                };
+                return Ok(StepOutcome::Mismatch(Mismatch {
+                    step,
+                    field,
+                    tensor: None,
+                    logged: logged.to_string(),
+                    replayed: value.to_string(),
+                }));
+            }
+            other => other?,
+        };
+        if let Some((field, tensor, logged, replayed)) =
+            first_difference(record, &ex, &vlog.header.params)
+        {
+            return Ok(StepOutcome::Mismatch(Mismatch {
+                step: record.step,
+                field,
+                tensor,
+                logged,
+                replayed,
+            }));
+        }
+    }
+    Ok(StepOutcome::Match {
+        step,
+        weights_after: vlog.records[step as usize].weights_after,
+    })
+}

@@ -1,0 +1,347 @@
+//! The state of a run and the execution of one step, shared by the trainer, resume and replay so
+//! that all three compute a step with the very same code.
+
+use std::collections::BTreeMap;
+
+use candle_core::{Device, Tensor};
+use oai_core::{Cid, Seed};
+use oai_data::dataset::{Record, Sampler, Version};
+use oai_data::BlockStore;
+
+use crate::checkpoint::Checkpoint;
+use crate::env::ComputeEnv;
+use crate::log::{self, CheckpointRef, StepRecord, VerifiedLog};
+use crate::model::{dropout_seed, Dropout, Mode, Model};
+use crate::optim::{clip_grads, Optimizer};
+use crate::params::{Commitment, Params};
+use crate::spec::{JobSpec, ModelSpec};
+use crate::{Error, Result};
+
+/// What executing one step produced.
+#[derive(Debug, Clone)]
+pub(crate) struct Executed {
+    pub epoch: u64,
+    pub batch_step: u64,
+    pub batch: Vec<Cid>,
+    pub dropout_seed: Seed,
+    pub lr: f64,
+    pub loss: f32,
+    pub grad_norm: f32,
+    /// The weights after the step, when asked for.
+    pub weights: Option<Commitment>,
+}
+
+/// A run's spec, data, model and mutable training state.
+#[derive(Debug)]
+pub(crate) struct Run<S> {
+    pub store: S,
+    pub spec: JobSpec,
+    pub spec_cid: Cid,
+    pub version: Version,
+    pub sampler: Sampler,
+    pub model: Model,
+    pub params: Params,
+    pub optim: Optimizer,
+    pub device: Device,
+    pub env: ComputeEnv,
+    /// Steps applied so far.
+    pub step: u64,
+}
+
+impl<S: BlockStore + Clone + 'static> Run<S> {
+    /// A fresh run: the spec stored, parameters initialised from the run seed.
+    pub async fn start(store: S, spec: JobSpec, device: Device) -> Result<Self> {
+        let env = ComputeEnv::detect(&device);
+        if let Some(class) = &spec.compute_class {
+            if class != &env.class {
+                return Err(Error::IncompatibleCompute {
+                    log: class.clone(),
+                    here: env.class,
+                });
+            }
+        }
+        let spec_cid = spec.put(&store).await?;
+        let model = Model::new(&spec.model);
+        let params = Params::init(&model.param_defs(), seeds(&spec).init, &device)?
+            .with_frozen(base_weights(&store, &spec, &model, &device).await?);
+        let optim = Optimizer::new(&spec.optimizer, &params)?;
+        Self::assemble(store, spec, spec_cid, model, params, optim, device, env, 0).await
+    }
+
+    /// A run of the verified log `vlog` restored from its checkpoint `at`, which must match the
+    /// log's commitment for that step.
+    pub async fn restore(
+        store: S,
+        vlog: &VerifiedLog,
+        at: CheckpointRef,
+        device: Device,
+    ) -> Result<Self> {
+        let env = ComputeEnv::detect(&device);
+        vlog.header.env.check_compatible(&env)?;
+        let spec = JobSpec::get(&store, &vlog.header.spec).await?;
+        let model = Model::new(&spec.model);
+        let ckpt = Checkpoint::get(&store, &at.cid, &device).await?;
+        if ckpt.step != at.step {
+            return Err(Error::malformed(
+                "checkpoint",
+                format!(
+                    "{} holds step {}, the log says {}",
+                    at.cid, ckpt.step, at.step
+                ),
+            ));
+        }
+        let params = Params::from_tensors(&model.param_defs(), ckpt.params, &device)?
+            .with_frozen(base_weights(&store, &spec, &model, &device).await?);
+        let actual = params.commitment()?.root;
+        let expected = vlog.weights_before(at.step);
+        if actual != expected {
+            return Err(Error::CheckpointMismatch {
+                cid: at.cid,
+                step: at.step,
+                expected,
+                actual,
+            });
+        }
+        let optim = Optimizer::from_state(&spec.optimizer, &params, ckpt.optimizer)?;
+        let spec_cid = vlog.header.spec;
+        Self::assemble(
+            store, spec, spec_cid, model, params, optim, device, env, at.step,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn assemble(
+        store: S,
+        spec: JobSpec,
+        spec_cid: Cid,
+        model: Model,
+        params: Params,
+        optim: Optimizer,
+        device: Device,
+        env: ComputeEnv,
+        step: u64,
+    ) -> Result<Self> {
+        let version = Version::open(&store, &spec.dataset).await?;
+        let sampler = Sampler::for_version(&version, seeds(&spec).data, spec.batch_size)
+            .map_err(|e| Error::InvalidSpec(e.to_string()))?;
+        Ok(Self {
+            store,
+            spec,
+            spec_cid,
+            version,
+            sampler,
+            model,
+            params,
+            optim,
+            device,
+            env,
+            step,
+        })
+    }
+
+    /// The records of step `step`'s batch with their CIDs, each proven against the dataset
+    /// root.
+    pub async fn batch(&mut self, step: u64) -> Result<(u64, u64, Vec<Record>, Vec<Cid>)> {
+        let spe = self.sampler.steps_per_epoch();
+        let (epoch, batch_step) = (step / spe, step % spe);
+        let indices = self.sampler.indices(epoch, batch_step)?;
+        let root = self.version.root();
+        let mut records = Vec::with_capacity(indices.len());
+        let mut cids = Vec::with_capacity(indices.len());
+        for i in indices {
+            let (record, cid, proof) = self.version.prove(&self.store, i).await?;
+            if proof.index != i || !proof.verify_cid(&cid, &root) {
+                return Err(Error::BatchProof {
+                    step,
+                    reason: format!("record {cid} at index {i}"),
+                });
+            }
+            records.push(record);
+            cids.push(cid);
+        }
+        Ok((epoch, batch_step, records, cids))
+    }
+
+    /// Execute the next step: load its batch, forward, backward, clip, update. On a non-finite
+    /// loss or gradient the weights are left as they were.
+    pub async fn execute(&mut self, commit: bool) -> Result<Executed> {
+        let step = self.step;
+        let (epoch, batch_step, records, batch) = self.batch(step).await?;
+        let lr = self.spec.schedule.lr(step);
+        let seed = dropout_seed(seeds(&self.spec).run, step);
+        let (loss, grad_norm) = self.update(&records, step, lr, seed)?;
+        self.step += 1;
+        let weights = if commit {
+            Some(self.params.commitment()?)
+        } else {
+            None
+        };
+        Ok(Executed {
+            epoch,
+            batch_step,
+            batch,
+            dropout_seed: seed,
+            lr,
+            loss,
+            grad_norm,
+            weights,
+        })
+    }
+
+    fn update(&mut self, records: &[Record], step: u64, lr: f64, seed: Seed) -> Result<(f32, f32)> {
+        let (x, y) = self.model.batch(records, &self.device)?;
+        let mode = Mode::Train(Dropout::new(seed));
+        let loss = self.model.loss(&self.params, &x, &y, &mode)?;
+        let value = loss.to_scalar::<f32>()?;
+        if !value.is_finite() {
+            return Err(Error::NonFinite {
+                step,
+                what: "loss",
+                value,
+            });
+        }
+        let grads = loss.backward()?;
+        let mut by_name = BTreeMap::new();
+        for (name, var) in self.params.vars() {
+            let g = match grads.get(var.as_tensor()) {
+                Some(g) => g.clone(),
+                None => var.as_tensor().zeros_like()?,
+            };
+            by_name.insert(name.clone(), g);
+        }
+        let (norm, by_name) = clip_grads(by_name, self.spec.grad_clip)?;
+        if !norm.is_finite() {
+            return Err(Error::NonFinite {
+                step,
+                what: "gradient norm",
+                value: norm,
+            });
+        }
+        self.optim.step(&self.params, &by_name, lr, step)?;
+        Ok((value, norm))
+    }
+
+    /// The current weights and optimiser state as a checkpoint.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            step: self.step,
+            params: self.params.tensors(),
+            optimizer: self.optim.state().clone(),
+        }
+    }
+}
+
+/// The seeds a run derives from its spec's seed.
+pub(crate) struct Seeds {
+    pub run: Seed,
+    pub init: Seed,
+    pub data: Seed,
+}
+
+pub(crate) fn seeds(spec: &JobSpec) -> Seeds {
+    let run = Seed::from_u64(spec.seed);
+    Seeds {
+        run,
+        init: run.derive(b"init"),
+        data: run.derive(b"data"),
+    }
+}
+
+/// The frozen base weights of a LoRA spec (empty for other models).
+async fn base_weights<S: BlockStore + Clone + 'static>(
+    store: &S,
+    spec: &JobSpec,
+    model: &Model,
+    device: &Device,
+) -> Result<BTreeMap<String, Tensor>> {
+    let ModelSpec::Lora { base_weights, .. } = &spec.model else {
+        return Ok(BTreeMap::new());
+    };
+    let ckpt = Checkpoint::get(store, base_weights, device).await?;
+    let base = Params::from_tensors(&model.base_defs(), ckpt.params, device)?;
+    Ok(base.tensors())
+}
+
+/// The first field in which an executed step differs from its record, as
+/// `(field, tensor name, logged, replayed)`.
+pub(crate) fn first_difference(
+    record: &StepRecord,
+    ex: &Executed,
+    names: &[String],
+) -> Option<(crate::replay::Field, Option<String>, String, String)> {
+    use crate::replay::Field;
+    let batch_root = log::batch_root(&ex.batch).ok()?;
+    if record.batch != ex.batch || record.batch_root != batch_root {
+        let i = record
+            .batch
+            .iter()
+            .zip(&ex.batch)
+            .position(|(a, b)| a != b)
+            .unwrap_or(record.batch.len().min(ex.batch.len()));
+        let show = |v: &[Cid]| v.get(i).map_or("-".into(), Cid::to_string);
+        return Some((
+            Field::Batch,
+            None,
+            format!("record {i}: {}", show(&record.batch)),
+            format!("record {i}: {}", show(&ex.batch)),
+        ));
+    }
+    if record.epoch != ex.epoch || record.batch_step != ex.batch_step {
+        return Some((
+            Field::Batch,
+            None,
+            format!("epoch {} step {}", record.epoch, record.batch_step),
+            format!("epoch {} step {}", ex.epoch, ex.batch_step),
+        ));
+    }
+    if record.dropout_seed != ex.dropout_seed {
+        return Some((
+            Field::DropoutSeed,
+            None,
+            format!("{:?}", record.dropout_seed),
+            format!("{:?}", ex.dropout_seed),
+        ));
+    }
+    if record.lr.to_bits() != ex.lr.to_bits() {
+        return Some((
+            Field::LearningRate,
+            None,
+            record.lr.to_string(),
+            ex.lr.to_string(),
+        ));
+    }
+    if record.loss.to_bits() != ex.loss.to_bits() {
+        return Some((
+            Field::Loss,
+            None,
+            record.loss.to_string(),
+            ex.loss.to_string(),
+        ));
+    }
+    if record.grad_norm.to_bits() != ex.grad_norm.to_bits() {
+        return Some((
+            Field::GradNorm,
+            None,
+            record.grad_norm.to_string(),
+            ex.grad_norm.to_string(),
+        ));
+    }
+    let w = ex.weights.as_ref()?;
+    if w.root != record.weights_after {
+        let i = record
+            .tensors
+            .iter()
+            .zip(&w.leaves)
+            .position(|(a, b)| a != b);
+        let tensor = i.and_then(|i| names.get(i).cloned());
+        let show = |v: &[oai_core::Digest], root| i.map_or(root, |i| v[i]).to_string();
+        return Some((
+            Field::Weights,
+            tensor,
+            show(&record.tensors, record.weights_after),
+            show(&w.leaves, w.root),
+        ));
+    }
+    None
+}

@@ -1,0 +1,236 @@
+//! The trainer: runs a job spec step by step and writes the training log as it goes.
+
+use candle_core::Device;
+use oai_core::{ids, Cid, Digest, MerkleTree};
+use oai_data::dataset::Record;
+use oai_data::BlockStore;
+
+use crate::env::ComputeEnv;
+use crate::log::{
+    self, CheckpointRef, LogHeader, StepRecord, TrainingLog, VerifiedLog, LOG_FORMAT,
+};
+use crate::model::Mode;
+use crate::params::Commitment;
+use crate::run::{first_difference, Run};
+use crate::spec::JobSpec;
+use crate::{Error, Result};
+
+/// Trains a [`JobSpec`] deterministically and logs every step to a [`BlockStore`].
+///
+/// ```no_run
+/// # async fn demo(store: oai_data::MemStore, spec: oai_train::JobSpec) -> oai_train::Result<()> {
+/// use oai_train::Trainer;
+/// let mut trainer = Trainer::new(store.clone(), spec, candle_core::Device::Cpu).await?;
+/// let (log_cid, log) = trainer.run().await?;
+/// println!("{} steps, root {}", log.steps, log.root);
+/// let again = oai_train::replay_step(&log_cid, 3, &store).await?;
+/// assert!(again.is_match());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Trainer<S> {
+    run: Run<S>,
+    logging: bool,
+    header: Cid,
+    head: Cid,
+    leaves: Vec<Digest>,
+    checkpoints: Vec<CheckpointRef>,
+    weights: Commitment,
+}
+
+impl<S: BlockStore + Clone + 'static> Trainer<S> {
+    /// Start the job `spec` on `device`: store the spec, initialise the weights from the run
+    /// seed, write the log header and the step-0 checkpoint.
+    pub async fn new(store: S, spec: JobSpec, device: Device) -> Result<Self> {
+        let run = Run::start(store, spec, device).await?;
+        let weights = run.params.commitment()?;
+        let header = LogHeader {
+            format: LOG_FORMAT,
+            spec: run.spec_cid,
+            env: run.env.clone(),
+            params: run.params.vars().keys().cloned().collect(),
+            init: weights.root,
+        };
+        let header = log::put(&run.store, &header).await?;
+        let ckpt = run.checkpoint().put(&run.store).await?;
+        Ok(Self {
+            run,
+            logging: true,
+            header,
+            head: header,
+            leaves: Vec::new(),
+            checkpoints: vec![CheckpointRef { step: 0, cid: ckpt }],
+            weights,
+        })
+    }
+
+    /// Continue the logged run `log`: verify the log, restore its last checkpoint (checked
+    /// against the log's commitment), and re-execute any steps logged after it, which must give
+    /// the logged bits ([`Error::ResumeMismatch`] otherwise). Nothing stored is changed.
+    pub async fn resume(store: S, log: &Cid, device: Device) -> Result<Self> {
+        let vlog = VerifiedLog::load(&store, log).await?;
+        let at = *vlog.log.checkpoints.last().expect("verified logs have one");
+        let mut run = Run::restore(store, &vlog, at, device).await?;
+        for record in &vlog.records[at.step as usize..] {
+            let ex = run.execute(true).await?;
+            if let Some((field, tensor, ..)) = first_difference(record, &ex, &vlog.header.params) {
+                return Err(Error::ResumeMismatch {
+                    step: record.step,
+                    field: match tensor {
+                        Some(t) => format!("{field} of {t}"),
+                        None => field.to_string(),
+                    },
+                });
+            }
+        }
+        let weights = run.params.commitment()?;
+        Ok(Self {
+            run,
+            logging: true,
+            header: vlog.log.header,
+            head: vlog.log.head,
+            leaves: vlog.leaves,
+            checkpoints: vlog.log.checkpoints,
+            weights,
+        })
+    }
+
+    /// Turn logging off (or on): without it a step skips the weight commitments, the step
+    /// records and the checkpoints. For measuring what logging costs; a run trained this way
+    /// cannot be verified.
+    pub fn set_logging(&mut self, on: bool) {
+        self.logging = on;
+    }
+
+    /// Steps applied so far.
+    pub fn step_index(&self) -> u64 {
+        self.run.step
+    }
+
+    /// The job spec.
+    pub fn spec(&self) -> &JobSpec {
+        &self.run.spec
+    }
+
+    /// The compute environment of this run.
+    pub fn env(&self) -> &ComputeEnv {
+        &self.run.env
+    }
+
+    /// The current weights commitment (stale while logging is off).
+    pub fn weights(&self) -> &Commitment {
+        &self.weights
+    }
+
+    /// Run one step and log it. A non-finite loss or gradient is [`Error::NonFinite`] and
+    /// leaves the weights and the log as they were.
+    pub async fn step(&mut self) -> Result<Option<StepRecord>> {
+        let ex = self.run.execute(self.logging).await?;
+        let Some(weights) = ex.weights else {
+            return Ok(None);
+        };
+        let record = StepRecord {
+            step: self.run.step - 1,
+            prev: self.head,
+            epoch: ex.epoch,
+            batch_step: ex.batch_step,
+            batch_root: log::batch_root(&ex.batch)?,
+            batch: ex.batch,
+            dropout_seed: ex.dropout_seed,
+            lr: ex.lr,
+            loss: ex.loss,
+            grad_norm: ex.grad_norm,
+            weights_before: self.weights.root,
+            weights_after: weights.root,
+            tensors: weights.leaves.clone(),
+        };
+        let cid = log::put(&self.run.store, &record).await?;
+        self.head = cid;
+        self.leaves.push(ids::digest_of(&cid)?);
+        self.weights = weights;
+        let every = self.run.spec.checkpoint_every;
+        if every > 0 && self.run.step % every == 0 {
+            self.checkpoint().await?;
+        }
+        Ok(Some(record))
+    }
+
+    /// Store a checkpoint of the current state (once per step) and list it in the log.
+    pub async fn checkpoint(&mut self) -> Result<Cid> {
+        if let Some(c) = self.checkpoints.last().filter(|c| c.step == self.run.step) {
+            return Ok(c.cid);
+        }
+        let cid = self.run.checkpoint().put(&self.run.store).await?;
+        self.checkpoints.push(CheckpointRef {
+            step: self.run.step,
+            cid,
+        });
+        Ok(cid)
+    }
+
+    /// Checkpoint the current state and store the log summary; returns its CID. The trainer can
+    /// go on stepping and publish again.
+    pub async fn publish(&mut self) -> Result<(Cid, TrainingLog)> {
+        if !self.logging {
+            return Err(Error::InvalidSpec(
+                "logging is off: this run cannot be published".into(),
+            ));
+        }
+        self.checkpoint().await?;
+        let log = TrainingLog {
+            format: LOG_FORMAT,
+            header: self.header,
+            head: self.head,
+            steps: self.run.step,
+            root: MerkleTree::new(&self.leaves).root(),
+            checkpoints: self.checkpoints.clone(),
+        };
+        Ok((log::put(&self.run.store, &log).await?, log))
+    }
+
+    /// Step until the spec's step count and publish.
+    pub async fn run(&mut self) -> Result<(Cid, TrainingLog)> {
+        while self.run.step < self.run.spec.steps {
+            self.step().await?;
+        }
+        self.publish().await
+    }
+
+    /// Mean loss and accuracy (argmax over the last dim against the targets) over `records`,
+    /// without dropout, in batches of the spec's batch size.
+    pub fn evaluate(&self, records: &[Record]) -> Result<Evaluation> {
+        let mut loss_sum = 0f64;
+        let mut correct = 0u64;
+        let mut targets = 0u64;
+        let mut batches = 0u64;
+        for chunk in records.chunks(self.run.spec.batch_size.max(1) as usize) {
+            let (x, y) = self.run.model.batch(chunk, &self.run.device)?;
+            let logits = self.run.model.logits(&self.run.params, &x, &Mode::Eval)?;
+            let classes = *logits.dims().last().expect("logits have a last dim");
+            let flat = logits.reshape(((), classes))?;
+            let y = y.flatten_all()?;
+            loss_sum += candle_nn::loss::cross_entropy(&flat, &y)?.to_scalar::<f32>()? as f64;
+            let pred = flat.argmax(candle_core::D::Minus1)?;
+            correct += pred
+                .eq(&y)?
+                .to_dtype(candle_core::DType::U32)?
+                .sum_all()?
+                .to_scalar::<u32>()? as u64;
+            targets += y.elem_count() as u64;
+            batches += 1;
+        }
+        Ok(Evaluation {
+            loss: (loss_sum / batches.max(1) as f64) as f32,
+            accuracy: correct as f32 / targets.max(1) as f32,
+        })
+    }
+}
+
+/// Result of [`Trainer::evaluate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy (nats per target).
+    pub loss: f32,
+    /// Fraction of targets predicted exactly.
+    pub accuracy: f32,
+}
