@@ -17,6 +17,7 @@
 //! checked before any replay.
 
 pub mod checkpoint;
+pub mod corpus;
 pub mod env;
 mod error;
 pub mod log;

@@ -104,11 +104,15 @@ impl Optimizer {
                     } else {
                         g.clone()
                     };
-                    let key = format!("momentum/{name}");
-                    let buf = (self.state[&key].affine(momentum, 0.0)? + g)?;
-                    let w = (w - buf.affine(lr, 0.0)?)?;
-                    self.state.insert(key, buf);
-                    w
+                    if momentum == 0.0 {
+                        (w - g.affine(lr, 0.0)?)?
+                    } else {
+                        let key = format!("momentum/{name}");
+                        let buf = (self.state[&key].affine(momentum, 0.0)? + g)?;
+                        let w = (w - buf.affine(lr, 0.0)?)?;
+                        self.state.insert(key, buf);
+                        w
+                    }
                 }
                 OptimizerSpec::AdamW {
                     beta1,

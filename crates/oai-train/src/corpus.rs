@@ -1,0 +1,96 @@
+//! Turning common raw data into dataset records the models train on.
+
+use oai_data::dataset::{Record, Tensor};
+
+use crate::{Error, Result};
+
+/// Records from CSV lines of numeric features with an integer class in the last column (the
+/// layout of scikit-learn's `digits.csv`): each line becomes a `Labeled` f32 tensor record,
+/// features multiplied by `scale`. Blank lines are skipped.
+pub fn labeled_from_csv(csv: &str, scale: f32) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    let mut width = None;
+    for (n, line) in csv
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let bad = |why: String| Error::malformed("CSV", format!("line {}: {why}", n + 1));
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let (label, features) = fields.split_last().expect("split gives one field at least");
+        if features.is_empty() || *width.get_or_insert(features.len()) != features.len() {
+            return Err(bad(format!("{} features", features.len())));
+        }
+        let label: u64 = label
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.fract() == 0.0 && *v >= 0.0)
+            .map(|v| v as u64)
+            .ok_or_else(|| bad(format!("label {label:?} is not a class index")))?;
+        let values = features
+            .iter()
+            .map(|f| f.parse::<f32>().map(|v| v * scale))
+            .collect::<std::result::Result<Vec<f32>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        let input = Tensor::from_f32(vec![values.len() as u64], &values)?;
+        out.push(Record::Labeled { input, label });
+    }
+    Ok(out)
+}
+
+/// Byte records of `context + 1` bytes cut from `text` every `stride` bytes, for the
+/// transformer language model (inputs are the first `context` bytes, targets the last).
+pub fn byte_windows(text: &[u8], context: usize, stride: usize) -> Result<Vec<Record>> {
+    if context == 0 || stride == 0 {
+        return Err(Error::InvalidSpec("context and stride must be > 0".into()));
+    }
+    Ok((0..text.len().saturating_sub(context))
+        .step_by(stride)
+        .map(|i| Record::Bytes(text[i..i + context + 1].to_vec()))
+        .collect())
+}
+
+/// Unigram (byte-frequency) entropy of `text` in nats: the loss of the best model that ignores
+/// context, the baseline a language model must beat.
+pub fn unigram_entropy(text: &[u8]) -> f64 {
+    let mut counts = [0u64; 256];
+    for b in text {
+        counts[*b as usize] += 1;
+    }
+    let n = text.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.ln()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_windows() {
+        let r = labeled_from_csv("0,16,3\n\n1,2,0\n", 1.0 / 16.0).unwrap();
+        assert_eq!(r.len(), 2);
+        let Record::Labeled { input, label } = &r[0] else {
+            panic!("labeled")
+        };
+        assert_eq!(*label, 3);
+        assert_eq!(input.shape(), &[2]);
+        assert!(labeled_from_csv("1,2,x\n", 1.0).is_err());
+        assert!(labeled_from_csv("1,2,3\n1,2\n", 1.0).is_err());
+        let w = byte_windows(b"abcdefg", 3, 2).unwrap();
+        assert_eq!(
+            w,
+            vec![
+                Record::Bytes(b"abcd".to_vec()),
+                Record::Bytes(b"cdef".to_vec())
+            ]
+        );
+        assert!((unigram_entropy(b"abab") - std::f64::consts::LN_2).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,932 @@
+//! Integration tests of oai-train: determinism (runs, threads, resume), replay verdicts, the
+//! log format, and bad input. Tests on real data (scikit-learn digits, CPython's pydoc topics)
+//! read the files named by `OAI_DIGITS` / `OAI_TEXT` (`.ci/run` provides them) and skip
+//! without them unless `OAI_REQUIRE_REAL` is set.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use oai_core::{ids, Cid, Digest, MerkleTree, Seed};
+use oai_data::dataset::{Record, Tensor as RecordTensor, Version};
+use oai_data::{BlockStore, MemStore};
+use oai_train::log::{self, CheckpointRef, LogHeader, StepRecord, TrainingLog, VerifiedLog};
+use oai_train::{
+    corpus, replay_step, Checkpoint, Error, Field, JobSpec, ModelSpec, OptimizerSpec, Schedule,
+    StepOutcome, Trainer, TransformerSpec,
+};
+use proptest::prelude::*;
+
+const CPU: candle_core::Device = candle_core::Device::Cpu;
+
+/// 256 labelled 16-feature records in 4 classes: a class prototype plus seeded noise.
+fn synthetic_records() -> Vec<Record> {
+    let mut rng = Seed::from_u64(77).rng();
+    (0..256u64)
+        .map(|i| {
+            let label = i % 4;
+            let values: Vec<f32> = (0..16)
+                .map(|j| {
+                    let proto = if j % 4 == label as usize { 1.0 } else { 0.0 };
+                    proto + (rand_unit(&mut rng) - 0.5) * 0.8
+                })
+                .collect();
+            Record::Labeled {
+                input: RecordTensor::from_f32(vec![16], &values).unwrap(),
+                label,
+            }
+        })
+        .collect()
+}
+
+fn rand_unit(rng: &mut impl oai_core::seed::RngCore) -> f32 {
+    (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32
+}
+
+/// Text of seeded pseudo-words, cut into byte windows.
+fn synthetic_text() -> Vec<u8> {
+    use oai_core::seed::RngCore;
+    let words = [
+        "the ", "data ", "is ", "open ", "and ", "every ", "step ", "logged. ",
+    ];
+    let mut rng = Seed::from_u64(5).rng();
+    (0..600)
+        .flat_map(|_| words[(rng.next_u32() % 8) as usize].bytes())
+        .collect()
+}
+
+fn mlp_spec(dataset: Cid) -> JobSpec {
+    JobSpec {
+        dataset,
+        model: ModelSpec::Mlp {
+            input: 16,
+            hidden: vec![32, 32],
+            classes: 4,
+            dropout: 0.1,
+        },
+        optimizer: OptimizerSpec::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        },
+        schedule: Schedule::WarmupCosine {
+            lr: 0.01,
+            warmup: 3,
+            decay_steps: 12,
+            min_lr: 0.001,
+        },
+        batch_size: 32,
+        steps: 12,
+        checkpoint_every: 4,
+        grad_clip: Some(1.0),
+        seed: 42,
+        compute_class: None,
+    }
+}
+
+fn tiny_transformer() -> TransformerSpec {
+    TransformerSpec {
+        vocab: 256,
+        context: 16,
+        d_model: 32,
+        heads: 2,
+        layers: 2,
+        d_ff: 64,
+        dropout: 0.1,
+    }
+}
+
+fn lm_spec(dataset: Cid) -> JobSpec {
+    JobSpec {
+        model: ModelSpec::Transformer(tiny_transformer()),
+        optimizer: OptimizerSpec::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        schedule: Schedule::Constant { lr: 0.05 },
+        batch_size: 8,
+        steps: 6,
+        checkpoint_every: 3,
+        ..mlp_spec(dataset)
+    }
+}
+
+async fn dataset(store: &MemStore, records: Vec<Record>) -> Cid {
+    Version::from_records(store, records).await.unwrap().cid()
+}
+
+async fn mlp_setup() -> (MemStore, JobSpec) {
+    let store = MemStore::new();
+    let d = dataset(&store, synthetic_records()).await;
+    (store, mlp_spec(d))
+}
+
+async fn lm_setup() -> (MemStore, JobSpec) {
+    let store = MemStore::new();
+    let d = dataset(
+        &store,
+        corpus::byte_windows(&synthetic_text(), 16, 7).unwrap(),
+    )
+    .await;
+    (store, lm_spec(d))
+}
+
+async fn train(store: &MemStore, spec: &JobSpec) -> (Cid, TrainingLog) {
+    Trainer::new(store.clone(), spec.clone(), CPU)
+        .await
+        .unwrap()
+        .run()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_runs_give_identical_logs_and_checkpoints() {
+    for (store, spec) in [mlp_setup().await, lm_setup().await] {
+        let (a, log_a) = train(&store, &spec).await;
+        let other = MemStore::new();
+        // Another node with only the dataset (moved as a CAR file) trains the same spec.
+        let mut car = Vec::new();
+        oai_data::car::export(&store, &spec.dataset, &mut car)
+            .await
+            .unwrap();
+        oai_data::car::import(&other, &car[..]).await.unwrap();
+        let (b, log_b) = train(&other, &spec).await;
+        assert_eq!(a, b, "log CIDs differ between two runs");
+        assert_eq!(log_a, log_b);
+        assert_eq!(log_a.steps, spec.steps);
+        let want: Vec<u64> = (0..=spec.steps)
+            .step_by(spec.checkpoint_every as usize)
+            .collect();
+        let got: Vec<u64> = log_a.checkpoints.iter().map(|c| c.step).collect();
+        assert_eq!(got, want);
+        let v = VerifiedLog::load(&store, &a).await.unwrap();
+        assert!(v
+            .records
+            .windows(2)
+            .all(|w| w[0].weights_after != w[1].weights_after));
+        for s in 0..spec.steps {
+            let p = v.prove(s).unwrap();
+            assert!(p.verify(&log_a.root));
+            assert!(!p.verify(&Digest::of(b"other root")));
+        }
+    }
+}
+
+#[tokio::test]
+async fn seed_changes_everything() {
+    let (store, spec) = mlp_setup().await;
+    let (_, a) = train(&store, &spec).await;
+    let (_, b) = train(&store, &JobSpec { seed: 43, ..spec }).await;
+    assert_ne!(a.root, b.root);
+}
+
+/// Run by `thread_count_does_not_change_bits` in a child process with `RAYON_NUM_THREADS` set.
+#[tokio::test]
+#[ignore = "helper: run in a child process by thread_count_does_not_change_bits"]
+async fn child_prints_log_roots() {
+    for (name, (store, spec)) in [("mlp", mlp_setup().await), ("lm", lm_setup().await)] {
+        let (_, log) = train(&store, &spec).await;
+        println!("ROOT {name} {}", log.root);
+    }
+}
+
+fn child_roots(threads: &str) -> Vec<String> {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_prints_log_roots",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("RAYON_NUM_THREADS", threads)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let roots: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("ROOT "))
+        .map(String::from)
+        .collect();
+    assert_eq!(roots.len(), 2, "child printed {roots:?}");
+    roots
+}
+
+#[tokio::test]
+async fn thread_count_does_not_change_bits() {
+    let one = child_roots("1");
+    let two = child_roots("2");
+    assert_eq!(one, two);
+    let (store, spec) = mlp_setup().await;
+    let (_, log) = train(&store, &spec).await;
+    assert_eq!(one[0], format!("ROOT mlp {}", log.root));
+}
+
+#[tokio::test]
+async fn stop_and_resume_matches_a_straight_run() {
+    for (store, spec) in [mlp_setup().await, lm_setup().await] {
+        let (_, straight) = train(&store, &spec).await;
+        let mut t = Trainer::new(store.clone(), spec.clone(), CPU)
+            .await
+            .unwrap();
+        for _ in 0..spec.steps / 2 + 1 {
+            t.step().await.unwrap();
+        }
+        let (stopped, stopped_log) = t.publish().await.unwrap();
+        drop(t);
+        let mut resumed = Trainer::resume(store.clone(), &stopped, CPU).await.unwrap();
+        let (_, done) = resumed.run().await.unwrap();
+        assert_eq!(done.root, straight.root);
+        assert_eq!(done.head, straight.head);
+
+        // Resuming from a summary whose last checkpoint is behind the head re-executes the
+        // logged steps in between and must agree with them.
+        let behind = TrainingLog {
+            checkpoints: stopped_log.checkpoints[..stopped_log.checkpoints.len() - 1].to_vec(),
+            ..stopped_log
+        };
+        let behind = put_log(&store, &behind).await;
+        let mut again = Trainer::resume(store.clone(), &behind, CPU).await.unwrap();
+        assert_eq!(again.step_index(), spec.steps / 2 + 1);
+        assert_eq!(again.run().await.unwrap().1.root, straight.root);
+    }
+}
+
+async fn put_log(store: &MemStore, log: &TrainingLog) -> Cid {
+    store
+        .put(ids::DAG_CBOR, log::encode(log).unwrap().into())
+        .await
+        .unwrap()
+}
+
+/// A dishonest node's log: record `step` changed by `edit`, every later record re-chained (and
+/// `weights_before` kept consistent), a new summary with the new root and the same checkpoints.
+async fn forge(store: &MemStore, log: &Cid, step: u64, edit: impl FnOnce(&mut StepRecord)) -> Cid {
+    let v = VerifiedLog::load(store, log).await.unwrap();
+    let mut records = v.records.clone();
+    edit(&mut records[step as usize]);
+    rechain(store, v.log.header, &v.header, records, v.log.checkpoints).await
+}
+
+async fn rechain(
+    store: &MemStore,
+    header_cid: Cid,
+    header: &LogHeader,
+    mut records: Vec<StepRecord>,
+    checkpoints: Vec<CheckpointRef>,
+) -> Cid {
+    let mut prev = header_cid;
+    let mut before = header.init;
+    let mut leaves = Vec::new();
+    for r in &mut records {
+        r.prev = prev;
+        r.weights_before = before;
+        r.weights_after = MerkleTree::new(&r.tensors).root();
+        r.batch_root = log::batch_root(&r.batch).unwrap();
+        before = r.weights_after;
+        prev = store
+            .put(ids::DAG_CBOR, log::encode(r).unwrap().into())
+            .await
+            .unwrap();
+        leaves.push(ids::digest_of(&prev).unwrap());
+    }
+    let summary = TrainingLog {
+        format: log::LOG_FORMAT,
+        header: header_cid,
+        head: prev,
+        steps: records.len() as u64,
+        root: MerkleTree::new(&leaves).root(),
+        checkpoints,
+    };
+    put_log(store, &summary).await
+}
+
+#[tokio::test]
+async fn replay_matches_honest_steps_and_names_what_a_cheat_changed() {
+    let (store, spec) = lm_setup().await;
+    let (log, _) = train(&store, &spec).await;
+    for s in 0..spec.steps {
+        let out = replay_step(&log, s, &store).await.unwrap();
+        assert!(out.is_match(), "step {s}: {out:?}");
+    }
+    assert!(matches!(
+        replay_step(&log, spec.steps, &store).await,
+        Err(Error::StepOutOfRange { .. })
+    ));
+
+    let names = VerifiedLog::load(&store, &log).await.unwrap().header.params;
+    let cheat = forge(&store, &log, 4, |r| r.tensors[5] = Digest::of(b"made up")).await;
+    let StepOutcome::Mismatch(m) = replay_step(&cheat, 4, &store).await.unwrap() else {
+        panic!("a forged tensor must not match")
+    };
+    assert_eq!((m.step, m.field), (4, Field::Weights));
+    assert_eq!(m.tensor.as_deref(), Some(names[5].as_str()));
+    // Earlier steps of the forged log are still honest.
+    assert!(replay_step(&cheat, 3, &store).await.unwrap().is_match());
+
+    let cheat = forge(&store, &log, 1, |r| r.loss *= 0.5).await;
+    let StepOutcome::Mismatch(m) = replay_step(&cheat, 1, &store).await.unwrap() else {
+        panic!("a forged loss must not match")
+    };
+    assert_eq!((m.step, m.field, m.tensor), (1, Field::Loss, None));
+
+    let cheat = forge(&store, &log, 2, |r| r.batch.swap(0, 1)).await;
+    let StepOutcome::Mismatch(m) = replay_step(&cheat, 2, &store).await.unwrap() else {
+        panic!("a forged batch must not match")
+    };
+    assert_eq!(m.field, Field::Batch);
+
+    // Asking for step 5 replays from the checkpoint at 3 and finds the forged step 4 first.
+    let cheat = forge(&store, &log, 4, |r| r.lr = 1.0).await;
+    let StepOutcome::Mismatch(m) = replay_step(&cheat, 5, &store).await.unwrap() else {
+        panic!("a forged learning rate must not match")
+    };
+    assert_eq!((m.step, m.field), (4, Field::LearningRate));
+}
+
+#[tokio::test]
+async fn broken_logs_are_typed_errors() {
+    let (store, spec) = mlp_setup().await;
+    let (log, summary) = train(&store, &spec).await;
+    let v = VerifiedLog::load(&store, &log).await.unwrap();
+
+    let longer = put_log(
+        &store,
+        &TrainingLog {
+            steps: summary.steps + 1,
+            ..summary.clone()
+        },
+    )
+    .await;
+    let root = put_log(
+        &store,
+        &TrainingLog {
+            root: Digest::of(b"x"),
+            ..summary.clone()
+        },
+    )
+    .await;
+    let no_ckpt = put_log(
+        &store,
+        &TrainingLog {
+            checkpoints: vec![],
+            ..summary.clone()
+        },
+    )
+    .await;
+    for bad in [longer, root, no_ckpt] {
+        assert!(
+            matches!(
+                replay_step(&bad, 0, &store).await,
+                Err(Error::BrokenLog { .. })
+            ),
+            "{bad}"
+        );
+        assert!(matches!(
+            Trainer::resume(store.clone(), &bad, CPU).await,
+            Err(Error::BrokenLog { .. })
+        ));
+    }
+
+    // A record whose weights_before does not follow its predecessor: stored as is, not rechained.
+    let mut r = v.records[3].clone();
+    r.weights_before = Digest::of(b"elsewhere");
+    let mut records = v.records.clone();
+    records[3] = r;
+    let mut prev = v.log.header;
+    let mut leaves = Vec::new();
+    for r in &mut records {
+        r.prev = prev;
+        prev = store
+            .put(ids::DAG_CBOR, log::encode(r).unwrap().into())
+            .await
+            .unwrap();
+        leaves.push(ids::digest_of(&prev).unwrap());
+    }
+    let gap = put_log(
+        &store,
+        &TrainingLog {
+            head: prev,
+            root: MerkleTree::new(&leaves).root(),
+            ..summary.clone()
+        },
+    )
+    .await;
+    let Err(Error::BrokenLog { step, .. }) = VerifiedLog::load(&store, &gap).await else {
+        panic!("a broken commitment chain must not verify")
+    };
+    assert_eq!(step, 3);
+
+    // Not a log at all; a non-canonical encoding of a real one.
+    let junk = store.put(ids::DAG_CBOR, vec![0xa0].into()).await.unwrap();
+    assert!(matches!(
+        VerifiedLog::load(&store, &junk).await,
+        Err(Error::Malformed { .. })
+    ));
+}
+
+#[tokio::test]
+async fn tampered_or_missing_checkpoints_are_refused() {
+    let (store, spec) = mlp_setup().await;
+    let (log, summary) = train(&store, &spec).await;
+    // The step-4 checkpoint of another run (another seed) in place of this run's.
+    let (_, other) = train(
+        &store,
+        &JobSpec {
+            seed: 7,
+            ..spec.clone()
+        },
+    )
+    .await;
+    let mut checkpoints = summary.checkpoints.clone();
+    checkpoints[1] = other.checkpoints[1];
+    let swapped = put_log(
+        &store,
+        &TrainingLog {
+            checkpoints,
+            ..summary.clone()
+        },
+    )
+    .await;
+    assert!(matches!(
+        replay_step(&swapped, 5, &store).await,
+        Err(Error::CheckpointMismatch { step: 4, .. })
+    ));
+    // A checkpoint of step 8 listed as step 4.
+    let mut checkpoints = summary.checkpoints.clone();
+    checkpoints[1].cid = summary.checkpoints[2].cid;
+    let relabelled = put_log(
+        &store,
+        &TrainingLog {
+            checkpoints,
+            ..summary.clone()
+        },
+    )
+    .await;
+    assert!(matches!(
+        replay_step(&relabelled, 5, &store).await,
+        Err(Error::Malformed { .. })
+    ));
+    // A checkpoint file that is not a safetensors file.
+    let junk = oai_data::unixfs::import_bytes(&store, b"not a checkpoint", Default::default())
+        .await
+        .unwrap()
+        .root;
+    let mut checkpoints = summary.checkpoints.clone();
+    checkpoints[1].cid = junk;
+    let garbage = put_log(
+        &store,
+        &TrainingLog {
+            checkpoints,
+            ..summary.clone()
+        },
+    )
+    .await;
+    assert!(matches!(
+        replay_step(&garbage, 5, &store).await,
+        Err(Error::Malformed { .. })
+    ));
+    // A missing block.
+    let copy = MemStore::new();
+    for cid in store.list().await.unwrap() {
+        if cid != summary.checkpoints[2].cid {
+            copy.put_block(
+                oai_data::store::Block::verified(cid, store.get(&cid).await.unwrap()).unwrap(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    assert!(matches!(
+        replay_step(&log, 9, &copy).await,
+        Err(Error::Data(oai_data::Error::NotFound(_)))
+    ));
+    // The honest log still replays: nothing was overwritten.
+    assert!(replay_step(&log, 9, &store).await.unwrap().is_match());
+}
+
+#[tokio::test]
+async fn checkpoints_hold_what_the_log_commits_to() {
+    let (store, spec) = mlp_setup().await;
+    let (log, summary) = train(&store, &spec).await;
+    let v = VerifiedLog::load(&store, &log).await.unwrap();
+    for c in &summary.checkpoints {
+        let ck = Checkpoint::get(&store, &c.cid, &CPU).await.unwrap();
+        assert_eq!(ck.step, c.step);
+        let commit =
+            oai_train::Commitment::of(ck.params.iter().map(|(k, t)| (k.as_str(), t))).unwrap();
+        assert_eq!(commit.root, v.weights_before(c.step));
+        assert_eq!(
+            ck.optimizer.len(),
+            2 * ck.params.len(),
+            "AdamW keeps m and v"
+        );
+    }
+}
+
+#[tokio::test]
+async fn non_finite_loss_stops_without_changing_anything() {
+    let (store, mut spec) = mlp_setup().await;
+    spec.optimizer = OptimizerSpec::Sgd {
+        momentum: 0.0,
+        weight_decay: 0.0,
+    };
+    spec.schedule = Schedule::Constant { lr: 1e30 };
+    spec.grad_clip = None;
+    let mut t = Trainer::new(store.clone(), spec, CPU).await.unwrap();
+    let mut err = None;
+    for _ in 0..6 {
+        let before = (t.step_index(), t.weights().clone());
+        match t.step().await {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!((t.step_index(), t.weights().clone()), before);
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(err, Some(Error::NonFinite { .. })),
+        "lr 1e30 must blow up: {err:?}"
+    );
+    let (log, summary) = t.publish().await.unwrap();
+    let v = VerifiedLog::load(&store, &log).await.unwrap();
+    assert_eq!(v.records.len() as u64, summary.steps);
+}
+
+#[tokio::test]
+async fn bad_specs_are_refused() {
+    let (store, spec) = mlp_setup().await;
+    let json = spec.to_json();
+    assert_eq!(JobSpec::from_json(&json).unwrap(), spec);
+    let unknown_model = json.replace("\"mlp\"", "\"resnet\"");
+    let unknown_opt = json.replace("\"adam_w\"", "\"lion\"");
+    let extra = json.replacen('{', "{\"colour\": 1,", 1);
+    for bad in [unknown_model, unknown_opt, extra, "{}".into()] {
+        assert!(
+            matches!(JobSpec::from_json(&bad), Err(Error::InvalidSpec(_))),
+            "{bad}"
+        );
+    }
+    let zero_batch = JobSpec {
+        batch_size: 0,
+        ..spec.clone()
+    };
+    let too_big = JobSpec {
+        batch_size: 10_000,
+        ..spec.clone()
+    };
+    let heads = JobSpec {
+        model: ModelSpec::Transformer(TransformerSpec {
+            heads: 5,
+            ..tiny_transformer()
+        }),
+        ..spec.clone()
+    };
+    let nan_lr = JobSpec {
+        schedule: Schedule::Constant { lr: f64::NAN },
+        ..spec.clone()
+    };
+    for bad in [zero_batch, too_big, heads, nan_lr] {
+        assert!(matches!(
+            Trainer::new(store.clone(), bad, CPU).await,
+            Err(Error::InvalidSpec(_))
+        ));
+    }
+    let elsewhere = JobSpec {
+        compute_class: Some("riscv64/cpu".into()),
+        ..spec.clone()
+    };
+    assert!(matches!(
+        Trainer::new(store.clone(), elsewhere, CPU).await,
+        Err(Error::IncompatibleCompute { .. })
+    ));
+    let wrong_data = JobSpec {
+        model: ModelSpec::Transformer(tiny_transformer()),
+        ..spec
+    };
+    let mut t = Trainer::new(store.clone(), wrong_data, CPU).await.unwrap();
+    assert!(matches!(t.step().await, Err(Error::Malformed { .. })));
+}
+
+#[tokio::test]
+async fn logs_of_another_compute_class_are_not_judged() {
+    let (store, spec) = mlp_setup().await;
+    let (log, _) = train(&store, &spec).await;
+    let v = VerifiedLog::load(&store, &log).await.unwrap();
+    let mut header = v.header.clone();
+    header.env.class = "aarch64-neon/cpu/l1d-64K-4w/candle-0.11.1/gemm-0.19".into();
+    let header_cid = store
+        .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
+        .await
+        .unwrap();
+    let foreign = rechain(&store, header_cid, &header, v.records, v.log.checkpoints).await;
+    assert!(matches!(
+        replay_step(&foreign, 2, &store).await,
+        Err(Error::IncompatibleCompute { .. })
+    ));
+    assert!(matches!(
+        Trainer::resume(store.clone(), &foreign, CPU).await,
+        Err(Error::IncompatibleCompute { .. })
+    ));
+}
+
+#[tokio::test]
+async fn lora_trains_adapters_on_a_pinned_base() {
+    let (store, spec) = lm_setup().await;
+    let (_, base_log) = train(&store, &spec).await;
+    let base_weights = base_log.checkpoints.last().unwrap().cid;
+    let lora = JobSpec {
+        model: ModelSpec::Lora {
+            base: tiny_transformer(),
+            base_weights,
+            rank: 4,
+            alpha: 8.0,
+        },
+        optimizer: OptimizerSpec::AdamW {
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+        schedule: Schedule::Constant { lr: 0.01 },
+        ..spec.clone()
+    };
+    let (log, summary) = train(&store, &lora).await;
+    let (again, _) = train(&store, &lora).await;
+    assert_eq!(log, again, "LoRA runs are deterministic too");
+    let v = VerifiedLog::load(&store, &log).await.unwrap();
+    assert_eq!(v.header.params.len(), 2 * 4 * tiny_transformer().layers);
+    assert!(v
+        .header
+        .params
+        .iter()
+        .all(|n| n.ends_with(".lora_a") || n.ends_with(".lora_b")));
+    let ck = Checkpoint::get(&store, &summary.checkpoints.last().unwrap().cid, &CPU)
+        .await
+        .unwrap();
+    assert!(
+        ck.params.keys().all(|n| n.contains(".lora_")),
+        "the base is not copied"
+    );
+    for s in [0, 4] {
+        assert!(replay_step(&log, s, &store).await.unwrap().is_match());
+    }
+    // The same adapters on another base are another run.
+    let other_base = JobSpec {
+        model: ModelSpec::Lora {
+            base: tiny_transformer(),
+            base_weights: base_log.checkpoints[0].cid,
+            rank: 4,
+            alpha: 8.0,
+        },
+        ..lora
+    };
+    assert_ne!(train(&store, &other_base).await.1.root, summary.root);
+}
+
+fn real_file(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(p) => Some(std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{var}={p}: {e}"))),
+        Err(_) if std::env::var_os("OAI_REQUIRE_REAL").is_some() => {
+            panic!("{var} is not set and OAI_REQUIRE_REAL is")
+        }
+        Err(_) => {
+            eprintln!("skipped: set {var} (see .ci/run) to run this test on real data");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn mlp_learns_scikit_learn_digits() {
+    let Some(csv) = real_file("OAI_DIGITS") else {
+        return;
+    };
+    let records = corpus::labeled_from_csv(&csv, 1.0 / 16.0).unwrap();
+    assert_eq!(records.len(), 1797);
+    let (test, train_set): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 5 == 0);
+    let strip = |v: Vec<(usize, Record)>| v.into_iter().map(|(_, r)| r).collect::<Vec<_>>();
+    let (test, train_set) = (strip(test), strip(train_set));
+    let store = MemStore::new();
+    let data = dataset(&store, train_set).await;
+    let spec = JobSpec {
+        model: ModelSpec::Mlp {
+            input: 64,
+            hidden: vec![128],
+            classes: 10,
+            dropout: 0.1,
+        },
+        optimizer: OptimizerSpec::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-4,
+        },
+        schedule: Schedule::WarmupCosine {
+            lr: 3e-3,
+            warmup: 20,
+            decay_steps: 600,
+            min_lr: 1e-4,
+        },
+        batch_size: 32,
+        steps: 600,
+        checkpoint_every: 200,
+        ..mlp_spec(data)
+    };
+    let mut t = Trainer::new(store.clone(), spec, CPU).await.unwrap();
+    let (log, _) = t.run().await.unwrap();
+    let eval = t.evaluate(&test).unwrap();
+    println!(
+        "digits: test accuracy {:.4}, loss {:.4}",
+        eval.accuracy, eval.loss
+    );
+    assert!(eval.accuracy >= 0.95, "test accuracy {}", eval.accuracy);
+    assert!(replay_step(&log, 437, &store).await.unwrap().is_match());
+}
+
+#[tokio::test]
+async fn transformer_beats_the_unigram_baseline_on_pydoc_topics() {
+    let Some(text) = real_file("OAI_TEXT") else {
+        return;
+    };
+    let bytes: Vec<u8> = text.bytes().filter(u8::is_ascii).take(400_000).collect();
+    let (held_out, train_text) = bytes.split_at(40_000);
+    let spec_t = TransformerSpec {
+        vocab: 128,
+        context: 32,
+        d_model: 64,
+        heads: 4,
+        layers: 2,
+        d_ff: 128,
+        dropout: 0.0,
+    };
+    let store = MemStore::new();
+    let data = dataset(&store, corpus::byte_windows(train_text, 32, 29).unwrap()).await;
+    let spec = JobSpec {
+        model: ModelSpec::Transformer(spec_t),
+        optimizer: OptimizerSpec::AdamW {
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        },
+        schedule: Schedule::WarmupCosine {
+            lr: 3e-3,
+            warmup: 20,
+            decay_steps: 300,
+            min_lr: 3e-4,
+        },
+        batch_size: 16,
+        steps: 300,
+        checkpoint_every: 100,
+        ..mlp_spec(data)
+    };
+    let mut t = Trainer::new(store.clone(), spec, CPU).await.unwrap();
+    t.run().await.unwrap();
+    let eval = t
+        .evaluate(&corpus::byte_windows(held_out, 32, 32).unwrap())
+        .unwrap();
+    let unigram = corpus::unigram_entropy(train_text);
+    println!(
+        "pydoc topics: held-out loss {:.3} nats, unigram entropy {unigram:.3}",
+        eval.loss
+    );
+    assert!(
+        (eval.loss as f64) < 0.8 * unigram,
+        "{} vs {unigram}",
+        eval.loss
+    );
+}
+
+fn arb_digest() -> impl Strategy<Value = Digest> {
+    any::<[u8; 32]>().prop_map(Digest)
+}
+
+fn arb_record() -> impl Strategy<Value = StepRecord> {
+    (
+        any::<u64>(),
+        proptest::collection::vec(any::<[u8; 8]>(), 0..5),
+        proptest::collection::vec(arb_digest(), 1..6),
+        (arb_digest(), any::<[u8; 32]>()),
+        (-1e6f32..1e6, 0f32..1e6, 0f64..10.0),
+    )
+        .prop_map(
+            |(step, batch, tensors, (before, seed), (loss, grad_norm, lr))| {
+                let batch: Vec<Cid> = batch.iter().map(|b| ids::cid_v1(ids::RAW, b)).collect();
+                StepRecord {
+                    step,
+                    prev: ids::cid_v1(ids::DAG_CBOR, &step.to_le_bytes()),
+                    epoch: step / 7,
+                    batch_step: step % 7,
+                    batch_root: log::batch_root(&batch).unwrap(),
+                    batch,
+                    dropout_seed: Seed(seed),
+                    lr,
+                    loss,
+                    grad_norm,
+                    weights_before: before,
+                    weights_after: MerkleTree::new(&tensors).root(),
+                    tensors,
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn log_records_round_trip_and_any_flipped_byte_is_detected(
+        record in arb_record(),
+        at in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let bytes = log::encode(&record).unwrap();
+        let back: StepRecord = log::decode("step record", &bytes).unwrap();
+        prop_assert_eq!(&back, &record);
+        let cid = ids::cid_v1(ids::DAG_CBOR, &bytes);
+        let mut flipped = bytes.clone();
+        flipped[at.index(bytes.len())] ^= 1 << bit;
+        // Either it no longer decodes, or it is another object with another CID: the
+        // successor's `prev` link (or the summary's `head`) no longer names it.
+        if let Ok(other) = log::decode::<StepRecord>("step record", &flipped) {
+            prop_assert_ne!(ids::cid_v1(ids::DAG_CBOR, &log::encode(&other).unwrap()), cid);
+        }
+    }
+
+    #[test]
+    fn chains_verify_and_any_edit_is_caught(
+        records in proptest::collection::vec(arb_record(), 1..8),
+        pick in any::<prop::sample::Index>(),
+        edit in 0u8..4,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let store = MemStore::new();
+            let header = LogHeader {
+                format: log::LOG_FORMAT,
+                spec: ids::cid_v1(ids::DAG_CBOR, b"spec"),
+                env: oai_train::ComputeEnv::detect(&CPU),
+                params: (0..10).map(|i| format!("p{i}")).collect(),
+                init: Digest::of(b"init"),
+            };
+            let mut records: Vec<StepRecord> = records
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut r)| {
+                    r.step = i as u64;
+                    r.tensors.resize(10, Digest::of(b"pad"));
+                    r
+                })
+                .collect();
+            let header_cid = store
+                .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
+                .await
+                .unwrap();
+            let ckpt = vec![CheckpointRef { step: 0, cid: ids::cid_v1(ids::RAW, b"c") }];
+            let good = rechain(&store, header_cid, &header, records.clone(), ckpt.clone()).await;
+            let v = VerifiedLog::load(&store, &good).await.unwrap();
+            prop_assert_eq!(v.records.len(), records.len());
+            let root = v.log.root;
+
+            // Edit one record; the honest-looking re-chained log has another root, and keeping
+            // the published root is a broken log.
+            let i = pick.index(records.len());
+            match edit {
+                0 => records[i].loss += 1.0,
+                1 => records[i].tensors[3] = Digest::of(b"edit"),
+                2 => records[i].lr += 0.5,
+                _ => records[i].batch.push(ids::cid_v1(ids::RAW, b"extra")),
+            }
+            let edited = rechain(&store, header_cid, &header, records, ckpt).await;
+            let e = VerifiedLog::load(&store, &edited).await.unwrap();
+            prop_assert_ne!(e.log.root, root);
+            let lying = TrainingLog { root, ..e.log };
+            let lying = put_log(&store, &lying).await;
+            let is_broken = matches!(
+                VerifiedLog::load(&store, &lying).await,
+                Err(Error::BrokenLog { .. })
+            );
+            prop_assert!(is_broken);
+            Ok(())
+        })?;
+    }
+}
+
+#[test]
+fn state_and_spec_encodings_are_canonical() {
+    let spec = mlp_spec(ids::cid_v1(ids::DAG_CBOR, b"d"));
+    let bytes = spec.encode().unwrap();
+    assert_eq!(JobSpec::decode(&bytes).unwrap(), spec);
+    assert_eq!(spec.cid().unwrap(), ids::cid_v1(ids::DAG_CBOR, &bytes));
+    let _unused: BTreeMap<u8, u8> = BTreeMap::new();
+}
