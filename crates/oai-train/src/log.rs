@@ -48,8 +48,9 @@ pub struct StepRecord {
     pub epoch: u64,
     /// Position of the batch within its epoch (the sampler's step).
     pub batch_step: u64,
-    /// Record CIDs of the batch, in batch order.
-    pub batch: Vec<Cid>,
+    /// Digests of the batch's records, in batch order (a record's CID is the dag-cbor CIDv1 of
+    /// its digest; digests, not links, because records live inside dataset chunks).
+    pub batch: Vec<Digest>,
     /// Merkle root over the batch's record digests.
     pub batch_root: Digest,
     /// Seed of the step's dropout masks.
@@ -120,13 +121,9 @@ async fn get<S: BlockStore + ?Sized, T: Serialize + DeserializeOwned>(
     decode(what, &store.get(cid).await?)
 }
 
-/// The Merkle root over record CIDs (used for [`StepRecord::batch_root`]).
-pub fn batch_root(records: &[Cid]) -> Result<Digest> {
-    let leaves = records
-        .iter()
-        .map(ids::digest_of)
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(MerkleTree::new(&leaves).root())
+/// The Merkle root over record digests (used for [`StepRecord::batch_root`]).
+pub fn batch_root(records: &[Digest]) -> Digest {
+    MerkleTree::new(records).root()
 }
 
 /// A log read from a store with its whole chain checked.
@@ -272,7 +269,7 @@ impl StepRecord {
         {
             return Err(broken(s, "tensor digests do not match weights_after"));
         }
-        if batch_root(&self.batch)? != self.batch_root {
+        if batch_root(&self.batch) != self.batch_root {
             return Err(broken(s, "batch_root does not match the batch"));
         }
         if !self.loss.is_finite() || !self.grad_norm.is_finite() || !self.lr.is_finite() {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
-use oai_core::{Cid, Seed};
+use oai_core::{ids, Cid, Digest, Seed};
 use oai_data::dataset::{Record, Sampler, Version};
 use oai_data::BlockStore;
 
@@ -22,7 +22,7 @@ use crate::{Error, Result};
 pub(crate) struct Executed {
     pub epoch: u64,
     pub batch_step: u64,
-    pub batch: Vec<Cid>,
+    pub batch: Vec<Digest>,
     pub dropout_seed: Seed,
     pub lr: f64,
     pub loss: f32,
@@ -142,7 +142,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
 
     /// The records of step `step`'s batch with their CIDs, each proven against the dataset
     /// root.
-    pub async fn batch(&mut self, step: u64) -> Result<(u64, u64, Vec<Record>, Vec<Cid>)> {
+    pub async fn batch(&mut self, step: u64) -> Result<(u64, u64, Vec<Record>, Vec<Digest>)> {
         let spe = self.sampler.steps_per_epoch();
         let (epoch, batch_step) = (step / spe, step % spe);
         let indices = self.sampler.indices(epoch, batch_step)?;
@@ -158,7 +158,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
                 });
             }
             records.push(record);
-            cids.push(cid);
+            cids.push(ids::digest_of(&cid)?);
         }
         Ok((epoch, batch_step, records, cids))
     }
@@ -271,7 +271,7 @@ pub(crate) fn first_difference(
     names: &[String],
 ) -> Option<(crate::replay::Field, Option<String>, String, String)> {
     use crate::replay::Field;
-    let batch_root = log::batch_root(&ex.batch).ok()?;
+    let batch_root = log::batch_root(&ex.batch);
     if record.batch != ex.batch || record.batch_root != batch_root {
         let i = record
             .batch
@@ -279,7 +279,9 @@ pub(crate) fn first_difference(
             .zip(&ex.batch)
             .position(|(a, b)| a != b)
             .unwrap_or(record.batch.len().min(ex.batch.len()));
-        let show = |v: &[Cid]| v.get(i).map_or("-".into(), Cid::to_string);
+        let show = |v: &[Digest]| {
+            v.get(i).map_or("-".into(), |d| ids::cid_v1_of_digest(ids::DAG_CBOR, d).to_string())
+        };
         return Some((
             Field::Batch,
             None,
@@ -335,7 +337,7 @@ pub(crate) fn first_difference(
             .zip(&w.leaves)
             .position(|(a, b)| a != b);
         let tensor = i.and_then(|i| names.get(i).cloned());
-        let show = |v: &[oai_core::Digest], root| i.map_or(root, |i| v[i]).to_string();
+        let show = |v: &[Digest], root| i.map_or(root, |i| v[i]).to_string();
         return Some((
             Field::Weights,
             tensor,

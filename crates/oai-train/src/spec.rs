@@ -12,6 +12,7 @@ use crate::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// The dataset version (manifest CID) the run trains on.
+    #[serde(with = "cid_text")]
     pub dataset: Cid,
     /// Architecture and sizes.
     pub model: ModelSpec,
@@ -59,6 +60,7 @@ pub enum ModelSpec {
         /// The base model's architecture.
         base: TransformerSpec,
         /// The base model's weights: a checkpoint CID.
+        #[serde(with = "cid_text")]
         base_weights: Cid,
         /// Adapter rank.
         rank: usize,
@@ -302,5 +304,28 @@ impl TransformerSpec {
             )));
         }
         Ok(())
+    }
+}
+
+/// CIDs as strings in human-readable formats (JSON specs), as IPLD links in DAG-CBOR.
+mod cid_text {
+    use oai_core::Cid;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(cid: &Cid, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&cid.to_string())
+        } else {
+            cid.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            oai_core::ids::parse(&text).map_err(D::Error::custom)
+        } else {
+            Cid::deserialize(d)
+        }
     }
 }

@@ -134,7 +134,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             prev: self.head,
             epoch: ex.epoch,
             batch_step: ex.batch_step,
-            batch_root: log::batch_root(&ex.batch)?,
+            batch_root: log::batch_root(&ex.batch),
             batch: ex.batch,
             dropout_seed: ex.dropout_seed,
             lr: ex.lr,
