@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 
+mod train;
+
 #[derive(Parser)]
 #[command(
     name = "oai",
     version,
-    about = "Content-addressed, forkable datasets for open AI"
+    about = "Content-addressed, forkable datasets and verifiable training for open AI"
 )]
 struct Cli {
     /// Directory of the block and ref store.
@@ -53,6 +55,9 @@ enum Command {
     /// CAR files.
     #[command(subcommand)]
     Car(CarCommand),
+    /// Training: run a job spec with a full log, resume, replay or prove a step.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
     /// Delete every block no head (dataset or `files/` name) reaches.
     Gc,
 }
@@ -61,15 +66,12 @@ enum Command {
 enum DatasetCommand {
     /// Import records into dataset NAME; if NAME exists, the import becomes its next version
     /// (only changed chunks are stored).
+    #[command(group = clap::ArgGroup::new("source").required(true).multiple(false))]
     Import {
         /// Dataset name.
         name: String,
-        /// A UTF-8 text file: one text record per line.
-        #[arg(long, conflicts_with = "files", required_unless_present = "files")]
-        lines: Option<PathBuf>,
-        /// A directory: one bytes record per file, in file-name order.
-        #[arg(long)]
-        files: Option<PathBuf>,
+        #[command(flatten)]
+        source: Source,
         /// Schema description stored in the manifest.
         #[arg(long, default_value = "")]
         schema: String,
@@ -121,6 +123,35 @@ enum DatasetCommand {
     },
 }
 
+/// Where imported records come from (exactly one).
+#[derive(clap::Args)]
+#[group(skip)]
+struct Source {
+    /// A UTF-8 text file: one text record per line.
+    #[arg(long, group = "source")]
+    lines: Option<PathBuf>,
+    /// A directory: one bytes record per file, in file-name order.
+    #[arg(long, group = "source")]
+    files: Option<PathBuf>,
+    /// A CSV of numeric features with an integer class in the last column: one labelled f32
+    /// tensor record per line (features times `--scale`).
+    #[arg(long, group = "source")]
+    csv: Option<PathBuf>,
+    /// A text file cut into byte windows of `--context + 1` bytes every `--stride` bytes (for
+    /// the transformer language model).
+    #[arg(long, group = "source")]
+    windows: Option<PathBuf>,
+    /// Scale of CSV features.
+    #[arg(long, default_value_t = 1.0, requires = "csv")]
+    scale: f32,
+    /// Context length of byte windows.
+    #[arg(long, default_value_t = 64, requires = "windows")]
+    context: usize,
+    /// Stride of byte windows.
+    #[arg(long, default_value_t = 64, requires = "windows")]
+    stride: usize,
+}
+
 #[derive(Subcommand)]
 enum CarCommand {
     /// Write everything reachable from CID (a file or a dataset version) to a CARv1 file.
@@ -169,9 +200,23 @@ async fn resolve(repo: &StoreRepo, name_or_cid: &str) -> Result<Version> {
         .with_context(|| format!("no dataset named {name_or_cid:?} (see `oai dataset list`)"))
 }
 
-fn read_records(lines: Option<&Path>, files: Option<&Path>) -> Result<Vec<Record>> {
-    if let Some(path) = lines {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+fn read_records(src: &Source) -> Result<Vec<Record>> {
+    let read =
+        |path: &Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    if let Some(path) = &src.csv {
+        let text = String::from_utf8(read(path)?)
+            .with_context(|| format!("{} is not UTF-8", path.display()))?;
+        return Ok(oai::train::corpus::labeled_from_csv(&text, src.scale)?);
+    }
+    if let Some(path) = &src.windows {
+        return Ok(oai::train::corpus::byte_windows(
+            &read(path)?,
+            src.context,
+            src.stride,
+        )?);
+    }
+    if let Some(path) = &src.lines {
+        let bytes = read(path)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
                 .iter()
@@ -181,21 +226,17 @@ fn read_records(lines: Option<&Path>, files: Option<&Path>) -> Result<Vec<Record
         })?;
         return Ok(text.lines().map(|l| Record::Text(l.to_string())).collect());
     }
-    let dir = files.context("give --lines FILE or --files DIR")?;
+    let dir = src
+        .files
+        .as_deref()
+        .context("give --lines, --files, --csv or --windows")?;
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .map(|e| e.map(|e| e.path()))
         .collect::<std::io::Result<_>>()?;
     paths.retain(|p| p.is_file());
     paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            std::fs::read(p)
-                .map(Record::Bytes)
-                .with_context(|| format!("reading {}", p.display()))
-        })
-        .collect()
+    paths.iter().map(|p| read(p).map(Record::Bytes)).collect()
 }
 
 fn describe(v: &Version) -> String {
@@ -255,6 +296,7 @@ async fn run(cli: Cli) -> Result<()> {
             out.flush().await?;
         }
         Command::Dataset(cmd) => dataset(&repo, cmd).await?,
+        Command::Train(cmd) => train::run(&repo, cmd).await?,
         Command::Car(CarCommand::Export { root, file }) => {
             let cid = match ids::parse(&root) {
                 Ok(c) => c,
@@ -283,11 +325,10 @@ async fn dataset(repo: &StoreRepo, cmd: DatasetCommand) -> Result<()> {
     match cmd {
         DatasetCommand::Import {
             name,
-            lines,
-            files,
+            source,
             schema,
         } => {
-            let records = read_records(lines.as_deref(), files.as_deref())?;
+            let records = read_records(&source)?;
             let head = repo.head(&name).await?;
             let mut b = Builder::new(store)
                 .schema(schema)

@@ -126,3 +126,92 @@ fn bad_input_fails_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
+
+#[test]
+fn train_stop_resume_replay_and_prove_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    // 200 rows of 8 features, 3 classes: class c lights up features 2c and 2c+1.
+    let csv: String = (0..200)
+        .map(|i| {
+            let c = i % 3;
+            let feats: Vec<String> = (0..8)
+                .map(|j| {
+                    let on = j / 2 == c;
+                    format!(
+                        "{}",
+                        if on {
+                            10 + (i * 7 + j) % 6
+                        } else {
+                            (i * 3 + j) % 4
+                        }
+                    )
+                })
+                .collect();
+            format!("{},{c}\n", feats.join(","))
+        })
+        .collect();
+    let csv_path = dir.path().join("toy.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    let imported = ok(
+        &store,
+        &[
+            "dataset",
+            "import",
+            "toy",
+            "--csv",
+            csv_path.to_str().unwrap(),
+            "--scale",
+            "0.0625",
+        ],
+    );
+    assert_eq!(field(&imported, "records"), "200");
+
+    let spec = ok(&store, &["train", "spec", "toy"]);
+    let spec = spec
+        .replace("\"steps\": 500", "\"steps\": 30")
+        .replace("\"checkpoint_every\": 100", "\"checkpoint_every\": 10");
+    let spec_path = dir.path().join("toy-run.json");
+    std::fs::write(&spec_path, &spec).unwrap();
+
+    let first = ok(
+        &store,
+        &[
+            "train",
+            "run",
+            spec_path.to_str().unwrap(),
+            "--stop-after",
+            "14",
+        ],
+    );
+    assert_eq!(field(&first, "steps"), "14");
+    let resumed = ok(&store, &["train", "resume", "toy-run"]);
+    assert_eq!(field(&resumed, "steps"), "30");
+
+    // The same spec trained straight through gives the same root.
+    let straight = ok(
+        &store,
+        &[
+            "train",
+            "run",
+            spec_path.to_str().unwrap(),
+            "--name",
+            "straight",
+        ],
+    );
+    assert_eq!(field(&straight, "root"), field(&resumed, "root"));
+
+    let replay = ok(&store, &["train", "replay", "toy-run", "17"]);
+    assert!(replay.contains("step 17: match"), "{replay}");
+    let show = ok(&store, &["train", "show", "toy-run"]);
+    assert!(show.contains("verified"));
+    let proof = ok(&store, &["train", "prove", field(&resumed, "log"), "29"]);
+    assert!(proof.contains("verified against root"));
+
+    let out = oai(&store, &["train", "replay", "toy-run", "30"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+    std::fs::write(&spec_path, spec.replace("\"adam_w\"", "\"lion\"")).unwrap();
+    let out = oai(&store, &["train", "run", spec_path.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid job spec"));
+}

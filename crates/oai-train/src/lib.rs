@@ -29,6 +29,7 @@ mod run;
 pub mod spec;
 mod trainer;
 
+pub use candle_core as candle;
 pub use checkpoint::Checkpoint;
 pub use env::ComputeEnv;
 pub use error::{Error, Result};

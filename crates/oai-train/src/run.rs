@@ -280,7 +280,9 @@ pub(crate) fn first_difference(
             .position(|(a, b)| a != b)
             .unwrap_or(record.batch.len().min(ex.batch.len()));
         let show = |v: &[Digest]| {
-            v.get(i).map_or("-".into(), |d| ids::cid_v1_of_digest(ids::DAG_CBOR, d).to_string())
+            v.get(i).map_or("-".into(), |d| {
+                ids::cid_v1_of_digest(ids::DAG_CBOR, d).to_string()
+            })
         };
         return Some((
             Field::Batch,

@@ -184,7 +184,10 @@ async fn a_validator_replays_from_the_logs_car_alone() {
     assert_eq!(validator.list().await.unwrap().len() as u64, blocks);
     let v = VerifiedLog::load(&validator, &log).await.unwrap();
     assert_eq!(v.log, summary);
-    assert!(replay_step(&log, spec.steps - 1, &validator).await.unwrap().is_match());
+    assert!(replay_step(&log, spec.steps - 1, &validator)
+        .await
+        .unwrap()
+        .is_match());
 }
 
 #[tokio::test]
@@ -834,22 +837,20 @@ fn arb_record() -> impl Strategy<Value = StepRecord> {
         (-1e6f32..1e6, 0f32..1e6, 0f64..10.0),
     )
         .prop_map(
-            |(step, batch, tensors, (before, seed), (loss, grad_norm, lr))| {
-                    StepRecord {
-                    step,
-                    prev: ids::cid_v1(ids::DAG_CBOR, &step.to_le_bytes()),
-                    epoch: step / 7,
-                    batch_step: step % 7,
-                    batch_root: log::batch_root(&batch),
-                    batch,
-                    dropout_seed: Seed(seed),
-                    lr,
-                    loss,
-                    grad_norm,
-                    weights_before: before,
-                    weights_after: MerkleTree::new(&tensors).root(),
-                    tensors,
-                }
+            |(step, batch, tensors, (before, seed), (loss, grad_norm, lr))| StepRecord {
+                step,
+                prev: ids::cid_v1(ids::DAG_CBOR, &step.to_le_bytes()),
+                epoch: step / 7,
+                batch_step: step % 7,
+                batch_root: log::batch_root(&batch),
+                batch,
+                dropout_seed: Seed(seed),
+                lr,
+                loss,
+                grad_norm,
+                weights_before: before,
+                weights_after: MerkleTree::new(&tensors).root(),
+                tensors,
             },
         )
 }

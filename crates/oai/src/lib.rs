@@ -5,6 +5,8 @@
 //! - [`core`]: digests, CIDs, Merkle proofs, seeds (`oai-core`).
 //! - [`data`]: content-addressed, forkable datasets; block and ref stores; UnixFS and CAR
 //!   (`oai-data`). Feature `ipfs` adds the IPFS block store.
+//! - [`train`]: deterministic, fully logged training on candle with checkpoints and single-step
+//!   replay (`oai-train`, default feature `train`; `cuda` / `metal` for GPUs).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -19,12 +21,16 @@
 
 pub use oai_core as core;
 pub use oai_data as data;
+#[cfg(feature = "train")]
+pub use oai_train as train;
 
 /// The items most programs use.
 pub mod prelude {
     pub use oai_core::{Cid, Digest, MerkleProof, Seed};
     pub use oai_data::dataset::{ChangeSet, Record, Repo, Sampler, Tensor, Version};
     pub use oai_data::{BlockStore, FsStore, MemStore, RefStore};
+    #[cfg(feature = "train")]
+    pub use oai_train::{replay_step, JobSpec, StepOutcome, Trainer, TrainingLog};
 }
 
 #[doc = include_str!("../../../README.md")]

@@ -1,0 +1,279 @@
+//! `oai train`: run a job spec with a full training log, resume it, replay or prove a step.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use oai::core::{ids, Cid};
+use oai::data::{FsStore, RefStore};
+use oai::train::{replay_step, JobSpec, StepOutcome, Trainer, TrainingLog, VerifiedLog};
+
+use crate::{resolve, StoreRepo};
+
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// Train the job spec in a JSON file and publish its log (kept under the head `runs/NAME`).
+    Run {
+        /// The job spec (JSON; `oai train spec` prints one).
+        spec: PathBuf,
+        /// Train on this dataset (name or version CID) instead of the spec's.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Run name (default: the spec file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// Stop and publish after this many steps of this invocation (resume later).
+        #[arg(long)]
+        stop_after: Option<u64>,
+    },
+    /// Continue a run (name or log CID) from its last checkpoint up to the spec's steps.
+    Resume {
+        /// Run name or log CID.
+        log: String,
+        /// Stop and publish after this many steps of this invocation.
+        #[arg(long)]
+        stop_after: Option<u64>,
+    },
+    /// Re-execute one step from the nearest checkpoint and compare it with the log, bit for
+    /// bit. Exits with status 2 on a mismatch.
+    Replay {
+        /// Run name or log CID.
+        log: String,
+        /// Step index.
+        step: u64,
+    },
+    /// Verify a log's hash chain and root, and print it.
+    Show {
+        /// Run name or log CID.
+        log: String,
+    },
+    /// Print a step record with its inclusion proof against the log root, and check it.
+    Prove {
+        /// Run name or log CID.
+        log: String,
+        /// Step index.
+        step: u64,
+    },
+    /// Print an example job spec for a dataset (an MLP for labelled tensors, a transformer
+    /// language model for byte windows).
+    Spec {
+        /// Dataset name or version CID.
+        dataset: String,
+        /// Model: `mlp` or `transformer`.
+        #[arg(long, default_value = "mlp")]
+        model: String,
+    },
+}
+
+fn run_ref(name: &str) -> String {
+    format!("runs/{name}")
+}
+
+async fn log_cid(store: &FsStore, name_or_cid: &str) -> Result<Cid> {
+    if let Ok(cid) = ids::parse(name_or_cid) {
+        return Ok(cid);
+    }
+    store
+        .get_ref(&run_ref(name_or_cid))
+        .await?
+        .with_context(|| format!("no run named {name_or_cid:?}"))
+}
+
+async fn train_and_publish(
+    store: &FsStore,
+    name: &str,
+    mut trainer: Trainer<FsStore>,
+    stop_after: Option<u64>,
+) -> Result<()> {
+    let total = trainer.spec().steps;
+    let until = stop_after.map_or(total, |n| (trainer.step_index() + n).min(total));
+    let started = trainer.step_index();
+    let t = Instant::now();
+    while trainer.step_index() < until {
+        let r = trainer.step().await?.expect("logging is on");
+        if r.step % 50 == 0 || r.step + 1 == until {
+            eprintln!("step {:>6}  loss {:.4}  lr {:.2e}", r.step, r.loss, r.lr);
+        }
+    }
+    let steps = trainer.step_index() - started;
+    let secs = t.elapsed().as_secs_f64();
+    let (cid, log) = trainer.publish().await?;
+    let refname = run_ref(name);
+    let old = store.get_ref(&refname).await?;
+    store.compare_and_swap(&refname, old, Some(cid)).await?;
+    print_log(&cid, &log);
+    eprintln!(
+        "{steps} steps in {secs:.1} s ({:.1} steps/s); head runs/{name}",
+        steps as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+fn print_log(cid: &Cid, log: &TrainingLog) {
+    println!("log          {cid}");
+    println!("root         {}", log.root);
+    println!("steps        {}", log.steps);
+    println!("head         {}", log.head);
+    for c in &log.checkpoints {
+        println!("checkpoint   {:>6} {}", c.step, c.cid);
+    }
+}
+
+pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
+    let store = repo.blocks();
+    match cmd {
+        TrainCommand::Run {
+            spec,
+            dataset,
+            name,
+            stop_after,
+        } => {
+            let json = std::fs::read_to_string(&spec)
+                .with_context(|| format!("reading {}", spec.display()))?;
+            let mut job = JobSpec::from_json(&json)?;
+            if let Some(d) = dataset {
+                job.dataset = resolve(repo, &d).await?.cid();
+            }
+            let name = match name {
+                Some(n) => n,
+                None => spec
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .context("give --name")?
+                    .to_string(),
+            };
+            let trainer = Trainer::new(store.clone(), job, candle_cpu()).await?;
+            println!("spec         {}", trainer.spec().cid()?);
+            println!("compute      {}", trainer.env().class);
+            train_and_publish(store, &name, trainer, stop_after).await?;
+        }
+        TrainCommand::Resume { log, stop_after } => {
+            let cid = log_cid(store, &log).await?;
+            let trainer = Trainer::resume(store.clone(), &cid, candle_cpu()).await?;
+            eprintln!("resumed at step {}", trainer.step_index());
+            let name = if ids::parse(&log).is_ok() {
+                cid.to_string()
+            } else {
+                log
+            };
+            train_and_publish(store, &name, trainer, stop_after).await?;
+        }
+        TrainCommand::Replay { log, step } => {
+            let cid = log_cid(store, &log).await?;
+            let t = Instant::now();
+            let outcome = replay_step(&cid, step, store).await?;
+            let secs = t.elapsed().as_secs_f64();
+            match outcome {
+                StepOutcome::Match {
+                    step,
+                    weights_after,
+                } => println!("step {step}: match (weights {weights_after}) in {secs:.2} s"),
+                StepOutcome::Mismatch(m) => {
+                    println!(
+                        "step {}: MISMATCH in {}{}\n  logged   {}\n  replayed {}",
+                        m.step,
+                        m.field,
+                        m.tensor.map(|t| format!(" of {t}")).unwrap_or_default(),
+                        m.logged,
+                        m.replayed
+                    );
+                    std::process::exit(2);
+                }
+            }
+        }
+        TrainCommand::Show { log } => {
+            let cid = log_cid(store, &log).await?;
+            let v = VerifiedLog::load(store, &cid).await?;
+            print_log(&cid, &v.log);
+            println!("spec         {}", v.header.spec);
+            println!("compute      {}", v.header.env.class);
+            println!("parameters   {}", v.header.params.len());
+            for r in v.records.iter().rev().take(5).rev() {
+                println!(
+                    "step {:>6}  loss {:.4}  lr {:.2e}  |g| {:.3}",
+                    r.step, r.loss, r.lr, r.grad_norm
+                );
+            }
+            println!("verified     hash chain, commitments, batch roots and Merkle root");
+        }
+        TrainCommand::Prove { log, step } => {
+            let cid = log_cid(store, &log).await?;
+            let v = VerifiedLog::load(store, &cid).await?;
+            let p = v.prove(step)?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            if !p.verify(&v.log.root) {
+                bail!("proof does not verify against {}", v.log.root);
+            }
+            println!("verified against root {}", v.log.root);
+        }
+        TrainCommand::Spec { dataset, model } => {
+            let v = resolve(repo, &dataset).await?;
+            let spec = example_spec(&v, store, &model).await?;
+            println!("{}", spec.to_json());
+        }
+    }
+    Ok(())
+}
+
+fn candle_cpu() -> oai::train::candle::Device {
+    oai::train::candle::Device::Cpu
+}
+
+/// A reasonable starting spec for `v`, sized from its first record.
+async fn example_spec(
+    v: &oai::data::dataset::Version,
+    store: &FsStore,
+    model: &str,
+) -> Result<JobSpec> {
+    use oai::data::dataset::Record;
+    use oai::train::{ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
+    if v.is_empty() {
+        bail!("dataset is empty");
+    }
+    let first = v.record(store, 0).await?;
+    let model = match (model, &first) {
+        ("mlp", Record::Labeled { input, .. }) => ModelSpec::Mlp {
+            input: input.shape().iter().product::<u64>() as usize,
+            hidden: vec![128],
+            classes: 10,
+            dropout: 0.1,
+        },
+        ("transformer", Record::Bytes(b)) => ModelSpec::Transformer(TransformerSpec {
+            vocab: 256,
+            context: b.len() - 1,
+            d_model: 64,
+            heads: 4,
+            layers: 2,
+            d_ff: 256,
+            dropout: 0.0,
+        }),
+        (m, r) => bail!(
+            "no example spec for model {m:?} on records like {}",
+            crate::preview(r)
+        ),
+    };
+    let batch_size = 32.min(v.len());
+    Ok(JobSpec {
+        dataset: v.cid(),
+        model,
+        optimizer: OptimizerSpec::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-4,
+        },
+        schedule: Schedule::WarmupCosine {
+            lr: 3e-3,
+            warmup: 20,
+            decay_steps: 500,
+            min_lr: 1e-4,
+        },
+        batch_size,
+        steps: 500,
+        checkpoint_every: 100,
+        grad_clip: Some(1.0),
+        seed: 0,
+        compute_class: None,
+    })
+}
