@@ -1,0 +1,228 @@
+//! Benches of oai-train. Before criterion runs, prints side-by-side reports measured in the same
+//! process:
+//! - logging overhead: steps/s of the fully logged trainer (weights commitment every step, a
+//!   hash-chained step record, checkpoints every 100 steps) next to the same trainer with
+//!   logging off, on the 784-1024-1024-10 MLP and on a small transformer LM; rounds alternate
+//!   between the two modes and the best round of each counts;
+//! - replay cost: replaying one step right after a checkpoint and nine steps after it, next to
+//!   one training step.
+//!
+//! Run: `cargo bench -p oai-benches --bench train` (`OAI_BENCH_STEPS` steps per round, default 20)
+
+use criterion::Criterion;
+use oai_core::seed::RngCore;
+use oai_core::{Cid, Seed};
+use oai_data::dataset::{Record, Tensor, Version};
+use oai_data::MemStore;
+use oai_train::candle::Device;
+use oai_train::{
+    corpus, replay_step, JobSpec, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
+};
+use std::time::{Duration, Instant};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+}
+
+fn steps_per_round() -> u64 {
+    std::env::var("OAI_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+}
+
+/// MNIST-shaped records: 784 features, 10 classes, seeded values.
+fn mnist_like(n: u64) -> Vec<Record> {
+    let mut rng = Seed::from_u64(1).rng();
+    (0..n)
+        .map(|i| {
+            let values: Vec<f32> = (0..784)
+                .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32)
+                .collect();
+            Record::Labeled {
+                input: Tensor::from_f32(vec![784], &values).expect("tensor"),
+                label: i % 10,
+            }
+        })
+        .collect()
+}
+
+fn words(n: usize) -> Vec<u8> {
+    let w = ["open ", "data ", "and ", "logged ", "training ", "for ", "all. "];
+    let mut rng = Seed::from_u64(2).rng();
+    (0..n)
+        .flat_map(|_| w[(rng.next_u32() % 7) as usize].bytes())
+        .collect()
+}
+
+fn spec(dataset: Cid, model: ModelSpec, batch_size: u64) -> JobSpec {
+    JobSpec {
+        dataset,
+        model,
+        optimizer: OptimizerSpec::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        },
+        schedule: Schedule::Constant { lr: 1e-3 },
+        batch_size,
+        steps: 1_000_000,
+        checkpoint_every: 100,
+        grad_clip: Some(1.0),
+        seed: 3,
+        compute_class: None,
+    }
+}
+
+struct Workload {
+    name: &'static str,
+    store: MemStore,
+    spec: JobSpec,
+}
+
+fn workloads(rt: &tokio::runtime::Runtime) -> Vec<Workload> {
+    let mlp_store = MemStore::new();
+    let mlp_data = rt
+        .block_on(Version::from_records(&mlp_store, mnist_like(2048)))
+        .expect("dataset")
+        .cid();
+    let lm_store = MemStore::new();
+    let windows = corpus::byte_windows(&words(40_000), 64, 61).expect("windows");
+    let lm_data = rt
+        .block_on(Version::from_records(&lm_store, windows))
+        .expect("dataset")
+        .cid();
+    vec![
+        Workload {
+            name: "MLP 784-1024-1024-10, batch 64",
+            store: mlp_store,
+            spec: spec(
+                mlp_data,
+                ModelSpec::Mlp {
+                    input: 784,
+                    hidden: vec![1024, 1024],
+                    classes: 10,
+                    dropout: 0.1,
+                },
+                64,
+            ),
+        },
+        Workload {
+            name: "transformer d128 L2 ctx64, batch 16",
+            store: lm_store,
+            spec: spec(
+                lm_data,
+                ModelSpec::Transformer(TransformerSpec {
+                    vocab: 256,
+                    context: 64,
+                    d_model: 128,
+                    heads: 4,
+                    layers: 2,
+                    d_ff: 512,
+                    dropout: 0.1,
+                }),
+                16,
+            ),
+        },
+    ]
+}
+
+fn time_steps(rt: &tokio::runtime::Runtime, t: &mut Trainer<MemStore>, n: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        rt.block_on(t.step()).expect("step");
+    }
+    start.elapsed() / n as u32
+}
+
+fn logging_overhead_report(rt: &tokio::runtime::Runtime, w: &Workload) {
+    let n = steps_per_round();
+    let new = |logging: bool| {
+        let mut t = rt
+            .block_on(Trainer::new(w.store.clone(), w.spec.clone(), Device::Cpu))
+            .expect("trainer");
+        t.set_logging(logging);
+        time_steps(rt, &mut t, 2); // warm-up
+        t
+    };
+    let (mut off, mut on) = (new(false), new(true));
+    let (mut best_off, mut best_on) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        best_off = best_off.min(time_steps(rt, &mut off, n));
+        best_on = best_on.min(time_steps(rt, &mut on, n));
+    }
+    let overhead = best_on.as_secs_f64() / best_off.as_secs_f64() - 1.0;
+    println!(
+        "{:<38} {:>9.2} {:>9.2} {:>9.1}%",
+        w.name,
+        1.0 / best_off.as_secs_f64(),
+        1.0 / best_on.as_secs_f64(),
+        overhead * 100.0
+    );
+}
+
+fn replay_report(rt: &tokio::runtime::Runtime, w: &Workload) {
+    let spec = JobSpec {
+        steps: 20,
+        checkpoint_every: 10,
+        ..w.spec.clone()
+    };
+    let mut t = rt
+        .block_on(Trainer::new(w.store.clone(), spec, Device::Cpu))
+        .expect("trainer");
+    let step = time_steps(rt, &mut t, 20);
+    let (log, _) = rt.block_on(t.publish()).expect("publish");
+    let replay = |s: u64| {
+        let start = Instant::now();
+        let out = rt.block_on(replay_step(&log, s, &w.store)).expect("replay");
+        assert!(out.is_match(), "{out:?}");
+        start.elapsed()
+    };
+    let (near, far) = (replay(10), replay(19));
+    println!(
+        "{:<38} {:>9.1} {:>12.1} ({:.1}x) {:>12.1} ({:.1}x)",
+        w.name,
+        step.as_secs_f64() * 1e3,
+        near.as_secs_f64() * 1e3,
+        near.as_secs_f64() / step.as_secs_f64(),
+        far.as_secs_f64() * 1e3,
+        far.as_secs_f64() / step.as_secs_f64(),
+    );
+}
+
+fn main() {
+    let rt = runtime();
+    let work = workloads(&rt);
+    println!(
+        "\nlogging overhead ({} steps/round, best of 3 alternating rounds)",
+        steps_per_round()
+    );
+    println!(
+        "{:<38} {:>9} {:>9} {:>10}",
+        "workload", "off st/s", "on st/s", "overhead"
+    );
+    for w in &work {
+        logging_overhead_report(&rt, w);
+    }
+    println!("\nreplay cost (checkpoints every 10 steps)");
+    println!(
+        "{:<38} {:>9} {:>19} {:>19}",
+        "workload", "step ms", "replay step 10 ms", "replay step 19 ms"
+    );
+    for w in &work {
+        replay_report(&rt, w);
+    }
+    let mut c = Criterion::default().configure_from_args().sample_size(10);
+    for w in &work {
+        let mut t = rt
+            .block_on(Trainer::new(w.store.clone(), w.spec.clone(), Device::Cpu))
+            .expect("trainer");
+        c.bench_function(&format!("logged step: {}", w.name), |b| {
+            b.iter(|| rt.block_on(t.step()).expect("step"))
+        });
+    }
+    c.final_summary();
+}
