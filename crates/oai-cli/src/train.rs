@@ -91,7 +91,7 @@ async fn train_and_publish(
     let started = trainer.step_index();
     let t = Instant::now();
     while trainer.step_index() < until {
-        let r = trainer.step().await?.expect("logging is on");
+        let r = trainer.step().await?;
         if r.step % 50 == 0 || r.step + 1 == until {
             eprintln!("step {:>6}  loss {:.4}  lr {:.2e}", r.step, r.loss, r.lr);
         }

@@ -41,17 +41,11 @@ pub enum Error {
         value: f32,
     },
     /// A checkpoint's weights do not match the commitment the log records for its step.
-    #[error("checkpoint {cid} at step {step} has weights {actual}, the log commits to {expected}")]
-    CheckpointMismatch {
-        /// The checkpoint file.
-        cid: Cid,
-        /// Its step.
-        step: u64,
-        /// The log's commitment.
-        expected: Digest,
-        /// What the checkpoint holds.
-        actual: Digest,
-    },
+    #[error(
+        "checkpoint {} at step {} has weights {}, the log commits to {}",
+        .0.cid, .0.step, .0.actual, .0.expected
+    )]
+    CheckpointMismatch(Box<CheckpointMismatch>),
     /// A batch's records do not prove against the dataset root.
     #[error("step {step}: batch does not prove against the dataset root: {reason}")]
     BatchProof {
@@ -87,6 +81,19 @@ pub enum Error {
         /// Steps in the log.
         steps: u64,
     },
+}
+
+/// The details of [`Error::CheckpointMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointMismatch {
+    /// The checkpoint file.
+    pub cid: Cid,
+    /// Its step.
+    pub step: u64,
+    /// The log's commitment.
+    pub expected: Digest,
+    /// What the checkpoint holds.
+    pub actual: Digest,
 }
 
 impl From<oai_core::Error> for Error {

@@ -248,14 +248,7 @@ fn data_hash(t: &Tensor) -> Result<blake3::Hash> {
 }
 
 fn blake3_f32(values: &[f32]) -> blake3::Hash {
-    let bytes = le_bytes(values);
-    let mut h = blake3::Hasher::new();
-    if bytes.len() >= 1 << 20 {
-        h.update_rayon(&bytes);
-    } else {
-        h.update(&bytes);
-    }
-    h.finalize()
+    blake3::hash(&le_bytes(values))
 }
 
 #[cfg(target_endian = "little")]

@@ -129,8 +129,9 @@ pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
             }
             other => other?,
         };
+        let w = run.commitment(run.step)?;
         if let Some((field, tensor, logged, replayed)) =
-            first_difference(record, &ex, &vlog.header.params)
+            first_difference(record, &ex, &w, &vlog.header.params)
         {
             return Ok(StepOutcome::Mismatch(Mismatch {
                 step: record.step,

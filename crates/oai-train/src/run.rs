@@ -10,6 +10,7 @@ use oai_data::BlockStore;
 
 use crate::checkpoint::Checkpoint;
 use crate::env::ComputeEnv;
+use crate::error::CheckpointMismatch;
 use crate::log::{self, CheckpointRef, StepRecord, VerifiedLog};
 use crate::model::{dropout_seed, Dropout, Mode, Model};
 use crate::optim::{clip_grads, Optimizer};
@@ -27,8 +28,6 @@ pub(crate) struct Executed {
     pub lr: f64,
     pub loss: f32,
     pub grad_norm: f32,
-    /// The weights after the step, when asked for.
-    pub weights: Option<Commitment>,
 }
 
 /// A run's spec, data, model and mutable training state.
@@ -46,6 +45,38 @@ pub(crate) struct Run<S> {
     pub env: ComputeEnv,
     /// Steps applied so far.
     pub step: u64,
+    /// Hashing of the weights after the last step, running in the background.
+    commit_job: Option<CommitJob>,
+    /// A finished commitment and the step count it belongs to.
+    committed: Option<(u64, Commitment)>,
+}
+
+/// Hashing of one state of the weights on its own thread. The tensors share storage with the
+/// parameters, so the job must be joined before the optimiser writes them again.
+#[derive(Debug)]
+struct CommitJob {
+    steps: u64,
+    handle: std::thread::JoinHandle<Result<Commitment>>,
+}
+
+impl CommitJob {
+    fn start(steps: u64, params: &Params) -> Self {
+        let tensors: Vec<(String, Tensor)> = params
+            .vars()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        let handle = std::thread::spawn(move || {
+            Commitment::of(tensors.iter().map(|(k, t)| (k.as_str(), t)))
+        });
+        Self { steps, handle }
+    }
+
+    fn join(self) -> Result<Commitment> {
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(Error::malformed("commitment", "hashing thread panicked")))
+    }
 }
 
 impl<S: BlockStore + Clone + 'static> Run<S> {
@@ -95,12 +126,12 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         let actual = params.commitment()?.root;
         let expected = vlog.weights_before(at.step);
         if actual != expected {
-            return Err(Error::CheckpointMismatch {
+            return Err(Error::CheckpointMismatch(Box::new(CheckpointMismatch {
                 cid: at.cid,
                 step: at.step,
                 expected,
                 actual,
-            });
+            })));
         }
         let optim = Optimizer::from_state(&spec.optimizer, &params, ckpt.optimizer)?;
         let spec_cid = vlog.header.spec;
@@ -137,6 +168,8 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             device,
             env,
             step,
+            commit_job: None,
+            committed: None,
         })
     }
 
@@ -165,6 +198,11 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
 
     /// Execute the next step: load its batch, forward, backward, clip, update. On a non-finite
     /// loss or gradient the weights are left as they were.
+    ///
+    /// With `commit`, hashing the updated weights starts on a background thread and overlaps
+    /// the next step's forward and backward pass; [`Run::commitment`] collects it. The next
+    /// step joins it before its optimiser writes the weights, so the hash always sees the
+    /// weights of its own step.
     pub async fn execute(&mut self, commit: bool) -> Result<Executed> {
         let step = self.step;
         let (epoch, batch_step, records, batch) = self.batch(step).await?;
@@ -172,11 +210,9 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         let seed = dropout_seed(seeds(&self.spec).run, step);
         let (loss, grad_norm) = self.update(&records, step, lr, seed)?;
         self.step += 1;
-        let weights = if commit {
-            Some(self.params.commitment()?)
-        } else {
-            None
-        };
+        if commit {
+            self.commit_job = Some(CommitJob::start(self.step, &self.params));
+        }
         Ok(Executed {
             epoch,
             batch_step,
@@ -185,8 +221,32 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             lr,
             loss,
             grad_norm,
-            weights,
         })
+    }
+
+    /// The weights commitment after `steps` steps, from the background job [`Run::execute`]
+    /// started (or computed now, when none is pending for that state).
+    pub fn commitment(&mut self, steps: u64) -> Result<Commitment> {
+        if self.committed.as_ref().is_some_and(|(s, _)| *s == steps) {
+            return Ok(self.committed.take().expect("checked").1);
+        }
+        if self.commit_job.as_ref().is_some_and(|j| j.steps == steps) {
+            return self.commit_job.take().expect("checked").join();
+        }
+        if steps == self.step {
+            return self.params.commitment();
+        }
+        Err(Error::malformed(
+            "trainer state",
+            format!("no commitment for step {steps} (now at {})", self.step),
+        ))
+    }
+
+    fn join_commit_job(&mut self) -> Result<()> {
+        if let Some(job) = self.commit_job.take() {
+            self.committed = Some((job.steps, job.join()?));
+        }
+        Ok(())
     }
 
     fn update(&mut self, records: &[Record], step: u64, lr: f64, seed: Seed) -> Result<(f32, f32)> {
@@ -218,6 +278,8 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
                 value: norm,
             });
         }
+        // The previous step's hash must finish reading the weights before they change.
+        self.join_commit_job()?;
         self.optim.step(&self.params, &by_name, lr, step)?;
         Ok((value, norm))
     }
@@ -268,6 +330,7 @@ async fn base_weights<S: BlockStore + Clone + 'static>(
 pub(crate) fn first_difference(
     record: &StepRecord,
     ex: &Executed,
+    w: &Commitment,
     names: &[String],
 ) -> Option<(crate::replay::Field, Option<String>, String, String)> {
     use crate::replay::Field;
@@ -331,7 +394,6 @@ pub(crate) fn first_difference(
             ex.grad_norm.to_string(),
         ));
     }
-    let w = ex.weights.as_ref()?;
     if w.root != record.weights_after {
         let i = record
             .tensors

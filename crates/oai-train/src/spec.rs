@@ -215,6 +215,7 @@ impl JobSpec {
             return bad("batch_size must be > 0".into());
         }
         let prob = |p: f64| (0.0..1.0).contains(&p);
+        let nonneg = |v: f64| v.is_finite() && v >= 0.0;
         match &self.model {
             ModelSpec::Mlp {
                 input,
@@ -244,9 +245,7 @@ impl JobSpec {
                 momentum,
                 weight_decay,
             } => {
-                if !(0.0..1.0).contains(momentum)
-                    || !(weight_decay.is_finite() && *weight_decay >= 0.0)
-                {
+                if !(prob(*momentum) && nonneg(*weight_decay)) {
                     return bad("sgd momentum must be in [0, 1), weight decay >= 0".into());
                 }
             }
@@ -256,7 +255,8 @@ impl JobSpec {
                 eps,
                 weight_decay,
             } => {
-                if !prob(*beta1) || !prob(*beta2) || !(*eps > 0.0) || !(*weight_decay >= 0.0) {
+                let eps_ok = eps.is_finite() && *eps > 0.0;
+                if !(prob(*beta1) && prob(*beta2) && eps_ok && nonneg(*weight_decay)) {
                     return bad("adam_w needs betas in [0, 1), eps > 0, weight decay >= 0".into());
                 }
             }
@@ -291,7 +291,7 @@ impl TransformerSpec {
             || self.heads == 0
             || self.layers == 0
             || self.d_ff == 0
-            || self.d_model % self.heads != 0
+            || !self.d_model.is_multiple_of(self.heads)
         {
             return Err(Error::InvalidSpec(format!(
                 "transformer sizes must be > 0, vocab >= 2 and heads must divide d_model: {self:?}"

@@ -11,7 +11,7 @@ use crate::log::{
 };
 use crate::model::Mode;
 use crate::params::Commitment;
-use crate::run::{first_difference, Run};
+use crate::run::{first_difference, Executed, Run};
 use crate::spec::JobSpec;
 use crate::{Error, Result};
 
@@ -35,7 +35,10 @@ pub struct Trainer<S> {
     head: Cid,
     leaves: Vec<Digest>,
     checkpoints: Vec<CheckpointRef>,
+    /// Weights after the last written record.
     weights: Commitment,
+    /// The last step, when its record still waits for its weights commitment.
+    pending: Option<Executed>,
 }
 
 impl<S: BlockStore + Clone + 'static> Trainer<S> {
@@ -61,6 +64,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             leaves: Vec::new(),
             checkpoints: vec![CheckpointRef { step: 0, cid: ckpt }],
             weights,
+            pending: None,
         })
     }
 
@@ -73,7 +77,10 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         let mut run = Run::restore(store, &vlog, at, device).await?;
         for record in &vlog.records[at.step as usize..] {
             let ex = run.execute(true).await?;
-            if let Some((field, tensor, ..)) = first_difference(record, &ex, &vlog.header.params) {
+            let w = run.commitment(run.step)?;
+            if let Some((field, tensor, ..)) =
+                first_difference(record, &ex, &w, &vlog.header.params)
+            {
                 return Err(Error::ResumeMismatch {
                     step: record.step,
                     field: match tensor {
@@ -92,6 +99,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             leaves: vlog.leaves,
             checkpoints: vlog.log.checkpoints,
             weights,
+            pending: None,
         })
     }
 
@@ -117,20 +125,51 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         &self.run.env
     }
 
-    /// The current weights commitment (stale while logging is off).
+    /// The weights commitment of the last written step record (see [`Trainer::flush`]).
     pub fn weights(&self) -> &Commitment {
         &self.weights
     }
 
     /// Run one step and log it. A non-finite loss or gradient is [`Error::NonFinite`] and
     /// leaves the weights and the log as they were.
-    pub async fn step(&mut self) -> Result<Option<StepRecord>> {
-        let ex = self.run.execute(self.logging).await?;
-        let Some(weights) = ex.weights else {
+    ///
+    /// A step's record is written once its weights are hashed, which overlaps the next step's
+    /// compute: the record of step `s` is stored during step `s + 1`, or by [`Trainer::flush`],
+    /// [`Trainer::publish`] or an error.
+    pub async fn step(&mut self) -> Result<StepReport> {
+        let ex = match self.run.execute(self.logging).await {
+            Ok(ex) => ex,
+            Err(e) => {
+                self.flush().await?;
+                return Err(e);
+            }
+        };
+        let report = StepReport {
+            step: self.run.step - 1,
+            loss: ex.loss,
+            grad_norm: ex.grad_norm,
+            lr: ex.lr,
+        };
+        if self.logging {
+            self.flush().await?;
+            self.pending = Some(ex);
+            let every = self.run.spec.checkpoint_every;
+            if every > 0 && self.run.step.is_multiple_of(every) {
+                self.checkpoint().await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Write the last step's record if it is still waiting for its weights commitment.
+    pub async fn flush(&mut self) -> Result<Option<StepRecord>> {
+        let Some(ex) = self.pending.take() else {
             return Ok(None);
         };
+        let step = self.leaves.len() as u64;
+        let weights = self.run.commitment(step + 1)?;
         let record = StepRecord {
-            step: self.run.step - 1,
+            step,
             prev: self.head,
             epoch: ex.epoch,
             batch_step: ex.batch_step,
@@ -148,10 +187,6 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         self.head = cid;
         self.leaves.push(ids::digest_of(&cid)?);
         self.weights = weights;
-        let every = self.run.spec.checkpoint_every;
-        if every > 0 && self.run.step % every == 0 {
-            self.checkpoint().await?;
-        }
         Ok(Some(record))
     }
 
@@ -176,6 +211,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
                 "logging is off: this run cannot be published".into(),
             ));
         }
+        self.flush().await?;
         self.checkpoint().await?;
         let log = TrainingLog {
             format: LOG_FORMAT,
@@ -224,6 +260,19 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             accuracy: correct as f32 / targets.max(1) as f32,
         })
     }
+}
+
+/// What a step reports as soon as it ran.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// The step index.
+    pub step: u64,
+    /// Mean loss of the batch before the update.
+    pub loss: f32,
+    /// Global gradient L2 norm before clipping.
+    pub grad_norm: f32,
+    /// Learning rate applied.
+    pub lr: f64,
 }
 
 /// Result of [`Trainer::evaluate`].

@@ -471,7 +471,7 @@ async fn tampered_or_missing_checkpoints_are_refused() {
     .await;
     assert!(matches!(
         replay_step(&swapped, 5, &store).await,
-        Err(Error::CheckpointMismatch { step: 4, .. })
+        Err(Error::CheckpointMismatch(m)) if m.step == 4
     ));
     // A checkpoint of step 8 listed as step 4.
     let mut checkpoints = summary.checkpoints.clone();
@@ -557,23 +557,26 @@ async fn non_finite_loss_stops_without_changing_anything() {
     let mut t = Trainer::new(store.clone(), spec, CPU).await.unwrap();
     let mut err = None;
     for _ in 0..6 {
-        let before = (t.step_index(), t.weights().clone());
-        match t.step().await {
-            Ok(_) => {}
-            Err(e) => {
-                assert_eq!((t.step_index(), t.weights().clone()), before);
-                err = Some(e);
-                break;
-            }
+        let before = t.step_index();
+        if let Err(e) = t.step().await {
+            assert_eq!(t.step_index(), before);
+            err = Some(e);
+            break;
         }
     }
     assert!(
         matches!(err, Some(Error::NonFinite { .. })),
         "lr 1e30 must blow up: {err:?}"
     );
+    // The log holds every step that ran, and the weights are those of the last one: resuming
+    // checks the checkpoint publish writes now against the last record's commitment.
     let (log, summary) = t.publish().await.unwrap();
     let v = VerifiedLog::load(&store, &log).await.unwrap();
     assert_eq!(v.records.len() as u64, summary.steps);
+    assert_eq!(summary.steps, t.step_index());
+    assert_eq!(v.weights_before(summary.steps), t.weights().root);
+    let resumed = Trainer::resume(store.clone(), &log, CPU).await.unwrap();
+    assert_eq!(resumed.step_index(), summary.steps);
 }
 
 #[tokio::test]
