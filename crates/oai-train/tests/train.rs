@@ -946,3 +946,129 @@ fn state_and_spec_encodings_are_canonical() {
     assert_eq!(JobSpec::decode(&bytes).unwrap(), spec);
     assert_eq!(spec.cid().unwrap(), ids::cid_v1(ids::DAG_CBOR, &bytes));
 }
+
+#[tokio::test]
+async fn checkpoints_load_in_python_safetensors() {
+    let python = match std::env::var("OAI_PYTHON") {
+        Ok(p) => p,
+        Err(_) if std::env::var_os("OAI_REQUIRE_REAL").is_some() => {
+            panic!("OAI_PYTHON is not set and OAI_REQUIRE_REAL is")
+        }
+        Err(_) => {
+            eprintln!("skipped: set OAI_PYTHON to a python with safetensors and numpy");
+            return;
+        }
+    };
+    let (store, spec) = lm_setup().await;
+    let (_, summary) = train(&store, &spec).await;
+    let cid = summary.checkpoints.last().unwrap().cid;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt.safetensors");
+    // The file exactly as `ipfs cat CID` would give it.
+    std::fs::write(
+        &path,
+        oai_data::unixfs::read_to_vec(&store, &cid).await.unwrap(),
+    )
+    .unwrap();
+    let script = r#"
+import json, sys
+from safetensors import safe_open
+from safetensors.numpy import load_file
+tensors = load_file(sys.argv[1])
+with safe_open(sys.argv[1], "np") as f:
+    meta = f.metadata()
+print(json.dumps({"meta": meta, "tensors": {k: [list(v.shape), str(v.dtype), v.ravel()[:4].tolist()] for k, v in tensors.items()}}))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ck = Checkpoint::get(&store, &cid, &CPU).await.unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(got["meta"]["oai"].as_str().unwrap()).unwrap();
+    assert_eq!(meta["step"], spec.steps);
+    let tensors = got["tensors"].as_object().unwrap();
+    assert_eq!(tensors.len(), ck.params.len() + ck.optimizer.len());
+    for (name, t) in ck
+        .params
+        .iter()
+        .chain(ck.optimizer.iter().map(|(k, t)| (k, t)))
+    {
+        let key = if ck.params.contains_key(name) {
+            name.clone()
+        } else {
+            format!("optim/{name}")
+        };
+        let py = &tensors[&key];
+        let dims: Vec<usize> = serde_json::from_value(py[0].clone()).unwrap();
+        assert_eq!(dims, t.dims(), "{key}");
+        assert_eq!(py[1], "float32");
+        let first: Vec<f32> = t
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .into_iter()
+            .take(4)
+            .collect();
+        // JSON text of an f32 value read back as f64, then rounded to f32: exact.
+        let py_first: Vec<f64> = serde_json::from_value(py[2].clone()).unwrap();
+        let py_first: Vec<f32> = py_first.iter().map(|v| *v as f32).collect();
+        assert_eq!(py_first, first, "{key}");
+    }
+}
+
+/// A store that answers requests for some blocks with other (valid) blocks: a lying peer.
+#[derive(Debug, Clone)]
+struct SwappingStore {
+    inner: MemStore,
+    swaps: std::collections::BTreeMap<Cid, Cid>,
+}
+
+#[async_trait::async_trait]
+impl BlockStore for SwappingStore {
+    async fn put_block(&self, block: oai_data::store::Block) -> oai_data::Result<()> {
+        self.inner.put_block(block).await
+    }
+    async fn get(&self, cid: &Cid) -> oai_data::Result<bytes::Bytes> {
+        self.inner.get(self.swaps.get(cid).unwrap_or(cid)).await
+    }
+    async fn has(&self, cid: &Cid) -> oai_data::Result<bool> {
+        self.inner.has(cid).await
+    }
+    async fn delete(&self, cid: &Cid) -> oai_data::Result<()> {
+        self.inner.delete(cid).await
+    }
+    async fn list(&self) -> oai_data::Result<Vec<Cid>> {
+        self.inner.list().await
+    }
+}
+
+#[tokio::test]
+async fn a_lying_dataset_store_is_an_error_not_a_verdict() {
+    let (store, spec) = mlp_setup().await;
+    let (log, _) = train(&store, &spec).await;
+    let version = Version::open(&store, &spec.dataset).await.unwrap();
+    // Every chunk is answered with the next one.
+    let chunks = version.chunks();
+    let liar = SwappingStore {
+        inner: store.clone(),
+        swaps: (0..chunks.len())
+            .map(|i| (chunks[i].cid, chunks[(i + 1) % chunks.len()].cid))
+            .collect(),
+    };
+    for step in [0, 5] {
+        let got = replay_step(&log, step, &liar).await;
+        assert!(
+            matches!(got, Err(Error::Data(oai_data::Error::Verification(_)))),
+            "step {step}: {got:?}"
+        );
+    }
+    assert!(replay_step(&log, 5, &store).await.unwrap().is_match());
+}
