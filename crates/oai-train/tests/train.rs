@@ -995,11 +995,7 @@ print(json.dumps({"meta": meta, "tensors": {k: [list(v.shape), str(v.dtype), v.r
     assert_eq!(meta["step"], spec.steps);
     let tensors = got["tensors"].as_object().unwrap();
     assert_eq!(tensors.len(), ck.params.len() + ck.optimizer.len());
-    for (name, t) in ck
-        .params
-        .iter()
-        .chain(ck.optimizer.iter().map(|(k, t)| (k, t)))
-    {
+    for (name, t) in ck.params.iter().chain(ck.optimizer.iter()) {
         let key = if ck.params.contains_key(name) {
             name.clone()
         } else {
