@@ -70,12 +70,7 @@ fn spec(dataset: Cid, model: ModelSpec, batch_size: u64) -> JobSpec {
     JobSpec {
         dataset,
         model,
-        optimizer: OptimizerSpec::AdamW {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.01,
-        },
+        optimizer: OptimizerSpec::adam_w(0.01),
         schedule: Schedule::Constant { lr: 1e-3 },
         batch_size,
         steps: 1_000_000,

@@ -257,12 +257,7 @@ async fn example_spec(
     Ok(JobSpec {
         dataset: v.cid(),
         model,
-        optimizer: OptimizerSpec::AdamW {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 1e-4,
-        },
+        optimizer: OptimizerSpec::adam_w(1e-4),
         schedule: Schedule::WarmupCosine {
             lr: 3e-3,
             warmup: 20,

@@ -276,20 +276,15 @@ mod tests {
     fn init_depends_on_seed_and_name_only() {
         let p = Params::init(&defs(), Seed::from_u64(1), &Device::Cpu).unwrap();
         let q = Params::init(&defs()[1..], Seed::from_u64(1), &Device::Cpu).unwrap();
-        let a = p
-            .get("a")
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let a2 = q
-            .get("a")
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let values = |p: &Params| -> Vec<f32> {
+            p.get("a")
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let (a, a2) = (values(&p), values(&q));
         assert_eq!(a, a2);
         assert!(a.iter().all(|v| (-0.5..0.5).contains(v)));
         let r = Params::init(&defs(), Seed::from_u64(2), &Device::Cpu).unwrap();

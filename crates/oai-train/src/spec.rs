@@ -139,6 +139,18 @@ pub enum Schedule {
     },
 }
 
+impl OptimizerSpec {
+    /// AdamW with the usual betas (0.9, 0.999) and eps 1e-8.
+    pub fn adam_w(weight_decay: f64) -> Self {
+        OptimizerSpec::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+        }
+    }
+}
+
 impl Schedule {
     /// The learning rate of step `step` (0-based).
     pub fn lr(&self, step: u64) -> f64 {

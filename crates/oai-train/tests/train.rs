@@ -62,12 +62,7 @@ fn mlp_spec(dataset: Cid) -> JobSpec {
             classes: 4,
             dropout: 0.1,
         },
-        optimizer: OptimizerSpec::AdamW {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.01,
-        },
+        optimizer: OptimizerSpec::adam_w(0.01),
         schedule: Schedule::WarmupCosine {
             lr: 0.01,
             warmup: 3,
@@ -280,6 +275,14 @@ async fn put_log(store: &MemStore, log: &TrainingLog) -> Cid {
         .unwrap()
 }
 
+/// The mismatch replay must find at `step` of `log`.
+async fn mismatch(log: &Cid, step: u64, store: &MemStore, why: &str) -> oai_train::Mismatch {
+    match replay_step(log, step, store).await.unwrap() {
+        StepOutcome::Mismatch(m) => m,
+        other => panic!("{why}: {other:?}"),
+    }
+}
+
 /// A dishonest node's log: record `step` changed by `edit`, every later record re-chained (and
 /// `weights_before` kept consistent), a new summary with the new root and the same checkpoints.
 async fn forge(store: &MemStore, log: &Cid, step: u64, edit: impl FnOnce(&mut StepRecord)) -> Cid {
@@ -337,31 +340,23 @@ async fn replay_matches_honest_steps_and_names_what_a_cheat_changed() {
 
     let names = VerifiedLog::load(&store, &log).await.unwrap().header.params;
     let cheat = forge(&store, &log, 4, |r| r.tensors[5] = Digest::of(b"made up")).await;
-    let StepOutcome::Mismatch(m) = replay_step(&cheat, 4, &store).await.unwrap() else {
-        panic!("a forged tensor must not match")
-    };
+    let m = mismatch(&cheat, 4, &store, "a forged tensor must not match").await;
     assert_eq!((m.step, m.field), (4, Field::Weights));
     assert_eq!(m.tensor.as_deref(), Some(names[5].as_str()));
     // Earlier steps of the forged log are still honest.
     assert!(replay_step(&cheat, 3, &store).await.unwrap().is_match());
 
     let cheat = forge(&store, &log, 1, |r| r.loss *= 0.5).await;
-    let StepOutcome::Mismatch(m) = replay_step(&cheat, 1, &store).await.unwrap() else {
-        panic!("a forged loss must not match")
-    };
+    let m = mismatch(&cheat, 1, &store, "a forged loss must not match").await;
     assert_eq!((m.step, m.field, m.tensor), (1, Field::Loss, None));
 
     let cheat = forge(&store, &log, 2, |r| r.batch.swap(0, 1)).await;
-    let StepOutcome::Mismatch(m) = replay_step(&cheat, 2, &store).await.unwrap() else {
-        panic!("a forged batch must not match")
-    };
+    let m = mismatch(&cheat, 2, &store, "a forged batch must not match").await;
     assert_eq!(m.field, Field::Batch);
 
     // Asking for step 5 replays from the checkpoint at 3 and finds the forged step 4 first.
     let cheat = forge(&store, &log, 4, |r| r.lr = 1.0).await;
-    let StepOutcome::Mismatch(m) = replay_step(&cheat, 5, &store).await.unwrap() else {
-        panic!("a forged learning rate must not match")
-    };
+    let m = mismatch(&cheat, 5, &store, "a forged learning rate must not match").await;
     assert_eq!((m.step, m.field), (4, Field::LearningRate));
 }
 
@@ -745,12 +740,7 @@ async fn mlp_learns_scikit_learn_digits() {
             classes: 10,
             dropout: 0.1,
         },
-        optimizer: OptimizerSpec::AdamW {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 1e-4,
-        },
+        optimizer: OptimizerSpec::adam_w(1e-4),
         schedule: Schedule::WarmupCosine {
             lr: 3e-3,
             warmup: 20,

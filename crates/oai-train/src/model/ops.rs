@@ -98,27 +98,11 @@ mod tests {
     fn dropout_masks_are_seeded_and_site_specific() {
         let x = Tensor::ones((64, 64), DType::F32, &Device::Cpu).unwrap();
         let d = Dropout::new(Seed::from_u64(9));
-        let a = d
-            .apply(&x, 0.25, "l0")
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let b = d
-            .apply(&x, 0.25, "l0")
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let c = d
-            .apply(&x, 0.25, "l1")
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let mask = |site: &str| -> Vec<f32> {
+            let m = d.apply(&x, 0.25, site).unwrap();
+            m.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let (a, b, c) = (mask("l0"), mask("l0"), mask("l1"));
         assert_eq!(a, b);
         assert_ne!(a, c);
         let dropped = a.iter().filter(|v| **v == 0.0).count() as f64 / a.len() as f64;
