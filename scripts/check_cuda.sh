@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Check that oai-train builds with the `cuda` feature, on a machine without a GPU or a CUDA
+# install: nvcc, its headers and libraries come from pinned PyPI wheels in a virtualenv.
+# candle's kernels are compiled to PTX/cubins by its build script, so this takes minutes.
+#
+# Usage: scripts/check_cuda.sh [VENV_DIR]   (default: target/nvcc-venv)
+set -euo pipefail
+venv="${1:-target/nvcc-venv}"
+if [[ ! -x "$venv/bin/python" ]]; then
+  python3 -m venv "$venv"
+fi
+# One CUDA release for every part (cudarc 0.19 knows CUDA up to 13.4; ptxas must match nvvm).
+"$venv/bin/pip" install --quiet "nvidia-cuda-nvcc==13.2.86" "nvidia-cuda-crt==13.2.86" \
+  "nvidia-cuda-runtime==13.2.*" "nvidia-nvvm==13.2.86" "nvidia-cuda-cccl==13.2.86"
+cuda="$(cd "$venv" && pwd)/$(cd "$venv" && ls -d lib/python3*/site-packages/nvidia/cu13)"
+export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
+nvcc --version | tail -1
+cargo check -p oai-train --features cuda
