@@ -151,7 +151,9 @@ fn logging_overhead_report(rt: &tokio::runtime::Runtime, w: &Workload) {
         let mut t = rt
             .block_on(Trainer::new(w.store.clone(), w.spec.clone(), Device::Cpu))
             .expect("trainer");
-        t.set_logging(logging);
+        if !logging {
+            t.disable_logging();
+        }
         time_steps(rt, &mut t, 2); // warm-up
         t
     };

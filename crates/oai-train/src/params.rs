@@ -145,11 +145,12 @@ impl Params {
         &self.vars
     }
 
-    /// Copies of the trainable tensors in name order (for checkpoints).
-    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+    /// Copies of the trainable tensors in name order (for checkpoints). They own their
+    /// storage: later updates of the variables do not change them.
+    pub fn tensors(&self) -> Result<BTreeMap<String, Tensor>> {
         self.vars
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
             .collect()
     }
 

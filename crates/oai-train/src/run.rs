@@ -284,13 +284,13 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         Ok((value, norm))
     }
 
-    /// The current weights and optimiser state as a checkpoint.
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
+    /// The current weights and optimiser state as a checkpoint (a copy).
+    pub fn checkpoint(&self) -> Result<Checkpoint> {
+        Ok(Checkpoint {
             step: self.step,
-            params: self.params.tensors(),
+            params: self.params.tensors()?,
             optimizer: self.optim.state().clone(),
-        }
+        })
     }
 }
 
@@ -322,7 +322,7 @@ async fn base_weights<S: BlockStore + Clone + 'static>(
     };
     let ckpt = Checkpoint::get(store, base_weights, device).await?;
     let base = Params::from_tensors(&model.base_defs(), ckpt.params, device)?;
-    Ok(base.tensors())
+    base.tensors()
 }
 
 /// The first field in which an executed step differs from its record, as

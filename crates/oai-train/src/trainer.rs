@@ -55,7 +55,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             init: weights.root,
         };
         let header = log::put(&run.store, &header).await?;
-        let ckpt = run.checkpoint().put(&run.store).await?;
+        let ckpt = run.checkpoint()?.put(&run.store).await?;
         Ok(Self {
             run,
             logging: true,
@@ -103,11 +103,11 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         })
     }
 
-    /// Turn logging off (or on): without it a step skips the weight commitments, the step
-    /// records and the checkpoints. For measuring what logging costs; a run trained this way
-    /// cannot be verified.
-    pub fn set_logging(&mut self, on: bool) {
-        self.logging = on;
+    /// Turn logging off for good: steps then skip the weight commitments, the step records
+    /// and the checkpoints, and the run can no longer be published or verified. For measuring
+    /// what logging costs.
+    pub fn disable_logging(&mut self) {
+        self.logging = false;
     }
 
     /// Steps applied so far.
@@ -195,7 +195,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         if let Some(c) = self.checkpoints.last().filter(|c| c.step == self.run.step) {
             return Ok(c.cid);
         }
-        let cid = self.run.checkpoint().put(&self.run.store).await?;
+        let cid = self.run.checkpoint()?.put(&self.run.store).await?;
         self.checkpoints.push(CheckpointRef {
             step: self.run.step,
             cid,
