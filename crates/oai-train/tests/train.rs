@@ -454,30 +454,27 @@ async fn tampered_or_missing_checkpoints_are_refused() {
         },
     )
     .await;
-    let mut checkpoints = summary.checkpoints.clone();
-    checkpoints[1] = other.checkpoints[1];
-    let swapped = put_log(
-        &store,
-        &TrainingLog {
+    // The summary with checkpoint 1 (step 4) replaced.
+    let with_checkpoint_1 = |c: CheckpointRef| {
+        let mut checkpoints = summary.checkpoints.clone();
+        checkpoints[1] = c;
+        let log = TrainingLog {
             checkpoints,
             ..summary.clone()
-        },
-    )
-    .await;
+        };
+        let store = store.clone();
+        async move { put_log(&store, &log).await }
+    };
+    let swapped = with_checkpoint_1(other.checkpoints[1]).await;
     assert!(matches!(
         replay_step(&swapped, 5, &store).await,
         Err(Error::CheckpointMismatch(m)) if m.step == 4
     ));
     // A checkpoint of step 8 listed as step 4.
-    let mut checkpoints = summary.checkpoints.clone();
-    checkpoints[1].cid = summary.checkpoints[2].cid;
-    let relabelled = put_log(
-        &store,
-        &TrainingLog {
-            checkpoints,
-            ..summary.clone()
-        },
-    )
+    let relabelled = with_checkpoint_1(CheckpointRef {
+        step: 4,
+        cid: summary.checkpoints[2].cid,
+    })
     .await;
     assert!(matches!(
         replay_step(&relabelled, 5, &store).await,
@@ -488,16 +485,7 @@ async fn tampered_or_missing_checkpoints_are_refused() {
         .await
         .unwrap()
         .root;
-    let mut checkpoints = summary.checkpoints.clone();
-    checkpoints[1].cid = junk;
-    let garbage = put_log(
-        &store,
-        &TrainingLog {
-            checkpoints,
-            ..summary.clone()
-        },
-    )
-    .await;
+    let garbage = with_checkpoint_1(CheckpointRef { step: 4, cid: junk }).await;
     assert!(matches!(
         replay_step(&garbage, 5, &store).await,
         Err(Error::Malformed { .. })
