@@ -7,6 +7,8 @@
 //!   (`oai-data`). Feature `ipfs` adds the IPFS block store.
 //! - [`train`]: deterministic, fully logged training on candle with checkpoints and single-step
 //!   replay (`oai-train`, default feature `train`; `cuda` / `metal` for GPUs).
+//! - [`rag`]: sentence embeddings (all-MiniLM-L6-v2 on candle) for retrieval over shared
+//!   knowledge (`oai-rag`, default feature `rag`).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -21,6 +23,8 @@
 
 pub use oai_core as core;
 pub use oai_data as data;
+#[cfg(feature = "rag")]
+pub use oai_rag as rag;
 #[cfg(feature = "train")]
 pub use oai_train as train;
 

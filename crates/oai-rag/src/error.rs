@@ -1,0 +1,36 @@
+/// Errors of `oai-rag`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A store or dataset error from `oai-data`.
+    #[error(transparent)]
+    Data(#[from] oai_data::Error),
+    /// A tensor operation failed.
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// Model files are missing or unreadable.
+    #[error("model files at {path}: {reason}")]
+    Model {
+        /// The file or directory.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tokenizer failed.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A vector of the wrong dimension.
+    #[error("vector has dimension {got}, the index holds {expected}")]
+    Dimension {
+        /// The index's dimension.
+        expected: usize,
+        /// The vector's.
+        got: usize,
+    },
+    /// Invalid input (empty text, non-finite vector, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}
+
+/// Result type of `oai-rag`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

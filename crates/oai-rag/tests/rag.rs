@@ -1,0 +1,80 @@
+//! Integration tests of oai-rag. Tests with the real all-MiniLM-L6-v2 read its files from the
+//! directory named by `OAI_MINILM` (`scripts/fetch_models.sh` prepares it; `.ci/run` sets it)
+//! and skip without it unless `OAI_REQUIRE_REAL` is set.
+
+use oai_rag::{Embedder, Error, MiniLm};
+
+fn model() -> Option<MiniLm> {
+    match std::env::var("OAI_MINILM") {
+        Ok(dir) => Some(MiniLm::load(&dir, &candle_core::Device::Cpu).unwrap()),
+        Err(_) if std::env::var_os("OAI_REQUIRE_REAL").is_some() => {
+            panic!("OAI_MINILM is not set and OAI_REQUIRE_REAL is")
+        }
+        Err(_) => {
+            eprintln!("skipped: set OAI_MINILM (scripts/fetch_models.sh) to run on the real model");
+            None
+        }
+    }
+}
+
+fn texts(t: &[&str]) -> Vec<String> {
+    t.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn minilm_matches_the_reference_embedding() {
+    let Some(m) = model() else { return };
+    assert_eq!(m.dim(), 384);
+    let v = m
+        .embed(&texts(&["This is an example sentence"]))
+        .await
+        .unwrap();
+    let want = [0.067657, 0.063496, 0.048713, 0.079305, 0.037448];
+    for (i, w) in want.iter().enumerate() {
+        assert!((v[0][i] - w).abs() < 1e-4, "dim {i}: {} vs {w}", v[0][i]);
+    }
+    let norm: f32 = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5);
+}
+
+#[tokio::test]
+async fn batches_pad_without_changing_vectors_and_similar_texts_are_close() {
+    let Some(m) = model() else { return };
+    let batch = texts(&[
+        "The cat sits on the mat.",
+        "A cat is sitting on a mat, looking out of the window at the birds in the garden.",
+        "Quarterly revenue grew by twelve percent.",
+    ]);
+    let together = m.embed(&batch).await.unwrap();
+    for (i, t) in batch.iter().enumerate() {
+        let alone = m.embed(std::slice::from_ref(t)).await.unwrap();
+        let diff = alone[0]
+            .iter()
+            .zip(&together[i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            diff < 1e-5,
+            "text {i} changes by {diff} when padded in a batch"
+        );
+    }
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(dot(&together[0], &together[1]) > dot(&together[0], &together[2]) + 0.3);
+    // Long input is truncated, not refused; empty input is refused.
+    let long = "word ".repeat(5000);
+    assert_eq!(m.embed(&[long]).await.unwrap()[0].len(), 384);
+    assert!(matches!(
+        m.embed(&texts(&["fine", "  "])).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(m.embed(&[]).await.unwrap().is_empty());
+}
+
+#[test]
+fn missing_model_files_are_a_typed_error() {
+    let dir = std::env::temp_dir().join("oai-no-model-here");
+    assert!(matches!(
+        MiniLm::load(&dir, &candle_core::Device::Cpu),
+        Err(Error::Model { .. })
+    ));
+}
