@@ -14,8 +14,9 @@ use crate::{Error, Result};
 /// Turns texts into fixed-size vectors whose dot product measures similarity.
 ///
 /// Contract: `embed` returns one vector of [`Embedder::dim`] finite values per input text, in
-/// input order, L2-normalised (so cosine similarity is the dot product); the same text gives
-/// the same vector every time on one machine. Empty texts are [`Error::InvalidInput`].
+/// input order, L2-normalised (so cosine similarity is the dot product); the same batch gives
+/// the same vectors every time on one machine (a text padded in another batch may differ in the
+/// last bits, about 1e-6). Empty texts are [`Error::InvalidInput`].
 #[async_trait::async_trait]
 pub trait Embedder: Send + Sync + std::fmt::Debug {
     /// Vector dimension.

@@ -78,3 +78,38 @@ fn missing_model_files_are_a_typed_error() {
         Err(Error::Model { .. })
     ));
 }
+
+#[tokio::test]
+async fn flat_store_passes_the_conformance_suite() {
+    oai_rag::vector::conformance::run(&oai_rag::FlatStore::new(8)).await;
+}
+
+#[tokio::test]
+async fn embedded_sentences_are_found_by_meaning_with_their_source_cids() {
+    let Some(m) = model() else { return };
+    use oai_data::dataset::Record;
+    use oai_rag::{Entry, FlatStore, VectorStore};
+    let docs = texts(&[
+        "The Rust compiler checks ownership and borrowing at compile time.",
+        "Bread is baked from flour, water, yeast and salt.",
+        "IPFS names every block by the hash of its content.",
+    ]);
+    let vectors = m.embed(&docs).await.unwrap();
+    let store = FlatStore::new(m.dim());
+    let entries: Vec<Entry> = docs
+        .iter()
+        .zip(vectors)
+        .map(|(d, vector)| Entry {
+            source: Record::Text(d.clone()).cid(),
+            vector,
+            meta: Default::default(),
+        })
+        .collect();
+    store.upsert(entries).await.unwrap();
+    let q = m
+        .embed(&texts(&["content addressing with hashes"]))
+        .await
+        .unwrap();
+    let hits = store.search(&q[0], 1, None).await.unwrap();
+    assert_eq!(hits[0].source, Record::Text(docs[2].clone()).cid());
+}
