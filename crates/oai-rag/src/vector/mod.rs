@@ -76,6 +76,10 @@ pub trait VectorStore: Send + Sync + std::fmt::Debug {
     async fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>>;
     /// Number of entries.
     async fn len(&self) -> Result<usize>;
+    /// Whether the store holds no entries.
+    async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
 }
 
 /// Check a vector against a store's dimension.
