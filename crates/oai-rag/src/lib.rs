@@ -3,7 +3,7 @@
 //! - [`embed`]: the [`Embedder`] trait and [`MiniLm`] (all-MiniLM-L6-v2 on candle, loaded from
 //!   local files).
 //! - [`vector`]: the [`VectorStore`] trait (every hit cites its source chunk's CID), exact
-//!   [`FlatStore`], and the conformance suite.
+//!   [`FlatStore`], approximate [`HnswStore`], and the conformance suite.
 
 pub use candle_core as candle;
 
@@ -13,4 +13,4 @@ pub mod vector;
 
 pub use embed::{Embedder, MiniLm};
 pub use error::{Error, Result};
-pub use vector::{Entry, Filter, FlatStore, Hit, VectorStore};
+pub use vector::{Entry, Filter, FlatStore, Hit, HnswParams, HnswStore, VectorStore};

@@ -113,3 +113,71 @@ async fn embedded_sentences_are_found_by_meaning_with_their_source_cids() {
     let hits = store.search(&q[0], 1, None).await.unwrap();
     assert_eq!(hits[0].source, Record::Text(docs[2].clone()).cid());
 }
+
+#[tokio::test]
+async fn hnsw_store_passes_the_conformance_suite() {
+    oai_rag::vector::conformance::run(&oai_rag::HnswStore::new(8)).await;
+}
+
+/// `n` unit vectors of dimension `dim` around 40 seeded cluster centres (real embeddings are
+/// clustered; uniform random vectors are the worst case for any approximate index).
+fn clustered(n: u64, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    use oai_core::seed::RngCore;
+    let mut rng = oai_core::Seed::from_u64(seed).rng();
+    let mut unit = move || (rng.next_u32() >> 8) as f32 / (1 << 23) as f32 - 1.0;
+    let centres: Vec<Vec<f32>> = (0..40)
+        .map(|_| (0..dim).map(|_| unit()).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            let c = &centres[(i % 40) as usize];
+            let v: Vec<f32> = c.iter().map(|x| x + 0.35 * unit()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / norm).collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn hnsw_recall_against_exact_search_and_determinism() {
+    use oai_rag::{Entry, FlatStore, HnswStore, VectorStore};
+    let dim = 32;
+    let entries: Vec<Entry> = clustered(4000, dim, 1)
+        .into_iter()
+        .enumerate()
+        .map(|(i, vector)| Entry {
+            source: oai_core::ids::cid_v1(oai_core::ids::RAW, &(i as u64).to_le_bytes()),
+            vector,
+            meta: Default::default(),
+        })
+        .collect();
+    let (flat, hnsw, again) = (
+        FlatStore::new(dim),
+        HnswStore::new(dim),
+        HnswStore::new(dim),
+    );
+    for s in [&hnsw, &again] {
+        for batch in entries.chunks(500) {
+            s.upsert(batch.to_vec()).await.unwrap();
+        }
+    }
+    flat.upsert(entries).await.unwrap();
+    let queries = clustered(200, dim, 2);
+    let mut found = 0;
+    for q in &queries {
+        let exact: Vec<_> = flat.search(q, 10, None).await.unwrap();
+        let approx = hnsw.search(q, 10, None).await.unwrap();
+        assert_eq!(
+            approx,
+            again.search(q, 10, None).await.unwrap(),
+            "same build, same answer"
+        );
+        found += approx
+            .iter()
+            .filter(|h| exact.iter().any(|e| e.source == h.source))
+            .count();
+    }
+    let recall = found as f64 / (10 * queries.len()) as f64;
+    println!("HNSW recall@10 on clustered vectors: {recall:.4}");
+    assert!(recall >= 0.95, "recall@10 {recall}");
+}

@@ -1,9 +1,11 @@
-//! Vector stores: the [`VectorStore`] trait, where every hit cites the CID of its source chunk,
-//! and [`FlatStore`], exact search in memory (the ground truth approximate indexes are measured
-//! against). [`conformance`] is the suite every implementation must pass.
+//! Vector stores: the [`VectorStore`] trait, where every hit cites the CID of its source chunk;
+//! [`FlatStore`], exact search in memory (the ground truth approximate indexes are measured
+//! against); [`HnswStore`], approximate search on an HNSW graph in memory. [`conformance`] is
+//! the suite every implementation must pass.
 
 pub mod conformance;
 mod flat;
+mod hnsw;
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 pub use flat::FlatStore;
+pub use hnsw::{HnswParams, HnswStore};
 
 /// A vector with the CID of the chunk it was computed from and metadata to filter on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
