@@ -27,6 +27,9 @@ pub enum Error {
         /// The vector's.
         got: usize,
     },
+    /// A stored index that does not decode or does not hold together.
+    #[error("corrupt or malformed index: {0}")]
+    Index(String),
     /// Invalid input (empty text, non-finite vector, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -181,3 +181,88 @@ async fn hnsw_recall_against_exact_search_and_determinism() {
     println!("HNSW recall@10 on clustered vectors: {recall:.4}");
     assert!(recall >= 0.95, "recall@10 {recall}");
 }
+
+#[tokio::test]
+async fn hnsw_saves_to_a_block_store_and_refuses_corrupt_indexes() {
+    use ipld_core::ipld::Ipld;
+    use oai_data::{BlockStore, MemStore};
+    use oai_rag::{Entry, Filter, HnswStore, VectorStore};
+    let store = MemStore::new();
+    let index = HnswStore::new(16);
+    let entries: Vec<Entry> = clustered(1200, 16, 3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, vector)| Entry {
+            source: oai_core::ids::cid_v1(oai_core::ids::RAW, &(i as u64).to_le_bytes()),
+            vector,
+            meta: [("shard".to_string(), (i % 3).to_string())].into(),
+        })
+        .collect();
+    index.upsert(entries.clone()).await.unwrap();
+    index.remove(&[entries[5].source]).await.unwrap();
+    let cid = index.save(&store).await.unwrap();
+    assert_eq!(
+        cid,
+        index.save(&store).await.unwrap(),
+        "saving is deterministic"
+    );
+    let back = HnswStore::load(&store, &cid).await.unwrap();
+    assert_eq!(back.len().await.unwrap(), 1199);
+    let shard = Filter::eq("shard", "2");
+    for q in clustered(20, 16, 4) {
+        assert_eq!(
+            back.search(&q, 10, Some(&shard)).await.unwrap(),
+            index.search(&q, 10, Some(&shard)).await.unwrap()
+        );
+    }
+
+    // A corrupt index: junk where a page should be, a wrong count, a missing page.
+    let block: Ipld = serde_ipld_dagcbor::from_slice(&store.get(&cid).await.unwrap()).unwrap();
+    let Ipld::Map(map) = block else {
+        panic!("index is a map")
+    };
+    let with = |key: &str, value: Ipld| {
+        let mut m = map.clone();
+        m.insert(key.to_string(), value);
+        serde_ipld_dagcbor::to_vec(&Ipld::Map(m)).unwrap()
+    };
+    let junk = store
+        .put(
+            oai_core::ids::DAG_CBOR,
+            serde_ipld_dagcbor::to_vec(&vec![1u8, 2, 3]).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    let junk_page = store
+        .put(
+            oai_core::ids::DAG_CBOR,
+            with("pages", Ipld::List(vec![Ipld::Link(junk)])).into(),
+        )
+        .await
+        .unwrap();
+    let wrong_count = store
+        .put(
+            oai_core::ids::DAG_CBOR,
+            with("count", Ipld::Integer(7)).into(),
+        )
+        .await
+        .unwrap();
+    for bad in [junk_page, wrong_count, junk] {
+        assert!(
+            matches!(HnswStore::load(&store, &bad).await, Err(Error::Index(_))),
+            "{bad}"
+        );
+    }
+    let missing = oai_core::ids::cid_v1(oai_core::ids::DAG_CBOR, b"never stored");
+    let missing = store
+        .put(
+            oai_core::ids::DAG_CBOR,
+            with("pages", Ipld::List(vec![Ipld::Link(missing)])).into(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        HnswStore::load(&store, &missing).await,
+        Err(Error::Data(oai_data::Error::NotFound(_)))
+    ));
+}

@@ -5,6 +5,8 @@ use std::sync::{Arc, RwLock};
 use oai_core::{Cid, Digest};
 
 use super::{check_vector, dot, rank, Entry, Filter, Hit, VectorStore};
+
+mod persist;
 use crate::Result;
 
 /// Parameters of an [`HnswStore`].
@@ -33,6 +35,7 @@ impl Default for HnswParams {
 /// entries inserted in the same order build the same graph on every machine. Removed or
 /// replaced entries become tombstones that searches skip. With a filter, the graph is searched
 /// first; when fewer than `k` hits pass, the matching entries are scanned exactly.
+/// [`HnswStore::save`] / [`HnswStore::load`] persist it through a `BlockStore`.
 #[derive(Debug, Clone)]
 pub struct HnswStore {
     dim: usize,
