@@ -4,13 +4,16 @@
 //!   local files).
 //! - [`vector`]: the [`VectorStore`] trait (every hit cites its source chunk's CID), exact
 //!   [`FlatStore`], approximate [`HnswStore`], and the conformance suite.
+//! - [`ingest`]: documents to passages to index entries, incremental by dataset diff.
 
 pub use candle_core as candle;
 
 pub mod embed;
 mod error;
+pub mod ingest;
 pub mod vector;
 
 pub use embed::{Embedder, MiniLm};
 pub use error::{Error, Result};
+pub use ingest::{IngestReport, Ingestor};
 pub use vector::{Entry, Filter, FlatStore, Hit, HnswParams, HnswStore, VectorStore};

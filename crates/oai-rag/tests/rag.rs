@@ -266,3 +266,98 @@ async fn hnsw_saves_to_a_block_store_and_refuses_corrupt_indexes() {
         Err(Error::Data(oai_data::Error::NotFound(_)))
     ));
 }
+
+/// 60 distinct passages about different things.
+fn passages_about_things() -> Vec<String> {
+    let animals = ["fox", "whale", "sparrow", "beetle", "horse", "octopus"];
+    let places = [
+        "forest", "ocean", "city", "desert", "mountain", "river", "library", "kitchen", "garden",
+        "harbour",
+    ];
+    (0..60)
+        .map(|i| {
+            format!(
+                "Note {i}: the {} was seen near the {} on day {}.",
+                animals[i % 6],
+                places[i % 10],
+                i * 7 % 31
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn ingest_is_incremental_by_dataset_diff_and_idempotent() {
+    use oai_data::dataset::{ChangeSet, Record, Version};
+    use oai_data::MemStore;
+    use oai_rag::{FlatStore, IngestReport, Ingestor, VectorStore};
+    let Some(m) = model() else { return };
+    let store = MemStore::new();
+    let texts = passages_about_things();
+    let v1 = Version::from_records(&store, texts[..50].iter().map(|t| Record::Text(t.clone())))
+        .await
+        .unwrap();
+    let ingest = Ingestor::new(m.clone(), FlatStore::new(m.dim())).with_meta("corpus", "notes");
+    let r = ingest.ingest(&store, &v1).await.unwrap();
+    assert_eq!((r.embedded, r.skipped), (50, 0));
+    let again = ingest.ingest(&store, &v1).await.unwrap();
+    assert_eq!(
+        again,
+        IngestReport {
+            embedded: 0,
+            skipped: 50,
+            removed: 0
+        }
+    );
+
+    // v2: three passages replaced, two added; only those five are embedded.
+    let mut changes = ChangeSet::default();
+    changes
+        .replace(&store, 3, Record::Text(texts[50].clone()))
+        .await
+        .unwrap();
+    changes
+        .insert(&store, 10, Record::Text(texts[53].clone()))
+        .await
+        .unwrap();
+    changes
+        .replace(&store, 20, Record::Text(texts[51].clone()))
+        .await
+        .unwrap();
+    changes
+        .insert(&store, 30, Record::Text(texts[54].clone()))
+        .await
+        .unwrap();
+    changes
+        .replace(&store, 41, Record::Text(texts[52].clone()))
+        .await
+        .unwrap();
+    let v2 = v1.apply(&store, &changes).await.unwrap();
+    let r = ingest.update(&store, &v1, &v2).await.unwrap();
+    assert_eq!((r.embedded, r.removed), (5, 3));
+    assert_eq!(ingest.index().len().await.unwrap(), 52);
+    let again = ingest.update(&store, &v1, &v2).await.unwrap();
+    assert_eq!((again.embedded, again.removed), (0, 0));
+
+    // The index now answers like a fresh ingest of v2.
+    let fresh = Ingestor::new(m.clone(), FlatStore::new(m.dim()));
+    fresh.ingest(&store, &v2).await.unwrap();
+    let q = m.embed(&[texts[53].clone()]).await.unwrap();
+    let a = ingest.index().search(&q[0], 5, None).await.unwrap();
+    let b = fresh.index().search(&q[0], 5, None).await.unwrap();
+    assert_eq!(
+        a.iter().map(|h| h.source).collect::<Vec<_>>(),
+        b.iter().map(|h| h.source).collect::<Vec<_>>()
+    );
+    assert_eq!(a[0].source, Record::Text(texts[53].clone()).cid());
+    assert_eq!(a[0].meta["corpus"], "notes");
+
+    // Non-text passages are refused.
+    let bytes = Version::from_records(&store, [Record::Bytes(vec![0xff, 0xfe])])
+        .await
+        .unwrap();
+    assert!(matches!(
+        ingest.ingest(&store, &bytes).await,
+        Err(Error::InvalidInput(_))
+    ));
+}

@@ -99,8 +99,10 @@ pub async fn run<S: VectorStore>(store: &S) {
     ));
 
     // Removal.
+    assert!(store.contains(&source(17)).await.unwrap());
     store.remove(&[source(17), source(999)]).await.unwrap();
     assert_eq!(store.len().await.unwrap(), 49);
+    assert!(!store.contains(&source(17)).await.unwrap());
     let hits = store.search(&unit(17), 50, None).await.unwrap();
     assert!(hits.iter().all(|h| h.source != source(17)));
 }

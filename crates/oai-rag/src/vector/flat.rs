@@ -66,6 +66,14 @@ impl VectorStore for FlatStore {
         Ok(hits)
     }
 
+    async fn contains(&self, source: &Cid) -> Result<bool> {
+        Ok(self
+            .entries
+            .read()
+            .expect("flat store lock")
+            .contains_key(source))
+    }
+
     async fn len(&self) -> Result<usize> {
         Ok(self.entries.read().expect("flat store lock").len())
     }

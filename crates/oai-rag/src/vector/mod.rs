@@ -77,6 +77,8 @@ pub trait VectorStore: Send + Sync + std::fmt::Debug {
     async fn remove(&self, sources: &[Cid]) -> Result<()>;
     /// The `k` best entries for `query` that pass `filter`.
     async fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>>;
+    /// Whether an entry for `source` is stored.
+    async fn contains(&self, source: &Cid) -> Result<bool>;
     /// Number of entries.
     async fn len(&self) -> Result<usize>;
     /// Whether the store holds no entries.

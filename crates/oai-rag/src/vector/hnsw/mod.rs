@@ -298,6 +298,15 @@ impl VectorStore for HnswStore {
         Ok(g.search(query, k, filter, self.params.ef_search))
     }
 
+    async fn contains(&self, source: &Cid) -> Result<bool> {
+        Ok(self
+            .graph
+            .read()
+            .expect("hnsw lock")
+            .by_source
+            .contains_key(source))
+    }
+
     async fn len(&self) -> Result<usize> {
         Ok(self.graph.read().expect("hnsw lock").by_source.len())
     }
