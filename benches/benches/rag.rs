@@ -1,11 +1,18 @@
-//! Benches of oai-rag: embedding throughput of all-MiniLM-L6-v2 on this machine's CPU, on real
-//! sentences (CPython's pydoc topics from `OAI_TEXT`, else generated ones), per batch size.
-//! Needs the model files (`OAI_MINILM`, see `scripts/fetch_models.sh`); skips without them.
+//! Benches of oai-rag, printed side by side in one run:
+//! - embedding throughput of all-MiniLM-L6-v2 on this CPU, on real sentences (CPython's pydoc
+//!   topics from `OAI_TEXT`, else generated ones), per batch size;
+//! - vector search on real embeddings: WordNet 3.0 glosses (`OAI_WORDNET`, see
+//!   `scripts/fetch_wordnet.sh`), `OAI_BENCH_VECTORS` of them (default 100,000) indexed, 1,000
+//!   other glosses as queries: build time, recall@10 against exact search and query latency
+//!   (p50, p95) of [`HnswStore`] next to [`FlatStore`]. Embeddings are computed once and cached
+//!   in `target/bench-cache/`.
 //!
+//! Needs the model files (`OAI_MINILM`, see `scripts/fetch_models.sh`); skips without them.
 //! Run: `cargo bench -p oai-benches --bench rag`
 
-use oai_rag::MiniLm;
-use std::time::Instant;
+use oai_rag::{Entry, FlatStore, HnswStore, MiniLm, VectorStore};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 fn sentences(n: usize) -> Vec<String> {
     let text = std::env::var("OAI_TEXT")
@@ -31,12 +38,7 @@ fn sentences(n: usize) -> Vec<String> {
     out
 }
 
-fn main() {
-    let Ok(dir) = std::env::var("OAI_MINILM") else {
-        println!("skipped: set OAI_MINILM (scripts/fetch_models.sh)");
-        return;
-    };
-    let model = MiniLm::load(&dir, &oai_rag::candle::Device::Cpu).expect("model");
+fn throughput_report(model: &MiniLm) {
     let all = sentences(512);
     let words: usize = all.iter().map(|s| s.split_whitespace().count()).sum();
     println!(
@@ -53,5 +55,149 @@ fn main() {
         }
         let rate = all.len() as f64 / start.elapsed().as_secs_f64();
         println!("{batch:>6} {rate:>12.1}");
+    }
+}
+
+/// The glosses of WordNet's data files, in file order.
+fn glosses(dir: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for pos in ["noun", "verb", "adj", "adv"] {
+        let text = std::fs::read_to_string(format!("{dir}/data.{pos}")).expect("WordNet data file");
+        out.extend(
+            text.lines()
+                .filter(|l| !l.starts_with("  "))
+                .filter_map(|l| l.split_once(" | ").map(|(_, g)| g.trim().to_string())),
+        );
+    }
+    out
+}
+
+/// Embeddings of `texts`, from the cache when present.
+fn embeddings(model: &MiniLm, texts: &[String], name: &str) -> Vec<Vec<f32>> {
+    let dir = PathBuf::from("target/bench-cache");
+    let path = dir.join(format!("{name}-{}.f32", texts.len()));
+    let dim = 384;
+    if let Ok(bytes) = std::fs::read(&path) {
+        if bytes.len() == texts.len() * dim * 4 {
+            return bytes
+                .chunks_exact(dim * 4)
+                .map(|v| {
+                    v.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect()
+                })
+                .collect();
+        }
+    }
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(texts.len());
+    for (i, chunk) in texts.chunks(16).enumerate() {
+        out.extend(model.embed_blocking(chunk).expect("embed"));
+        if i % 500 == 0 {
+            eprintln!(
+                "embedded {} of {} ({:.0} s)",
+                out.len(),
+                texts.len(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    let bytes: Vec<u8> = out.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&path, bytes).expect("write cache");
+    out
+}
+
+fn percentile(mut d: Vec<Duration>, p: f64) -> Duration {
+    d.sort();
+    d[((d.len() - 1) as f64 * p) as usize]
+}
+
+fn search_report(model: &MiniLm, dir: &str) {
+    let n: usize = std::env::var("OAI_BENCH_VECTORS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let all = glosses(dir);
+    let queries_n = 1000.min(all.len().saturating_sub(n));
+    assert!(
+        queries_n > 0,
+        "WordNet has {} glosses, need more than {n}",
+        all.len()
+    );
+    let vectors = embeddings(model, &all[..n], "wordnet");
+    let queries = embeddings(model, &all[n..n + queries_n], "wordnet-queries");
+    let entries: Vec<Entry> = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, vector)| Entry {
+            source: oai_core::ids::cid_v1(oai_core::ids::RAW, &(i as u64).to_le_bytes()),
+            vector,
+            meta: Default::default(),
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let flat = FlatStore::new(384);
+    let hnsw = HnswStore::new(384);
+    let start = Instant::now();
+    rt.block_on(flat.upsert(entries.clone())).expect("flat");
+    let flat_build = start.elapsed();
+    let start = Instant::now();
+    for batch in entries.chunks(1000) {
+        rt.block_on(hnsw.upsert(batch.to_vec())).expect("hnsw");
+    }
+    let hnsw_build = start.elapsed();
+    let (mut flat_t, mut hnsw_t, mut found) = (Vec::new(), Vec::new(), 0usize);
+    for q in &queries {
+        let t = Instant::now();
+        let exact = rt.block_on(flat.search(q, 10, None)).expect("search");
+        flat_t.push(t.elapsed());
+        let t = Instant::now();
+        let approx = rt.block_on(hnsw.search(q, 10, None)).expect("search");
+        hnsw_t.push(t.elapsed());
+        found += approx
+            .iter()
+            .filter(|h| exact.iter().any(|e| e.source == h.source))
+            .count();
+    }
+    println!(
+        "\nvector search: {n} WordNet gloss embeddings (384 dims), {} gloss queries, k = 10",
+        queries.len()
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>10}",
+        "store", "build s", "recall@10", "p50 ms", "p95 ms"
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{:<28} {:>10.1} {:>10.4} {:>10.3} {:>10.3}",
+        "FlatStore (exact)",
+        flat_build.as_secs_f64(),
+        1.0,
+        ms(percentile(flat_t.clone(), 0.5)),
+        ms(percentile(flat_t, 0.95))
+    );
+    println!(
+        "{:<28} {:>10.1} {:>10.4} {:>10.3} {:>10.3}",
+        "HnswStore (m 16, ef 128)",
+        hnsw_build.as_secs_f64(),
+        found as f64 / (10 * queries.len()) as f64,
+        ms(percentile(hnsw_t.clone(), 0.5)),
+        ms(percentile(hnsw_t, 0.95))
+    );
+}
+
+fn main() {
+    let Ok(dir) = std::env::var("OAI_MINILM") else {
+        println!("skipped: set OAI_MINILM (scripts/fetch_models.sh)");
+        return;
+    };
+    let model = MiniLm::load(&dir, &oai_rag::candle::Device::Cpu).expect("model");
+    throughput_report(&model);
+    match std::env::var("OAI_WORDNET") {
+        Ok(wn) => search_report(&model, &wn),
+        Err(_) => println!("\nvector search skipped: set OAI_WORDNET (scripts/fetch_wordnet.sh)"),
     }
 }

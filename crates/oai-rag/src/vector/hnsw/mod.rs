@@ -249,9 +249,9 @@ impl Graph {
             .filter(|s| live(s.1))
             .map(|s| self.hit(s.1, s.0))
             .collect();
-        let matching = self.by_source.values().filter(|&&i| live(i)).count();
-        if hits.len() < k.min(matching) {
-            // Too few pass (a selective filter or many tombstones): scan the matching entries.
+        if hits.len() < k {
+            // Too few pass (a selective filter, many tombstones or a small index): scan the
+            // matching entries exactly.
             hits = self
                 .by_source
                 .values()
