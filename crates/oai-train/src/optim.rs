@@ -177,6 +177,7 @@ pub fn clip_grads(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Weights;
     use crate::params::{Init, ParamDef};
     use candle_core::Device;
     use oai_core::Seed;

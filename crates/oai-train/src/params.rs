@@ -126,12 +126,6 @@ impl Params {
         self
     }
 
-    /// The tensor called `name` (trainable or frozen).
-    pub fn get(&self, name: &str) -> Result<&Tensor> {
-        self.get_opt(name)
-            .ok_or_else(|| Error::malformed("parameters", format!("no parameter {name}")))
-    }
-
     /// The tensor called `name`, if there is one.
     pub fn get_opt(&self, name: &str) -> Option<&Tensor> {
         self.vars
@@ -265,6 +259,7 @@ fn le_bytes(values: &[f32]) -> std::borrow::Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Weights;
 
     fn defs() -> Vec<ParamDef> {
         vec![

@@ -1046,3 +1046,67 @@ async fn a_lying_dataset_store_is_an_error_not_a_verdict() {
     }
     assert!(replay_step(&log, 5, &store).await.unwrap().is_match());
 }
+
+#[tokio::test]
+async fn quantized_inference_tracks_full_precision() {
+    use oai_train::model::{Mode, Quantization, QuantizedWeights};
+    use oai_train::{Model, Params};
+    let (store, spec) = lm_setup().await;
+    let (_, summary) = train(&store, &spec).await;
+    let ck = Checkpoint::get(&store, &summary.checkpoints.last().unwrap().cid, &CPU)
+        .await
+        .unwrap();
+    let model = Model::new(&spec.model);
+    let params = Params::from_tensors(&model.param_defs(), ck.params.clone(), &CPU).unwrap();
+    let records: Vec<Record> = Version::open(&store, &spec.dataset)
+        .await
+        .unwrap()
+        .records(&store)
+        .await
+        .unwrap()
+        .into_iter()
+        .take(16)
+        .collect();
+    let (x, _) = model.batch(&records, &CPU).unwrap();
+    let full = model.logits(&params, &x, &Mode::Eval).unwrap();
+    let argmax = |t: &candle_core::Tensor| -> Vec<u32> {
+        t.argmax(candle_core::D::Minus1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let full_top = argmax(&full);
+    for (kind, max_err, min_agree) in [
+        (Quantization::Int8, 0.05, 0.97),
+        (Quantization::Int4, 0.5, 0.8),
+    ] {
+        let q = QuantizedWeights::new(ck.params.clone(), kind).unwrap();
+        assert_eq!(
+            q.quantized_layers(),
+            4 * tiny_transformer().layers + 1,
+            "{kind:?}"
+        );
+        let ql = model.logits(&q, &x, &Mode::Eval).unwrap();
+        let err: f32 = (&ql - &full)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        let agree = argmax(&ql)
+            .iter()
+            .zip(&full_top)
+            .filter(|(a, b)| a == b)
+            .count() as f64
+            / full_top.len() as f64;
+        println!("{kind:?}: max |logit error| {err:.4}, top-1 agreement {agree:.3}");
+        assert!(
+            err < max_err && agree >= min_agree,
+            "{kind:?}: {err} {agree}"
+        );
+    }
+}

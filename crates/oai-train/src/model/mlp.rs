@@ -4,8 +4,9 @@ use candle_core::{Device, Tensor};
 use oai_data::dataset::{DType as RecordDType, Record};
 
 use super::ops::{linear, Dropout};
+use super::Weights;
 use super::{bad_record, Mode};
-use crate::params::{Init, ParamDef, Params};
+use crate::params::{Init, ParamDef};
 use crate::Result;
 
 pub(super) fn defs(widths: &[usize]) -> Vec<ParamDef> {
@@ -69,8 +70,8 @@ pub(super) fn batch(
     ))
 }
 
-pub(super) fn forward(
-    p: &Params,
+pub(super) fn forward<W: Weights + ?Sized>(
+    p: &W,
     x: &Tensor,
     layers: usize,
     dropout: f64,

@@ -1,10 +1,12 @@
 //! The models oai trains: an MLP classifier and a decoder-only transformer language model, with
-//! optional LoRA adapters. Models are plain functions of a [`Params`] map; every matmul goes
-//! through [`ops::matmul`], every random mask through [`Dropout`].
+//! optional LoRA adapters. Models are plain functions of their [`Weights`] (the trainable
+//! [`Params`], or [`QuantizedWeights`] for inference); every matmul goes through
+//! [`ops::matmul`] (or a quantised matmul), every random mask through [`Dropout`].
 
 mod mlp;
 pub mod ops;
 mod transformer;
+mod weights;
 
 use candle_core::{Device, Tensor};
 use oai_core::Seed;
@@ -15,6 +17,7 @@ use crate::spec::{ModelSpec, TransformerSpec};
 use crate::{Error, Result};
 
 pub use ops::Dropout;
+pub use weights::{Quantization, QuantizedWeights, Weights};
 
 /// Training (with dropout drawn from the step's seed) or evaluation.
 #[derive(Debug, Clone)]
@@ -115,7 +118,7 @@ impl Model {
     }
 
     /// Logits: `[batch, classes]` (MLP) or `[batch, context, vocab]` (transformer).
-    pub fn logits(&self, p: &Params, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+    pub fn logits<W: Weights + ?Sized>(&self, p: &W, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         match self {
             Model::Mlp {
                 widths, dropout, ..

@@ -5,7 +5,8 @@ use candle_core::{DType, Tensor, D};
 use oai_core::seed::RngCore;
 use oai_core::Seed;
 
-use crate::params::{unit_f32, Params};
+use super::Weights;
+use crate::params::unit_f32;
 use crate::Result;
 
 /// `a @ b` (batched over leading dims).
@@ -15,12 +16,16 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `x @ W^T + b` for `x` of any rank (flattened to 2-D around the matmul), plus the LoRA branch
 /// `scale * (x @ A^T) @ B^T` when the adapters `{name}.lora_a` / `{name}.lora_b` exist.
-pub fn linear(p: &Params, name: &str, x: &Tensor, lora_scale: Option<f64>) -> Result<Tensor> {
-    let w = p.get(&format!("{name}.weight"))?;
+pub fn linear<W: Weights + ?Sized>(
+    p: &W,
+    name: &str,
+    x: &Tensor,
+    lora_scale: Option<f64>,
+) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let (inner, outer) = dims.split_last().expect("linear input has a last dim");
     let x2 = x.reshape(((), *inner))?;
-    let mut y = matmul(&x2, &w.t()?)?;
+    let mut y = p.linear_weight(name, &x2)?;
     if let Some(b) = p.get_opt(&format!("{name}.bias")) {
         y = y.broadcast_add(b)?;
     }
@@ -39,7 +44,7 @@ pub fn linear(p: &Params, name: &str, x: &Tensor, lora_scale: Option<f64>) -> Re
 
 /// Layer normalisation over the last dim with `{name}.weight` and `{name}.bias`, written with
 /// differentiable primitives.
-pub fn layer_norm(p: &Params, name: &str, x: &Tensor) -> Result<Tensor> {
+pub fn layer_norm<W: Weights + ?Sized>(p: &W, name: &str, x: &Tensor) -> Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?;
     let xc = x.broadcast_sub(&mean)?;
     let var = xc.sqr()?.mean_keepdim(D::Minus1)?;

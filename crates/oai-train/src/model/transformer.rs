@@ -9,8 +9,9 @@ use candle_core::{Device, Tensor, D};
 use oai_data::dataset::Record;
 
 use super::ops::{layer_norm, linear, matmul};
+use super::Weights;
 use super::{bad_record, Mode};
-use crate::params::{Init, ParamDef, Params};
+use crate::params::{Init, ParamDef};
 use crate::spec::TransformerSpec;
 use crate::Result;
 
@@ -116,8 +117,8 @@ pub(super) fn batch(
     ))
 }
 
-pub(super) fn forward(
-    p: &Params,
+pub(super) fn forward<W: Weights + ?Sized>(
+    p: &W,
     ids: &Tensor,
     s: &TransformerSpec,
     lora: Option<f64>,
