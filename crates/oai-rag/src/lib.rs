@@ -5,15 +5,19 @@
 //! - [`vector`]: the [`VectorStore`] trait (every hit cites its source chunk's CID), exact
 //!   [`FlatStore`], approximate [`HnswStore`], and the conformance suite.
 //! - [`ingest`]: documents to passages to index entries, incremental by dataset diff.
+//! - [`generate`]: answers citing their passages' CIDs: [`Extractive`] (no model) and
+//!   [`LocalLm`] (a quantised byte-level LM trained with oai-train).
 
 pub use candle_core as candle;
 
 pub mod embed;
 mod error;
+pub mod generate;
 pub mod ingest;
 pub mod vector;
 
 pub use embed::{Embedder, MiniLm};
 pub use error::{Error, Result};
+pub use generate::{Answer, Extractive, Generator, LocalLm, Passage};
 pub use ingest::{IngestReport, Ingestor};
 pub use vector::{Entry, Filter, FlatStore, Hit, HnswParams, HnswStore, VectorStore};

@@ -361,3 +361,117 @@ async fn ingest_is_incremental_by_dataset_diff_and_idempotent() {
         Err(Error::InvalidInput(_))
     ));
 }
+
+fn passage(text: &str) -> oai_rag::Passage {
+    oai_rag::Passage {
+        source: oai_data::dataset::Record::Text(text.to_string()).cid(),
+        text: text.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn extractive_answers_cite_the_passage_they_quote() {
+    use oai_rag::{Extractive, Generator};
+    let ps: Vec<_> = passages_about_things()[..12]
+        .iter()
+        .map(|t| passage(t))
+        .collect();
+    let a = Extractive
+        .answer("Where was the octopus seen?", &ps)
+        .await
+        .unwrap();
+    assert!(a.text.contains("octopus"), "{}", a.text);
+    assert_eq!(a.citations.len(), 1);
+    let cited = ps.iter().find(|p| p.source == a.citations[0]).unwrap();
+    assert!(cited.text.contains(&a.text));
+    let none = Extractive.answer("zzz qqq", &ps).await.unwrap();
+    assert!(none.text.is_empty() && none.citations.is_empty());
+    assert!(matches!(
+        Extractive.answer(" ", &ps).await,
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_local_quantised_lm_answers_from_passages_that_fit_and_cites_them() {
+    use oai_data::dataset::Version;
+    use oai_data::MemStore;
+    use oai_rag::{Generator, LocalLm};
+    use oai_train::model::Quantization;
+    use oai_train::{
+        corpus, JobSpec, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
+    };
+    let spec_t = TransformerSpec {
+        vocab: 128,
+        context: 64,
+        d_model: 32,
+        heads: 2,
+        layers: 1,
+        d_ff: 64,
+        dropout: 0.0,
+    };
+    let store = MemStore::new();
+    let text = passages_about_things().join("\n");
+    let data = Version::from_records(
+        &store,
+        corpus::byte_windows(text.as_bytes(), 64, 13).unwrap(),
+    )
+    .await
+    .unwrap();
+    let spec = JobSpec {
+        dataset: data.cid(),
+        model: ModelSpec::Transformer(spec_t.clone()),
+        optimizer: OptimizerSpec::adam_w(0.0),
+        schedule: Schedule::Constant { lr: 3e-3 },
+        batch_size: 8,
+        steps: 20,
+        checkpoint_every: 0,
+        grad_clip: Some(1.0),
+        seed: 3,
+        compute_class: None,
+    };
+    let mut t = Trainer::new(store.clone(), spec, candle_core::Device::Cpu)
+        .await
+        .unwrap();
+    let (_, log) = t.run().await.unwrap();
+    let ckpt = log.checkpoints.last().unwrap().cid;
+    let ps: Vec<_> = [
+        "The fox ran.",
+        "Whales sing.",
+        "A much longer passage that cannot fit.",
+    ]
+    .iter()
+    .map(|t| passage(t))
+    .collect();
+    for q in [Quantization::Int8, Quantization::Int4] {
+        let lm = LocalLm::load(&store, &ckpt, spec_t.clone(), q)
+            .await
+            .unwrap()
+            .max_new(20);
+        let a = lm.answer("Who ran?", &ps).await.unwrap();
+        assert_eq!(
+            a.citations,
+            vec![ps[0].source, ps[1].source],
+            "{q:?}: only what fits is cited"
+        );
+        assert!(a.text.len() <= 20);
+        assert_eq!(
+            a,
+            lm.answer("Who ran?", &ps).await.unwrap(),
+            "greedy decoding is deterministic"
+        );
+        assert!(matches!(
+            lm.answer("", &ps).await,
+            Err(Error::InvalidInput(_))
+        ));
+    }
+    // A checkpoint of another architecture is refused.
+    let wrong = TransformerSpec {
+        d_model: 64,
+        ..spec_t
+    };
+    assert!(matches!(
+        LocalLm::load(&store, &ckpt, wrong, Quantization::Int8).await,
+        Err(Error::Model { .. })
+    ));
+}
