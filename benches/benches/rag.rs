@@ -5,7 +5,7 @@
 //!   `scripts/fetch_wordnet.sh`), `OAI_BENCH_VECTORS` of them (default 100,000) indexed, 1,000
 //!   other glosses as queries: build time, recall@10 against exact search and query latency
 //!   (p50, p95) of [`HnswStore`] next to [`FlatStore`]. Embeddings are computed once and cached
-//!   in `target/bench-cache/`.
+//!   in `target/tmp/bench-cache/`.
 //!
 //! Needs the model files (`OAI_MINILM`, see `scripts/fetch_models.sh`); skips without them.
 //! Run: `cargo bench -p oai-benches --bench rag`
@@ -74,7 +74,7 @@ fn glosses(dir: &str) -> Vec<String> {
 
 /// Embeddings of `texts`, from the cache when present.
 fn embeddings(model: &MiniLm, texts: &[String], name: &str) -> Vec<Vec<f32>> {
-    let dir = PathBuf::from("target/bench-cache");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
     let path = dir.join(format!("{name}-{}.f32", texts.len()));
     let dim = 384;
     if let Ok(bytes) = std::fs::read(&path) {
