@@ -40,20 +40,29 @@ impl Optimizer {
         params: &Params,
         state: BTreeMap<String, Tensor>,
     ) -> Result<Self> {
-        let fresh = Self::new(spec, params)?;
-        if fresh.state.len() != state.len() {
+        // The expected slots, named and shaped like `new` makes them, without allocating them.
+        let expected: Vec<(String, &candle_core::Var)> = slots(spec)
+            .iter()
+            .flat_map(|slot| {
+                params
+                    .vars()
+                    .iter()
+                    .map(move |(n, v)| (format!("{slot}/{n}"), v))
+            })
+            .collect();
+        if expected.len() != state.len() {
             return Err(Error::malformed(
                 "checkpoint",
                 format!(
                     "optimiser state has {} tensors, {} expected",
                     state.len(),
-                    fresh.state.len()
+                    expected.len()
                 ),
             ));
         }
-        for (k, zero) in &fresh.state {
+        for (k, var) in &expected {
             match state.get(k) {
-                Some(t) if t.dims() == zero.dims() && t.dtype() == zero.dtype() => {}
+                Some(t) if t.dims() == var.dims() && t.dtype() == var.dtype() => {}
                 _ => {
                     return Err(Error::malformed(
                         "checkpoint",

@@ -86,33 +86,13 @@ impl Params {
     /// Trainable variables from tensors (a checkpoint), checked against `defs` by name and shape.
     pub fn from_tensors(
         defs: &[ParamDef],
-        mut tensors: BTreeMap<String, Tensor>,
+        tensors: BTreeMap<String, Tensor>,
         device: &Device,
     ) -> Result<Self> {
+        check_tensors(defs, &tensors)?;
         let mut vars = BTreeMap::new();
-        for d in defs {
-            let t = tensors
-                .remove(&d.name)
-                .ok_or_else(|| Error::malformed("checkpoint", format!("no tensor {}", d.name)))?;
-            if t.dims() != d.shape.as_slice() || t.dtype() != DType::F32 {
-                return Err(Error::malformed(
-                    "checkpoint",
-                    format!(
-                        "{} is {:?} {:?}, want F32 {:?}",
-                        d.name,
-                        t.dtype(),
-                        t.dims(),
-                        d.shape
-                    ),
-                ));
-            }
-            vars.insert(d.name.clone(), Var::from_tensor(&t.to_device(device)?)?);
-        }
-        if let Some(extra) = tensors.keys().next() {
-            return Err(Error::malformed(
-                "checkpoint",
-                format!("unexpected tensor {extra}"),
-            ));
+        for (name, t) in tensors {
+            vars.insert(name, Var::from_tensor(&t.to_device(device)?)?);
         }
         Ok(Self {
             vars,
@@ -157,6 +137,35 @@ impl Params {
     pub fn commitment(&self) -> Result<Commitment> {
         Commitment::of(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_tensor())))
     }
+}
+
+/// Check that `tensors` (e.g. a checkpoint's) hold exactly the parameters `defs` declare, each
+/// F32 of its declared shape ([`Error::Malformed`] naming the first that does not).
+pub fn check_tensors(defs: &[ParamDef], tensors: &BTreeMap<String, Tensor>) -> Result<()> {
+    for d in defs {
+        let t = tensors
+            .get(&d.name)
+            .ok_or_else(|| Error::malformed("checkpoint", format!("no tensor {}", d.name)))?;
+        if t.dims() != d.shape.as_slice() || t.dtype() != DType::F32 {
+            return Err(Error::malformed(
+                "checkpoint",
+                format!(
+                    "{} is {:?} {:?}, want F32 {:?}",
+                    d.name,
+                    t.dtype(),
+                    t.dims(),
+                    d.shape
+                ),
+            ));
+        }
+    }
+    if let Some(extra) = tensors.keys().find(|k| !defs.iter().any(|d| &d.name == *k)) {
+        return Err(Error::malformed(
+            "checkpoint",
+            format!("unexpected tensor {extra}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A float in `[0, 1)` from the top 24 bits of `x`: exact and portable.
