@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor, D};
 use oai_core::Cid;
 use oai_data::BlockStore;
 use oai_train::model::{Mode, Quantization, QuantizedWeights};
+use oai_train::params::check_tensors;
 use oai_train::{Checkpoint, Model, ModelSpec, TransformerSpec};
 
 use crate::{Error, Result};
@@ -117,17 +118,10 @@ impl LocalLm {
                 reason: e.to_string(),
             })?;
         let model = Model::new(&ModelSpec::Transformer(spec.clone()));
-        for d in model.param_defs() {
-            match ckpt.params.get(&d.name) {
-                Some(t) if t.dims() == d.shape.as_slice() => {}
-                _ => {
-                    return Err(Error::Model {
-                        path: checkpoint.to_string(),
-                        reason: format!("no tensor {} of shape {:?}", d.name, d.shape),
-                    })
-                }
-            }
-        }
+        check_tensors(&model.param_defs(), &ckpt.params).map_err(|e| Error::Model {
+            path: checkpoint.to_string(),
+            reason: e.to_string(),
+        })?;
         let weights =
             QuantizedWeights::new(ckpt.params, quantization).map_err(|e| Error::Model {
                 path: checkpoint.to_string(),

@@ -147,6 +147,16 @@ impl Graph {
         out
     }
 
+    /// Greedy descent from the entry point `ep` through the layers above `down_to - 1`: the
+    /// node nearest `q` on layer `down_to` (or `ep` when it has no such layer).
+    fn descend(&self, q: &[f32], mut ep: u32, down_to: usize) -> u32 {
+        let top = self.nodes[ep as usize].links.len() - 1;
+        for layer in (down_to..=top).rev() {
+            ep = self.search_layer(q, &[ep], 1, layer)[0].1;
+        }
+        ep
+    }
+
     /// The paper's neighbour heuristic: take candidates best first, skipping one that is
     /// closer to an already chosen neighbour than to the base node (keeps links diverse).
     fn select(&self, candidates: &[Scored], m: usize) -> Vec<u32> {
@@ -193,9 +203,7 @@ impl Graph {
             return;
         };
         let top = self.nodes[ep as usize].links.len() - 1;
-        for layer in (level + 1..=top).rev() {
-            ep = self.search_layer(&q, &[ep], 1, layer)[0].1;
-        }
+        ep = self.descend(&q, ep, level + 1);
         let mut starts = vec![ep];
         for layer in (0..=level.min(top)).rev() {
             let found = self.search_layer(&q, &starts, p.ef_construction, layer);
@@ -232,13 +240,10 @@ impl Graph {
     }
 
     fn search(&self, q: &[f32], k: usize, filter: Option<&Filter>, ef: usize) -> Vec<Hit> {
-        let Some(mut ep) = self.entry else {
+        let Some(ep) = self.entry else {
             return Vec::new();
         };
-        let top = self.nodes[ep as usize].links.len() - 1;
-        for layer in (1..=top).rev() {
-            ep = self.search_layer(q, &[ep], 1, layer)[0].1;
-        }
+        let ep = self.descend(q, ep, 1);
         let live = |i: u32| {
             let n = &self.nodes[i as usize];
             !n.removed && filter.is_none_or(|f| f.matches(&n.entry.meta))
