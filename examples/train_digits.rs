@@ -66,6 +66,7 @@ async fn main() -> Result<()> {
         checkpoint_every: 200,
         grad_clip: Some(1.0),
         seed: 2026,
+        kernels: Default::default(),
         compute_class: None,
     };
     println!("spec      {}", spec.cid()?);

@@ -111,6 +111,7 @@ async fn main() -> Result<()> {
         checkpoint_every: 200,
         grad_clip: Some(1.0),
         seed: 1,
+        kernels: Default::default(),
         compute_class: None,
     };
     let (base, log, summary) = train(&store, base_spec, "base").await?;
@@ -139,6 +140,7 @@ async fn main() -> Result<()> {
         checkpoint_every: 100,
         grad_clip: Some(1.0),
         seed: 2,
+        kernels: Default::default(),
         compute_class: None,
     };
     let (lora, lora_log, lora_summary) = train(&store, lora_spec, "lora").await?;

@@ -1,5 +1,7 @@
 //! Benches of oai-train. Before criterion runs, prints side-by-side reports measured in the same
 //! process:
+//! - verifiable kernels (fixed-slice matmul, libm exp/log/tanh) vs plain candle kernels: steps/s
+//!   of the same trainer with logging off, rounds alternating between the two;
 //! - logging overhead: steps/s of the fully logged trainer (weights commitment every step, a
 //!   hash-chained step record, checkpoints every 100 steps) next to the same trainer with
 //!   logging off, on the 784-1024-1024-10 MLP and on a small transformer LM; rounds alternate
@@ -17,7 +19,8 @@ use oai_data::dataset::{Record, Tensor, Version};
 use oai_data::MemStore;
 use oai_train::candle::Device;
 use oai_train::{
-    corpus, replay_step, JobSpec, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
+    corpus, replay_step, JobSpec, Kernels, ModelSpec, OptimizerSpec, Schedule, Trainer,
+    TransformerSpec,
 };
 use std::time::{Duration, Instant};
 
@@ -77,6 +80,7 @@ fn spec(dataset: Cid, model: ModelSpec, batch_size: u64) -> JobSpec {
         checkpoint_every: 100,
         grad_clip: Some(1.0),
         seed: 3,
+        kernels: Default::default(),
         compute_class: None,
     }
 }
@@ -145,25 +149,42 @@ fn time_steps(rt: &tokio::runtime::Runtime, t: &mut Trainer<MemStore>, n: u64) -
     start.elapsed() / n as u32
 }
 
-fn logging_overhead_report(rt: &tokio::runtime::Runtime, w: &Workload) {
-    let n = steps_per_round();
-    let new = |logging: bool| {
-        let mut t = rt
-            .block_on(Trainer::new(w.store.clone(), w.spec.clone(), Device::Cpu))
-            .expect("trainer");
-        if !logging {
-            t.disable_logging();
-        }
-        time_steps(rt, &mut t, 2); // warm-up
-        t
+/// A trainer for `w`, with `kernels`, logging on or off, warmed up by two steps.
+fn trainer(
+    rt: &tokio::runtime::Runtime,
+    w: &Workload,
+    kernels: Kernels,
+    logging: bool,
+) -> Trainer<MemStore> {
+    let spec = JobSpec {
+        kernels,
+        ..w.spec.clone()
     };
-    let (mut off, mut on) = (new(false), new(true));
+    let mut t = rt
+        .block_on(Trainer::new(w.store.clone(), spec, Device::Cpu))
+        .expect("trainer");
+    if !logging {
+        t.disable_logging();
+    }
+    time_steps(rt, &mut t, 2);
+    t
+}
+
+/// Steps/s of `a` and `b` in alternating rounds: prints the best round of each, the overhead
+/// of `b` over `a` between best rounds, and the median per-round overhead.
+fn print_ab(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    a: &mut Trainer<MemStore>,
+    b: &mut Trainer<MemStore>,
+) {
+    let n = steps_per_round();
     let mut rounds = Vec::new();
     for _ in 0..ROUNDS {
-        rounds.push((time_steps(rt, &mut off, n), time_steps(rt, &mut on, n)));
+        rounds.push((time_steps(rt, a, n), time_steps(rt, b, n)));
     }
-    let best_off = rounds.iter().map(|r| r.0).min().expect("rounds");
-    let best_on = rounds.iter().map(|r| r.1).min().expect("rounds");
+    let best_a = rounds.iter().map(|r| r.0).min().expect("rounds");
+    let best_b = rounds.iter().map(|r| r.1).min().expect("rounds");
     let mut ratios: Vec<f64> = rounds
         .iter()
         .map(|(a, b)| b.as_secs_f64() / a.as_secs_f64() - 1.0)
@@ -171,10 +192,10 @@ fn logging_overhead_report(rt: &tokio::runtime::Runtime, w: &Workload) {
     ratios.sort_by(f64::total_cmp);
     println!(
         "{:<38} {:>9.2} {:>9.2} {:>9.1}% {:>9.1}%",
-        w.name,
-        1.0 / best_off.as_secs_f64(),
-        1.0 / best_on.as_secs_f64(),
-        (best_on.as_secs_f64() / best_off.as_secs_f64() - 1.0) * 100.0,
+        name,
+        1.0 / best_a.as_secs_f64(),
+        1.0 / best_b.as_secs_f64(),
+        (best_b.as_secs_f64() / best_a.as_secs_f64() - 1.0) * 100.0,
         ratios[ratios.len() / 2] * 100.0,
     );
 }
@@ -217,16 +238,28 @@ fn main() {
     let rt = runtime();
     let work = workloads(&rt);
     println!(
-        "\nlogging overhead ({} steps/round, {ROUNDS} alternating rounds; best rounds and median \
-         per-round ratio)",
+        "\nverifiable kernels vs plain candle, logging off ({} steps/round, {ROUNDS} alternating \
+         rounds; best rounds and median per-round overhead)",
         steps_per_round()
     );
+    println!(
+        "{:<38} {:>9} {:>9} {:>10} {:>10}",
+        "workload", "candle/s", "verif/s", "best", "median"
+    );
+    for w in &work {
+        let mut native = trainer(&rt, w, Kernels::Native, false);
+        let mut verifiable = trainer(&rt, w, Kernels::Verifiable, false);
+        print_ab(&rt, w.name, &mut native, &mut verifiable);
+    }
+    println!("\nlogging overhead, verifiable kernels (same rounds)");
     println!(
         "{:<38} {:>9} {:>9} {:>10} {:>10}",
         "workload", "off st/s", "on st/s", "best", "median"
     );
     for w in &work {
-        logging_overhead_report(&rt, w);
+        let mut off = trainer(&rt, w, Kernels::Verifiable, false);
+        let mut on = trainer(&rt, w, Kernels::Verifiable, true);
+        print_ab(&rt, w.name, &mut off, &mut on);
     }
     println!("\nreplay cost (checkpoints every 10 steps)");
     println!(

@@ -146,6 +146,7 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             let trainer = Trainer::new(store.clone(), job, candle_cpu()).await?;
             println!("spec         {}", trainer.spec().cid()?);
             println!("compute      {}", trainer.env().class);
+            println!("kernels      {}", trainer.env().kernels);
             train_and_publish(store, &name, trainer, stop_after).await?;
         }
         TrainCommand::Resume { log, stop_after } => {
@@ -188,6 +189,7 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             print_log(&cid, &v.log);
             println!("spec         {}", v.header.spec);
             println!("compute      {}", v.header.env.class);
+            println!("kernels      {}", v.header.env.kernels);
             println!("parameters   {}", v.header.params.len());
             for r in v.records.iter().rev().take(5).rev() {
                 println!(
@@ -269,6 +271,7 @@ async fn example_spec(
         checkpoint_every: 100,
         grad_clip: Some(1.0),
         seed: 0,
+        kernels: Default::default(),
         compute_class: None,
     })
 }

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use candle_core::{Device, Tensor, D};
 use oai_core::Cid;
 use oai_data::BlockStore;
-use oai_train::model::{Mode, Quantization, QuantizedWeights};
+use oai_train::model::{Pass, Quantization, QuantizedWeights};
 use oai_train::params::check_tensors;
-use oai_train::{Checkpoint, Model, ModelSpec, TransformerSpec};
+use oai_train::{Checkpoint, Kernels, Model, ModelSpec, TransformerSpec};
 
 use crate::{Error, Result};
 
@@ -164,7 +164,7 @@ impl LocalLm {
             let x = Tensor::from_vec(window.to_vec(), (1, window.len()), &Device::Cpu)?;
             let logits = self
                 .model
-                .logits(&self.weights, &x, &Mode::Eval)
+                .logits(&self.weights, &x, &Pass::eval(Kernels::Native))
                 .map_err(|e| Error::Model {
                     path: "local model".into(),
                     reason: e.to_string(),

@@ -428,6 +428,7 @@ async fn a_local_quantised_lm_answers_from_passages_that_fit_and_cites_them() {
         checkpoint_every: 0,
         grad_clip: Some(1.0),
         seed: 3,
+        kernels: Default::default(),
         compute_class: None,
     };
     let mut t = Trainer::new(store.clone(), spec, candle_core::Device::Cpu)

@@ -1,77 +1,133 @@
 //! The compute environment a run is bound to. Bits are only promised equal between machines of
-//! one compute class; the class is written into the log header and checked before any replay.
+//! one compute class running one kernel version; both are written into the log header and
+//! checked before any replay or resume.
 
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::Kernels;
 use crate::{Error, Result};
-
-/// The tensor library and kernels whose summation orders the bits depend on.
-pub const KERNELS: &str = "candle-0.11.1/gemm-0.19";
 
 /// Where and how a run computes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComputeEnv {
-    /// The class bits are promised within, e.g. `x86_64-avx2-fma/cpu/l1d-48K-12w/candle-0.11.1/gemm-0.19`.
+    /// The class bits are promised within. Verifiable kernels: instruction-set level and device,
+    /// e.g. `x86_64-v3/cpu`. Native kernels add what candle's bits also depend on, e.g.
+    /// `x86_64-avx2-fma/cpu/l1d-48K-12w`.
     pub class: String,
-    /// `cpu`, `cuda:N` or `metal:N`.
+    /// The kernels and their version ([`Kernels::version`]).
+    pub kernels: String,
+    /// `cpu`, `cuda` or `metal`.
     pub device: String,
     /// Target architecture (`x86_64`, `aarch64`, ...).
     pub arch: String,
-    /// CPU features that change floating-point results (AVX, AVX2, FMA, AVX-512, NEON), sorted.
+    /// Native kernels: CPU features that change their results (AVX, AVX2, FMA, AVX-512, NEON),
+    /// sorted. Empty for verifiable kernels, whose bits depend on the class alone, so that every
+    /// machine of a class writes the same header (and the same log).
     pub features: Vec<String>,
-    /// Level-1 data cache as `size/ways` (gemm sizes its blocks from it), when known.
+    /// Native kernels: the level-1 data cache as `size-ways` (gemm sizes its k-blocks from it),
+    /// when known. `None` for verifiable kernels.
     pub l1d: Option<String>,
-    /// Tensor kernels ([`KERNELS`]).
-    pub kernels: String,
 }
 
 impl ComputeEnv {
-    /// The environment of this process on `device`.
-    pub fn detect(device: &Device) -> Self {
+    /// The environment of this process on `device` with `kernels`.
+    pub fn detect(device: &Device, kernels: Kernels) -> Self {
         let arch = std::env::consts::ARCH.to_string();
-        let features = cpu_features();
         let device_name = match device {
-            Device::Cpu => "cpu".to_string(),
-            Device::Cuda(_) => "cuda".to_string(),
-            Device::Metal(_) => "metal".to_string(),
+            Device::Cpu => "cpu",
+            Device::Cuda(_) => "cuda",
+            Device::Metal(_) => "metal",
         };
-        let l1d = l1d_geometry();
-        let simd = if features.is_empty() {
-            "baseline".to_string()
-        } else {
-            features
-                .iter()
-                .filter(|f| f.as_str() != "avx" && f.as_str() != "avx512f")
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("-")
+        let (class, features, l1d) = match kernels {
+            Kernels::Verifiable => (format!("{}/{device_name}", isa_level()), Vec::new(), None),
+            Kernels::Native => {
+                let features = cpu_features();
+                let l1d = l1d_geometry();
+                let simd = features
+                    .iter()
+                    .filter(|f| f.as_str() != "avx")
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("-");
+                let simd = if simd.is_empty() {
+                    "baseline".into()
+                } else {
+                    simd
+                };
+                let class = format!(
+                    "{arch}-{simd}/{device_name}/l1d-{}",
+                    l1d.as_deref().unwrap_or("unknown")
+                );
+                (class, features, l1d)
+            }
         };
-        let class = format!(
-            "{arch}-{simd}/{device_name}/l1d-{}/{KERNELS}",
-            l1d.as_deref().unwrap_or("unknown")
-        );
         Self {
             class,
-            device: device_name,
+            kernels: kernels.version().to_string(),
+            device: device_name.to_string(),
             arch,
             features,
             l1d,
-            kernels: KERNELS.to_string(),
         }
     }
 
     /// `Ok` when a log written in `self` can be judged bit for bit in `here`.
     pub fn check_compatible(&self, here: &ComputeEnv) -> Result<()> {
-        if self.class == here.class {
-            Ok(())
-        } else {
+        if self.class.is_empty() {
+            Err(Error::MissingComputeClass)
+        } else if self.kernels != here.kernels {
+            Err(Error::KernelMismatch {
+                log: self.kernels.clone(),
+                here: here.kernels.clone(),
+            })
+        } else if self.class != here.class {
             Err(Error::IncompatibleCompute {
                 log: self.class.clone(),
                 here: here.class.clone(),
             })
+        } else {
+            Ok(())
         }
     }
+}
+
+/// The instruction-set level verifiable bits depend on: `x86_64-v3` (AVX2 + FMA and the rest of
+/// the x86-64-v3 set; AVX-512 machines give the same bits), `x86_64-v2`, `x86_64-v1`,
+/// `aarch64-neon`, or the bare architecture.
+pub fn isa_level() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let v2 = has!("sse3")
+            && has!("ssse3")
+            && has!("sse4.1")
+            && has!("sse4.2")
+            && has!("popcnt")
+            && has!("cmpxchg16b");
+        let v3 = v2
+            && has!("avx")
+            && has!("avx2")
+            && has!("bmi1")
+            && has!("bmi2")
+            && has!("f16c")
+            && has!("fma")
+            && has!("lzcnt")
+            && has!("movbe")
+            && has!("xsave");
+        return match (v2, v3) {
+            (_, true) => "x86_64-v3",
+            (true, false) => "x86_64-v2",
+            _ => "x86_64-v1",
+        }
+        .to_string();
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        return "aarch64-neon".to_string();
+    }
+    #[allow(unreachable_code)]
+    std::env::consts::ARCH.to_string()
 }
 
 fn cpu_features() -> Vec<String> {
@@ -126,16 +182,27 @@ mod tests {
 
     #[test]
     fn detect_is_stable_and_self_compatible() {
-        let a = ComputeEnv::detect(&Device::Cpu);
-        let b = ComputeEnv::detect(&Device::Cpu);
+        let a = ComputeEnv::detect(&Device::Cpu, Kernels::Verifiable);
+        let b = ComputeEnv::detect(&Device::Cpu, Kernels::Verifiable);
         assert_eq!(a, b);
         a.check_compatible(&b).unwrap();
-        assert!(a.class.contains("/cpu/"), "{}", a.class);
+        assert_eq!(a.class, format!("{}/cpu", isa_level()));
+        let native = ComputeEnv::detect(&Device::Cpu, Kernels::Native);
+        assert!(native.class.contains("/cpu/l1d-"), "{}", native.class);
         let mut other = a.clone();
-        other.class = "aarch64-neon/cpu/l1d-64K-4w/x".into();
+        other.class = "aarch64-neon/cpu".into();
         assert!(matches!(
             other.check_compatible(&a),
             Err(Error::IncompatibleCompute { .. })
+        ));
+        assert!(matches!(
+            native.check_compatible(&a),
+            Err(Error::KernelMismatch { .. })
+        ));
+        other.class.clear();
+        assert!(matches!(
+            other.check_compatible(&a),
+            Err(Error::MissingComputeClass)
         ));
     }
 }

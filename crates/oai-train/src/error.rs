@@ -54,7 +54,8 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
-    /// The log was written on another compute class; its bits cannot be judged here.
+    /// The log was written on another compute class; its bits cannot be judged here (this is
+    /// not a verdict on the log).
     #[error(
         "log was written on compute class {log:?}, this machine is {here:?}: replay it on a \
          machine of class {log:?}"
@@ -65,6 +66,24 @@ pub enum Error {
         /// The class of this machine.
         here: String,
     },
+    /// The log was written with another version of the kernels; its bits cannot be judged
+    /// here (this is not a verdict on the log).
+    #[error(
+        "log was computed with kernels {log:?}, this build has {here:?}: replay it with an \
+         oai-train release that ships kernels {log:?}"
+    )]
+    KernelMismatch {
+        /// The kernels in the log header.
+        log: String,
+        /// The kernels of this build.
+        here: String,
+    },
+    /// The log header names no compute class, so no replay can promise to judge it fairly.
+    #[error(
+        "log header names no compute class: it cannot be replayed fairly; ask the node for a log \
+         written by oai-train, which records one"
+    )]
+    MissingComputeClass,
     /// Resuming re-executed a logged step and got other bits than the log.
     #[error("cannot resume: re-executing step {step} disagrees with the log ({field})")]
     ResumeMismatch {

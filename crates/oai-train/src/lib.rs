@@ -13,13 +13,16 @@
 //! - [`replay_step`] re-executes one step from the nearest checkpoint and names the first field
 //!   and tensor that differ from the log.
 //!
-//! Bits are promised within one compute class ([`ComputeEnv`]), recorded in the log header and
-//! checked before any replay.
+//! Bits are promised within one compute class and kernel version ([`ComputeEnv`]), recorded in
+//! the log header and checked before any replay. The default [`Kernels::Verifiable`] make the
+//! class depend only on the instruction set (e.g. `x86_64-v3/cpu`), not on cache sizes or the C
+//! library.
 
 pub mod checkpoint;
 pub mod corpus;
 pub mod env;
 mod error;
+pub mod kernels;
 pub mod log;
 pub mod model;
 pub mod optim;
@@ -33,6 +36,7 @@ pub use candle_core as candle;
 pub use checkpoint::Checkpoint;
 pub use env::ComputeEnv;
 pub use error::{CheckpointMismatch, Error, Result};
+pub use kernels::Kernels;
 pub use log::{StepProof, StepRecord, TrainingLog, VerifiedLog};
 pub use model::Model;
 pub use params::{Commitment, Params};

@@ -11,8 +11,9 @@ use oai_data::BlockStore;
 use crate::checkpoint::Checkpoint;
 use crate::env::ComputeEnv;
 use crate::error::CheckpointMismatch;
+use crate::kernels::Kernels;
 use crate::log::{CheckpointRef, StepRecord, VerifiedLog};
-use crate::model::{dropout_seed, Dropout, Mode, Model};
+use crate::model::{dropout_seed, Dropout, Model, Pass};
 use crate::optim::{clip_grads, Optimizer};
 use crate::params::{check_tensors, Commitment, Params};
 use crate::spec::{JobSpec, ModelSpec};
@@ -82,7 +83,7 @@ impl CommitJob {
 impl<S: BlockStore + Clone + 'static> Run<S> {
     /// A fresh run: the spec stored, parameters initialised from the run seed.
     pub async fn start(store: S, spec: JobSpec, device: Device) -> Result<Self> {
-        let env = ComputeEnv::detect(&device);
+        let env = compute_env(&spec, &device)?;
         if let Some(class) = &spec.compute_class {
             if class != &env.class {
                 return Err(Error::IncompatibleCompute {
@@ -107,9 +108,9 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         at: CheckpointRef,
         device: Device,
     ) -> Result<Self> {
-        let env = ComputeEnv::detect(&device);
-        vlog.header.env.check_compatible(&env)?;
         let spec = JobSpec::get(&store, &vlog.header.spec).await?;
+        let env = compute_env(&spec, &device)?;
+        vlog.header.env.check_compatible(&env)?;
         let model = Model::new(&spec.model);
         let ckpt = Checkpoint::get(&store, &at.cid, &device).await?;
         if ckpt.step != at.step {
@@ -251,8 +252,8 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
 
     fn update(&mut self, records: &[Record], step: u64, lr: f64, seed: Seed) -> Result<(f32, f32)> {
         let (x, y) = self.model.batch(records, &self.device)?;
-        let mode = Mode::Train(Dropout::new(seed));
-        let loss = self.model.loss(&self.params, &x, &y, &mode)?;
+        let pass = Pass::train(self.spec.kernels, Dropout::new(seed));
+        let loss = self.model.loss(&self.params, &x, &y, &pass)?;
         let value = loss.to_scalar::<f32>()?;
         if !value.is_finite() {
             return Err(Error::NonFinite {
@@ -411,4 +412,15 @@ pub(crate) fn first_difference(
         ));
     }
     None
+}
+
+/// The compute environment of `spec`'s kernels on `device`; verifiable kernels run on the CPU.
+fn compute_env(spec: &JobSpec, device: &Device) -> Result<ComputeEnv> {
+    if spec.kernels == Kernels::Verifiable && !device.is_cpu() {
+        return Err(Error::InvalidSpec(format!(
+            "verifiable kernels run on the CPU, not {device:?}: set kernels to native to train \
+             on a GPU (its logs can then only be replayed on the same kind of GPU)"
+        )));
+    }
+    Ok(ComputeEnv::detect(device, spec.kernels))
 }

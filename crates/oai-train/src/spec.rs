@@ -5,6 +5,7 @@ use oai_core::{ids, Cid};
 use oai_data::BlockStore;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::Kernels;
 use crate::{Error, Result};
 
 /// A training job.
@@ -31,6 +32,10 @@ pub struct JobSpec {
     pub grad_clip: Option<f64>,
     /// The run seed; parameter init, shuffling and dropout seeds derive from it by label.
     pub seed: u64,
+    /// The kernels the run computes with: `verifiable` (default; the same bits on every
+    /// machine of one instruction-set class, CPU only) or `native` (plain candle).
+    #[serde(default)]
+    pub kernels: Kernels,
     /// The compute class the job requires (see [`crate::ComputeEnv::class`]); `None` accepts
     /// any, and the class used is still recorded in the log header.
     #[serde(default)]

@@ -9,7 +9,7 @@ use crate::env::ComputeEnv;
 use crate::log::{
     self, CheckpointRef, LogHeader, StepRecord, TrainingLog, VerifiedLog, LOG_FORMAT,
 };
-use crate::model::Mode;
+use crate::model::Pass;
 use crate::params::Commitment;
 use crate::run::{first_difference, Executed, Run};
 use crate::spec::JobSpec;
@@ -239,13 +239,14 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         let mut correct = 0u64;
         let mut targets = 0u64;
         let mut batches = 0u64;
+        let pass = Pass::eval(self.run.spec.kernels);
         for chunk in records.chunks(self.run.spec.batch_size.max(1) as usize) {
             let (x, y) = self.run.model.batch(chunk, &self.run.device)?;
-            let logits = self.run.model.logits(&self.run.params, &x, &Mode::Eval)?;
+            let logits = self.run.model.logits(&self.run.params, &x, &pass)?;
             let classes = *logits.dims().last().expect("logits have a last dim");
             let flat = logits.reshape(((), classes))?;
             let y = y.flatten_all()?;
-            loss_sum += candle_nn::loss::cross_entropy(&flat, &y)?.to_scalar::<f32>()? as f64;
+            loss_sum += pass.kernels.cross_entropy(&flat, &y)?.to_scalar::<f32>()? as f64;
             let pred = flat.argmax(candle_core::D::Minus1)?;
             correct += pred
                 .eq(&y)?

@@ -74,6 +74,7 @@ fn mlp_spec(dataset: Cid) -> JobSpec {
         checkpoint_every: 4,
         grad_clip: Some(1.0),
         seed: 42,
+        kernels: Default::default(),
         compute_class: None,
     }
 }
@@ -618,25 +619,47 @@ async fn bad_specs_are_refused() {
 }
 
 #[tokio::test]
-async fn logs_of_another_compute_class_are_not_judged() {
+async fn logs_of_another_compute_class_or_kernel_are_not_judged() {
     let (store, spec) = mlp_setup().await;
     let (log, _) = train(&store, &spec).await;
     let v = VerifiedLog::load(&store, &log).await.unwrap();
-    let mut header = v.header.clone();
-    header.env.class = "aarch64-neon/cpu/l1d-64K-4w/candle-0.11.1/gemm-0.19".into();
-    let header_cid = store
-        .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
-        .await
-        .unwrap();
-    let foreign = rechain(&store, header_cid, &header, v.records, v.log.checkpoints).await;
-    assert!(matches!(
-        replay_step(&foreign, 2, &store).await,
-        Err(Error::IncompatibleCompute { .. })
-    ));
-    assert!(matches!(
-        Trainer::resume(store.clone(), &foreign, CPU).await,
-        Err(Error::IncompatibleCompute { .. })
-    ));
+    let edits: [(fn(&mut oai_train::ComputeEnv), fn(&Error) -> bool); 3] = [
+        (
+            |env| env.class = "aarch64-neon/cpu".into(),
+            |e| matches!(e, Error::IncompatibleCompute { .. }),
+        ),
+        (
+            |env| env.kernels = "oai-verifiable-0/fixed-k128".into(),
+            |e| matches!(e, Error::KernelMismatch { .. }),
+        ),
+        (
+            |env| env.class.clear(),
+            |e| matches!(e, Error::MissingComputeClass),
+        ),
+    ];
+    for (edit, expected) in edits {
+        let mut header = v.header.clone();
+        edit(&mut header.env);
+        let header_cid = store
+            .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
+            .await
+            .unwrap();
+        let foreign = rechain(
+            &store,
+            header_cid,
+            &header,
+            v.records.clone(),
+            v.log.checkpoints.clone(),
+        )
+        .await;
+        let replayed = replay_step(&foreign, 2, &store).await;
+        assert!(replayed.as_ref().is_err_and(expected), "{replayed:?}");
+        let resumed = Trainer::resume(store.clone(), &foreign, CPU).await;
+        assert!(resumed.as_ref().is_err_and(expected), "{:?}", resumed.err());
+        // the message says what to do instead of accusing the node
+        let msg = replayed.unwrap_err().to_string();
+        assert!(msg.contains("replay") || msg.contains("replayed"), "{msg}");
+    }
 }
 
 #[tokio::test]
@@ -870,7 +893,7 @@ proptest! {
             let header = LogHeader {
                 format: log::LOG_FORMAT,
                 spec: ids::cid_v1(ids::DAG_CBOR, b"spec"),
-                env: oai_train::ComputeEnv::detect(&CPU),
+                env: oai_train::ComputeEnv::detect(&CPU, Default::default()),
                 params: (0..10).map(|i| format!("p{i}")).collect(),
                 init: Digest::of(b"init"),
             };
@@ -1049,7 +1072,7 @@ async fn a_lying_dataset_store_is_an_error_not_a_verdict() {
 
 #[tokio::test]
 async fn quantized_inference_tracks_full_precision() {
-    use oai_train::model::{Mode, Quantization, QuantizedWeights};
+    use oai_train::model::{Pass, Quantization, QuantizedWeights};
     use oai_train::{Model, Params};
     let (store, spec) = lm_setup().await;
     let (_, summary) = train(&store, &spec).await;
@@ -1068,7 +1091,9 @@ async fn quantized_inference_tracks_full_precision() {
         .take(16)
         .collect();
     let (x, _) = model.batch(&records, &CPU).unwrap();
-    let full = model.logits(&params, &x, &Mode::Eval).unwrap();
+    let full = model
+        .logits(&params, &x, &Pass::eval(spec.kernels))
+        .unwrap();
     let argmax = |t: &candle_core::Tensor| -> Vec<u32> {
         t.argmax(candle_core::D::Minus1)
             .unwrap()
@@ -1088,7 +1113,7 @@ async fn quantized_inference_tracks_full_precision() {
             4 * tiny_transformer().layers + 1,
             "{kind:?}"
         );
-        let ql = model.logits(&q, &x, &Mode::Eval).unwrap();
+        let ql = model.logits(&q, &x, &Pass::eval(spec.kernels)).unwrap();
         let err: f32 = (&ql - &full)
             .unwrap()
             .abs()

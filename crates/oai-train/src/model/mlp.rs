@@ -3,9 +3,9 @@
 use candle_core::{Device, Tensor};
 use oai_data::dataset::{DType as RecordDType, Record};
 
-use super::ops::{linear, Dropout};
+use super::ops::linear;
 use super::Weights;
-use super::{bad_record, Mode};
+use super::{bad_record, Pass};
 use crate::params::{Init, ParamDef};
 use crate::Result;
 
@@ -75,15 +75,15 @@ pub(super) fn forward<W: Weights + ?Sized>(
     x: &Tensor,
     layers: usize,
     dropout: f64,
-    mode: &Mode,
+    pass: &Pass,
 ) -> Result<Tensor> {
     let mut h = x.clone();
     for i in 0..layers {
-        h = linear(p, &format!("fc{i}"), &h, None)?;
+        h = linear(pass.kernels, p, &format!("fc{i}"), &h, None)?;
         if i + 1 < layers {
             h = h.relu()?;
-            if let Mode::Train(d) = mode {
-                h = Dropout::apply(d, &h, dropout, &format!("fc{i}"))?;
+            if let Some(d) = &pass.dropout {
+                h = d.apply(&h, dropout, &format!("fc{i}"))?;
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The models oai trains: an MLP classifier and a decoder-only transformer language model, with
 //! optional LoRA adapters. Models are plain functions of their [`Weights`] (the trainable
-//! [`Params`], or [`QuantizedWeights`] for inference); every matmul goes through
-//! [`ops::matmul`] (or a quantised matmul), every random mask through [`Dropout`].
+//! [`Params`], or [`QuantizedWeights`] for inference); every matmul, exp, log and tanh goes
+//! through the pass's [`Kernels`] (or a quantised matmul), every random mask through
+//! [`Dropout`].
 
 mod mlp;
 pub mod ops;
@@ -12,6 +13,7 @@ use candle_core::{Device, Tensor};
 use oai_core::Seed;
 use oai_data::dataset::Record;
 
+use crate::kernels::Kernels;
 use crate::params::{ParamDef, Params};
 use crate::spec::{ModelSpec, TransformerSpec};
 use crate::{Error, Result};
@@ -19,13 +21,32 @@ use crate::{Error, Result};
 pub use ops::Dropout;
 pub use weights::{Quantization, QuantizedWeights, Weights};
 
-/// Training (with dropout drawn from the step's seed) or evaluation.
+/// How one forward pass computes: with which kernels, and with dropout (training, masks from
+/// the step's seed) or without (evaluation).
 #[derive(Debug, Clone)]
-pub enum Mode {
-    /// Dropout on, masks from this seed.
-    Train(Dropout),
-    /// Dropout off.
-    Eval,
+pub struct Pass {
+    /// The kernels every matmul and transcendental function runs on.
+    pub kernels: Kernels,
+    /// Dropout masks, when training.
+    pub dropout: Option<Dropout>,
+}
+
+impl Pass {
+    /// A training pass: dropout on, masks from `dropout`.
+    pub fn train(kernels: Kernels, dropout: Dropout) -> Self {
+        Self {
+            kernels,
+            dropout: Some(dropout),
+        }
+    }
+
+    /// An evaluation pass: dropout off.
+    pub fn eval(kernels: Kernels) -> Self {
+        Self {
+            kernels,
+            dropout: None,
+        }
+    }
 }
 
 /// A model built from a [`ModelSpec`].
@@ -118,24 +139,24 @@ impl Model {
     }
 
     /// Logits: `[batch, classes]` (MLP) or `[batch, context, vocab]` (transformer).
-    pub fn logits<W: Weights + ?Sized>(&self, p: &W, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+    pub fn logits<W: Weights + ?Sized>(&self, p: &W, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         match self {
             Model::Mlp {
                 widths, dropout, ..
-            } => mlp::forward(p, x, widths.len() - 1, *dropout, mode),
+            } => mlp::forward(p, x, widths.len() - 1, *dropout, pass),
             Model::Transformer { spec, lora } => {
                 let scale = lora.map(|(r, a)| a / r as f64);
-                transformer::forward(p, x, spec, scale, mode)
+                transformer::forward(p, x, spec, scale, pass)
             }
         }
     }
 
     /// Mean cross-entropy of a batch.
-    pub fn loss(&self, p: &Params, x: &Tensor, y: &Tensor, mode: &Mode) -> Result<Tensor> {
-        let logits = self.logits(p, x, mode)?;
+    pub fn loss(&self, p: &Params, x: &Tensor, y: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let logits = self.logits(p, x, pass)?;
         let classes = *logits.dims().last().expect("logits have a last dim");
         let logits = logits.reshape(((), classes))?;
-        Ok(candle_nn::loss::cross_entropy(&logits, &y.flatten_all()?)?)
+        pass.kernels.cross_entropy(&logits, &y.flatten_all()?)
     }
 }
 

@@ -1,22 +1,19 @@
-//! The few operations models are made of, in one place so that the compute they do is easy to
-//! audit and to swap for deterministic kernels.
+//! The few layers models are made of, in one place so that the compute they do is easy to
+//! audit: matmuls run on the pass's [`Kernels`].
 
 use candle_core::{DType, Tensor, D};
 use oai_core::seed::RngCore;
 use oai_core::Seed;
 
 use super::Weights;
+use crate::kernels::Kernels;
 use crate::params::unit_f32;
 use crate::Result;
-
-/// `a @ b` (batched over leading dims).
-pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    Ok(a.matmul(b)?)
-}
 
 /// `x @ W^T + b` for `x` of any rank (flattened to 2-D around the matmul), plus the LoRA branch
 /// `scale * (x @ A^T) @ B^T` when the adapters `{name}.lora_a` / `{name}.lora_b` exist.
 pub fn linear<W: Weights + ?Sized>(
+    k: Kernels,
     p: &W,
     name: &str,
     x: &Tensor,
@@ -25,7 +22,7 @@ pub fn linear<W: Weights + ?Sized>(
     let dims = x.dims().to_vec();
     let (inner, outer) = dims.split_last().expect("linear input has a last dim");
     let x2 = x.reshape(((), *inner))?;
-    let mut y = p.linear_weight(name, &x2)?;
+    let mut y = p.linear_weight(name, &x2, k)?;
     if let Some(b) = p.get_opt(&format!("{name}.bias")) {
         y = y.broadcast_add(b)?;
     }
@@ -34,7 +31,7 @@ pub fn linear<W: Weights + ?Sized>(
         p.get_opt(&format!("{name}.lora_a")),
         p.get_opt(&format!("{name}.lora_b")),
     ) {
-        let delta = matmul(&matmul(&x2, &a.t()?)?, &bb.t()?)?;
+        let delta = k.matmul(&k.matmul(&x2, &a.t()?)?, &bb.t()?)?;
         y = (y + delta.affine(scale, 0.0)?)?;
     }
     let mut out_dims = outer.to_vec();

@@ -5,12 +5,12 @@
 //! functions whose bits could differ between C libraries: embeddings and projections draw from
 //! `U(-0.02·√3, 0.02·√3)`, the standard deviation GPT-2 uses.
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor};
 use oai_data::dataset::Record;
 
-use super::ops::{layer_norm, linear, matmul};
+use super::ops::{layer_norm, linear};
 use super::Weights;
-use super::{bad_record, Mode};
+use super::{bad_record, Pass};
 use crate::params::{Init, ParamDef};
 use crate::spec::TransformerSpec;
 use crate::Result;
@@ -122,15 +122,16 @@ pub(super) fn forward<W: Weights + ?Sized>(
     ids: &Tensor,
     s: &TransformerSpec,
     lora: Option<f64>,
-    mode: &Mode,
+    pass: &Pass,
 ) -> Result<Tensor> {
+    let k = pass.kernels;
     let (b, t) = ids.dims2()?;
     let (d, h) = (s.d_model, s.heads);
     let dh = d / h;
     let drop = |x: Tensor, site: String| -> Result<Tensor> {
-        match mode {
-            Mode::Train(dr) => dr.apply(&x, s.dropout, &site),
-            Mode::Eval => Ok(x),
+        match &pass.dropout {
+            Some(dr) => dr.apply(&x, s.dropout, &site),
+            None => Ok(x),
         }
     };
     let tok = p.get("tok_emb")?.index_select(&ids.flatten_all()?, 0)?;
@@ -142,7 +143,7 @@ pub(super) fn forward<W: Weights + ?Sized>(
     for l in 0..s.layers {
         let pre = format!("blocks.{l}");
         let hn = layer_norm(p, &format!("{pre}.ln1"), &x)?;
-        let qkv = linear(p, &format!("{pre}.attn.qkv"), &hn, lora)?;
+        let qkv = linear(k, p, &format!("{pre}.attn.qkv"), &hn, lora)?;
         let heads = |i: usize| -> Result<Tensor> {
             Ok(qkv
                 .narrow(2, i * d, d)?
@@ -150,23 +151,24 @@ pub(super) fn forward<W: Weights + ?Sized>(
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let att = matmul(&q, &k.t()?.contiguous()?)?.affine(scale, 0.0)?;
-        let att = candle_nn::ops::softmax(&att.broadcast_add(&mask)?, D::Minus1)?;
+        let (q, kt, v) = (heads(0)?, heads(1)?, heads(2)?);
+        let att = k.matmul(&q, &kt.t()?.contiguous()?)?.affine(scale, 0.0)?;
+        let att = k.softmax_last_dim(&att.broadcast_add(&mask)?)?;
         let att = drop(att, format!("{pre}.attn.weights"))?;
-        let y = matmul(&att, &v)?
+        let y = k
+            .matmul(&att, &v)?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b, t, d))?;
-        let y = linear(p, &format!("{pre}.attn.proj"), &y, lora)?;
+        let y = linear(k, p, &format!("{pre}.attn.proj"), &y, lora)?;
         x = (x + drop(y, format!("{pre}.attn.out"))?)?;
         let hn = layer_norm(p, &format!("{pre}.ln2"), &x)?;
-        let f = linear(p, &format!("{pre}.mlp.fc"), &hn, lora)?.gelu()?;
-        let f = linear(p, &format!("{pre}.mlp.proj"), &f, lora)?;
+        let f = k.gelu(&linear(k, p, &format!("{pre}.mlp.fc"), &hn, lora)?)?;
+        let f = linear(k, p, &format!("{pre}.mlp.proj"), &f, lora)?;
         x = (x + drop(f, format!("{pre}.mlp.out"))?)?;
     }
     let x = layer_norm(p, "ln_f", &x)?;
-    linear(p, "head", &x, None)
+    linear(k, p, "head", &x, None)
 }
 
 /// `0` on and below the diagonal, a large negative number above (a finite stand-in for -inf

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor};
 
-use super::ops::matmul;
+use crate::kernels::Kernels;
 use crate::params::Params;
 use crate::{Error, Result};
 
@@ -21,9 +21,9 @@ pub trait Weights {
             .ok_or_else(|| Error::malformed("weights", format!("no tensor {name}")))
     }
 
-    /// `x @ W^T` for a 2-D `x` and the linear layer `name` (weight `{name}.weight`).
-    fn linear_weight(&self, name: &str, x: &Tensor) -> Result<Tensor> {
-        matmul(x, &self.get(&format!("{name}.weight"))?.t()?)
+    /// `x @ W^T` for a 2-D `x` and the linear layer `name` (weight `{name}.weight`), on `k`.
+    fn linear_weight(&self, name: &str, x: &Tensor, k: Kernels) -> Result<Tensor> {
+        k.matmul(x, &self.get(&format!("{name}.weight"))?.t()?)
     }
 }
 
@@ -97,10 +97,10 @@ impl Weights for QuantizedWeights {
         self.dense.get(name)
     }
 
-    fn linear_weight(&self, name: &str, x: &Tensor) -> Result<Tensor> {
+    fn linear_weight(&self, name: &str, x: &Tensor, k: Kernels) -> Result<Tensor> {
         match self.quantized.get(name) {
             Some(q) => Ok(q.forward(x)?),
-            None => matmul(x, &self.get(&format!("{name}.weight"))?.t()?),
+            None => k.matmul(x, &self.get(&format!("{name}.weight"))?.t()?),
         }
     }
 }

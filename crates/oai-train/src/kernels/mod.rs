@@ -1,0 +1,200 @@
+//! The kernels a run computes with. [`Kernels::Verifiable`] (the default) gives the same bits on
+//! every machine of one instruction-set class: matmuls (forward and backward) sum in fixed
+//! k-slices whatever the cache geometry, and exp / log / tanh come from the pure-Rust `libm`
+//! instead of the system C library. [`Kernels::Native`] is plain candle: faster on some shapes,
+//! runs on GPUs, but its bits also depend on the CPU's cache geometry (or the GPU).
+//!
+//! Everything else a model does is elementwise IEEE arithmetic (add, mul, div, sqrt: correctly
+//! rounded everywhere) or a candle reduction, whose order depends only on the instruction set
+//! (recorded in the compute class).
+
+mod matmul;
+mod unary;
+
+use candle_core::{Tensor, D};
+use serde::{Deserialize, Serialize};
+
+pub use matmul::SLICE;
+
+use crate::Result;
+use matmul::FixedSliceMatmul;
+use unary::Unary;
+
+/// Version of the verifiable kernels: their summation orders and the crates they rest on. Logs
+/// record it; replay refuses a log written with another version.
+pub const VERIFIABLE_KERNELS: &str =
+    "oai-verifiable-1/fixed-k256/gemm-0.19.0/libm-0.2/candle-0.11.1";
+
+/// The tensor library and kernels native runs depend on.
+pub const NATIVE_KERNELS: &str = "candle-0.11.1/gemm-0.19";
+
+/// Which kernels a run uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kernels {
+    /// Machine-independent summation orders (CPU only). The default for logged training.
+    #[default]
+    Verifiable,
+    /// Plain candle kernels: bits depend on the cache geometry or the GPU.
+    Native,
+}
+
+impl Kernels {
+    /// The version string written into log headers.
+    pub fn version(self) -> &'static str {
+        match self {
+            Kernels::Verifiable => VERIFIABLE_KERNELS,
+            Kernels::Native => NATIVE_KERNELS,
+        }
+    }
+
+    /// `a @ b`, batched over equal leading dims.
+    pub fn matmul(self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Verifiable => a.apply_op2(b, FixedSliceMatmul)?,
+            Kernels::Native => a.matmul(b)?,
+        })
+    }
+
+    /// Elementwise `e^x`.
+    pub fn exp(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Verifiable => x.contiguous()?.apply_op1(Unary::Exp)?,
+            Kernels::Native => x.exp()?,
+        })
+    }
+
+    /// Elementwise natural logarithm.
+    pub fn log(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Verifiable => x.contiguous()?.apply_op1(Unary::Log)?,
+            Kernels::Native => x.log()?,
+        })
+    }
+
+    /// Elementwise `tanh`.
+    pub fn tanh(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Verifiable => x.contiguous()?.apply_op1(Unary::Tanh)?,
+            Kernels::Native => x.tanh()?,
+        })
+    }
+
+    /// Softmax over the last dim.
+    pub fn softmax_last_dim(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Kernels::Native => Ok(candle_nn::ops::softmax(x, D::Minus1)?),
+            Kernels::Verifiable => {
+                let e = self.exp(&shift_by_max(x)?)?;
+                Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
+            }
+        }
+    }
+
+    /// Log-softmax over the last dim.
+    pub fn log_softmax_last_dim(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Kernels::Native => Ok(candle_nn::ops::log_softmax(x, D::Minus1)?),
+            Kernels::Verifiable => {
+                let d = shift_by_max(x)?;
+                let lse = self.log(&self.exp(&d)?.sum_keepdim(D::Minus1)?)?;
+                Ok(d.broadcast_sub(&lse)?)
+            }
+        }
+    }
+
+    /// GELU, tanh approximation (as candle's `gelu`).
+    pub fn gelu(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Kernels::Native => Ok(x.gelu()?),
+            Kernels::Verifiable => {
+                const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+                let inner = (x * x.sqr()?.affine(0.044715, 1.0)?)?.affine(SQRT_2_OVER_PI, 0.0)?;
+                Ok((x * self.tanh(&inner)?.affine(0.5, 0.5)?)?)
+            }
+        }
+    }
+
+    /// Mean cross-entropy of `logits [n, classes]` against `targets [n]` (u32 class ids).
+    pub fn cross_entropy(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        match self {
+            Kernels::Native => Ok(candle_nn::loss::cross_entropy(logits, targets)?),
+            Kernels::Verifiable => {
+                let n = targets.dim(0)?;
+                let lp = self.log_softmax_last_dim(logits)?;
+                Ok(lp
+                    .gather(&targets.unsqueeze(1)?, 1)?
+                    .sum_all()?
+                    .affine(-1.0 / n as f64, 0.0)?)
+            }
+        }
+    }
+}
+
+/// `x - max(x)` over the last dim, the max held constant (softmax does not depend on it).
+fn shift_by_max(x: &Tensor) -> Result<Tensor> {
+    Ok(x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+
+    fn seeded(shape: &[usize], seed: u64, width: f32) -> Tensor {
+        use oai_core::seed::RngCore;
+        let mut rng = oai_core::Seed::from_u64(seed).rng();
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| (rng.next_u32() as f32 / u32::MAX as f32 - 0.5) * width)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn close(a: &Tensor, b: &Tensor, tol: f32) {
+        let d = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(d <= tol, "max difference {d}");
+    }
+
+    /// Both kernel sets compute the same functions (to rounding), and the same gradients.
+    #[test]
+    fn verifiable_ops_agree_with_candle() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&seeded(&[6, 300], 1, 4.0)).unwrap();
+        let w = seeded(&[300, 10], 2, 0.2);
+        let y = Tensor::new(&[0u32, 3, 9, 1, 1, 7], &dev).unwrap();
+        let mut grads = Vec::new();
+        for k in [Kernels::Native, Kernels::Verifiable] {
+            let h = k.gelu(x.as_tensor()).unwrap();
+            let logits = k.matmul(&h, &w).unwrap();
+            let sm = k.softmax_last_dim(&logits).unwrap();
+            close(
+                &sm.sum_keepdim(1).unwrap(),
+                &Tensor::ones((6, 1), DType::F32, &dev).unwrap(),
+                1e-6,
+            );
+            let loss = k.cross_entropy(&logits, &y).unwrap();
+            let g = loss.backward().unwrap();
+            grads.push((loss, sm, g.get(x.as_tensor()).unwrap().clone()));
+        }
+        close(&grads[0].0, &grads[1].0, 1e-5);
+        close(&grads[0].1, &grads[1].1, 1e-5);
+        close(&grads[0].2, &grads[1].2, 1e-5);
+    }
+
+    #[test]
+    fn versions_differ_and_verifiable_is_the_default() {
+        assert_eq!(Kernels::default(), Kernels::Verifiable);
+        assert_ne!(Kernels::Verifiable.version(), Kernels::Native.version());
+        assert!(Kernels::Verifiable.version().contains(&format!("k{SLICE}")));
+    }
+}
