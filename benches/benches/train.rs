@@ -237,29 +237,34 @@ fn replay_report(rt: &tokio::runtime::Runtime, w: &Workload) {
 fn main() {
     let rt = runtime();
     let work = workloads(&rt);
-    println!(
-        "\nverifiable kernels vs plain candle, logging off ({} steps/round, {ROUNDS} alternating \
-         rounds; best rounds and median per-round overhead)",
-        steps_per_round()
-    );
-    println!(
-        "{:<38} {:>9} {:>9} {:>10} {:>10}",
-        "workload", "candle/s", "verif/s", "best", "median"
-    );
-    for w in &work {
-        let mut native = trainer(&rt, w, Kernels::Native, false);
-        let mut verifiable = trainer(&rt, w, Kernels::Verifiable, false);
-        print_ab(&rt, w.name, &mut native, &mut verifiable);
-    }
-    println!("\nlogging overhead, verifiable kernels (same rounds)");
-    println!(
-        "{:<38} {:>9} {:>9} {:>10} {:>10}",
-        "workload", "off st/s", "on st/s", "best", "median"
-    );
-    for w in &work {
-        let mut off = trainer(&rt, w, Kernels::Verifiable, false);
-        let mut on = trainer(&rt, w, Kernels::Verifiable, true);
-        print_ab(&rt, w.name, &mut off, &mut on);
+    // (title, (column, kernels, logging) of the baseline, the same of the compared trainer)
+    let comparisons = [
+        (
+            "verifiable kernels vs plain candle, logging off",
+            ("candle/s", Kernels::Native, false),
+            ("verif/s", Kernels::Verifiable, false),
+        ),
+        (
+            "logging overhead, verifiable kernels",
+            ("off st/s", Kernels::Verifiable, false),
+            ("on st/s", Kernels::Verifiable, true),
+        ),
+    ];
+    for (title, (col_a, kernels_a, log_a), (col_b, kernels_b, log_b)) in comparisons {
+        println!(
+            "\n{title} ({} steps/round, {ROUNDS} alternating rounds; best rounds and median \
+             per-round overhead)",
+            steps_per_round()
+        );
+        println!(
+            "{:<38} {:>9} {:>9} {:>10} {:>10}",
+            "workload", col_a, col_b, "best", "median"
+        );
+        for w in &work {
+            let mut a = trainer(&rt, w, kernels_a, log_a);
+            let mut b = trainer(&rt, w, kernels_b, log_b);
+            print_ab(&rt, w.name, &mut a, &mut b);
+        }
     }
     println!("\nreplay cost (checkpoints every 10 steps)");
     println!(

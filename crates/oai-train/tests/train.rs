@@ -623,7 +623,9 @@ async fn logs_of_another_compute_class_or_kernel_are_not_judged() {
     let (store, spec) = mlp_setup().await;
     let (log, _) = train(&store, &spec).await;
     let v = VerifiedLog::load(&store, &log).await.unwrap();
-    let edits: [(fn(&mut oai_train::ComputeEnv), fn(&Error) -> bool); 3] = [
+    /// An edit of the header's compute environment and the refusal it must get.
+    type Case = (fn(&mut oai_train::ComputeEnv), fn(&Error) -> bool);
+    let edits: [Case; 3] = [
         (
             |env| env.class = "aarch64-neon/cpu".into(),
             |e| matches!(e, Error::IncompatibleCompute { .. }),

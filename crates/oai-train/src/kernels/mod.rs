@@ -136,13 +136,14 @@ fn shift_by_max(x: &Tensor) -> Result<Tensor> {
     Ok(x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?)
 }
 
+/// Seeded tensors and tolerance checks for the kernels' tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::{DType, Device, Var};
+pub(crate) mod test_util {
+    use candle_core::{Device, Tensor};
+    use oai_core::seed::RngCore;
 
-    fn seeded(shape: &[usize], seed: u64, width: f32) -> Tensor {
-        use oai_core::seed::RngCore;
+    /// `shape` values uniform in `[-width/2, width/2)` from `seed`.
+    pub fn seeded(shape: &[usize], seed: u64, width: f32) -> Tensor {
         let mut rng = oai_core::Seed::from_u64(seed).rng();
         let n: usize = shape.iter().product();
         let v: Vec<f32> = (0..n)
@@ -151,7 +152,8 @@ mod tests {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
-    fn close(a: &Tensor, b: &Tensor, tol: f32) {
+    /// The largest absolute difference is at most `tol`.
+    pub fn assert_close(a: &Tensor, b: &Tensor, tol: f32) {
         let d = (a - b)
             .unwrap()
             .abs()
@@ -164,6 +166,13 @@ mod tests {
             .unwrap();
         assert!(d <= tol, "max difference {d}");
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::{assert_close as close, seeded};
+    use super::*;
+    use candle_core::{DType, Device, Var};
 
     /// Both kernel sets compute the same functions (to rounding), and the same gradients.
     #[test]
