@@ -7,11 +7,22 @@
 //!   (p50, p95) of [`HnswStore`] next to [`FlatStore`]. Embeddings are computed once and cached
 //!   in `target/tmp/bench-cache/`.
 //!
-//! Needs the model files (`OAI_MINILM`, see `scripts/fetch_models.sh`); skips without them.
+//! - federated query latency: 3 peers on 127.0.0.1, each an HNSW index of 5,000 clustered
+//!   384-dimensional vectors served over gRPC, queried together (k = 10, every answer checked
+//!   and fused), next to one in-process search of one such index. Needs no model.
+//!
+//! The embedding and search reports need the model files (`OAI_MINILM`, see
+//! `scripts/fetch_models.sh`) and skip without them.
 //! Run: `cargo bench -p oai-benches --bench rag`
 
+use oai_core::seed::RngCore;
+use oai_core::Seed;
+use oai_data::dataset::Record;
+use oai_rag::federation::grpc::{serve, GrpcPeer};
+use oai_rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerQuery};
 use oai_rag::{Entry, FlatStore, HnswStore, MiniLm, VectorStore};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn sentences(n: usize) -> Vec<String> {
@@ -189,7 +200,106 @@ fn search_report(model: &MiniLm, dir: &str) {
     );
 }
 
+/// `n` unit vectors of dimension 384 around 50 seeded centres.
+fn clustered(n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Seed::from_u64(seed).rng();
+    let mut uniform = move || (rng.next_u32() >> 8) as f32 / (1u32 << 23) as f32 - 1.0;
+    let centres: Vec<Vec<f32>> = (0..50)
+        .map(|_| (0..384).map(|_| uniform()).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            let v: Vec<f32> = centres[i % 50]
+                .iter()
+                .map(|c| c + 0.3 * uniform())
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / norm).collect()
+        })
+        .collect()
+}
+
+fn federation_report() {
+    const PER_PEER: usize = 5_000;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let _in_runtime = rt.enter(); // gRPC channels spawn their connection tasks
+    let mut peers: Vec<Arc<dyn KnowledgePeer>> = Vec::new();
+    let mut first: Option<Arc<LocalPeer<HnswStore>>> = None;
+    let start = Instant::now();
+    for p in 0..3u64 {
+        let vectors = clustered(PER_PEER, 77 + p);
+        let records: Vec<Record> = (0..PER_PEER)
+            .map(|i| Record::Text(format!("peer {p} passage {i}")))
+            .collect();
+        let store = HnswStore::new(384);
+        let entries = records
+            .iter()
+            .zip(vectors)
+            .map(|(r, vector)| Entry {
+                source: r.cid(),
+                vector,
+                meta: Default::default(),
+            })
+            .collect();
+        rt.block_on(store.upsert(entries)).expect("index");
+        let local = Arc::new(LocalPeer::new(format!("peer{p}"), store, records));
+        first.get_or_insert_with(|| local.clone());
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        rt.spawn(serve(local, listener));
+        peers.push(Arc::new(
+            GrpcPeer::new(&url, Duration::from_secs(2)).expect("peer"),
+        ));
+    }
+    let built = start.elapsed();
+    let federation = Federation::new(peers, Duration::from_secs(2));
+    let first = first.expect("a peer");
+    let queries = clustered(300, 5);
+    let (mut fed, mut local) = (Vec::new(), Vec::new());
+    for (i, v) in queries.iter().enumerate() {
+        let q = PeerQuery {
+            vector: v.clone(),
+            k: 10,
+            filter: None,
+        };
+        let t = Instant::now();
+        let answer = rt.block_on(federation.query(&q)).expect("query");
+        let d = t.elapsed();
+        assert!(answer.failures.is_empty(), "{:?}", answer.failures);
+        let t = Instant::now();
+        rt.block_on(first.query(&q)).expect("local");
+        if i >= 20 {
+            // the first queries open the connections
+            fed.push(d);
+            local.push(t.elapsed());
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "\nfederated query, 3 peers x {PER_PEER} vectors (HNSW, dim 384) over gRPC on 127.0.0.1, \
+         k = 10, {} queries (indexes built in {:.1} s)",
+        fed.len(),
+        built.as_secs_f64()
+    );
+    println!("{:<34} {:>9} {:>9}", "", "p50 ms", "p95 ms");
+    println!(
+        "{:<34} {:>9.3} {:>9.3}",
+        "one peer, in process",
+        ms(percentile(local.clone(), 0.5)),
+        ms(percentile(local, 0.95))
+    );
+    println!(
+        "{:<34} {:>9.3} {:>9.3}",
+        "federation of 3 (gRPC, checked)",
+        ms(percentile(fed.clone(), 0.5)),
+        ms(percentile(fed, 0.95))
+    );
+}
+
 fn main() {
+    federation_report();
     let Ok(dir) = std::env::var("OAI_MINILM") else {
         println!("skipped: set OAI_MINILM (scripts/fetch_models.sh)");
         return;

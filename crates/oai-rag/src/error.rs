@@ -30,6 +30,10 @@ pub enum Error {
     /// A stored index that does not decode or does not hold together.
     #[error("corrupt or malformed index: {0}")]
     Index(String),
+    /// A remote backend (a Qdrant server, a knowledge peer) failed or answered something that
+    /// does not check out.
+    #[error("backend: {0}")]
+    Backend(String),
     /// Invalid input (empty text, non-finite vector, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

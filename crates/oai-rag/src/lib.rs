@@ -12,6 +12,7 @@ pub use candle_core as candle;
 
 pub mod embed;
 mod error;
+pub mod federation;
 pub mod generate;
 pub mod ingest;
 pub mod vector;

@@ -4,6 +4,8 @@
 
 use oai_rag::{Embedder, Error, MiniLm};
 
+mod support;
+
 fn model() -> Option<MiniLm> {
     match std::env::var("OAI_MINILM") {
         Ok(dir) => Some(MiniLm::load(&dir, &candle_core::Device::Cpu).unwrap()),
@@ -475,4 +477,358 @@ async fn a_local_quantised_lm_answers_from_passages_that_fit_and_cites_them() {
         LocalLm::load(&store, &ckpt, wrong, Quantization::Int8).await,
         Err(Error::Model { .. })
     ));
+}
+
+/// The Qdrant backend against an in-process server built from the gRPC services qdrant-client
+/// generates (no Qdrant server can be installed here): the conformance suite, the exact
+/// requests it sends, and answers that do not check out.
+#[cfg(feature = "qdrant")]
+mod qdrant {
+    use std::collections::BTreeMap;
+
+    use oai_core::ids;
+    use oai_rag::vector::qdrant::{point_id, META_KEY, SOURCE_KEY};
+    use oai_rag::vector::{Entry, Filter, QdrantStore, VectorStore};
+    use oai_rag::Error;
+    use qdrant_client::qdrant as q;
+
+    use super::support::qdrant_fake::{FakeQdrant, Lie};
+
+    #[tokio::test]
+    async fn qdrant_store_passes_the_conformance_suite() {
+        let (_fake, url) = FakeQdrant::start().await;
+        let store = QdrantStore::connect(&url, "suite", 8).await.unwrap();
+        oai_rag::vector::conformance::run(&store).await;
+    }
+
+    fn entry(i: u64) -> Entry {
+        let mut vector = vec![0.0; 4];
+        vector[i as usize % 4] = 1.0;
+        Entry {
+            source: ids::cid_v1(ids::RAW, &i.to_le_bytes()),
+            vector,
+            meta: BTreeMap::from([("lang".to_string(), "en".to_string())]),
+        }
+    }
+
+    #[tokio::test]
+    async fn qdrant_store_sends_the_requests_qdrant_expects() {
+        let (fake, url) = FakeQdrant::start().await;
+        let store = QdrantStore::connect(&url, "docs", 4).await.unwrap();
+        // connecting again finds the collection instead of creating it twice
+        QdrantStore::connect(&url, "docs", 4).await.unwrap();
+        let r = fake.received();
+        assert_eq!(r.exists.len(), 2);
+        assert_eq!(r.creates.len(), 1);
+        let create = &r.creates[0];
+        assert_eq!(create.collection_name, "docs");
+        let Some(q::vectors_config::Config::Params(params)) = create
+            .vectors_config
+            .as_ref()
+            .and_then(|c| c.config.as_ref())
+        else {
+            panic!("{create:?}")
+        };
+        assert_eq!((params.size, params.distance), (4, q::Distance::Dot as i32));
+
+        let e = entry(1);
+        store.upsert(vec![e.clone()]).await.unwrap();
+        let up = &fake.received().upserts[0];
+        assert_eq!((up.collection_name.as_str(), up.wait), ("docs", Some(true)));
+        assert_eq!(up.points.len(), 1);
+        let p = &up.points[0];
+        assert_eq!(p.id, Some(q::PointId::from(point_id(&e.source))));
+        let Some(q::value::Kind::StringValue(src)) = &p.payload[SOURCE_KEY].kind else {
+            panic!("{p:?}")
+        };
+        assert_eq!(src, &e.source.to_string());
+        let Some(q::value::Kind::StructValue(meta)) = &p.payload[META_KEY].kind else {
+            panic!("{p:?}")
+        };
+        assert_eq!(
+            meta.fields["lang"].kind,
+            Some(q::value::Kind::StringValue("en".into()))
+        );
+
+        let hits = store
+            .search(&e.vector, 3, Some(&Filter::eq("lang", "en")))
+            .await
+            .unwrap();
+        assert_eq!(hits[0].source, e.source);
+        let query = &fake.received().queries[0];
+        assert_eq!(query.limit, Some(3));
+        assert_eq!(
+            query.with_payload,
+            Some(q::WithPayloadSelector {
+                selector_options: Some(q::with_payload_selector::SelectorOptions::Enable(true))
+            })
+        );
+        let filter = query.filter.as_ref().unwrap();
+        assert_eq!(filter.must.len(), 1);
+        let Some(q::condition::ConditionOneOf::Field(field)) = &filter.must[0].condition_one_of
+        else {
+            panic!("{filter:?}")
+        };
+        assert_eq!(field.key, "meta.lang");
+        assert_eq!(
+            field.r#match.as_ref().unwrap().match_value,
+            Some(q::r#match::MatchValue::Keyword("en".into()))
+        );
+
+        assert_eq!(store.len().await.unwrap(), 1);
+        assert_eq!(fake.received().counts[0].exact, Some(true));
+        store.remove(&[e.source]).await.unwrap();
+        let del = &fake.received().deletes[0];
+        assert_eq!(del.wait, Some(true));
+        let Some(q::points_selector::PointsSelectorOneOf::Points(list)) = del
+            .points
+            .as_ref()
+            .and_then(|p| p.points_selector_one_of.as_ref())
+        else {
+            panic!("{del:?}")
+        };
+        assert_eq!(list.ids, vec![q::PointId::from(point_id(&e.source))]);
+        assert!(!store.contains(&e.source).await.unwrap());
+
+        // A refused batch sends nothing at all.
+        let mut bad = entry(2);
+        bad.vector.push(0.0);
+        let before = fake.received().upserts.len();
+        assert!(matches!(
+            store.upsert(vec![entry(3), bad]).await,
+            Err(Error::Dimension {
+                expected: 4,
+                got: 5
+            })
+        ));
+        assert_eq!(fake.received().upserts.len(), before);
+    }
+
+    #[tokio::test]
+    async fn hits_a_server_cannot_back_are_errors() {
+        let (fake, url) = FakeQdrant::start().await;
+        let store = QdrantStore::connect(&url, "docs", 4).await.unwrap();
+        store.upsert((0..4).map(entry).collect()).await.unwrap();
+        for lie in [Lie::SwapSources, Lie::DropPayload] {
+            fake.lie(lie);
+            let got = store.search(&entry(0).vector, 4, None).await;
+            assert!(matches!(got, Err(Error::Backend(_))), "{lie:?}: {got:?}");
+        }
+        fake.lie(Lie::None);
+        assert_eq!(
+            store.search(&entry(0).vector, 4, None).await.unwrap().len(),
+            4
+        );
+        // no server at all: a typed error, not a panic
+        let dead = QdrantStore::connect("http://127.0.0.1:9", "docs", 4).await;
+        assert!(matches!(dead, Err(Error::Backend(_))), "{dead:?}");
+    }
+}
+
+/// Federated queries over gRPC between peers on 127.0.0.1: three honest peers with overlapping
+/// passages, one slow, one dead, one that alters passages, one that sends more than asked.
+#[cfg(feature = "federation")]
+mod federation {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use oai_core::Seed;
+    use oai_data::dataset::Record;
+    use oai_rag::federation::grpc::{serve, GrpcPeer};
+    use oai_rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerHit, PeerQuery};
+    use oai_rag::vector::{Entry, FlatStore, VectorStore};
+    use oai_rag::{Error, Filter};
+
+    fn passage(i: u64) -> Record {
+        Record::Text(format!("passage {i}: open data is checked by anyone"))
+    }
+
+    fn unit(i: u64) -> Vec<f32> {
+        let mut rng = Seed::from_u64(1000 + i).rng();
+        let v: Vec<f32> = (0..8)
+            .map(|_| (oai_core::seed::RngCore::next_u32(&mut rng) >> 8) as f32 / 8e6 - 1.0)
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    }
+
+    async fn local(name: &str, items: &[u64]) -> LocalPeer<FlatStore> {
+        let store = FlatStore::new(8);
+        store
+            .upsert(
+                items
+                    .iter()
+                    .map(|i| Entry {
+                        source: passage(*i).cid(),
+                        vector: unit(*i),
+                        meta: [("half".to_string(), (i / 6).to_string())].into(),
+                    })
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        LocalPeer::new(name, store, items.iter().map(|i| passage(*i)))
+    }
+
+    /// A peer that misbehaves around an honest one.
+    enum Twist {
+        Slow(Duration),
+        AlterText,
+        TooMany,
+    }
+
+    struct Bad(LocalPeer<FlatStore>, Twist);
+
+    #[async_trait::async_trait]
+    impl KnowledgePeer for Bad {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        async fn query(&self, q: &PeerQuery) -> oai_rag::Result<Vec<PeerHit>> {
+            match self.1 {
+                Twist::Slow(d) => {
+                    tokio::time::sleep(d).await;
+                    self.0.query(q).await
+                }
+                Twist::AlterText => {
+                    let mut hits = self.0.query(q).await?;
+                    hits[0].record = Record::Text("the moon is made of cheese".into()).encode();
+                    Ok(hits)
+                }
+                Twist::TooMany => {
+                    let wide = PeerQuery {
+                        k: q.k + 1,
+                        ..q.clone()
+                    };
+                    self.0.query(&wide).await
+                }
+            }
+        }
+    }
+
+    /// Serve `peer` on a free port; returns its client.
+    async fn remote(peer: Arc<dyn KnowledgePeer>) -> Arc<dyn KnowledgePeer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(peer, listener));
+        Arc::new(GrpcPeer::new(&url, Duration::from_secs(2)).unwrap())
+    }
+
+    async fn dead_peer() -> Arc<dyn KnowledgePeer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        Arc::new(GrpcPeer::new(&url, Duration::from_secs(2)).unwrap())
+    }
+
+    /// A "peer" that answers every connection with bytes that are not HTTP/2 at all.
+    async fn garbage_peer() -> Arc<dyn KnowledgePeer> {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let _ = conn
+                    .write_all(b"HTTP/1.0 200 OK\r\n\r\n\x00\xffgarbage")
+                    .await;
+            }
+        });
+        Arc::new(GrpcPeer::new(&url, Duration::from_secs(2)).unwrap())
+    }
+
+    #[tokio::test]
+    async fn federated_query_merges_honest_peers_and_ignores_bad_ones() {
+        let a: Vec<u64> = (0..8).collect();
+        let b: Vec<u64> = (4..12).collect();
+        let c: Vec<u64> = (0..4).chain(8..12).collect();
+        let honest = vec![
+            remote(Arc::new(local("a", &a).await)).await,
+            remote(Arc::new(local("b", &b).await)).await,
+            remote(Arc::new(local("c", &c).await)).await,
+        ];
+        let mut all = honest.clone();
+        for (name, twist) in [
+            ("slow", Twist::Slow(Duration::from_secs(3))),
+            ("liar", Twist::AlterText),
+            ("greedy", Twist::TooMany),
+        ] {
+            all.push(remote(Arc::new(Bad(local(name, &a).await, twist))).await);
+        }
+        all.push(dead_peer().await);
+        all.push(garbage_peer().await);
+        let deadline = Duration::from_millis(800);
+        let q = PeerQuery {
+            vector: unit(5),
+            k: 4,
+            filter: None,
+        };
+        let answer = Federation::new(all.clone(), deadline)
+            .query(&q)
+            .await
+            .unwrap();
+
+        let names = |ps: &[Arc<dyn KnowledgePeer>]| -> Vec<String> {
+            let mut n: Vec<String> = ps.iter().map(|p| p.name().to_string()).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(answer.answered, names(&honest));
+        assert_eq!(answer.failures.len(), 5, "{:?}", answer.failures);
+        let reason = |i: usize| {
+            answer
+                .failures
+                .iter()
+                .find(|f| f.peer == all[i].name())
+                .unwrap()
+                .reason
+                .clone()
+        };
+        assert!(reason(3).contains("no answer within"), "{}", reason(3));
+        assert!(reason(4).contains("does not hash"), "{}", reason(4));
+        assert!(reason(5).contains("5 hits for k = 4"), "{}", reason(5));
+        assert!(reason(6).starts_with("error:"), "{}", reason(6));
+        assert!(
+            reason(7).starts_with("error:") || reason(7).starts_with("no answer"),
+            "{}",
+            reason(7)
+        );
+
+        // The bad peers changed nothing: the same merge as the honest peers alone.
+        let clean = Federation::new(honest.clone(), deadline)
+            .query(&q)
+            .await
+            .unwrap();
+        assert_eq!(answer.hits, clean.hits);
+        assert!(clean.failures.is_empty());
+        // Passage 5 is the nearest; peers a and b both hold it, so it is fused once.
+        assert_eq!(answer.hits[0].source, passage(5).cid());
+        assert_eq!(answer.hits[0].peers.len(), 2);
+        assert_eq!(answer.hits.len(), 4);
+        let mut seen: Vec<_> = answer.hits.iter().map(|h| h.source).collect();
+        seen.dedup();
+        assert_eq!(seen.len(), 4, "no CID twice");
+        for h in &answer.hits {
+            assert_eq!(Record::Text(h.text.clone()).cid(), h.source);
+        }
+        assert!(answer.hits.windows(2).all(|w| w[0].score >= w[1].score));
+
+        // Filters travel to the peers.
+        let half1 = PeerQuery {
+            filter: Some(Filter::eq("half", "1")),
+            ..q.clone()
+        };
+        let filtered = Federation::new(honest.clone(), deadline)
+            .query(&half1)
+            .await
+            .unwrap();
+        assert!(!filtered.hits.is_empty());
+        assert!(filtered.hits.iter().all(|h| h.meta["half"] == "1"));
+
+        // A query no peer can answer is refused up front.
+        let bad = PeerQuery { k: 0, ..q };
+        assert!(matches!(
+            Federation::new(honest, deadline).query(&bad).await,
+            Err(Error::InvalidInput(_))
+        ));
+    }
 }

@@ -1,11 +1,14 @@
 //! Vector stores: the [`VectorStore`] trait, where every hit cites the CID of its source chunk;
 //! [`FlatStore`], exact search in memory (the ground truth approximate indexes are measured
-//! against); [`HnswStore`], approximate search on an HNSW graph in memory. [`conformance`] is
-//! the suite every implementation must pass.
+//! against); [`HnswStore`], approximate search on an HNSW graph in memory; `QdrantStore`, a
+//! Qdrant collection over gRPC (feature `qdrant`). [`conformance`] is the suite every
+//! implementation must pass.
 
 pub mod conformance;
 mod flat;
 mod hnsw;
+#[cfg(feature = "qdrant")]
+pub mod qdrant;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,8 @@ use crate::{Error, Result};
 
 pub use flat::FlatStore;
 pub use hnsw::{HnswParams, HnswStore};
+#[cfg(feature = "qdrant")]
+pub use qdrant::QdrantStore;
 
 /// A vector with the CID of the chunk it was computed from and metadata to filter on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
