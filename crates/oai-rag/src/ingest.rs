@@ -97,6 +97,11 @@ impl<E: Embedder, V: VectorStore> Ingestor<E, V> {
         &self.index
     }
 
+    /// The index, once ingesting is done (e.g. to serve it as a federation peer).
+    pub fn into_index(self) -> V {
+        self.index
+    }
+
     /// Index every passage of `version` not indexed yet (idempotent: a second call embeds
     /// nothing).
     pub async fn ingest<S: BlockStore + ?Sized>(
