@@ -10,7 +10,7 @@
 //! deduplicated by CID, ties broken by CID, so the same answers give the same merge.
 //!
 //! [`LocalPeer`] answers from a local [`VectorStore`]; with feature `federation`,
-//! [`grpc::GrpcPeer`] asks a remote peer over gRPC (tonic) and [`grpc::serve`] exposes any peer.
+//! `grpc::GrpcPeer` asks a remote peer over gRPC (tonic) and `grpc::serve` exposes any peer.
 
 #[cfg(feature = "federation")]
 pub mod grpc;
