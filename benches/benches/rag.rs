@@ -15,8 +15,6 @@
 //! `scripts/fetch_models.sh`) and skip without them.
 //! Run: `cargo bench -p oai-benches --bench rag`
 
-use oai_core::seed::RngCore;
-use oai_core::Seed;
 use oai_data::dataset::Record;
 use oai_rag::federation::grpc::{serve, GrpcPeer};
 use oai_rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerQuery};
@@ -202,21 +200,7 @@ fn search_report(model: &MiniLm, dir: &str) {
 
 /// `n` unit vectors of dimension 384 around 50 seeded centres.
 fn clustered(n: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Seed::from_u64(seed).rng();
-    let mut uniform = move || (rng.next_u32() >> 8) as f32 / (1u32 << 23) as f32 - 1.0;
-    let centres: Vec<Vec<f32>> = (0..50)
-        .map(|_| (0..384).map(|_| uniform()).collect())
-        .collect();
-    (0..n)
-        .map(|i| {
-            let v: Vec<f32> = centres[i % 50]
-                .iter()
-                .map(|c| c + 0.3 * uniform())
-                .collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.into_iter().map(|x| x / norm).collect()
-        })
-        .collect()
+    oai_rag::vector::conformance::clustered(n, 384, 50, 0.3, seed)
 }
 
 fn federation_report() {

@@ -121,23 +121,9 @@ async fn hnsw_store_passes_the_conformance_suite() {
     oai_rag::vector::conformance::run(&oai_rag::HnswStore::new(8)).await;
 }
 
-/// `n` unit vectors of dimension `dim` around 40 seeded cluster centres (real embeddings are
-/// clustered; uniform random vectors are the worst case for any approximate index).
-fn clustered(n: u64, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    use oai_core::seed::RngCore;
-    let mut rng = oai_core::Seed::from_u64(seed).rng();
-    let mut unit = move || (rng.next_u32() >> 8) as f32 / (1 << 23) as f32 - 1.0;
-    let centres: Vec<Vec<f32>> = (0..40)
-        .map(|_| (0..dim).map(|_| unit()).collect())
-        .collect();
-    (0..n)
-        .map(|i| {
-            let c = &centres[(i % 40) as usize];
-            let v: Vec<f32> = c.iter().map(|x| x + 0.35 * unit()).collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.into_iter().map(|x| x / norm).collect()
-        })
-        .collect()
+/// Clustered unit vectors, 40 centres, spread 0.35 (real embeddings are clustered too).
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    oai_rag::vector::conformance::clustered(n, dim, 40, 0.35, seed)
 }
 
 #[tokio::test]
@@ -632,7 +618,6 @@ mod federation {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use oai_core::Seed;
     use oai_data::dataset::Record;
     use oai_rag::federation::grpc::{serve, GrpcPeer};
     use oai_rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerHit, PeerQuery};
@@ -644,12 +629,7 @@ mod federation {
     }
 
     fn unit(i: u64) -> Vec<f32> {
-        let mut rng = Seed::from_u64(1000 + i).rng();
-        let v: Vec<f32> = (0..8)
-            .map(|_| (oai_core::seed::RngCore::next_u32(&mut rng) >> 8) as f32 / 8e6 - 1.0)
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / n).collect()
+        oai_rag::vector::conformance::unit_vector(1000 + i, 8)
     }
 
     async fn local(name: &str, items: &[u64]) -> LocalPeer<FlatStore> {

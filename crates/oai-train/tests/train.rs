@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+mod support;
+
 use oai_core::{ids, Cid, Digest, MerkleTree, Seed};
 use oai_data::dataset::{Record, Tensor as RecordTensor, Version};
 use oai_data::{BlockStore, MemStore};
@@ -205,26 +207,12 @@ async fn child_prints_log_roots() {
 }
 
 fn child_roots(threads: &str) -> Vec<String> {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_prints_log_roots",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("RAYON_NUM_THREADS", threads)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let roots = support::child_lines(
+        &[],
+        "child_prints_log_roots",
+        &[("RAYON_NUM_THREADS", threads)],
+        "ROOT ",
     );
-    let roots: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("ROOT "))
-        .map(String::from)
-        .collect();
     assert_eq!(roots.len(), 2, "child printed {roots:?}");
     roots
 }
@@ -236,7 +224,7 @@ async fn thread_count_does_not_change_bits() {
     assert_eq!(one, two);
     let (store, spec) = mlp_setup().await;
     let (_, log) = train(&store, &spec).await;
-    assert_eq!(one[0], format!("ROOT mlp {}", log.root));
+    assert_eq!(one[0], format!("mlp {}", log.root));
 }
 
 #[tokio::test]

@@ -19,6 +19,8 @@ use oai_train::{
     corpus, JobSpec, Kernels, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
 };
 
+mod support;
+
 const CPU: oai_train::candle::Device = oai_train::candle::Device::Cpu;
 
 /// An MLP with 784 inputs and batch 128 (large enough that plain gemm's k-blocking depends on
@@ -109,29 +111,19 @@ async fn child_trains() {
 type Results = Vec<(String, String, String)>;
 
 fn run_child(wrapper: &[&str], kernels: &str) -> Results {
-    let exe = std::env::current_exe().unwrap();
-    let exe = exe.to_str().unwrap();
-    let mut argv: Vec<&str> = wrapper.to_vec();
-    argv.extend([exe, "child_trains", "--exact", "--ignored", "--nocapture"]);
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
-        .env("OAI_CHILD_KERNELS", kernels)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{argv:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: Results = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
-        .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            (f[0].to_string(), f[1].to_string(), f[2].to_string())
-        })
-        .collect();
-    assert_eq!(results.len(), 2, "{argv:?} printed {results:?}");
+    let results: Results = support::child_lines(
+        wrapper,
+        "child_trains",
+        &[("OAI_CHILD_KERNELS", kernels)],
+        "RESULT ",
+    )
+    .iter()
+    .map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (f[0].to_string(), f[1].to_string(), f[2].to_string())
+    })
+    .collect();
+    assert_eq!(results.len(), 2, "{wrapper:?} printed {results:?}");
     results
 }
 

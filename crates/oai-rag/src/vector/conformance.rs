@@ -1,5 +1,5 @@
-//! The test suite every [`VectorStore`] must pass. Call [`run`] with an empty store of
-//! dimension 8.
+//! The test suite every [`VectorStore`] must pass (call [`run`] with an empty store of
+//! dimension 8), and the seeded vectors tests and benches of stores draw from.
 
 use std::collections::BTreeMap;
 
@@ -12,14 +12,38 @@ fn source(i: u64) -> Cid {
     ids::cid_v1(ids::DAG_CBOR, &i.to_le_bytes())
 }
 
-/// A seeded unit vector of dimension 8.
-fn unit(i: u64) -> Vec<f32> {
-    let mut rng = Seed::from_u64(i).rng();
-    let v: Vec<f32> = (0..8)
-        .map(|_| (oai_core::seed::RngCore::next_u32(&mut rng) >> 8) as f32 / (1 << 23) as f32 - 1.0)
-        .collect();
+/// Uniform values in `[-1, 1)` from `seed`'s ChaCha20 stream.
+fn uniform(seed: u64) -> impl FnMut() -> f32 {
+    let mut rng = Seed::from_u64(seed).rng();
+    move || (oai_core::seed::RngCore::next_u32(&mut rng) >> 8) as f32 / (1 << 23) as f32 - 1.0
+}
+
+fn normalised(v: Vec<f32>) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.into_iter().map(|x| x / n).collect()
+}
+
+/// A seeded unit vector of dimension `dim`: uniform values in `[-1, 1)`, normalised.
+pub fn unit_vector(seed: u64, dim: usize) -> Vec<f32> {
+    let mut u = uniform(seed);
+    normalised((0..dim).map(|_| u()).collect())
+}
+
+/// `n` unit vectors of dimension `dim` around `centres` seeded centres (vector `i` around
+/// centre `i % centres`, each value moved by up to `spread`). Clustered like real embeddings:
+/// uniform random vectors are the worst case for approximate search, not a fair test.
+pub fn clustered(n: usize, dim: usize, centres: usize, spread: f32, seed: u64) -> Vec<Vec<f32>> {
+    let mut u = uniform(seed);
+    let cs: Vec<Vec<f32>> = (0..centres)
+        .map(|_| (0..dim).map(|_| u()).collect())
+        .collect();
+    (0..n)
+        .map(|i| normalised(cs[i % centres].iter().map(|c| c + spread * u()).collect()))
+        .collect()
+}
+
+fn unit(i: u64) -> Vec<f32> {
+    unit_vector(i, 8)
 }
 
 fn entry(i: u64) -> Entry {
