@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+pragma solidity 0.8.30;
+
+/// @title IStepAdjudicator: decides one disputed training step.
+/// @notice A bisection game ends on one step: from the state commitment `before` both sides
+/// agree on, the node claims the step gives `nodeAfter`, the challenger says it does not. The
+/// market names the case `caseId = keccak256(abi.encode(market, jobId, step, before,
+/// nodeAfter))` and reads the verdict; how it is reached (referees re-executing the step, a zk
+/// proof) is the implementation's business.
+interface IStepAdjudicator {
+    /// @notice The decision on a case.
+    enum Verdict {
+        Pending,
+        NodeCorrect,
+        NodeWrong
+    }
+
+    /// @notice The verdict on `caseId` (Pending until decided).
+    function verdict(bytes32 caseId) external view returns (Verdict);
+}

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+pragma solidity 0.8.30;
+
+import {NodeRegistry} from "./NodeRegistry.sol";
+import {IStepAdjudicator} from "./IStepAdjudicator.sol";
+
+/// @title TrainingMarket: escrowed training jobs, optimistic results and bisection disputes.
+/// @notice A requester posts a job with a reward that others may add to (crowdfunding); a
+/// registered node claims it, locking `requiredStake` of its bond, and submits its training-log
+/// commitments; anyone may challenge within the window by bonding `requiredStake`. The dispute
+/// bisects the node's step commitments (c_i = state after i steps, c_0 = `genesis`) down to one
+/// step, where the adjudicator decides whether the node's c_(lo+1) follows from c_lo; a side
+/// that misses its move deadline loses. All payouts
+/// are credited and pulled with `withdraw` (checks-effects-interactions, reentrancy guard).
+contract TrainingMarket {
+    enum Status {
+        None,
+        Open,
+        Claimed,
+        Submitted,
+        Disputed,
+        Paid,
+        Slashed,
+        Cancelled
+    }
+
+    /// @notice Whose move a dispute waits for.
+    enum Turn {
+        Node,
+        Challenger,
+        Adjudication
+    }
+
+    struct Job {
+        address requester;
+        uint32 maxDuration; // seconds a node has from claim to submit
+        uint32 challengeWindow; // seconds anyone may challenge a submission
+        Status status;
+        address node;
+        uint64 deadline; // Claimed: submit by; Submitted: challenge window end
+        bytes32 datasetRoot;
+        bytes32 specCid;
+        uint256 reward;
+        uint256 requiredStake; // locked from the node's bond; also the challenger's bond
+        bytes32 genesis; // c_0
+        bytes32 logRoot; // c_steps, the log's final commitment
+        bytes32 weights;
+        uint64 steps;
+    }
+
+    struct Dispute {
+        address challenger;
+        uint64 deadline;
+        Turn turn;
+        uint64 lo; // both sides agree on c_lo
+        uint64 hi; // they disagree on c_hi
+        uint128 bond;
+        bytes32 agreed; // c_lo
+        bytes32 nodeHi; // the node's c_hi, which the challenger says is wrong
+        bytes32 nodeMid; // the node's c_mid, posted on its turn
+    }
+
+    error UnknownJob(uint256 jobId);
+    error ZeroAmount();
+    error BadJobTerms();
+    error WrongStatus(uint256 jobId, Status status);
+    error NotRequester(uint256 jobId, address caller);
+    error FundingClosed(uint256 jobId);
+    error AlreadyClaimed(uint256 jobId, address node);
+    error InsufficientStake(uint256 free, uint256 required);
+    error NotJobNode(uint256 jobId, address caller);
+    error SubmitDeadlinePassed(uint256 jobId, uint64 deadline);
+    error NotExpired(uint256 jobId, uint64 deadline);
+    error InvalidResult();
+    error ChallengeWindowClosed(uint256 jobId, uint64 closedAt);
+    error ChallengeWindowOpen(uint256 jobId, uint64 closesAt);
+    error BondTooLow(uint256 sent, uint256 required);
+    error SameClaim();
+    error NoDispute(uint256 jobId);
+    error NotYourTurn(uint256 jobId, address expected);
+    error MoveTimedOut(uint256 jobId, uint64 deadline);
+    error NotTimedOut(uint256 jobId, uint64 deadline);
+    error NoVerdict(uint256 jobId, bytes32 caseId);
+    error AlreadyFinalized(uint256 jobId);
+    error NotRefundable(uint256 jobId, Status status);
+    error NothingToRefund(uint256 jobId);
+    error NothingToWithdraw();
+    error UnexpectedTransfer(address from);
+    error TransferFailed();
+    error Reentrancy();
+
+    event JobPosted(
+        uint256 indexed jobId, address indexed requester, bytes32 datasetRoot, bytes32 specCid, uint256 reward
+    );
+    event Funded(uint256 indexed jobId, address indexed funder, uint256 amount, uint256 reward);
+    event Claimed(uint256 indexed jobId, address indexed node, uint64 submitBy);
+    event Submitted(uint256 indexed jobId, bytes32 logRoot, bytes32 weights, uint64 steps, uint64 challengeEnds);
+    event Challenged(uint256 indexed jobId, address indexed challenger, bytes32 challengerFinal, uint128 bond);
+    event Bisected(uint256 indexed jobId, uint64 lo, uint64 hi, Turn turn);
+    event StepDisputed(uint256 indexed jobId, bytes32 indexed caseId, uint64 step, bytes32 before, bytes32 nodeAfter);
+    event DisputeResolved(uint256 indexed jobId, address indexed winner, bool nodeWon, bool byTimeout);
+    event DisputeVoided(uint256 indexed jobId, bytes32 caseId);
+    event Finalized(uint256 indexed jobId, address indexed node, uint256 reward);
+    event Cancelled(uint256 indexed jobId);
+    event Expired(uint256 indexed jobId, address indexed node, uint256 slashed);
+    event Refunded(uint256 indexed jobId, address indexed funder, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+
+    NodeRegistry public immutable registry;
+    IStepAdjudicator public immutable adjudicator;
+    uint64 public immutable moveTimeout;
+    uint64 public immutable adjudicationTimeout;
+
+    uint256 public jobCount;
+    mapping(uint256 => Job) private jobs;
+    mapping(uint256 => Dispute) private disputes;
+    mapping(uint256 => mapping(address => uint256)) public contributions;
+    mapping(address => uint256) public owed;
+    uint256 private entered = 1;
+
+    constructor(NodeRegistry registry_, IStepAdjudicator adjudicator_, uint64 moveTimeout_, uint64 adjudicationTimeout_) {
+        registry = registry_;
+        adjudicator = adjudicator_;
+        moveTimeout = moveTimeout_;
+        adjudicationTimeout = adjudicationTimeout_;
+    }
+
+    modifier nonReentrant() {
+        if (entered != 1) revert Reentrancy();
+        entered = 2;
+        _;
+        entered = 1;
+    }
+
+    /// @notice Slashed stake arrives from the registry; nothing else may send ether here.
+    receive() external payable {
+        if (msg.sender != address(registry)) revert UnexpectedTransfer(msg.sender);
+    }
+
+    function _job(uint256 jobId) private view returns (Job storage j) {
+        j = jobs[jobId];
+        if (j.status == Status.None) revert UnknownJob(jobId);
+    }
+
+    /// @notice A job's terms and state.
+    function getJob(uint256 jobId) external view returns (Job memory) {
+        return _job(jobId);
+    }
+
+    /// @notice A job's running dispute (all zero when none).
+    function getDispute(uint256 jobId) external view returns (Dispute memory) {
+        return disputes[jobId];
+    }
+
+    // ---- jobs ----------------------------------------------------------------------------
+
+    /// @notice Post a job escrowing `msg.value` as the reward.
+    function postJob(
+        bytes32 datasetRoot,
+        bytes32 specCid,
+        uint32 maxDuration,
+        uint32 challengeWindow,
+        uint256 requiredStake
+    ) external payable returns (uint256 jobId) {
+        if (msg.value == 0) revert ZeroAmount();
+        if (maxDuration == 0 || challengeWindow == 0 || requiredStake == 0 || requiredStake > type(uint128).max) {
+            revert BadJobTerms();
+        }
+        jobId = ++jobCount;
+        Job storage j = jobs[jobId];
+        j.requester = msg.sender;
+        j.maxDuration = maxDuration;
+        j.challengeWindow = challengeWindow;
+        j.status = Status.Open;
+        j.datasetRoot = datasetRoot;
+        j.specCid = specCid;
+        j.reward = msg.value;
+        j.requiredStake = requiredStake;
+        contributions[jobId][msg.sender] = msg.value;
+        emit JobPosted(jobId, msg.sender, datasetRoot, specCid, msg.value);
+    }
+
+    /// @notice Add `msg.value` to a job's reward until a result is submitted.
+    function fund(uint256 jobId) external payable {
+        Job storage j = _job(jobId);
+        if (j.status != Status.Open && j.status != Status.Claimed) revert FundingClosed(jobId);
+        if (msg.value == 0) revert ZeroAmount();
+        j.reward += msg.value;
+        contributions[jobId][msg.sender] += msg.value;
+        emit Funded(jobId, msg.sender, msg.value, j.reward);
+    }
+
+    /// @notice The requester withdraws an unclaimed job; funders then take refunds.
+    function cancel(uint256 jobId) external {
+        Job storage j = _job(jobId);
+        if (msg.sender != j.requester) revert NotRequester(jobId, msg.sender);
+        if (j.status != Status.Open) revert WrongStatus(jobId, j.status);
+        j.status = Status.Cancelled;
+        emit Cancelled(jobId);
+    }
+
+    /// @notice A registered node takes the job, locking `requiredStake` of its free stake.
+    function claim(uint256 jobId) external {
+        Job storage j = _job(jobId);
+        if (j.status != Status.Open) {
+            if (j.node != address(0)) revert AlreadyClaimed(jobId, j.node);
+            revert WrongStatus(jobId, j.status);
+        }
+        uint256 free = registry.freeStake(msg.sender);
+        if (free < j.requiredStake) revert InsufficientStake(free, j.requiredStake);
+        j.status = Status.Claimed;
+        j.node = msg.sender;
+        j.deadline = uint64(block.timestamp) + j.maxDuration;
+        registry.lock(msg.sender, j.requiredStake);
+        emit Claimed(jobId, msg.sender, j.deadline);
+    }
+
+    /// @notice The node publishes its training log: c_0, c_steps, the final weights commitment.
+    function submit(uint256 jobId, bytes32 genesis, bytes32 logRoot, bytes32 weights, uint64 steps) external {
+        Job storage j = _job(jobId);
+        if (msg.sender != j.node) revert NotJobNode(jobId, msg.sender);
+        if (j.status != Status.Claimed) revert WrongStatus(jobId, j.status);
+        if (block.timestamp > j.deadline) revert SubmitDeadlinePassed(jobId, j.deadline);
+        if (steps == 0 || logRoot == bytes32(0) || genesis == logRoot) revert InvalidResult();
+        j.genesis = genesis;
+        j.logRoot = logRoot;
+        j.weights = weights;
+        j.steps = steps;
+        j.status = Status.Submitted;
+        j.deadline = uint64(block.timestamp) + j.challengeWindow;
+        emit Submitted(jobId, logRoot, weights, steps, j.deadline);
+    }
+
+    /// @notice A claimed job whose node missed its submit deadline: the node's locked stake goes
+    /// to the requester and the job is open again.
+    function expire(uint256 jobId) external {
+        Job storage j = _job(jobId);
+        if (j.status != Status.Claimed) revert WrongStatus(jobId, j.status);
+        if (block.timestamp <= j.deadline) revert NotExpired(jobId, j.deadline);
+        address node = j.node;
+        uint256 stake = j.requiredStake;
+        j.status = Status.Open;
+        j.node = address(0);
+        j.deadline = 0;
+        owed[j.requester] += stake;
+        emit Expired(jobId, node, stake);
+        registry.slash(node, stake);
+    }
+
+    /// @notice After an unchallenged window the node is paid and its stake unlocked.
+    function finalize(uint256 jobId) external {
+        Job storage j = _job(jobId);
+        if (j.status == Status.Paid) revert AlreadyFinalized(jobId);
+        if (j.status != Status.Submitted) revert WrongStatus(jobId, j.status);
+        if (block.timestamp < j.deadline) revert ChallengeWindowOpen(jobId, j.deadline);
+        j.status = Status.Paid;
+        owed[j.node] += j.reward;
+        emit Finalized(jobId, j.node, j.reward);
+        registry.unlock(j.node, j.requiredStake);
+    }
+
+    /// @notice A funder of a cancelled job, or of one whose node was slashed, takes back its
+    /// contribution (credited; `withdraw` pays).
+    function refund(uint256 jobId) external {
+        Job storage j = _job(jobId);
+        if (j.status != Status.Cancelled && j.status != Status.Slashed) revert NotRefundable(jobId, j.status);
+        uint256 amount = contributions[jobId][msg.sender];
+        if (amount == 0) revert NothingToRefund(jobId);
+        contributions[jobId][msg.sender] = 0;
+        owed[msg.sender] += amount;
+        emit Refunded(jobId, msg.sender, amount);
+    }
+
+    /// @notice Pay out everything credited to the caller.
+    function withdraw() external nonReentrant {
+        uint256 amount = owed[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        owed[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    // ---- disputes ------------------------------------------------------------------------
+
+    /// @notice Challenge a submission within its window, bonding at least `requiredStake` and
+    /// claiming `challengerFinal` as the true c_steps.
+    function challenge(uint256 jobId, bytes32 challengerFinal) external payable {
+        Job storage j = _job(jobId);
+        if (j.status != Status.Submitted) revert WrongStatus(jobId, j.status);
+        if (block.timestamp >= j.deadline) revert ChallengeWindowClosed(jobId, j.deadline);
+        if (msg.value < j.requiredStake) revert BondTooLow(msg.value, j.requiredStake);
+        if (challengerFinal == j.logRoot) revert SameClaim();
+        j.status = Status.Disputed;
+        Dispute storage d = disputes[jobId];
+        d.challenger = msg.sender;
+        d.bond = uint128(msg.value);
+        d.lo = 0;
+        d.hi = j.steps;
+        d.agreed = j.genesis;
+        d.nodeHi = j.logRoot;
+        emit Challenged(jobId, msg.sender, challengerFinal, uint128(msg.value));
+        _nextRound(jobId, d, 0, j.steps);
+    }
+
+    /// @notice One bisection move. On the node's turn it posts its c_mid; on the challenger's
+    /// turn it posts its own c_mid: equal means both agree up to mid, different means they
+    /// already disagree there. `mid = lo + (hi - lo) / 2`. Only the challenger's moves emit
+    /// `Bisected` (the node's commitment is in its transaction and in `getDispute`).
+    function bisect(uint256 jobId, bytes32 commitment) external {
+        Dispute storage d = disputes[jobId];
+        address challenger = d.challenger;
+        if (challenger == address(0)) revert NoDispute(jobId);
+        Turn turn = d.turn;
+        if (turn == Turn.Node) {
+            address node = jobs[jobId].node;
+            if (msg.sender != node) revert NotYourTurn(jobId, node);
+        } else if (turn == Turn.Challenger) {
+            if (msg.sender != challenger) revert NotYourTurn(jobId, challenger);
+        } else {
+            revert NotYourTurn(jobId, address(adjudicator));
+        }
+        if (block.timestamp > d.deadline) revert MoveTimedOut(jobId, d.deadline);
+        if (turn == Turn.Node) {
+            d.nodeMid = commitment;
+            d.turn = Turn.Challenger;
+            d.deadline = uint64(block.timestamp) + moveTimeout;
+            return;
+        }
+        uint64 lo = d.lo;
+        uint64 hi = d.hi;
+        uint64 mid = lo + (hi - lo) / 2;
+        bytes32 nodeMid = d.nodeMid;
+        if (commitment == nodeMid) {
+            d.agreed = nodeMid;
+            lo = mid;
+        } else {
+            d.nodeHi = nodeMid;
+            hi = mid;
+        }
+        _nextRound(jobId, d, lo, hi);
+    }
+
+    function _nextRound(uint256 jobId, Dispute storage d, uint64 lo, uint64 hi) private {
+        d.lo = lo;
+        d.hi = hi;
+        if (hi - lo == 1) {
+            d.turn = Turn.Adjudication;
+            d.deadline = uint64(block.timestamp) + adjudicationTimeout;
+            bytes32 agreed = d.agreed;
+            bytes32 nodeHi = d.nodeHi;
+            emit StepDisputed(jobId, caseOf(jobId, lo, agreed, nodeHi), lo, agreed, nodeHi);
+        } else {
+            d.turn = Turn.Node;
+            d.deadline = uint64(block.timestamp) + moveTimeout;
+        }
+        emit Bisected(jobId, lo, hi, d.turn);
+    }
+
+    /// @notice The case id the adjudicator decides: is `nodeAfter` what step `step` of job
+    /// `jobId` gives from `before`?
+    function caseOf(uint256 jobId, uint64 step, bytes32 before, bytes32 nodeAfter) public view returns (bytes32) {
+        return keccak256(abi.encode(address(this), jobId, step, before, nodeAfter));
+    }
+
+    /// @notice Apply the adjudicator's verdict on the disputed step.
+    function resolve(uint256 jobId) external {
+        Dispute storage d = disputes[jobId];
+        if (d.challenger == address(0)) revert NoDispute(jobId);
+        if (d.turn != Turn.Adjudication) revert WrongStatus(jobId, Status.Disputed);
+        bytes32 caseId = caseOf(jobId, d.lo, d.agreed, d.nodeHi);
+        IStepAdjudicator.Verdict v = adjudicator.verdict(caseId);
+        if (v == IStepAdjudicator.Verdict.Pending) revert NoVerdict(jobId, caseId);
+        _settle(jobId, d, v == IStepAdjudicator.Verdict.NodeCorrect, false);
+    }
+
+    /// @notice End a dispute whose mover missed its deadline: that side loses. A step the
+    /// adjudicator never decided voids the dispute instead (bond back, window restarts).
+    function timeout(uint256 jobId) external {
+        Dispute storage d = disputes[jobId];
+        if (d.challenger == address(0)) revert NoDispute(jobId);
+        if (block.timestamp <= d.deadline) revert NotTimedOut(jobId, d.deadline);
+        if (d.turn == Turn.Adjudication) {
+            bytes32 caseId = caseOf(jobId, d.lo, d.agreed, d.nodeHi);
+            Job storage j = jobs[jobId];
+            owed[d.challenger] += d.bond;
+            delete disputes[jobId];
+            j.status = Status.Submitted;
+            j.deadline = uint64(block.timestamp) + j.challengeWindow;
+            emit DisputeVoided(jobId, caseId);
+            return;
+        }
+        _settle(jobId, d, d.turn == Turn.Challenger, true);
+    }
+
+    function _settle(uint256 jobId, Dispute storage d, bool nodeWon, bool byTimeout) private {
+        Job storage j = jobs[jobId];
+        address challenger = d.challenger;
+        uint256 bond = d.bond;
+        delete disputes[jobId];
+        if (nodeWon) {
+            // the bond pays the node; the submission stands and may be challenged again
+            owed[j.node] += bond;
+            j.status = Status.Submitted;
+            j.deadline = uint64(block.timestamp) + j.challengeWindow;
+            emit DisputeResolved(jobId, j.node, true, byTimeout);
+        } else {
+            // the node cheated: its locked stake and the bond go to the challenger, funders refund
+            uint256 stake = j.requiredStake;
+            j.status = Status.Slashed;
+            owed[challenger] += bond + stake;
+            emit DisputeResolved(jobId, challenger, false, byTimeout);
+            registry.slash(j.node, stake);
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Dispute scenarios: every ending of the bisection game, and its gas over a long log.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, U256};
+
+use super::jobs::result;
+use super::{eth, forged, honest, terms, Roles, Scenario, DAY, FUNDING, HOUR};
+use crate::bindings::{
+    RefereeAdjudicator::RefereeAdjudicatorErrors as Ref, TrainingMarket::TrainingMarketErrors as M,
+};
+use crate::{Chain, Evm, JobId, JobResult, JobStatus, Result, Revert, Turn};
+
+/// A node or challenger whose run went wrong at step `at`.
+fn wrong_from(at: u64) -> impl Fn(u64) -> B256 {
+    move |i| if i >= at { forged(i) } else { honest(i) }
+}
+
+/// Post a job (3 ETH, plus 1 ETH from a funder), register the node with 3 ETH, claim, and
+/// submit a `steps`-step result ending in `node_final`.
+async fn submitted_job<E: Evm>(s: &mut Scenario<E>, steps: u64, node_final: B256) -> Result<JobId> {
+    let r = s.r;
+    let job = s.ok2("TrainingMarket.postJob", s.chain.post_job(r.requester, &terms("dispute"), eth(3)).await);
+    let f = s.chain.fund_job(r.funder, job, eth(1)).await;
+    s.ok("TrainingMarket.fund", f);
+    let reg = s.chain.register(r.node, eth(3)).await;
+    s.ok("NodeRegistry.register", reg);
+    let claim = s.chain.claim_job(r.node, job).await;
+    s.ok("TrainingMarket.claim", claim);
+    let res = JobResult { log_root: node_final, ..result(steps) };
+    let sub = s.chain.submit_result(r.node, job, &res).await;
+    s.ok("TrainingMarket.submit", sub);
+    Ok(job)
+}
+
+/// Play bisection rounds until the dispute reaches one step or `max_moves` moves were made;
+/// returns the gas of each move.
+async fn play<E: Evm>(
+    s: &mut Scenario<E>,
+    job: JobId,
+    node: &dyn Fn(u64) -> B256,
+    challenger: &dyn Fn(u64) -> B256,
+    max_moves: usize,
+) -> Result<Vec<u64>> {
+    let mut gas = Vec::new();
+    while gas.len() < max_moves {
+        let d = s.chain.dispute(job).await?.expect("a running dispute");
+        let (mover, claim, who) = match d.turn {
+            Turn::Node => (s.r.node, node(d.mid()), "node"),
+            Turn::Challenger => (s.r.challenger, challenger(d.mid()), "challenger"),
+            Turn::Adjudication => break,
+        };
+        let label = format!("TrainingMarket.bisect ({who}, interval {})", d.hi - d.lo);
+        let m = s.chain.bisect(mover, job, claim).await;
+        gas.push(s.ok(&label, m).gas_used);
+    }
+    Ok(gas)
+}
+
+/// The referees re-execute the disputed step (here: compare with the honest run) and vote
+/// until two of three agree; returns the case id and the gas of each vote.
+async fn referees_decide<E: Evm>(s: &mut Scenario<E>, job: JobId) -> Result<(B256, Vec<u64>)> {
+    let d = s.chain.dispute(job).await?.expect("a running dispute");
+    assert_eq!((d.turn, d.hi - d.lo), (Turn::Adjudication, 1));
+    let case = s.chain.case_id(job, &d).await?;
+    let node_correct = d.node_hi == honest(d.hi);
+    let mut gas = Vec::new();
+    for referee in [s.r.referees[0], s.r.referees[1]] {
+        let v = s.chain.referee_vote(referee, case, node_correct).await;
+        gas.push(s.ok("RefereeAdjudicator.vote", v).gas_used);
+    }
+    Ok((case, gas))
+}
+
+async fn finish<E: Evm>(s: &mut Scenario<E>, refund: bool) -> Result<()> {
+    let r = s.r;
+    if refund {
+        for who in [r.requester, r.funder] {
+            let rf = s.chain.refund(who, 1).await;
+            s.ok("TrainingMarket.refund", rf);
+        }
+    }
+    s.withdraw_all(&[r.node, r.requester, r.funder, r.challenger]).await?;
+    s.check_market_empty().await?;
+    s.check_conservation("when the dispute is settled").await
+}
+
+/// The node forged step 617 of 1000; the honest challenger wins through the referees.
+pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r: Roles = s.r;
+    let node = wrong_from(617);
+    let job = submitted_job(s, 1000, node(1000)).await?;
+    let c = &s.chain;
+    s.reverts("bond below the stake", c.challenge(r.challenger, job, honest(1000), eth(1)).await, |e| {
+        matches!(e, Revert::Market(M::BondTooLow(_)))
+    });
+    s.reverts("challenge with the node's own claim", c.challenge(r.challenger, job, node(1000), eth(2)).await, |e| {
+        matches!(e, Revert::Market(M::SameClaim(_)))
+    });
+    let ch = c.challenge(r.challenger, job, honest(1000), eth(2)).await;
+    s.ok("TrainingMarket.challenge", ch);
+    let c = &s.chain;
+    s.reverts("second challenge", c.challenge(r.funder, job, honest(1000), eth(2)).await, |e| {
+        matches!(e, Revert::Market(M::WrongStatus(_)))
+    });
+    s.reverts("bisection move out of turn", c.bisect(r.challenger, job, honest(500)).await, |e| {
+        matches!(e, Revert::Market(M::NotYourTurn(x)) if x.expected == r.node)
+    });
+    s.reverts("unbond the disputed stake", c.request_unbond(r.node, eth(2)).await, |e| {
+        matches!(e, Revert::Registry(crate::bindings::NodeRegistry::NodeRegistryErrors::InsufficientFreeStake(_)))
+    });
+    play(s, job, &node, &honest, usize::MAX).await?;
+    let d = s.chain.dispute(job).await?.expect("dispute");
+    assert_eq!((d.lo, d.hi, d.agreed, d.node_hi), (616, 617, honest(616), forged(617)));
+    let c = &s.chain;
+    s.reverts("resolve before a verdict", c.resolve(r.requester, job).await, |e| {
+        matches!(e, Revert::Market(M::NoVerdict(_)))
+    });
+    s.reverts("bisect once the step is found", c.bisect(r.node, job, honest(1)).await, |e| {
+        matches!(e, Revert::Market(M::NotYourTurn(_)))
+    });
+    let case = c.case_id(job, &d).await?;
+    s.reverts("vote by a non-referee", c.referee_vote(r.funder, case, true).await, |e| {
+        matches!(e, Revert::Referee(Ref::NotReferee(_)))
+    });
+    let v = c.referee_vote(r.referees[0], case, false).await;
+    s.ok("RefereeAdjudicator.vote", v);
+    let c = &s.chain;
+    s.reverts("referee votes twice", c.referee_vote(r.referees[0], case, false).await, |e| {
+        matches!(e, Revert::Referee(Ref::AlreadyVoted(_)))
+    });
+    let v = c.referee_vote(r.referees[1], case, false).await;
+    s.ok("RefereeAdjudicator.vote", v);
+    let c = &s.chain;
+    s.reverts("vote after the verdict", c.referee_vote(r.referees[2], case, true).await, |e| {
+        matches!(e, Revert::Referee(Ref::AlreadyDecided(_)))
+    });
+    let res = c.resolve(r.requester, job).await;
+    s.ok("TrainingMarket.resolve (node slashed)", res);
+    let c = &s.chain;
+    s.reverts("resolve twice", c.resolve(r.requester, job).await, |e| {
+        matches!(e, Revert::Market(M::NoDispute(_)))
+    });
+    assert_eq!(c.job(job).await?.status, JobStatus::Slashed);
+    assert_eq!(c.owed(r.challenger).await?, eth(4), "bond back plus the node's stake");
+    assert_eq!(c.stake(r.node).await?.stake, eth(1));
+    s.reverts("finalize a slashed job", c.finalize(r.node, job).await, |e| {
+        matches!(e, Revert::Market(M::WrongStatus(_)))
+    });
+    finish(s, true).await
+}
+
+/// An honest node against a challenger whose claims go wrong at step 300: the node wins the
+/// bond, the window restarts, and the node is paid after it.
+pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let liar = wrong_from(300);
+    let job = submitted_job(s, 1000, honest(1000)).await?;
+    let ch = s.chain.challenge(r.challenger, job, liar(1000), eth(2)).await;
+    s.ok("TrainingMarket.challenge", ch);
+    play(s, job, &honest, &liar, usize::MAX).await?;
+    referees_decide(s, job).await?;
+    let res = s.chain.resolve(r.funder, job).await;
+    s.ok("TrainingMarket.resolve (node wins)", res);
+    let c = &s.chain;
+    let j = c.job(job).await?;
+    assert_eq!(j.status, JobStatus::Submitted, "the result stands and may be challenged again");
+    assert_eq!(j.deadline, c.now().await? + DAY, "the window restarts");
+    assert_eq!(c.owed(r.node).await?, eth(2), "the challenger's bond");
+    c.advance_time(DAY).await?;
+    let fin = c.finalize(r.funder, job).await;
+    s.ok("TrainingMarket.finalize", fin);
+    assert_eq!(s.chain.owed(r.node).await?, eth(6));
+    finish(s, false).await
+}
+
+/// The node stops answering after three rounds: the challenger wins by timeout.
+pub(crate) async fn node_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let node = wrong_from(500);
+    let job = submitted_job(s, 1000, node(1000)).await?;
+    let ch = s.chain.challenge(r.challenger, job, honest(1000), eth(2)).await;
+    s.ok("TrainingMarket.challenge", ch);
+    play(s, job, &node, &honest, 6).await?;
+    let c = &s.chain;
+    s.reverts("timeout before the deadline", c.timeout(r.challenger, job).await, |e| {
+        matches!(e, Revert::Market(M::NotTimedOut(_)))
+    });
+    c.advance_time(HOUR + 1).await?;
+    let d = c.dispute(job).await?.expect("dispute");
+    s.reverts("bisection move after the timeout", c.bisect(r.node, job, node(d.mid())).await, |e| {
+        matches!(e, Revert::Market(M::MoveTimedOut(_)))
+    });
+    let t = c.timeout(r.challenger, job).await;
+    let t = s.ok("TrainingMarket.timeout (node silent)", t);
+    assert!(t.events.iter().any(|e| matches!(e,
+        crate::Event::Market(crate::bindings::TrainingMarket::TrainingMarketEvents::DisputeResolved(x))
+            if !x.nodeWon && x.byTimeout && x.winner == r.challenger)));
+    assert_eq!(s.chain.job(job).await?.status, JobStatus::Slashed);
+    finish(s, true).await
+}
+
+/// The challenger stops answering: the node wins by timeout and is paid after the window.
+pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let liar = wrong_from(10);
+    let job = submitted_job(s, 1000, honest(1000)).await?;
+    let ch = s.chain.challenge(r.challenger, job, liar(1000), eth(2)).await;
+    s.ok("TrainingMarket.challenge", ch);
+    play(s, job, &honest, &liar, 3).await?;
+    let c = &s.chain;
+    s.reverts("node moves on the challenger's turn", c.bisect(r.node, job, honest(1)).await, |e| {
+        matches!(e, Revert::Market(M::NotYourTurn(x)) if x.expected == r.challenger)
+    });
+    c.advance_time(HOUR + 1).await?;
+    let t = c.timeout(r.node, job).await;
+    s.ok("TrainingMarket.timeout (challenger silent)", t);
+    let c = &s.chain;
+    assert_eq!(c.job(job).await?.status, JobStatus::Submitted);
+    assert_eq!(c.owed(r.node).await?, eth(2));
+    c.advance_time(DAY).await?;
+    let fin = c.finalize(r.node, job).await;
+    s.ok("TrainingMarket.finalize", fin);
+    finish(s, false).await
+}
+
+/// The referees never decide: after the adjudication timeout the dispute is void, the bond
+/// goes back, and the node is paid after a fresh window.
+pub(crate) async fn adjudicator_silent<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let job = submitted_job(s, 4, honest(4)).await?;
+    let ch = s.chain.challenge(r.challenger, job, forged(4), eth(2)).await;
+    s.ok("TrainingMarket.challenge", ch);
+    play(s, job, &honest, &wrong_from(3), usize::MAX).await?;
+    let c = &s.chain;
+    c.advance_time(3 * DAY).await?;
+    s.reverts("void before the adjudication timeout", c.timeout(r.node, job).await, |e| {
+        matches!(e, Revert::Market(M::NotTimedOut(_)))
+    });
+    c.advance_time(1).await?;
+    let t = c.timeout(r.node, job).await;
+    s.ok("TrainingMarket.timeout (no verdict: void)", t);
+    let c = &s.chain;
+    assert_eq!(c.owed(r.challenger).await?, eth(2), "bond back");
+    assert_eq!(c.job(job).await?.status, JobStatus::Submitted);
+    c.advance_time(DAY).await?;
+    let fin = c.finalize(r.node, job).await;
+    s.ok("TrainingMarket.finalize", fin);
+    finish(s, false).await
+}
+
+/// Gas of one dispute from the challenge to the slashing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeGas {
+    /// Steps in the disputed log.
+    pub steps: u64,
+    /// The challenge (bond and dispute set up).
+    pub challenge: u64,
+    /// Each bisection round: (node's move, challenger's move).
+    pub rounds: Vec<(u64, u64)>,
+    /// The referees' votes on the final step.
+    pub votes: Vec<u64>,
+    /// The resolution that slashes the node.
+    pub resolve: u64,
+}
+
+impl DisputeGas {
+    /// Everything from the challenge to the slashing, the referees' votes included.
+    pub fn total(&self) -> u64 {
+        let rounds: u64 = self.rounds.iter().map(|(n, c)| n + c).sum();
+        self.challenge + rounds + self.votes.iter().sum::<u64>() + self.resolve
+    }
+}
+
+/// A node that forged step `cheat_at` of a `steps`-step log is challenged, loses the
+/// bisection and is slashed; returns the gas of each part.
+pub(crate) async fn full_dispute<E: Evm>(s: &mut Scenario<E>, steps: u64, cheat_at: u64) -> Result<DisputeGas> {
+    let r = s.r;
+    let node = wrong_from(cheat_at);
+    let job = submitted_job(s, steps, node(steps)).await?;
+    let ch = s.chain.challenge(r.challenger, job, honest(steps), eth(2)).await;
+    let challenge = s.ok("TrainingMarket.challenge", ch).gas_used;
+    let moves = play(s, job, &node, &honest, usize::MAX).await?;
+    let rounds = moves.chunks(2).map(|m| (m[0], m.get(1).copied().unwrap_or(0))).collect();
+    let d = s.chain.dispute(job).await?.expect("dispute");
+    assert_eq!((d.lo, d.hi), (cheat_at - 1, cheat_at), "bisection finds the forged step");
+    let (_, votes) = referees_decide(s, job).await?;
+    let res = s.chain.resolve(r.challenger, job).await;
+    let resolve = s.ok("TrainingMarket.resolve (node slashed)", res).gas_used;
+    assert_eq!(s.chain.job(job).await?.status, JobStatus::Slashed);
+    finish(s, true).await?;
+    Ok(DisputeGas { steps, challenge, rounds, votes, resolve })
+}
+
+/// Measure [`full_dispute`] on a fresh deployment on `evm` (accounts as for [`super::run`]).
+pub async fn measure_dispute<E: Evm + 'static>(
+    evm: Arc<E>,
+    accounts: &[Address],
+    steps: u64,
+    cheat_at: u64,
+) -> Result<DisputeGas> {
+    if cheat_at == 0 || cheat_at > steps {
+        return Err(crate::Error::InvalidInput(format!("cheat at step {cheat_at} of {steps}")));
+    }
+    for a in accounts {
+        evm.set_balance(*a, U256::from(FUNDING)).await?;
+    }
+    let mut ignored = Vec::new();
+    let mut s = Scenario::new(evm, Roles::new(accounts), "dispute", &mut ignored).await?;
+    full_dispute(&mut s, steps, cheat_at).await
+}
