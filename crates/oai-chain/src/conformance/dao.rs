@@ -17,7 +17,7 @@ pub(crate) async fn votes_and_forks<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         quorum_bps: 6000,
         delay: DAY,
     };
-    let dao = s.ok2("deploy DatasetDAO", s.chain.create_dao(s.r.deployer, &cfg).await);
+    let dao = s.ok2("deploy DatasetDAO", s.chain.create_dao(a, &cfg).await);
     let ch = &s.chain;
     s.reverts("proposal by a non-member", ch.propose(outsider, dao, v1, keccak256("p")).await, |e| {
         matches!(e, Revert::Dao(D::NotMember(_)))

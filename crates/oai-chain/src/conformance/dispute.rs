@@ -233,11 +233,12 @@ pub(crate) async fn adjudicator_silent<E: Evm>(s: &mut Scenario<E>) -> Result<()
     s.ok("TrainingMarket.challenge", ch);
     play(s, job, &honest, &wrong_from(3), usize::MAX).await?;
     let c = &s.chain;
-    c.advance_time(3 * DAY).await?;
+    // a minute of slack: a real node's clock also moves on its own between blocks
+    c.advance_time(3 * DAY - 60).await?;
     s.reverts("void before the adjudication timeout", c.timeout(r.node, job).await, |e| {
         matches!(e, Revert::Market(M::NotTimedOut(_)))
     });
-    c.advance_time(1).await?;
+    c.advance_time(61).await?;
     let t = c.timeout(r.node, job).await;
     s.ok("TrainingMarket.timeout (no verdict: void)", t);
     let c = &s.chain;

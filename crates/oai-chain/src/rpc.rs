@@ -1,0 +1,232 @@
+//! The JSON-RPC backend (feature `alloy`): [`RpcEvm`] drives any Ethereum node through alloy,
+//! signing locally with the keys it is given; [`Anvil`] starts a local anvil node.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{keccak256, Address, Bytes, Log, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{BlockNumberOrTag, Filter, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::TransportError;
+use async_trait::async_trait;
+
+use crate::evm::{Evm, Outcome, Tx, TxReceipt};
+use crate::{Error, Result};
+
+/// An Ethereum node over JSON-RPC. Transactions are signed locally with the given keys (one
+/// per account the caller acts for); reverts are found by the gas estimate, so a reverting
+/// transaction is never broadcast.
+#[derive(Debug, Clone)]
+pub struct RpcEvm {
+    provider: DynProvider,
+    accounts: BTreeSet<Address>,
+}
+
+fn backend(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Backend(format!("{what}: {e}"))
+}
+
+/// The revert data in a node's error answer (`None`: the error is no revert).
+fn revert_data(e: &TransportError) -> Option<Bytes> {
+    let payload = e.as_error_resp()?;
+    payload.as_revert_data().or_else(|| payload.message.contains("revert").then(Bytes::new))
+}
+
+impl RpcEvm {
+    /// Connect to the node at `url` (e.g. `http://127.0.0.1:8545`), acting for `signers`.
+    pub async fn connect(url: &str, signers: Vec<PrivateKeySigner>) -> Result<Self> {
+        let mut iter = signers.into_iter();
+        let first = iter.next().ok_or_else(|| Error::InvalidInput("no signer given".into()))?;
+        let mut accounts = BTreeSet::from([first.address()]);
+        let mut wallet = EthereumWallet::from(first);
+        for s in iter {
+            accounts.insert(s.address());
+            wallet.register_signer(s);
+        }
+        let url = url.parse().map_err(|e| Error::InvalidInput(format!("node url {url:?}: {e}")))?;
+        let provider = ProviderBuilder::new().wallet(wallet).connect_http(url).erased();
+        provider.get_chain_id().await.map_err(|e| backend("eth_chainId", e))?;
+        Ok(RpcEvm { provider, accounts })
+    }
+
+    /// The alloy provider, for anything beyond the [`Evm`] surface.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    async fn dev_call(&self, method: &'static str, params: serde_json::Value) -> Result<()> {
+        self.provider
+            .raw_request::<_, serde_json::Value>(method.into(), params)
+            .await
+            .map_err(|e| backend(method, e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Evm for RpcEvm {
+    async fn send(&self, tx: Tx) -> Result<Outcome<TxReceipt>> {
+        if !self.accounts.contains(&tx.from) {
+            return Err(Error::UnknownAccount(tx.from));
+        }
+        let mut req = TransactionRequest::default().with_from(tx.from).with_input(tx.data).with_value(tx.value);
+        match tx.to {
+            Some(to) => req.set_to(to),
+            None => req.set_create(),
+        }
+        let gas = match self.provider.estimate_gas(req.clone()).await {
+            Ok(gas) => gas,
+            Err(e) => {
+                return match revert_data(&e) {
+                    Some(data) => Ok(Outcome::Revert(data)),
+                    None => Err(backend("eth_estimateGas", e)),
+                }
+            }
+        };
+        let pending = self
+            .provider
+            .send_transaction(req.with_gas_limit(gas))
+            .await
+            .map_err(|e| backend("eth_sendRawTransaction", e))?;
+        let r = pending.get_receipt().await.map_err(|e| backend("transaction receipt", e))?;
+        if !r.status() {
+            return Ok(Outcome::Halt(format!("transaction {} failed on chain", r.transaction_hash)));
+        }
+        Ok(Outcome::Success(TxReceipt {
+            gas_used: r.gas_used,
+            fee: U256::from(r.gas_used) * U256::from(r.effective_gas_price),
+            block: r.block_number.unwrap_or_default(),
+            logs: r.inner.logs().iter().map(|l| l.inner.clone()).collect(),
+            created: r.contract_address,
+        }))
+    }
+
+    async fn call(&self, to: Address, data: Bytes) -> Result<Outcome<Bytes>> {
+        let req = TransactionRequest::default().with_to(to).with_input(data);
+        match self.provider.call(req).await {
+            Ok(out) => Ok(Outcome::Success(out)),
+            Err(e) => match revert_data(&e) {
+                Some(data) => Ok(Outcome::Revert(data)),
+                None => Err(backend("eth_call", e)),
+            },
+        }
+    }
+
+    async fn balance(&self, who: Address) -> Result<U256> {
+        self.provider.get_balance(who).await.map_err(|e| backend("eth_getBalance", e))
+    }
+
+    async fn now(&self) -> Result<u64> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| backend("eth_getBlockByNumber", e))?
+            .ok_or_else(|| Error::Backend("the node has no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    async fn block_number(&self) -> Result<u64> {
+        self.provider.get_block_number().await.map_err(|e| backend("eth_blockNumber", e))
+    }
+
+    async fn logs(&self, from_block: u64) -> Result<Vec<(u64, Log)>> {
+        let filter = Filter::new().from_block(from_block).to_block(BlockNumberOrTag::Latest);
+        let logs = self.provider.get_logs(&filter).await.map_err(|e| backend("eth_getLogs", e))?;
+        Ok(logs.into_iter().map(|l| (l.block_number.unwrap_or_default(), l.inner)).collect())
+    }
+
+    async fn advance_time(&self, secs: u64) -> Result<()> {
+        self.dev_call("evm_increaseTime", serde_json::json!([secs])).await?;
+        self.dev_call("evm_mine", serde_json::json!([])).await
+    }
+
+    async fn set_balance(&self, who: Address, wei: U256) -> Result<()> {
+        self.dev_call("anvil_setBalance", serde_json::json!([who, wei])).await
+    }
+}
+
+/// `n` deterministic throwaway keys (keccak256 of "oai-chain dev account {i}") for development
+/// chains and tests. Everyone can derive them: never send them real funds.
+pub fn dev_signers(n: usize) -> Vec<PrivateKeySigner> {
+    (0..n)
+        .map(|i| {
+            let key = keccak256(format!("oai-chain dev account {i}"));
+            PrivateKeySigner::from_bytes(&key).expect("a keccak digest is a valid secp256k1 key")
+        })
+        .collect()
+}
+
+/// A local anvil node on a free 127.0.0.1 port, started with the backends' pinned hardfork;
+/// stopped when dropped.
+#[derive(Debug)]
+pub struct Anvil {
+    child: Child,
+    url: String,
+}
+
+impl Anvil {
+    /// Where to find anvil: `$OAI_ANVIL`, the binary `.ci/run` installs from npm
+    /// (`@foundry-rs/anvil-linux-amd64`) under `workspace_root`, or `anvil` on the `PATH`.
+    pub fn locate(workspace_root: &Path) -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os("OAI_ANVIL") {
+            return Some(PathBuf::from(p));
+        }
+        let npm = workspace_root.join(".ci/node/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        if npm.is_file() {
+            return Some(npm);
+        }
+        std::env::var_os("PATH")?
+            .to_str()?
+            .split(':')
+            .map(|d| Path::new(d).join("anvil"))
+            .find(|p| p.is_file())
+    }
+
+    /// Start `bin` and wait (up to 20 s) until it answers JSON-RPC.
+    pub async fn start(bin: &Path) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| backend("finding a free port", e))?
+            .port();
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--hardfork", "prague", "--silent"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| backend(&format!("starting {}", bin.display()), e))?;
+        let mut node = Anvil { child, url: format!("http://127.0.0.1:{port}") };
+        let url = node.url.parse().map_err(|e| backend("anvil url", e))?;
+        let probe = ProviderBuilder::new().connect_http(url);
+        let start = Instant::now();
+        loop {
+            if probe.get_chain_id().await.is_ok() {
+                return Ok(node);
+            }
+            if let Ok(Some(status)) = node.child.try_wait() {
+                return Err(Error::Backend(format!("anvil exited at start: {status}")));
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return Err(Error::Backend(format!("anvil did not answer on {} within 20 s", node.url)));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The node's JSON-RPC endpoint.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
