@@ -37,7 +37,8 @@ contract TrainingMarket {
         uint32 challengeWindow; // seconds anyone may challenge a submission
         Status status;
         address node;
-        uint64 deadline; // Claimed: submit by; Submitted: challenge window end
+        uint64 deadline; // Open: claim by; Claimed: submit by; Submitted: challenge window end
+        uint32 claimWindow; // seconds a node has to claim the job once it is open
         bytes32 datasetRoot;
         bytes32 specCid;
         uint256 reward;
@@ -65,6 +66,7 @@ contract TrainingMarket {
     error BadJobTerms();
     error WrongStatus(uint256 jobId, Status status);
     error NotRequester(uint256 jobId, address caller);
+    error ClaimWindowClosed(uint256 jobId, uint64 closedAt);
     error FundingClosed(uint256 jobId);
     error AlreadyClaimed(uint256 jobId, address node);
     error InsufficientStake(uint256 free, uint256 required);
@@ -154,16 +156,18 @@ contract TrainingMarket {
 
     // ---- jobs ----------------------------------------------------------------------------
 
-    /// @notice Post a job escrowing `msg.value` as the reward.
+    /// @notice Post a job escrowing `msg.value` as the reward; nodes may claim it for
+    /// `claimWindow` seconds.
     function postJob(
         bytes32 datasetRoot,
         bytes32 specCid,
+        uint32 claimWindow,
         uint32 maxDuration,
         uint32 challengeWindow,
         uint256 requiredStake
     ) external payable returns (uint256 jobId) {
         if (msg.value == 0) revert ZeroAmount();
-        if (maxDuration == 0 || challengeWindow == 0 || requiredStake == 0 || requiredStake > type(uint128).max) {
+        if (claimWindow == 0 || maxDuration == 0 || challengeWindow == 0 || requiredStake == 0 || requiredStake > type(uint128).max) {
             revert BadJobTerms();
         }
         jobId = ++jobCount;
@@ -172,6 +176,8 @@ contract TrainingMarket {
         j.maxDuration = maxDuration;
         j.challengeWindow = challengeWindow;
         j.status = Status.Open;
+        j.claimWindow = claimWindow;
+        j.deadline = uint64(block.timestamp) + claimWindow;
         j.datasetRoot = datasetRoot;
         j.specCid = specCid;
         j.reward = msg.value;
@@ -190,11 +196,12 @@ contract TrainingMarket {
         emit Funded(jobId, msg.sender, msg.value, j.reward);
     }
 
-    /// @notice The requester withdraws an unclaimed job; funders then take refunds.
+    /// @notice Withdraw an unclaimed job: the requester at any time, anyone once its claim
+    /// window has passed. Funders then take refunds.
     function cancel(uint256 jobId) external {
         Job storage j = _job(jobId);
-        if (msg.sender != j.requester) revert NotRequester(jobId, msg.sender);
         if (j.status != Status.Open) revert WrongStatus(jobId, j.status);
+        if (msg.sender != j.requester && block.timestamp <= j.deadline) revert NotRequester(jobId, msg.sender);
         j.status = Status.Cancelled;
         emit Cancelled(jobId);
     }
@@ -206,6 +213,7 @@ contract TrainingMarket {
             if (j.node != address(0)) revert AlreadyClaimed(jobId, j.node);
             revert WrongStatus(jobId, j.status);
         }
+        if (block.timestamp > j.deadline) revert ClaimWindowClosed(jobId, j.deadline);
         uint256 free = registry.freeStake(msg.sender);
         if (free < j.requiredStake) revert InsufficientStake(free, j.requiredStake);
         j.status = Status.Claimed;
@@ -232,7 +240,7 @@ contract TrainingMarket {
     }
 
     /// @notice A claimed job whose node missed its submit deadline: the node's locked stake goes
-    /// to the requester and the job is open again.
+    /// to the requester and the job is open again for a fresh claim window.
     function expire(uint256 jobId) external {
         Job storage j = _job(jobId);
         if (j.status != Status.Claimed) revert WrongStatus(jobId, j.status);
@@ -241,7 +249,7 @@ contract TrainingMarket {
         uint256 stake = j.requiredStake;
         j.status = Status.Open;
         j.node = address(0);
-        j.deadline = 0;
+        j.deadline = uint64(block.timestamp) + j.claimWindow;
         owed[j.requester] += stake;
         emit Expired(jobId, node, stake);
         registry.slash(node, stake);

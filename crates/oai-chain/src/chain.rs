@@ -16,6 +16,9 @@ pub struct JobTerms {
     pub dataset_root: B256,
     /// Digest of the job spec (model and training config) block.
     pub spec: B256,
+    /// Seconds nodes may claim the job once it is open; after that anyone may cancel it and
+    /// funders take refunds.
+    pub claim_window: u32,
     /// Seconds a node has from claiming to submitting.
     pub max_duration: u32,
     /// Seconds anyone may challenge a submission.
@@ -65,7 +68,7 @@ pub struct Job {
     pub node: Option<Address>,
     /// Where it stands.
     pub status: JobStatus,
-    /// Claimed: submit by; Submitted: end of the challenge window (unix seconds).
+    /// Open: claim by; Claimed: submit by; Submitted: end of the challenge window (unix seconds).
     pub deadline: u64,
     /// The escrowed reward (all funders together).
     pub reward: U256,
@@ -241,19 +244,31 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
 
     // ---- market ----
     /// Post a job escrowing `reward`.
-    async fn post_job(&self, requester: Address, terms: &JobTerms, reward: U256) -> Result<(JobId, Receipt)>;
+    async fn post_job(
+        &self,
+        requester: Address,
+        terms: &JobTerms,
+        reward: U256,
+    ) -> Result<(JobId, Receipt)>;
     /// Add `amount` to a job's reward.
     async fn fund_job(&self, funder: Address, job: JobId, amount: U256) -> Result<Receipt>;
-    /// The requester cancels an unclaimed job.
+    /// Cancel an unclaimed job: the requester at any time, anyone after the claim window.
     async fn cancel_job(&self, requester: Address, job: JobId) -> Result<Receipt>;
     /// A registered node claims a job.
     async fn claim_job(&self, node: Address, job: JobId) -> Result<Receipt>;
     /// The node publishes its result.
-    async fn submit_result(&self, node: Address, job: JobId, result: &JobResult) -> Result<Receipt>;
+    async fn submit_result(&self, node: Address, job: JobId, result: &JobResult)
+        -> Result<Receipt>;
     /// Reopen a job whose node missed its deadline (its locked stake goes to the requester).
     async fn expire_job(&self, caller: Address, job: JobId) -> Result<Receipt>;
     /// Challenge a result, bonding `bond` and claiming `claimed_final` as the true c_steps.
-    async fn challenge(&self, challenger: Address, job: JobId, claimed_final: B256, bond: U256) -> Result<Receipt>;
+    async fn challenge(
+        &self,
+        challenger: Address,
+        job: JobId,
+        claimed_final: B256,
+        bond: U256,
+    ) -> Result<Receipt>;
     /// Post this round's commitment at the dispute's mid step.
     async fn bisect(&self, mover: Address, job: JobId, commitment: B256) -> Result<Receipt>;
     /// Apply the adjudicator's verdict.
@@ -277,19 +292,37 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
 
     // ---- referees ----
     /// A referee votes on a case.
-    async fn referee_vote(&self, referee: Address, case: B256, node_correct: bool) -> Result<Receipt>;
+    async fn referee_vote(
+        &self,
+        referee: Address,
+        case: B256,
+        node_correct: bool,
+    ) -> Result<Receipt>;
 
     // ---- dataset DAOs ----
     /// Deploy a new dataset DAO.
-    async fn create_dao(&self, deployer: Address, config: &DaoConfig) -> Result<(Address, Receipt)>;
+    async fn create_dao(&self, deployer: Address, config: &DaoConfig)
+        -> Result<(Address, Receipt)>;
     /// `member` of `parent` deploys a fork of it.
     async fn fork_dao(&self, member: Address, parent: Address) -> Result<(Address, Receipt)>;
     /// A member of the fork's parent joins the fork.
     async fn join_dao(&self, member: Address, dao: Address) -> Result<Receipt>;
     /// Propose `new_root` (described by the proposal block `proposal`) on top of the current root.
-    async fn propose(&self, member: Address, dao: Address, new_root: B256, proposal: B256) -> Result<(u64, Receipt)>;
+    async fn propose(
+        &self,
+        member: Address,
+        dao: Address,
+        new_root: B256,
+        proposal: B256,
+    ) -> Result<(u64, Receipt)>;
     /// Vote on a proposal.
-    async fn vote(&self, member: Address, dao: Address, proposal: u64, support: bool) -> Result<Receipt>;
+    async fn vote(
+        &self,
+        member: Address,
+        dao: Address,
+        proposal: u64,
+        support: bool,
+    ) -> Result<Receipt>;
     /// Execute a passed proposal.
     async fn execute(&self, caller: Address, dao: Address, proposal: u64) -> Result<Receipt>;
     /// A DAO's current version.

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingMarket};
 use crate::chain::{
-    Chain, ChainConfig, DaoConfig, DaoState, Deployment, Dispute, Event, Job, JobId, JobResult, JobStatus,
-    JobTerms, NodeStake, Receipt, Turn,
+    Chain, ChainConfig, DaoConfig, DaoState, Deployment, Dispute, Event, Job, JobId, JobResult,
+    JobStatus, JobTerms, NodeStake, Receipt, Turn,
 };
 use crate::error::{Origin, Revert};
 use crate::evm::{Evm, Outcome, Tx, TxReceipt};
@@ -31,7 +31,11 @@ impl<E: Evm> Contracts<E> {
     }
 
     /// Deploy registry, referee adjudicator and market from `deployer` and wire them up.
-    pub async fn deploy(evm: E, deployer: Address, config: &ChainConfig) -> Result<(Self, DeployGas)> {
+    pub async fn deploy(
+        evm: E,
+        deployer: Address,
+        config: &ChainConfig,
+    ) -> Result<(Self, DeployGas)> {
         if config.threshold == 0 || config.threshold as usize > config.referees.len() {
             return Err(Error::InvalidInput(format!(
                 "threshold {} of {} referees",
@@ -44,14 +48,27 @@ impl<E: Evm> Contracts<E> {
             minStake_: config.min_stake,
             unbondDelay_: config.unbond_delay,
         };
-        let (registry, r) = create(&evm, deployer, "NodeRegistry", &NodeRegistry::BYTECODE, registry_args).await?;
+        let (registry, r) = create(
+            &evm,
+            deployer,
+            "NodeRegistry",
+            &NodeRegistry::BYTECODE,
+            registry_args,
+        )
+        .await?;
         gas.push(("deploy NodeRegistry", r.gas_used));
         let referee_args = RefereeAdjudicator::constructorCall {
             referees: config.referees.clone(),
             threshold_: U256::from(config.threshold),
         };
-        let (adjudicator, r) =
-            create(&evm, deployer, "RefereeAdjudicator", &RefereeAdjudicator::BYTECODE, referee_args).await?;
+        let (adjudicator, r) = create(
+            &evm,
+            deployer,
+            "RefereeAdjudicator",
+            &RefereeAdjudicator::BYTECODE,
+            referee_args,
+        )
+        .await?;
         gas.push(("deploy RefereeAdjudicator", r.gas_used));
         let market_args = TrainingMarket::constructorCall {
             registry_: registry,
@@ -59,11 +76,31 @@ impl<E: Evm> Contracts<E> {
             moveTimeout_: config.move_timeout,
             adjudicationTimeout_: config.adjudication_timeout,
         };
-        let (market, r) = create(&evm, deployer, "TrainingMarket", &TrainingMarket::BYTECODE, market_args).await?;
+        let (market, r) = create(
+            &evm,
+            deployer,
+            "TrainingMarket",
+            &TrainingMarket::BYTECODE,
+            market_args,
+        )
+        .await?;
         gas.push(("deploy TrainingMarket", r.gas_used));
-        let this = Contracts::attach(evm, Deployment { registry, adjudicator, market });
+        let this = Contracts::attach(
+            evm,
+            Deployment {
+                registry,
+                adjudicator,
+                market,
+            },
+        );
         let r = this
-            .send(deployer, registry, Origin::Registry, NodeRegistry::setMarketCall { market_: market }, U256::ZERO)
+            .send(
+                deployer,
+                registry,
+                Origin::Registry,
+                NodeRegistry::setMarketCall { market_: market },
+                U256::ZERO,
+            )
             .await?;
         gas.push(("NodeRegistry.setMarket", r.gas_used));
         Ok((this, gas))
@@ -83,55 +120,121 @@ impl<E: Evm> Contracts<E> {
         call: C,
         value: U256,
     ) -> Result<Receipt> {
-        let tx = Tx { from, to: Some(to), data: Bytes::from(call.abi_encode()), value };
+        let tx = Tx {
+            from,
+            to: Some(to),
+            data: Bytes::from(call.abi_encode()),
+            value,
+        };
         let r = mined(self.evm.send(tx).await?, C::SIGNATURE, origin)?;
         Ok(self.receipt(r))
     }
 
     /// Run a view call and decode its return value.
-    async fn view<C: SolCall + Send>(&self, to: Address, origin: Origin, call: C) -> Result<C::Return> {
+    async fn view<C: SolCall + Send>(
+        &self,
+        to: Address,
+        origin: Origin,
+        call: C,
+    ) -> Result<C::Return> {
         let out = match self.evm.call(to, Bytes::from(call.abi_encode())).await? {
             Outcome::Success(out) => out,
             Outcome::Revert(data) => return Err(reverted(C::SIGNATURE, origin, &data)),
-            Outcome::Halt(reason) => return Err(Error::Halted { call: C::SIGNATURE.into(), reason }),
+            Outcome::Halt(reason) => {
+                return Err(Error::Halted {
+                    call: C::SIGNATURE.into(),
+                    reason,
+                })
+            }
         };
-        C::abi_decode_returns(&out).map_err(|e| Error::Decode { call: C::SIGNATURE.into(), reason: e.to_string() })
+        C::abi_decode_returns(&out).map_err(|e| Error::Decode {
+            call: C::SIGNATURE.into(),
+            reason: e.to_string(),
+        })
     }
 
     fn receipt(&self, r: TxReceipt) -> Receipt {
         let events = r.logs.iter().filter_map(|l| self.decode_event(l)).collect();
-        Receipt { gas_used: r.gas_used, fee: r.fee, block: r.block, events }
+        Receipt {
+            gas_used: r.gas_used,
+            fee: r.fee,
+            block: r.block,
+            events,
+        }
     }
 
     fn decode_event(&self, log: &Log) -> Option<Event> {
         let d = &self.deployment;
         if log.address == d.registry {
-            NodeRegistry::NodeRegistryEvents::decode_log(log).ok().map(|l| Event::Registry(l.data))
+            NodeRegistry::NodeRegistryEvents::decode_log(log)
+                .ok()
+                .map(|l| Event::Registry(l.data))
         } else if log.address == d.market {
-            TrainingMarket::TrainingMarketEvents::decode_log(log).ok().map(|l| Event::Market(l.data))
+            TrainingMarket::TrainingMarketEvents::decode_log(log)
+                .ok()
+                .map(|l| Event::Market(l.data))
         } else if log.address == d.adjudicator {
-            RefereeAdjudicator::RefereeAdjudicatorEvents::decode_log(log).ok().map(|l| Event::Referee(l.data))
+            RefereeAdjudicator::RefereeAdjudicatorEvents::decode_log(log)
+                .ok()
+                .map(|l| Event::Referee(l.data))
         } else {
             DatasetDAO::DatasetDAOEvents::decode_log(log)
                 .ok()
-                .map(|l| Event::Dao { dao: log.address, event: l.data })
+                .map(|l| Event::Dao {
+                    dao: log.address,
+                    event: l.data,
+                })
         }
     }
 
-    async fn market<C: SolCall + Send>(&self, from: Address, call: C, value: U256) -> Result<Receipt> {
-        self.send(from, self.deployment.market, Origin::Market, call, value).await
+    async fn market<C: SolCall + Send>(
+        &self,
+        from: Address,
+        call: C,
+        value: U256,
+    ) -> Result<Receipt> {
+        self.send(from, self.deployment.market, Origin::Market, call, value)
+            .await
     }
 
-    async fn registry<C: SolCall + Send>(&self, from: Address, call: C, value: U256) -> Result<Receipt> {
-        self.send(from, self.deployment.registry, Origin::Registry, call, value).await
+    async fn registry<C: SolCall + Send>(
+        &self,
+        from: Address,
+        call: C,
+        value: U256,
+    ) -> Result<Receipt> {
+        self.send(
+            from,
+            self.deployment.registry,
+            Origin::Registry,
+            call,
+            value,
+        )
+        .await
     }
 
-    async fn dao_tx<C: SolCall + Send>(&self, from: Address, dao: Address, call: C) -> Result<Receipt> {
+    async fn dao_tx<C: SolCall + Send>(
+        &self,
+        from: Address,
+        dao: Address,
+        call: C,
+    ) -> Result<Receipt> {
         self.send(from, dao, Origin::Dao, call, U256::ZERO).await
     }
 
-    async fn create_dao_with(&self, deployer: Address, args: DatasetDAO::constructorCall) -> Result<(Address, Receipt)> {
-        let (dao, r) = create(&self.evm, deployer, "DatasetDAO", &DatasetDAO::BYTECODE, args).await?;
+    async fn create_dao_with(
+        &self,
+        deployer: Address,
+        args: DatasetDAO::constructorCall,
+    ) -> Result<(Address, Receipt)> {
+        let (dao, r) = create(
+            &self.evm,
+            deployer,
+            "DatasetDAO",
+            &DatasetDAO::BYTECODE,
+            args,
+        )
+        .await?;
         Ok((dao, self.receipt(r)))
     }
 }
@@ -147,21 +250,34 @@ async fn create<E: Evm, A: SolConstructor>(
     let mut data = code.to_vec();
     data.extend_from_slice(&args.abi_encode());
     let call = format!("deploy {name}");
-    let tx = Tx { from, to: None, data: data.into(), value: U256::ZERO };
+    let tx = Tx {
+        from,
+        to: None,
+        data: data.into(),
+        value: U256::ZERO,
+    };
     let r = mined(evm.send(tx).await?, &call, Origin::Other)?;
-    let addr = r.created.ok_or_else(|| Error::Backend(format!("{call}: no contract address in the receipt")))?;
+    let addr = r
+        .created
+        .ok_or_else(|| Error::Backend(format!("{call}: no contract address in the receipt")))?;
     Ok((addr, r))
 }
 
 fn reverted(call: &str, origin: Origin, data: &[u8]) -> Error {
-    Error::Reverted { call: call.into(), revert: Revert::decode(origin, data) }
+    Error::Reverted {
+        call: call.into(),
+        revert: Revert::decode(origin, data),
+    }
 }
 
 fn mined(outcome: Outcome<TxReceipt>, call: &str, origin: Origin) -> Result<TxReceipt> {
     match outcome {
         Outcome::Success(r) => Ok(r),
         Outcome::Revert(data) => Err(reverted(call, origin, &data)),
-        Outcome::Halt(reason) => Err(Error::Halted { call: call.into(), reason }),
+        Outcome::Halt(reason) => Err(Error::Halted {
+            call: call.into(),
+            reason,
+        }),
     }
 }
 
@@ -183,7 +299,10 @@ fn status(raw: u8) -> Result<JobStatus> {
     (raw as usize)
         .checked_sub(1)
         .and_then(|i| STATUSES.get(i).copied())
-        .ok_or_else(|| Error::Decode { call: "getJob".into(), reason: format!("status {raw}") })
+        .ok_or_else(|| Error::Decode {
+            call: "getJob".into(),
+            reason: format!("status {raw}"),
+        })
 }
 
 fn nonzero(a: Address) -> Option<Address> {
@@ -191,7 +310,10 @@ fn nonzero(a: Address) -> Option<Address> {
 }
 
 fn to_u64(v: U256, what: &str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| Error::Decode { call: what.into(), reason: format!("{v} does not fit u64") })
+    u64::try_from(v).map_err(|_| Error::Decode {
+        call: what.into(),
+        reason: format!("{v} does not fit u64"),
+    })
 }
 
 #[async_trait]
@@ -201,23 +323,33 @@ impl<E: Evm> Chain for Contracts<E> {
     }
 
     async fn register(&self, node: Address, stake: U256) -> Result<Receipt> {
-        self.registry(node, NodeRegistry::registerCall {}, stake).await
+        self.registry(node, NodeRegistry::registerCall {}, stake)
+            .await
     }
 
     async fn top_up(&self, node: Address, amount: U256) -> Result<Receipt> {
-        self.registry(node, NodeRegistry::topUpCall {}, amount).await
+        self.registry(node, NodeRegistry::topUpCall {}, amount)
+            .await
     }
 
     async fn request_unbond(&self, node: Address, amount: U256) -> Result<Receipt> {
-        self.registry(node, NodeRegistry::requestUnbondCall { amount }, U256::ZERO).await
+        self.registry(node, NodeRegistry::requestUnbondCall { amount }, U256::ZERO)
+            .await
     }
 
     async fn withdraw_stake(&self, node: Address) -> Result<Receipt> {
-        self.registry(node, NodeRegistry::withdrawCall {}, U256::ZERO).await
+        self.registry(node, NodeRegistry::withdrawCall {}, U256::ZERO)
+            .await
     }
 
     async fn stake(&self, node: Address) -> Result<NodeStake> {
-        let n = self.view(self.deployment.registry, Origin::Registry, NodeRegistry::nodesCall(node)).await?;
+        let n = self
+            .view(
+                self.deployment.registry,
+                Origin::Registry,
+                NodeRegistry::nodesCall(node),
+            )
+            .await?;
         Ok(NodeStake {
             registered: n.registered,
             stake: n.stake,
@@ -227,10 +359,16 @@ impl<E: Evm> Chain for Contracts<E> {
         })
     }
 
-    async fn post_job(&self, requester: Address, terms: &JobTerms, reward: U256) -> Result<(JobId, Receipt)> {
+    async fn post_job(
+        &self,
+        requester: Address,
+        terms: &JobTerms,
+        reward: U256,
+    ) -> Result<(JobId, Receipt)> {
         let call = TrainingMarket::postJobCall {
             datasetRoot: terms.dataset_root,
             specCid: terms.spec,
+            claimWindow: terms.claim_window,
             maxDuration: terms.max_duration,
             challengeWindow: terms.challenge_window,
             requiredStake: terms.required_stake,
@@ -243,23 +381,52 @@ impl<E: Evm> Chain for Contracts<E> {
                 Event::Market(TrainingMarket::TrainingMarketEvents::JobPosted(p)) => Some(p.jobId),
                 _ => None,
             })
-            .ok_or_else(|| Error::Decode { call: "postJob".into(), reason: "no JobPosted event".into() })?;
+            .ok_or_else(|| Error::Decode {
+                call: "postJob".into(),
+                reason: "no JobPosted event".into(),
+            })?;
         Ok((to_u64(id, "postJob")?, r))
     }
 
     async fn fund_job(&self, funder: Address, job: JobId, amount: U256) -> Result<Receipt> {
-        self.market(funder, TrainingMarket::fundCall { jobId: job_u256(job) }, amount).await
+        self.market(
+            funder,
+            TrainingMarket::fundCall {
+                jobId: job_u256(job),
+            },
+            amount,
+        )
+        .await
     }
 
     async fn cancel_job(&self, requester: Address, job: JobId) -> Result<Receipt> {
-        self.market(requester, TrainingMarket::cancelCall { jobId: job_u256(job) }, U256::ZERO).await
+        self.market(
+            requester,
+            TrainingMarket::cancelCall {
+                jobId: job_u256(job),
+            },
+            U256::ZERO,
+        )
+        .await
     }
 
     async fn claim_job(&self, node: Address, job: JobId) -> Result<Receipt> {
-        self.market(node, TrainingMarket::claimCall { jobId: job_u256(job) }, U256::ZERO).await
+        self.market(
+            node,
+            TrainingMarket::claimCall {
+                jobId: job_u256(job),
+            },
+            U256::ZERO,
+        )
+        .await
     }
 
-    async fn submit_result(&self, node: Address, job: JobId, result: &JobResult) -> Result<Receipt> {
+    async fn submit_result(
+        &self,
+        node: Address,
+        job: JobId,
+        result: &JobResult,
+    ) -> Result<Receipt> {
         let call = TrainingMarket::submitCall {
             jobId: job_u256(job),
             genesis: result.genesis,
@@ -271,41 +438,100 @@ impl<E: Evm> Chain for Contracts<E> {
     }
 
     async fn expire_job(&self, caller: Address, job: JobId) -> Result<Receipt> {
-        self.market(caller, TrainingMarket::expireCall { jobId: job_u256(job) }, U256::ZERO).await
+        self.market(
+            caller,
+            TrainingMarket::expireCall {
+                jobId: job_u256(job),
+            },
+            U256::ZERO,
+        )
+        .await
     }
 
-    async fn challenge(&self, challenger: Address, job: JobId, claimed_final: B256, bond: U256) -> Result<Receipt> {
-        let call = TrainingMarket::challengeCall { jobId: job_u256(job), challengerFinal: claimed_final };
+    async fn challenge(
+        &self,
+        challenger: Address,
+        job: JobId,
+        claimed_final: B256,
+        bond: U256,
+    ) -> Result<Receipt> {
+        let call = TrainingMarket::challengeCall {
+            jobId: job_u256(job),
+            challengerFinal: claimed_final,
+        };
         self.market(challenger, call, bond).await
     }
 
     async fn bisect(&self, mover: Address, job: JobId, commitment: B256) -> Result<Receipt> {
-        self.market(mover, TrainingMarket::bisectCall { jobId: job_u256(job), commitment }, U256::ZERO).await
+        self.market(
+            mover,
+            TrainingMarket::bisectCall {
+                jobId: job_u256(job),
+                commitment,
+            },
+            U256::ZERO,
+        )
+        .await
     }
 
     async fn resolve(&self, caller: Address, job: JobId) -> Result<Receipt> {
-        self.market(caller, TrainingMarket::resolveCall { jobId: job_u256(job) }, U256::ZERO).await
+        self.market(
+            caller,
+            TrainingMarket::resolveCall {
+                jobId: job_u256(job),
+            },
+            U256::ZERO,
+        )
+        .await
     }
 
     async fn timeout(&self, caller: Address, job: JobId) -> Result<Receipt> {
-        self.market(caller, TrainingMarket::timeoutCall { jobId: job_u256(job) }, U256::ZERO).await
+        self.market(
+            caller,
+            TrainingMarket::timeoutCall {
+                jobId: job_u256(job),
+            },
+            U256::ZERO,
+        )
+        .await
     }
 
     async fn finalize(&self, caller: Address, job: JobId) -> Result<Receipt> {
-        self.market(caller, TrainingMarket::finalizeCall { jobId: job_u256(job) }, U256::ZERO).await
+        self.market(
+            caller,
+            TrainingMarket::finalizeCall {
+                jobId: job_u256(job),
+            },
+            U256::ZERO,
+        )
+        .await
     }
 
     async fn refund(&self, funder: Address, job: JobId) -> Result<Receipt> {
-        self.market(funder, TrainingMarket::refundCall { jobId: job_u256(job) }, U256::ZERO).await
+        self.market(
+            funder,
+            TrainingMarket::refundCall {
+                jobId: job_u256(job),
+            },
+            U256::ZERO,
+        )
+        .await
     }
 
     async fn withdraw(&self, account: Address) -> Result<Receipt> {
-        self.market(account, TrainingMarket::withdrawCall {}, U256::ZERO).await
+        self.market(account, TrainingMarket::withdrawCall {}, U256::ZERO)
+            .await
     }
 
     async fn job(&self, job: JobId) -> Result<Job> {
         let j = self
-            .view(self.deployment.market, Origin::Market, TrainingMarket::getJobCall { jobId: job_u256(job) })
+            .view(
+                self.deployment.market,
+                Origin::Market,
+                TrainingMarket::getJobCall {
+                    jobId: job_u256(job),
+                },
+            )
             .await?;
         let status = status(j.status)?;
         let result = (j.steps > 0).then_some(JobResult {
@@ -323,6 +549,7 @@ impl<E: Evm> Chain for Contracts<E> {
             terms: JobTerms {
                 dataset_root: j.datasetRoot,
                 spec: j.specCid,
+                claim_window: j.claimWindow,
                 max_duration: j.maxDuration,
                 challenge_window: j.challengeWindow,
                 required_stake: j.requiredStake,
@@ -333,7 +560,13 @@ impl<E: Evm> Chain for Contracts<E> {
 
     async fn dispute(&self, job: JobId) -> Result<Option<Dispute>> {
         let d = self
-            .view(self.deployment.market, Origin::Market, TrainingMarket::getDisputeCall { jobId: job_u256(job) })
+            .view(
+                self.deployment.market,
+                Origin::Market,
+                TrainingMarket::getDisputeCall {
+                    jobId: job_u256(job),
+                },
+            )
             .await?;
         if d.challenger == Address::ZERO {
             return Ok(None);
@@ -343,7 +576,12 @@ impl<E: Evm> Chain for Contracts<E> {
             0 => Turn::Node,
             1 => Turn::Challenger,
             2 => Turn::Adjudication,
-            other => return Err(Error::Decode { call: "getDispute".into(), reason: format!("turn {other}") }),
+            other => {
+                return Err(Error::Decode {
+                    call: "getDispute".into(),
+                    reason: format!("turn {other}"),
+                })
+            }
         };
         Ok(Some(Dispute {
             challenger: d.challenger,
@@ -359,7 +597,12 @@ impl<E: Evm> Chain for Contracts<E> {
     }
 
     async fn owed(&self, account: Address) -> Result<U256> {
-        self.view(self.deployment.market, Origin::Market, TrainingMarket::owedCall(account)).await
+        self.view(
+            self.deployment.market,
+            Origin::Market,
+            TrainingMarket::owedCall(account),
+        )
+        .await
     }
 
     async fn case_id(&self, job: JobId, dispute: &Dispute) -> Result<B256> {
@@ -369,15 +612,35 @@ impl<E: Evm> Chain for Contracts<E> {
             before: dispute.agreed,
             nodeAfter: dispute.node_hi,
         };
-        self.view(self.deployment.market, Origin::Market, call).await
+        self.view(self.deployment.market, Origin::Market, call)
+            .await
     }
 
-    async fn referee_vote(&self, referee: Address, case: B256, node_correct: bool) -> Result<Receipt> {
-        let call = RefereeAdjudicator::voteCall { caseId: case, nodeCorrect: node_correct };
-        self.send(referee, self.deployment.adjudicator, Origin::Referee, call, U256::ZERO).await
+    async fn referee_vote(
+        &self,
+        referee: Address,
+        case: B256,
+        node_correct: bool,
+    ) -> Result<Receipt> {
+        let call = RefereeAdjudicator::voteCall {
+            caseId: case,
+            nodeCorrect: node_correct,
+        };
+        self.send(
+            referee,
+            self.deployment.adjudicator,
+            Origin::Referee,
+            call,
+            U256::ZERO,
+        )
+        .await
     }
 
-    async fn create_dao(&self, deployer: Address, config: &DaoConfig) -> Result<(Address, Receipt)> {
+    async fn create_dao(
+        &self,
+        deployer: Address,
+        config: &DaoConfig,
+    ) -> Result<(Address, Receipt)> {
         let args = DatasetDAO::constructorCall {
             members: config.members.iter().map(|(a, _)| *a).collect(),
             weights: config.members.iter().map(|(_, w)| *w).collect(),
@@ -405,38 +668,94 @@ impl<E: Evm> Chain for Contracts<E> {
         self.dao_tx(member, dao, DatasetDAO::joinCall {}).await
     }
 
-    async fn propose(&self, member: Address, dao: Address, new_root: B256, proposal: B256) -> Result<(u64, Receipt)> {
-        let r = self.dao_tx(member, dao, DatasetDAO::proposeCall { newRoot: new_root, proposalCid: proposal }).await?;
+    async fn propose(
+        &self,
+        member: Address,
+        dao: Address,
+        new_root: B256,
+        proposal: B256,
+    ) -> Result<(u64, Receipt)> {
+        let r = self
+            .dao_tx(
+                member,
+                dao,
+                DatasetDAO::proposeCall {
+                    newRoot: new_root,
+                    proposalCid: proposal,
+                },
+            )
+            .await?;
         let id = r
             .events
             .iter()
             .find_map(|e| match e {
-                Event::Dao { event: DatasetDAO::DatasetDAOEvents::Proposed(p), .. } => Some(p.id),
+                Event::Dao {
+                    event: DatasetDAO::DatasetDAOEvents::Proposed(p),
+                    ..
+                } => Some(p.id),
                 _ => None,
             })
-            .ok_or_else(|| Error::Decode { call: "propose".into(), reason: "no Proposed event".into() })?;
+            .ok_or_else(|| Error::Decode {
+                call: "propose".into(),
+                reason: "no Proposed event".into(),
+            })?;
         Ok((to_u64(id, "propose")?, r))
     }
 
-    async fn vote(&self, member: Address, dao: Address, proposal: u64, support: bool) -> Result<Receipt> {
-        self.dao_tx(member, dao, DatasetDAO::voteCall { id: U256::from(proposal), support }).await
+    async fn vote(
+        &self,
+        member: Address,
+        dao: Address,
+        proposal: u64,
+        support: bool,
+    ) -> Result<Receipt> {
+        self.dao_tx(
+            member,
+            dao,
+            DatasetDAO::voteCall {
+                id: U256::from(proposal),
+                support,
+            },
+        )
+        .await
     }
 
     async fn execute(&self, caller: Address, dao: Address, proposal: u64) -> Result<Receipt> {
-        self.dao_tx(caller, dao, DatasetDAO::executeCall { id: U256::from(proposal) }).await
+        self.dao_tx(
+            caller,
+            dao,
+            DatasetDAO::executeCall {
+                id: U256::from(proposal),
+            },
+        )
+        .await
     }
 
     async fn dao(&self, dao: Address) -> Result<DaoState> {
         let root = self.view(dao, Origin::Dao, DatasetDAO::rootCall {}).await?;
-        let version = self.view(dao, Origin::Dao, DatasetDAO::versionCall {}).await?;
-        let total_weight = self.view(dao, Origin::Dao, DatasetDAO::totalWeightCall {}).await?;
-        let parent = self.view(dao, Origin::Dao, DatasetDAO::parentCall {}).await?;
-        Ok(DaoState { root, version, total_weight, parent: nonzero(parent) })
+        let version = self
+            .view(dao, Origin::Dao, DatasetDAO::versionCall {})
+            .await?;
+        let total_weight = self
+            .view(dao, Origin::Dao, DatasetDAO::totalWeightCall {})
+            .await?;
+        let parent = self
+            .view(dao, Origin::Dao, DatasetDAO::parentCall {})
+            .await?;
+        Ok(DaoState {
+            root,
+            version,
+            total_weight,
+            parent: nonzero(parent),
+        })
     }
 
     async fn events(&self, from_block: u64) -> Result<Vec<(u64, Event)>> {
         let logs = self.evm.logs(from_block).await?;
-        Ok(logs.iter().filter_map(|(b, l)| self.decode_event(l).map(|e| (*b, e))).collect())
+        Ok(logs
+            .iter()
+            .filter_map(|(b, l)| self.decode_event(l).map(|e| (*b, e)))
+            .collect())
     }
 
     async fn balance(&self, who: Address) -> Result<U256> {

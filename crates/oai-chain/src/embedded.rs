@@ -43,7 +43,9 @@ struct State {
 
 impl std::fmt::Debug for Revm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Revm").field("hardfork", &HARDFORK).finish_non_exhaustive()
+        f.debug_struct("Revm")
+            .field("hardfork", &HARDFORK)
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,19 +67,27 @@ impl Revm {
             ..BlockEnv::default()
         };
         Revm {
-            state: Mutex::new(State { db: Db::default(), block, logs: Vec::new() }),
+            state: Mutex::new(State {
+                db: Db::default(),
+                block,
+                logs: Vec::new(),
+            }),
         }
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>> {
-        self.state.lock().map_err(|_| Error::Backend("embedded EVM poisoned by a panic".into()))
+        self.state
+            .lock()
+            .map_err(|_| Error::Backend("embedded EVM poisoned by a panic".into()))
     }
 }
 
 impl State {
     fn account(&self, who: Address) -> Result<AccountInfo> {
         let info = self.db.basic_ref(who);
-        Ok(info.map_err(|e| Error::Backend(format!("{e:?}")))?.unwrap_or_default())
+        Ok(info
+            .map_err(|e| Error::Backend(format!("{e:?}")))?
+            .unwrap_or_default())
     }
 
     fn block(&self) -> u64 {
@@ -133,7 +143,9 @@ impl Evm for Revm {
         let kind = tx.to.map_or(TxKind::Create, TxKind::Call);
         let env = st.tx_env(tx.from, kind, tx.data, tx.value)?;
         match st.run(env, true)? {
-            ExecutionResult::Success { gas, logs, output, .. } => {
+            ExecutionResult::Success {
+                gas, logs, output, ..
+            } => {
                 let block = st.block();
                 st.logs.extend(logs.iter().cloned().map(|l| (block, l)));
                 st.block.number += U256::from(1);
@@ -179,7 +191,12 @@ impl Evm for Revm {
 
     async fn logs(&self, from_block: u64) -> Result<Vec<(u64, Log)>> {
         let st = self.lock()?;
-        Ok(st.logs.iter().filter(|(b, _)| *b >= from_block).cloned().collect())
+        Ok(st
+            .logs
+            .iter()
+            .filter(|(b, _)| *b >= from_block)
+            .cloned()
+            .collect())
     }
 
     async fn advance_time(&self, secs: u64) -> Result<()> {

@@ -82,15 +82,23 @@ pub(crate) enum Origin {
 impl Revert {
     /// Decode revert data, trying `origin`'s errors first.
     pub(crate) fn decode(origin: Origin, data: &[u8]) -> Self {
-        let order = [Origin::Registry, Origin::Market, Origin::Referee, Origin::Dao];
+        let order = [
+            Origin::Registry,
+            Origin::Market,
+            Origin::Referee,
+            Origin::Dao,
+        ];
         let first = order.iter().filter(|o| **o == origin);
         for o in first.chain(order.iter().filter(|o| **o != origin)) {
             let decoded = match o {
-                Origin::Registry => NodeRegistry::NodeRegistryErrors::abi_decode(data).map(Revert::Registry),
-                Origin::Market => TrainingMarket::TrainingMarketErrors::abi_decode(data).map(Revert::Market),
-                Origin::Referee => {
-                    RefereeAdjudicator::RefereeAdjudicatorErrors::abi_decode(data).map(Revert::Referee)
+                Origin::Registry => {
+                    NodeRegistry::NodeRegistryErrors::abi_decode(data).map(Revert::Registry)
                 }
+                Origin::Market => {
+                    TrainingMarket::TrainingMarketErrors::abi_decode(data).map(Revert::Market)
+                }
+                Origin::Referee => RefereeAdjudicator::RefereeAdjudicatorErrors::abi_decode(data)
+                    .map(Revert::Referee),
                 Origin::Dao => DatasetDAO::DatasetDAOErrors::abi_decode(data).map(Revert::Dao),
                 Origin::Other => continue,
             };
@@ -130,5 +138,72 @@ impl Error {
             Error::Reverted { revert, .. } => Some(revert),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::sol_types::SolError;
+
+    use super::*;
+
+    #[test]
+    fn reverts_decode_into_the_contract_errors_builtins_or_raw_bytes() {
+        let stake = NodeRegistry::StakeTooLow {
+            sent: U256::from(1),
+            minimum: U256::from(2),
+        }
+        .abi_encode();
+        let want = Revert::Registry(NodeRegistry::NodeRegistryErrors::StakeTooLow(
+            NodeRegistry::StakeTooLow {
+                sent: U256::from(1),
+                minimum: U256::from(2),
+            },
+        ));
+        // bubbled up through the market: still found, in the registry's errors
+        assert_eq!(Revert::decode(Origin::Market, &stake), want);
+        assert_eq!(Revert::decode(Origin::Other, &stake), want);
+        assert_eq!(
+            want.to_string(),
+            "NodeRegistry.StakeTooLow(StakeTooLow { sent: 1, minimum: 2 })"
+        );
+
+        // errors several contracts declare decode as the called contract's
+        let guard = TrainingMarket::Reentrancy {}.abi_encode();
+        assert!(matches!(
+            Revert::decode(Origin::Market, &guard),
+            Revert::Market(_)
+        ));
+        assert!(matches!(
+            Revert::decode(Origin::Registry, &guard),
+            Revert::Registry(_)
+        ));
+
+        let msg = RevertReason {
+            reason: "no".into(),
+        }
+        .abi_encode();
+        assert_eq!(
+            Revert::decode(Origin::Market, &msg),
+            Revert::Message("no".into())
+        );
+        let panic = Panic {
+            code: U256::from(0x11),
+        }
+        .abi_encode();
+        assert_eq!(
+            Revert::decode(Origin::Market, &panic),
+            Revert::Panic(U256::from(0x11))
+        );
+        assert_eq!(Revert::decode(Origin::Dao, &[]), Revert::Raw(Bytes::new()));
+        assert_eq!(
+            Revert::decode(Origin::Dao, &[]).to_string(),
+            "revert without data"
+        );
+        let junk = [0xde, 0xad, 0xbe, 0xef, 1];
+        assert_eq!(
+            Revert::decode(Origin::Dao, &junk),
+            Revert::Raw(Bytes::copy_from_slice(&junk))
+        );
     }
 }

@@ -20,8 +20,8 @@ pub mod rpc;
 
 pub use alloy::primitives::{Address, B256, U256};
 pub use chain::{
-    Chain, ChainConfig, DaoConfig, DaoState, Deployment, Dispute, Event, Job, JobId, JobResult, JobStatus,
-    JobTerms, NodeStake, Receipt, Turn,
+    Chain, ChainConfig, DaoConfig, DaoState, Deployment, Dispute, Event, Job, JobId, JobResult,
+    JobStatus, JobTerms, NodeStake, Receipt, Turn,
 };
 pub use contracts::{Contracts, DeployGas};
 pub use embedded::{Revm, CHAIN_ID, GENESIS_TIME, HARDFORK};

@@ -33,23 +33,35 @@ fn backend(what: &str, e: impl std::fmt::Display) -> Error {
 /// The revert data in a node's error answer (`None`: the error is no revert).
 fn revert_data(e: &TransportError) -> Option<Bytes> {
     let payload = e.as_error_resp()?;
-    payload.as_revert_data().or_else(|| payload.message.contains("revert").then(Bytes::new))
+    payload
+        .as_revert_data()
+        .or_else(|| payload.message.contains("revert").then(Bytes::new))
 }
 
 impl RpcEvm {
     /// Connect to the node at `url` (e.g. `http://127.0.0.1:8545`), acting for `signers`.
     pub async fn connect(url: &str, signers: Vec<PrivateKeySigner>) -> Result<Self> {
         let mut iter = signers.into_iter();
-        let first = iter.next().ok_or_else(|| Error::InvalidInput("no signer given".into()))?;
+        let first = iter
+            .next()
+            .ok_or_else(|| Error::InvalidInput("no signer given".into()))?;
         let mut accounts = BTreeSet::from([first.address()]);
         let mut wallet = EthereumWallet::from(first);
         for s in iter {
             accounts.insert(s.address());
             wallet.register_signer(s);
         }
-        let url = url.parse().map_err(|e| Error::InvalidInput(format!("node url {url:?}: {e}")))?;
-        let provider = ProviderBuilder::new().wallet(wallet).connect_http(url).erased();
-        provider.get_chain_id().await.map_err(|e| backend("eth_chainId", e))?;
+        let url = url
+            .parse()
+            .map_err(|e| Error::InvalidInput(format!("node url {url:?}: {e}")))?;
+        let provider = ProviderBuilder::new()
+            .wallet(wallet)
+            .connect_http(url)
+            .erased();
+        provider
+            .get_chain_id()
+            .await
+            .map_err(|e| backend("eth_chainId", e))?;
         Ok(RpcEvm { provider, accounts })
     }
 
@@ -73,7 +85,10 @@ impl Evm for RpcEvm {
         if !self.accounts.contains(&tx.from) {
             return Err(Error::UnknownAccount(tx.from));
         }
-        let mut req = TransactionRequest::default().with_from(tx.from).with_input(tx.data).with_value(tx.value);
+        let mut req = TransactionRequest::default()
+            .with_from(tx.from)
+            .with_input(tx.data)
+            .with_value(tx.value);
         match tx.to {
             Some(to) => req.set_to(to),
             None => req.set_create(),
@@ -92,9 +107,15 @@ impl Evm for RpcEvm {
             .send_transaction(req.with_gas_limit(gas))
             .await
             .map_err(|e| backend("eth_sendRawTransaction", e))?;
-        let r = pending.get_receipt().await.map_err(|e| backend("transaction receipt", e))?;
+        let r = pending
+            .get_receipt()
+            .await
+            .map_err(|e| backend("transaction receipt", e))?;
         if !r.status() {
-            return Ok(Outcome::Halt(format!("transaction {} failed on chain", r.transaction_hash)));
+            return Ok(Outcome::Halt(format!(
+                "transaction {} failed on chain",
+                r.transaction_hash
+            )));
         }
         Ok(Outcome::Success(TxReceipt {
             gas_used: r.gas_used,
@@ -117,7 +138,10 @@ impl Evm for RpcEvm {
     }
 
     async fn balance(&self, who: Address) -> Result<U256> {
-        self.provider.get_balance(who).await.map_err(|e| backend("eth_getBalance", e))
+        self.provider
+            .get_balance(who)
+            .await
+            .map_err(|e| backend("eth_getBalance", e))
     }
 
     async fn now(&self) -> Result<u64> {
@@ -131,22 +155,39 @@ impl Evm for RpcEvm {
     }
 
     async fn block_number(&self) -> Result<u64> {
-        self.provider.get_block_number().await.map_err(|e| backend("eth_blockNumber", e))
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(|e| backend("eth_blockNumber", e))
     }
 
     async fn logs(&self, from_block: u64) -> Result<Vec<(u64, Log)>> {
-        let filter = Filter::new().from_block(from_block).to_block(BlockNumberOrTag::Latest);
-        let logs = self.provider.get_logs(&filter).await.map_err(|e| backend("eth_getLogs", e))?;
-        Ok(logs.into_iter().map(|l| (l.block_number.unwrap_or_default(), l.inner)).collect())
+        let filter = Filter::new()
+            .from_block(from_block)
+            .to_block(BlockNumberOrTag::Latest);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| backend("eth_getLogs", e))?;
+        Ok(logs
+            .into_iter()
+            .map(|l| (l.block_number.unwrap_or_default(), l.inner))
+            .collect())
     }
 
+    /// Mines one block `secs` after the latest (`evm_setNextBlockTimestamp` + `evm_mine`),
+    /// which also works on a node whose clock [`Anvil`] froze.
     async fn advance_time(&self, secs: u64) -> Result<()> {
-        self.dev_call("evm_increaseTime", serde_json::json!([secs])).await?;
+        let next = self.now().await? + secs;
+        self.dev_call("evm_setNextBlockTimestamp", serde_json::json!([next]))
+            .await?;
         self.dev_call("evm_mine", serde_json::json!([])).await
     }
 
     async fn set_balance(&self, who: Address, wei: U256) -> Result<()> {
-        self.dev_call("anvil_setBalance", serde_json::json!([who, wei])).await
+        self.dev_call("anvil_setBalance", serde_json::json!([who, wei]))
+            .await
     }
 }
 
@@ -161,8 +202,11 @@ pub fn dev_signers(n: usize) -> Vec<PrivateKeySigner> {
         .collect()
 }
 
-/// A local anvil node on a free 127.0.0.1 port, started with the backends' pinned hardfork;
-/// stopped when dropped.
+/// A local anvil node on a free 127.0.0.1 port, stopped when dropped. It runs like the
+/// embedded EVM: the pinned hardfork, genesis at [`crate::GENESIS_TIME`], and a frozen clock
+/// (every block keeps the latest timestamp until [`Evm::advance_time`]), so the same
+/// transactions store the same values and cost the same gas on both, whatever the wall clock
+/// does between them.
 #[derive(Debug)]
 pub struct Anvil {
     child: Child,
@@ -176,7 +220,8 @@ impl Anvil {
         if let Some(p) = std::env::var_os("OAI_ANVIL") {
             return Some(PathBuf::from(p));
         }
-        let npm = workspace_root.join(".ci/node/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        let npm =
+            workspace_root.join(".ci/node/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
         if npm.is_file() {
             return Some(npm);
         }
@@ -194,25 +239,48 @@ impl Anvil {
             .map_err(|e| backend("finding a free port", e))?
             .port();
         let child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--hardfork", "prague", "--silent"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--hardfork",
+                "prague",
+                "--silent",
+                "--timestamp",
+                &crate::GENESIS_TIME.to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| backend(&format!("starting {}", bin.display()), e))?;
-        let mut node = Anvil { child, url: format!("http://127.0.0.1:{port}") };
+        let mut node = Anvil {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let url = node.url.parse().map_err(|e| backend("anvil url", e))?;
         let probe = ProviderBuilder::new().connect_http(url);
         let start = Instant::now();
         loop {
             if probe.get_chain_id().await.is_ok() {
+                probe
+                    .raw_request::<_, serde_json::Value>(
+                        "anvil_setBlockTimestampInterval".into(),
+                        [0],
+                    )
+                    .await
+                    .map_err(|e| backend("anvil_setBlockTimestampInterval", e))?;
                 return Ok(node);
             }
             if let Ok(Some(status)) = node.child.try_wait() {
                 return Err(Error::Backend(format!("anvil exited at start: {status}")));
             }
             if start.elapsed() > Duration::from_secs(20) {
-                return Err(Error::Backend(format!("anvil did not answer on {} within 20 s", node.url)));
+                return Err(Error::Backend(format!(
+                    "anvil did not answer on {} within 20 s",
+                    node.url
+                )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -7,23 +7,37 @@ use oai_chain::conformance::{self, ACCOUNTS};
 use oai_chain::{Address, Revm};
 
 fn plain_accounts() -> Vec<Address> {
-    (1..=ACCOUNTS as u8).map(|i| Address::repeat_byte(i)).collect()
+    (1..=ACCOUNTS as u8).map(Address::repeat_byte).collect()
 }
 
 #[tokio::test]
 async fn conformance_on_the_embedded_evm() {
-    let gas = conformance::run(Arc::new(Revm::new()), &plain_accounts()).await.unwrap();
-    assert!(gas.len() > 100, "the suite sends every kind of transaction ({} sent)", gas.len());
-    assert!(gas.iter().all(|(_, g)| *g >= 21_000), "every transaction pays at least the base cost");
+    let gas = conformance::run(Arc::new(Revm::new()), &plain_accounts())
+        .await
+        .unwrap();
+    assert!(
+        gas.len() > 100,
+        "the suite sends every kind of transaction ({} sent)",
+        gas.len()
+    );
+    assert!(
+        gas.iter().all(|(_, g)| *g >= 21_000),
+        "every transaction pays at least the base cost"
+    );
 }
 
 #[tokio::test]
 async fn a_dispute_over_a_million_steps_costs_under_two_million_gas() {
-    let d = conformance::measure_dispute(Arc::new(Revm::new()), &plain_accounts(), 1_000_000, 777_777)
-        .await
-        .unwrap();
+    let d =
+        conformance::measure_dispute(Arc::new(Revm::new()), &plain_accounts(), 1_000_000, 777_777)
+            .await
+            .unwrap();
     assert_eq!(d.rounds.len(), 20, "bisection depth of 1,000,000 steps");
-    assert!(d.total() < 2_000_000, "full dispute costs {} gas: {d:?}", d.total());
+    assert!(
+        d.total() < 2_000_000,
+        "full dispute costs {} gas: {d:?}",
+        d.total()
+    );
 }
 
 /// A real Ethereum node: anvil from npm (`.ci/run` installs it), `$OAI_ANVIL` or the `PATH`.
@@ -53,7 +67,9 @@ mod anvil {
         let accounts: Vec<Address> = signers.iter().map(|s| s.address()).collect();
         let rpc = RpcEvm::connect(node.url(), signers).await.unwrap();
         let on_anvil = conformance::run(Arc::new(rpc), &accounts).await.unwrap();
-        let embedded = conformance::run(Arc::new(Revm::new()), &accounts).await.unwrap();
+        let embedded = conformance::run(Arc::new(Revm::new()), &accounts)
+            .await
+            .unwrap();
         assert_eq!(on_anvil.len(), embedded.len());
         for ((label, a), (_, e)) in on_anvil.iter().zip(&embedded) {
             assert_eq!(a, e, "gas of {label}: anvil {a}, embedded {e}");
@@ -66,23 +82,51 @@ mod anvil {
         let signers = dev_signers(ACCOUNTS);
         let accounts: Vec<Address> = signers.iter().map(|s| s.address()).collect();
         let rpc = Arc::new(RpcEvm::connect(node.url(), signers).await.unwrap());
-        rpc.set_balance(accounts[0], U256::from(10u128.pow(20))).await.unwrap();
-        rpc.set_balance(accounts[1], U256::from(10u128.pow(20))).await.unwrap();
+        rpc.set_balance(accounts[0], U256::from(10u128.pow(20)))
+            .await
+            .unwrap();
+        rpc.set_balance(accounts[1], U256::from(10u128.pow(20)))
+            .await
+            .unwrap();
         let config = conformance::config(&accounts[2..5]);
-        let (chain, _) = Contracts::deploy(rpc.clone(), accounts[0], &config).await.unwrap();
-        let (balance, block) = (chain.balance(accounts[1]).await.unwrap(), rpc.block_number().await.unwrap());
-        let err = chain.register(accounts[1], U256::from(1)).await.unwrap_err();
-        let Error::Reverted { call, revert } = &err else { panic!("{err}") };
+        let (chain, _) = Contracts::deploy(rpc.clone(), accounts[0], &config)
+            .await
+            .unwrap();
+        let (balance, block) = (
+            chain.balance(accounts[1]).await.unwrap(),
+            rpc.block_number().await.unwrap(),
+        );
+        let err = chain
+            .register(accounts[1], U256::from(1))
+            .await
+            .unwrap_err();
+        let Error::Reverted { call, revert } = &err else {
+            panic!("{err}")
+        };
         assert_eq!(call, "register()");
         assert!(err.to_string().contains("StakeTooLow"), "{err}");
-        assert!(matches!(revert, oai_chain::Revert::Registry(oai_chain::bindings::NodeRegistry::NodeRegistryErrors::StakeTooLow(x)) if x.sent == U256::from(1)));
-        assert_eq!(chain.balance(accounts[1]).await.unwrap(), balance, "nothing spent");
+        assert!(
+            matches!(revert, oai_chain::Revert::Registry(oai_chain::bindings::NodeRegistry::NodeRegistryErrors::StakeTooLow(x)) if x.sent == U256::from(1))
+        );
+        assert_eq!(
+            chain.balance(accounts[1]).await.unwrap(),
+            balance,
+            "nothing spent"
+        );
         assert_eq!(rpc.block_number().await.unwrap(), block, "nothing mined");
 
         let stranger = Address::repeat_byte(0xee);
-        let tx = Tx { from: stranger, to: Some(accounts[1]), data: Default::default(), value: U256::ZERO };
+        let tx = Tx {
+            from: stranger,
+            to: Some(accounts[1]),
+            data: Default::default(),
+            value: U256::ZERO,
+        };
         assert!(matches!(rpc.send(tx).await, Err(Error::UnknownAccount(a)) if a == stranger));
         drop(node);
-        assert!(matches!(chain.balance(accounts[1]).await, Err(Error::Backend(_))), "a stopped node is a backend error");
+        assert!(
+            matches!(chain.balance(accounts[1]).await, Err(Error::Backend(_))),
+            "a stopped node is a backend error"
+        );
     }
 }

@@ -9,6 +9,9 @@
 //!   replay (`oai-train`, default feature `train`; `cuda` / `metal` for GPUs).
 //! - [`rag`]: sentence embeddings (all-MiniLM-L6-v2 on candle) for retrieval over shared
 //!   knowledge (`oai-rag`, default feature `rag`).
+//! - [`chain`]: Solidity contracts for node stakes, crowdfunded training jobs with bisection
+//!   fraud proofs, referees and dataset DAOs, on an embedded EVM or (feature `alloy`) a real
+//!   Ethereum node (`oai-chain`, default feature `chain`).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -21,6 +24,8 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(feature = "chain")]
+pub use oai_chain as chain;
 pub use oai_core as core;
 pub use oai_data as data;
 #[cfg(feature = "rag")]

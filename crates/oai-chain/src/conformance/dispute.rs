@@ -20,14 +20,22 @@ fn wrong_from(at: u64) -> impl Fn(u64) -> B256 {
 /// submit a `steps`-step result ending in `node_final`.
 async fn submitted_job<E: Evm>(s: &mut Scenario<E>, steps: u64, node_final: B256) -> Result<JobId> {
     let r = s.r;
-    let job = s.ok2("TrainingMarket.postJob", s.chain.post_job(r.requester, &terms("dispute"), eth(3)).await);
+    let job = s.ok2(
+        "TrainingMarket.postJob",
+        s.chain
+            .post_job(r.requester, &terms("dispute"), eth(3))
+            .await,
+    );
     let f = s.chain.fund_job(r.funder, job, eth(1)).await;
     s.ok("TrainingMarket.fund", f);
     let reg = s.chain.register(r.node, eth(3)).await;
     s.ok("NodeRegistry.register", reg);
     let claim = s.chain.claim_job(r.node, job).await;
     s.ok("TrainingMarket.claim", claim);
-    let res = JobResult { log_root: node_final, ..result(steps) };
+    let res = JobResult {
+        log_root: node_final,
+        ..result(steps)
+    };
     let sub = s.chain.submit_result(r.node, job, &res).await;
     s.ok("TrainingMarket.submit", sub);
     Ok(job)
@@ -80,7 +88,8 @@ async fn finish<E: Evm>(s: &mut Scenario<E>, refund: bool) -> Result<()> {
             s.ok("TrainingMarket.refund", rf);
         }
     }
-    s.withdraw_all(&[r.node, r.requester, r.funder, r.challenger]).await?;
+    s.withdraw_all(&[r.node, r.requester, r.funder, r.challenger])
+        .await?;
     s.check_market_empty().await?;
     s.check_conservation("when the dispute is settled").await
 }
@@ -91,50 +100,80 @@ pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let node = wrong_from(617);
     let job = submitted_job(s, 1000, node(1000)).await?;
     let c = &s.chain;
-    s.reverts("bond below the stake", c.challenge(r.challenger, job, honest(1000), eth(1)).await, |e| {
-        matches!(e, Revert::Market(M::BondTooLow(_)))
-    });
-    s.reverts("challenge with the node's own claim", c.challenge(r.challenger, job, node(1000), eth(2)).await, |e| {
-        matches!(e, Revert::Market(M::SameClaim(_)))
-    });
+    s.reverts(
+        "bond below the stake",
+        c.challenge(r.challenger, job, honest(1000), eth(1)).await,
+        |e| matches!(e, Revert::Market(M::BondTooLow(_))),
+    );
+    s.reverts(
+        "challenge with the node's own claim",
+        c.challenge(r.challenger, job, node(1000), eth(2)).await,
+        |e| matches!(e, Revert::Market(M::SameClaim(_))),
+    );
     let ch = c.challenge(r.challenger, job, honest(1000), eth(2)).await;
     s.ok("TrainingMarket.challenge", ch);
     let c = &s.chain;
-    s.reverts("second challenge", c.challenge(r.funder, job, honest(1000), eth(2)).await, |e| {
-        matches!(e, Revert::Market(M::WrongStatus(_)))
-    });
-    s.reverts("bisection move out of turn", c.bisect(r.challenger, job, honest(500)).await, |e| {
-        matches!(e, Revert::Market(M::NotYourTurn(x)) if x.expected == r.node)
-    });
-    s.reverts("unbond the disputed stake", c.request_unbond(r.node, eth(2)).await, |e| {
-        matches!(e, Revert::Registry(crate::bindings::NodeRegistry::NodeRegistryErrors::InsufficientFreeStake(_)))
-    });
+    s.reverts(
+        "second challenge",
+        c.challenge(r.funder, job, honest(1000), eth(2)).await,
+        |e| matches!(e, Revert::Market(M::WrongStatus(_))),
+    );
+    s.reverts(
+        "bisection move out of turn",
+        c.bisect(r.challenger, job, honest(500)).await,
+        |e| matches!(e, Revert::Market(M::NotYourTurn(x)) if x.expected == r.node),
+    );
+    s.reverts(
+        "unbond the disputed stake",
+        c.request_unbond(r.node, eth(2)).await,
+        |e| {
+            matches!(
+                e,
+                Revert::Registry(
+                    crate::bindings::NodeRegistry::NodeRegistryErrors::InsufficientFreeStake(_)
+                )
+            )
+        },
+    );
     play(s, job, &node, &honest, usize::MAX).await?;
     let d = s.chain.dispute(job).await?.expect("dispute");
-    assert_eq!((d.lo, d.hi, d.agreed, d.node_hi), (616, 617, honest(616), forged(617)));
+    assert_eq!(
+        (d.lo, d.hi, d.agreed, d.node_hi),
+        (616, 617, honest(616), forged(617))
+    );
     let c = &s.chain;
-    s.reverts("resolve before a verdict", c.resolve(r.requester, job).await, |e| {
-        matches!(e, Revert::Market(M::NoVerdict(_)))
-    });
-    s.reverts("bisect once the step is found", c.bisect(r.node, job, honest(1)).await, |e| {
-        matches!(e, Revert::Market(M::NotYourTurn(_)))
-    });
+    s.reverts(
+        "resolve before a verdict",
+        c.resolve(r.requester, job).await,
+        |e| matches!(e, Revert::Market(M::NoVerdict(_))),
+    );
+    s.reverts(
+        "bisect once the step is found",
+        c.bisect(r.node, job, honest(1)).await,
+        |e| matches!(e, Revert::Market(M::NotYourTurn(_))),
+    );
     let case = c.case_id(job, &d).await?;
-    s.reverts("vote by a non-referee", c.referee_vote(r.funder, case, true).await, |e| {
-        matches!(e, Revert::Referee(Ref::NotReferee(_)))
-    });
+    s.reverts(
+        "vote by a non-referee",
+        c.referee_vote(r.funder, case, true).await,
+        |e| matches!(e, Revert::Referee(Ref::NotReferee(_))),
+    );
     let v = c.referee_vote(r.referees[0], case, false).await;
     s.ok("RefereeAdjudicator.vote", v);
     let c = &s.chain;
-    s.reverts("referee votes twice", c.referee_vote(r.referees[0], case, false).await, |e| {
-        matches!(e, Revert::Referee(Ref::AlreadyVoted(_)))
-    });
+    s.reverts(
+        "referee votes twice",
+        c.referee_vote(r.referees[0], case, false).await,
+        |e| matches!(e, Revert::Referee(Ref::AlreadyVoted(_))),
+    );
     let v = c.referee_vote(r.referees[1], case, false).await;
     s.ok("RefereeAdjudicator.vote", v);
     let c = &s.chain;
-    s.reverts("vote after the verdict", c.referee_vote(r.referees[2], case, true).await, |e| {
-        matches!(e, Revert::Referee(Ref::AlreadyDecided(_)))
-    });
+    s.reverts(
+        "vote after the verdict",
+        c.referee_vote(r.referees[2], case, true).await,
+        |e| matches!(e, Revert::Referee(Ref::AlreadyDecided(_))),
+    );
     let res = c.resolve(r.requester, job).await;
     s.ok("TrainingMarket.resolve (node slashed)", res);
     let c = &s.chain;
@@ -142,11 +181,17 @@ pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         matches!(e, Revert::Market(M::NoDispute(_)))
     });
     assert_eq!(c.job(job).await?.status, JobStatus::Slashed);
-    assert_eq!(c.owed(r.challenger).await?, eth(4), "bond back plus the node's stake");
+    assert_eq!(
+        c.owed(r.challenger).await?,
+        eth(4),
+        "bond back plus the node's stake"
+    );
     assert_eq!(c.stake(r.node).await?.stake, eth(1));
-    s.reverts("finalize a slashed job", c.finalize(r.node, job).await, |e| {
-        matches!(e, Revert::Market(M::WrongStatus(_)))
-    });
+    s.reverts(
+        "finalize a slashed job",
+        c.finalize(r.node, job).await,
+        |e| matches!(e, Revert::Market(M::WrongStatus(_))),
+    );
     finish(s, true).await
 }
 
@@ -156,7 +201,10 @@ pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let liar = wrong_from(300);
     let job = submitted_job(s, 1000, honest(1000)).await?;
-    let ch = s.chain.challenge(r.challenger, job, liar(1000), eth(2)).await;
+    let ch = s
+        .chain
+        .challenge(r.challenger, job, liar(1000), eth(2))
+        .await;
     s.ok("TrainingMarket.challenge", ch);
     play(s, job, &honest, &liar, usize::MAX).await?;
     referees_decide(s, job).await?;
@@ -164,7 +212,11 @@ pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     s.ok("TrainingMarket.resolve (node wins)", res);
     let c = &s.chain;
     let j = c.job(job).await?;
-    assert_eq!(j.status, JobStatus::Submitted, "the result stands and may be challenged again");
+    assert_eq!(
+        j.status,
+        JobStatus::Submitted,
+        "the result stands and may be challenged again"
+    );
     assert_eq!(j.deadline, c.now().await? + DAY, "the window restarts");
     assert_eq!(c.owed(r.node).await?, eth(2), "the challenger's bond");
     c.advance_time(DAY).await?;
@@ -179,18 +231,25 @@ pub(crate) async fn node_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let node = wrong_from(500);
     let job = submitted_job(s, 1000, node(1000)).await?;
-    let ch = s.chain.challenge(r.challenger, job, honest(1000), eth(2)).await;
+    let ch = s
+        .chain
+        .challenge(r.challenger, job, honest(1000), eth(2))
+        .await;
     s.ok("TrainingMarket.challenge", ch);
     play(s, job, &node, &honest, 6).await?;
     let c = &s.chain;
-    s.reverts("timeout before the deadline", c.timeout(r.challenger, job).await, |e| {
-        matches!(e, Revert::Market(M::NotTimedOut(_)))
-    });
+    s.reverts(
+        "timeout before the deadline",
+        c.timeout(r.challenger, job).await,
+        |e| matches!(e, Revert::Market(M::NotTimedOut(_))),
+    );
     c.advance_time(HOUR + 1).await?;
     let d = c.dispute(job).await?.expect("dispute");
-    s.reverts("bisection move after the timeout", c.bisect(r.node, job, node(d.mid())).await, |e| {
-        matches!(e, Revert::Market(M::MoveTimedOut(_)))
-    });
+    s.reverts(
+        "bisection move after the timeout",
+        c.bisect(r.node, job, node(d.mid())).await,
+        |e| matches!(e, Revert::Market(M::MoveTimedOut(_))),
+    );
     let t = c.timeout(r.challenger, job).await;
     let t = s.ok("TrainingMarket.timeout (node silent)", t);
     assert!(t.events.iter().any(|e| matches!(e,
@@ -205,13 +264,18 @@ pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<
     let r = s.r;
     let liar = wrong_from(10);
     let job = submitted_job(s, 1000, honest(1000)).await?;
-    let ch = s.chain.challenge(r.challenger, job, liar(1000), eth(2)).await;
+    let ch = s
+        .chain
+        .challenge(r.challenger, job, liar(1000), eth(2))
+        .await;
     s.ok("TrainingMarket.challenge", ch);
     play(s, job, &honest, &liar, 3).await?;
     let c = &s.chain;
-    s.reverts("node moves on the challenger's turn", c.bisect(r.node, job, honest(1)).await, |e| {
-        matches!(e, Revert::Market(M::NotYourTurn(x)) if x.expected == r.challenger)
-    });
+    s.reverts(
+        "node moves on the challenger's turn",
+        c.bisect(r.node, job, honest(1)).await,
+        |e| matches!(e, Revert::Market(M::NotYourTurn(x)) if x.expected == r.challenger),
+    );
     c.advance_time(HOUR + 1).await?;
     let t = c.timeout(r.node, job).await;
     s.ok("TrainingMarket.timeout (challenger silent)", t);
@@ -229,18 +293,23 @@ pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<
 pub(crate) async fn adjudicator_silent<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let job = submitted_job(s, 4, honest(4)).await?;
-    let ch = s.chain.challenge(r.challenger, job, forged(4), eth(2)).await;
+    let ch = s
+        .chain
+        .challenge(r.challenger, job, forged(4), eth(2))
+        .await;
     s.ok("TrainingMarket.challenge", ch);
     play(s, job, &honest, &wrong_from(3), usize::MAX).await?;
     let c = &s.chain;
     // a minute of slack: a real node's clock also moves on its own between blocks
     c.advance_time(3 * DAY - 60).await?;
-    s.reverts("void before the adjudication timeout", c.timeout(r.node, job).await, |e| {
-        matches!(e, Revert::Market(M::NotTimedOut(_)))
-    });
+    s.reverts(
+        "void before the adjudication timeout",
+        c.timeout(r.node, job).await,
+        |e| matches!(e, Revert::Market(M::NotTimedOut(_))),
+    );
     c.advance_time(61).await?;
     let t = c.timeout(r.node, job).await;
-    s.ok("TrainingMarket.timeout (no verdict: void)", t);
+    s.ok("TrainingMarket.timeout (no verdict, void)", t);
     let c = &s.chain;
     assert_eq!(c.owed(r.challenger).await?, eth(2), "bond back");
     assert_eq!(c.job(job).await?.status, JobStatus::Submitted);
@@ -275,25 +344,47 @@ impl DisputeGas {
 
 /// A node that forged step `cheat_at` of a `steps`-step log is challenged, loses the
 /// bisection and is slashed; returns the gas of each part.
-pub(crate) async fn full_dispute<E: Evm>(s: &mut Scenario<E>, steps: u64, cheat_at: u64) -> Result<DisputeGas> {
+pub(crate) async fn full_dispute<E: Evm>(
+    s: &mut Scenario<E>,
+    steps: u64,
+    cheat_at: u64,
+) -> Result<DisputeGas> {
     let r = s.r;
     let node = wrong_from(cheat_at);
     let job = submitted_job(s, steps, node(steps)).await?;
-    let ch = s.chain.challenge(r.challenger, job, honest(steps), eth(2)).await;
+    let ch = s
+        .chain
+        .challenge(r.challenger, job, honest(steps), eth(2))
+        .await;
     let challenge = s.ok("TrainingMarket.challenge", ch).gas_used;
     let moves = play(s, job, &node, &honest, usize::MAX).await?;
-    let rounds = moves.chunks(2).map(|m| (m[0], m.get(1).copied().unwrap_or(0))).collect();
+    let rounds = moves
+        .chunks(2)
+        .map(|m| (m[0], m.get(1).copied().unwrap_or(0)))
+        .collect();
     let d = s.chain.dispute(job).await?.expect("dispute");
-    assert_eq!((d.lo, d.hi), (cheat_at - 1, cheat_at), "bisection finds the forged step");
+    assert_eq!(
+        (d.lo, d.hi),
+        (cheat_at - 1, cheat_at),
+        "bisection finds the forged step"
+    );
     let (_, votes) = referees_decide(s, job).await?;
     let res = s.chain.resolve(r.challenger, job).await;
     let resolve = s.ok("TrainingMarket.resolve (node slashed)", res).gas_used;
     assert_eq!(s.chain.job(job).await?.status, JobStatus::Slashed);
     finish(s, true).await?;
-    Ok(DisputeGas { steps, challenge, rounds, votes, resolve })
+    Ok(DisputeGas {
+        steps,
+        challenge,
+        rounds,
+        votes,
+        resolve,
+    })
 }
 
-/// Measure [`full_dispute`] on a fresh deployment on `evm` (accounts as for [`super::run`]).
+/// Measure a whole dispute on a fresh deployment on `evm` (accounts as for [`super::run`]): a
+/// node that forged step `cheat_at` of a `steps`-step log is challenged, loses the bisection
+/// and the referees' vote, and is slashed.
 pub async fn measure_dispute<E: Evm + 'static>(
     evm: Arc<E>,
     accounts: &[Address],
@@ -301,7 +392,9 @@ pub async fn measure_dispute<E: Evm + 'static>(
     cheat_at: u64,
 ) -> Result<DisputeGas> {
     if cheat_at == 0 || cheat_at > steps {
-        return Err(crate::Error::InvalidInput(format!("cheat at step {cheat_at} of {steps}")));
+        return Err(crate::Error::InvalidInput(format!(
+            "cheat at step {cheat_at} of {steps}"
+        )));
     }
     for a in accounts {
         evm.set_balance(*a, U256::from(FUNDING)).await?;

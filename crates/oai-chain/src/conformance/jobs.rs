@@ -4,21 +4,32 @@ use alloy::primitives::{Bytes, U256};
 use alloy::sol_types::{SolCall, SolConstructor, SolError};
 
 use super::{eth, honest, terms, Scenario, DAY};
-use crate::bindings::{NodeRegistry::NodeRegistryErrors as R, TrainingMarket::TrainingMarketErrors as M};
+use crate::bindings::{
+    NodeRegistry::NodeRegistryErrors as R, TrainingMarket::TrainingMarketErrors as M,
+};
 use crate::{Chain, Evm, JobResult, JobStatus, Result, Revert, Tx};
 
 pub(crate) fn result(steps: u64) -> JobResult {
-    JobResult { genesis: honest(0), log_root: honest(steps), weights: honest(u64::MAX), steps }
+    JobResult {
+        genesis: honest(0),
+        log_root: honest(steps),
+        weights: honest(u64::MAX),
+        steps,
+    }
 }
 
 pub(crate) async fn registry<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let (c, n) = (&s.chain, s.r.node);
-    s.reverts("register below the minimum", c.register(n, eth(1) / U256::from(2)).await, |e| {
-        matches!(e, Revert::Registry(R::StakeTooLow(x)) if x.minimum == eth(1))
-    });
-    s.reverts("top up before registering", c.top_up(n, eth(1)).await, |e| {
-        matches!(e, Revert::Registry(R::NotRegistered(_)))
-    });
+    s.reverts(
+        "register below the minimum",
+        c.register(n, eth(1) / U256::from(2)).await,
+        |e| matches!(e, Revert::Registry(R::StakeTooLow(x)) if x.minimum == eth(1)),
+    );
+    s.reverts(
+        "top up before registering",
+        c.top_up(n, eth(1)).await,
+        |e| matches!(e, Revert::Registry(R::NotRegistered(_))),
+    );
     let r = c.register(n, eth(2)).await;
     s.ok("NodeRegistry.register", r);
     let c = &s.chain;
@@ -28,38 +39,54 @@ pub(crate) async fn registry<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = c.top_up(n, eth(1)).await;
     s.ok("NodeRegistry.topUp", r);
     let c = &s.chain;
-    s.reverts("unbond more than the stake", c.request_unbond(n, eth(4)).await, |e| {
-        matches!(e, Revert::Registry(R::InsufficientFreeStake(x)) if x.free == eth(3))
-    });
+    s.reverts(
+        "unbond more than the stake",
+        c.request_unbond(n, eth(4)).await,
+        |e| matches!(e, Revert::Registry(R::InsufficientFreeStake(x)) if x.free == eth(3)),
+    );
     let r = c.request_unbond(n, eth(2)).await;
     s.ok("NodeRegistry.requestUnbond", r);
     let c = &s.chain;
-    s.reverts("withdraw before the unbond delay", c.withdraw_stake(n).await, |e| {
-        matches!(e, Revert::Registry(R::UnbondingNotReady(_)))
-    });
+    s.reverts(
+        "withdraw before the unbond delay",
+        c.withdraw_stake(n).await,
+        |e| matches!(e, Revert::Registry(R::UnbondingNotReady(_))),
+    );
     c.advance_time(7 * DAY).await?;
     let before = c.balance(n).await?;
     let r = c.withdraw_stake(n).await;
     let r = s.ok("NodeRegistry.withdraw", r);
     let c = &s.chain;
-    assert_eq!(c.balance(n).await? + r.fee, before + eth(2), "unbonded stake paid once");
+    assert_eq!(
+        c.balance(n).await? + r.fee,
+        before + eth(2),
+        "unbonded stake paid once"
+    );
     s.reverts("withdraw twice", c.withdraw_stake(n).await, |e| {
         matches!(e, Revert::Registry(R::NothingToWithdraw(_)))
     });
     let st = c.stake(n).await?;
-    assert_eq!((st.stake, st.locked, st.unbonding), (eth(1), U256::ZERO, U256::ZERO));
+    assert_eq!(
+        (st.stake, st.locked, st.unbonding),
+        (eth(1), U256::ZERO, U256::ZERO)
+    );
     s.check_conservation("after unbonding").await
 }
 
 pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let t = terms("paid");
-    let job = s.ok2("TrainingMarket.postJob", s.chain.post_job(r.requester, &t, eth(3)).await);
+    let job = s.ok2(
+        "TrainingMarket.postJob",
+        s.chain.post_job(r.requester, &t, eth(3)).await,
+    );
     let f = s.chain.fund_job(r.funder, job, eth(1)).await;
     s.ok("TrainingMarket.fund", f);
-    s.reverts("claim without stake", s.chain.claim_job(r.node, job).await, |e| {
-        matches!(e, Revert::Market(M::InsufficientStake(x)) if x.free == U256::ZERO)
-    });
+    s.reverts(
+        "claim without stake",
+        s.chain.claim_job(r.node, job).await,
+        |e| matches!(e, Revert::Market(M::InsufficientStake(x)) if x.free == U256::ZERO),
+    );
     let reg = s.chain.register(r.node, eth(3)).await;
     s.ok("NodeRegistry.register", reg);
     let claim = s.chain.claim_job(r.node, job).await;
@@ -67,30 +94,42 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let reg = s.chain.register(r.node2, eth(3)).await;
     s.ok("NodeRegistry.register", reg);
     let c = &s.chain;
-    s.reverts("double claim", c.claim_job(r.node2, job).await, |e| {
-        matches!(e, Revert::Market(M::AlreadyClaimed(x)) if x.node == r.node)
-    });
-    s.reverts("withdraw of locked stake", c.request_unbond(r.node, eth(3)).await, |e| {
-        matches!(e, Revert::Registry(R::InsufficientFreeStake(x)) if x.free == eth(1))
-    });
-    s.reverts("submit by another node", c.submit_result(r.node2, job, &result(100)).await, |e| {
-        matches!(e, Revert::Market(M::NotJobNode(_)))
-    });
+    s.reverts(
+        "double claim",
+        c.claim_job(r.node2, job).await,
+        |e| matches!(e, Revert::Market(M::AlreadyClaimed(x)) if x.node == r.node),
+    );
+    s.reverts(
+        "withdraw of locked stake",
+        c.request_unbond(r.node, eth(3)).await,
+        |e| matches!(e, Revert::Registry(R::InsufficientFreeStake(x)) if x.free == eth(1)),
+    );
+    s.reverts(
+        "submit by another node",
+        c.submit_result(r.node2, job, &result(100)).await,
+        |e| matches!(e, Revert::Market(M::NotJobNode(_))),
+    );
     let f = c.fund_job(r.funder, job, eth(1)).await;
     s.ok("TrainingMarket.fund (claimed)", f);
     let sub = s.chain.submit_result(r.node, job, &result(100)).await;
     s.ok("TrainingMarket.submit", sub);
     let c = &s.chain;
-    s.reverts("fund after submission", c.fund_job(r.funder, job, eth(1)).await, |e| {
-        matches!(e, Revert::Market(M::FundingClosed(_)))
-    });
-    s.reverts("finalize inside the window", c.finalize(r.node, job).await, |e| {
-        matches!(e, Revert::Market(M::ChallengeWindowOpen(_)))
-    });
+    s.reverts(
+        "fund after submission",
+        c.fund_job(r.funder, job, eth(1)).await,
+        |e| matches!(e, Revert::Market(M::FundingClosed(_))),
+    );
+    s.reverts(
+        "finalize inside the window",
+        c.finalize(r.node, job).await,
+        |e| matches!(e, Revert::Market(M::ChallengeWindowOpen(_))),
+    );
     c.advance_time(DAY).await?;
-    s.reverts("challenge after the window", c.challenge(r.challenger, job, honest(7), eth(2)).await, |e| {
-        matches!(e, Revert::Market(M::ChallengeWindowClosed(_)))
-    });
+    s.reverts(
+        "challenge after the window",
+        c.challenge(r.challenger, job, honest(7), eth(2)).await,
+        |e| matches!(e, Revert::Market(M::ChallengeWindowClosed(_))),
+    );
     let fin = c.finalize(r.requester, job).await;
     s.ok("TrainingMarket.finalize", fin);
     let c = &s.chain;
@@ -98,7 +137,10 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         matches!(e, Revert::Market(M::AlreadyFinalized(_)))
     });
     let j = c.job(job).await?;
-    assert_eq!((j.status, j.reward, j.node), (JobStatus::Paid, eth(5), Some(r.node)));
+    assert_eq!(
+        (j.status, j.reward, j.node),
+        (JobStatus::Paid, eth(5), Some(r.node))
+    );
     assert_eq!(j.result, Some(result(100)));
     assert_eq!(c.owed(r.node).await?, eth(5));
     assert_eq!(c.stake(r.node).await?.locked, U256::ZERO, "stake unlocked");
@@ -113,7 +155,10 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 pub(crate) async fn expired_and_cancelled<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let t = terms("expired");
-    let job = s.ok2("TrainingMarket.postJob", s.chain.post_job(r.requester, &t, eth(3)).await);
+    let job = s.ok2(
+        "TrainingMarket.postJob",
+        s.chain.post_job(r.requester, &t, eth(3)).await,
+    );
     let f = s.chain.fund_job(r.funder, job, eth(2)).await;
     s.ok("TrainingMarket.fund", f);
     let reg = s.chain.register(r.node, eth(2)).await;
@@ -121,23 +166,37 @@ pub(crate) async fn expired_and_cancelled<E: Evm>(s: &mut Scenario<E>) -> Result
     let claim = s.chain.claim_job(r.node, job).await;
     s.ok("TrainingMarket.claim", claim);
     let c = &s.chain;
-    s.reverts("expire before the deadline", c.expire_job(r.requester, job).await, |e| {
-        matches!(e, Revert::Market(M::NotExpired(_)))
-    });
+    s.reverts(
+        "expire before the deadline",
+        c.expire_job(r.requester, job).await,
+        |e| matches!(e, Revert::Market(M::NotExpired(_))),
+    );
     c.advance_time(DAY + 1).await?;
-    s.reverts("submit after the deadline", c.submit_result(r.node, job, &result(10)).await, |e| {
-        matches!(e, Revert::Market(M::SubmitDeadlinePassed(_)))
-    });
+    s.reverts(
+        "submit after the deadline",
+        c.submit_result(r.node, job, &result(10)).await,
+        |e| matches!(e, Revert::Market(M::SubmitDeadlinePassed(_))),
+    );
     let ex = c.expire_job(r.funder, job).await;
     s.ok("TrainingMarket.expire", ex);
     let c = &s.chain;
     let j = c.job(job).await?;
-    assert_eq!((j.status, j.node), (JobStatus::Open, None), "an expired job is open again");
-    assert_eq!(c.owed(r.requester).await?, eth(2), "the idle node's stake goes to the requester");
+    assert_eq!(
+        (j.status, j.node),
+        (JobStatus::Open, None),
+        "an expired job is open again"
+    );
+    assert_eq!(
+        c.owed(r.requester).await?,
+        eth(2),
+        "the idle node's stake goes to the requester"
+    );
     assert_eq!(c.stake(r.node).await?.stake, U256::ZERO);
-    s.reverts("cancel by a funder", c.cancel_job(r.funder, job).await, |e| {
-        matches!(e, Revert::Market(M::NotRequester(_)))
-    });
+    s.reverts(
+        "cancel by a funder",
+        c.cancel_job(r.funder, job).await,
+        |e| matches!(e, Revert::Market(M::NotRequester(_))),
+    );
     s.reverts("refund of a live job", c.refund(r.funder, job).await, |e| {
         matches!(e, Revert::Market(M::NotRefundable(_)))
     });
@@ -156,6 +215,42 @@ pub(crate) async fn expired_and_cancelled<E: Evm>(s: &mut Scenario<E>) -> Result
     s.check_conservation("after refunds").await
 }
 
+/// Nobody claims a crowdfunded job in its claim window: anyone may cancel it, every funder
+/// gets back exactly what it put in.
+pub(crate) async fn never_taken<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let job = s.ok2(
+        "TrainingMarket.postJob",
+        s.chain.post_job(r.requester, &terms("idle"), eth(3)).await,
+    );
+    let f = s.chain.fund_job(r.funder, job, eth(2)).await;
+    s.ok("TrainingMarket.fund", f);
+    let reg = s.chain.register(r.node, eth(2)).await;
+    s.ok("NodeRegistry.register", reg);
+    let c = &s.chain;
+    s.reverts(
+        "cancel by a funder inside the claim window",
+        c.cancel_job(r.funder, job).await,
+        |e| matches!(e, Revert::Market(M::NotRequester(_))),
+    );
+    c.advance_time(2 * DAY + 1).await?;
+    s.reverts(
+        "claim after the claim window",
+        c.claim_job(r.node, job).await,
+        |e| matches!(e, Revert::Market(M::ClaimWindowClosed(_))),
+    );
+    let cancel = c.cancel_job(r.funder, job).await;
+    s.ok("TrainingMarket.cancel (claim window over)", cancel);
+    for who in [r.funder, r.requester] {
+        let rf = s.chain.refund(who, job).await;
+        s.ok("TrainingMarket.refund", rf);
+    }
+    s.withdraw_all(&[r.requester, r.funder]).await?;
+    assert_eq!(s.chain.job(job).await?.status, JobStatus::Cancelled);
+    s.check_market_empty().await?;
+    s.check_conservation("after refunds").await
+}
+
 alloy::sol!(
     #[sol(all_derives)]
     #[allow(missing_docs)]
@@ -169,26 +264,66 @@ pub(crate) async fn reentrancy<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let market = s.chain.deployment().market;
     let mut code = ReentrantFunder::BYTECODE.to_vec();
     code.extend(ReentrantFunder::constructorCall { market_: market }.abi_encode());
-    let deploy = Tx { from: r.funder, to: None, data: code.into(), value: U256::ZERO };
-    let attacker = s.send_raw("deploy ReentrantFunder", deploy).await?.created.expect("a creation has an address");
+    let deploy = Tx {
+        from: r.funder,
+        to: None,
+        data: code.into(),
+        value: U256::ZERO,
+    };
+    let attacker = s
+        .send_raw("deploy ReentrantFunder", deploy)
+        .await?
+        .created
+        .expect("a creation has an address");
     s.watch(attacker);
-    let job = s.ok2("TrainingMarket.postJob", s.chain.post_job(r.requester, &terms("attack"), eth(1)).await);
-    let attack = |call: Vec<u8>, value: U256| Tx { from: r.funder, to: Some(attacker), data: Bytes::from(call), value };
-    let fund = ReentrantFunder::fundCall { jobId: U256::from(job) }.abi_encode();
-    s.send_raw("ReentrantFunder.fund", attack(fund, eth(2))).await?;
+    let job = s.ok2(
+        "TrainingMarket.postJob",
+        s.chain
+            .post_job(r.requester, &terms("attack"), eth(1))
+            .await,
+    );
+    let attack = |call: Vec<u8>, value: U256| Tx {
+        from: r.funder,
+        to: Some(attacker),
+        data: Bytes::from(call),
+        value,
+    };
+    let fund = ReentrantFunder::fundCall {
+        jobId: U256::from(job),
+    }
+    .abi_encode();
+    s.send_raw("ReentrantFunder.fund", attack(fund, eth(2)))
+        .await?;
     let cancel = s.chain.cancel_job(r.requester, job).await;
     s.ok("TrainingMarket.cancel", cancel);
     let go = ReentrantFunder::refundAndWithdrawCall {}.abi_encode();
-    s.send_raw("ReentrantFunder.refundAndWithdraw", attack(go, U256::ZERO)).await?;
+    s.send_raw("ReentrantFunder.refundAndWithdraw", attack(go, U256::ZERO))
+        .await?;
 
-    let payments = s.call_raw(attacker, ReentrantFunder::paymentsCall {}).await?;
-    let received = s.call_raw(attacker, ReentrantFunder::receivedCall {}).await?;
-    let succeeded = s.call_raw(attacker, ReentrantFunder::reentrySucceededCall {}).await?;
-    let err = s.call_raw(attacker, ReentrantFunder::reentryErrorCall {}).await?;
-    assert_eq!((payments, received), (U256::from(1), eth(2)), "paid exactly once");
+    let payments = s
+        .call_raw(attacker, ReentrantFunder::paymentsCall {})
+        .await?;
+    let received = s
+        .call_raw(attacker, ReentrantFunder::receivedCall {})
+        .await?;
+    let succeeded = s
+        .call_raw(attacker, ReentrantFunder::reentrySucceededCall {})
+        .await?;
+    let err = s
+        .call_raw(attacker, ReentrantFunder::reentryErrorCall {})
+        .await?;
+    assert_eq!(
+        (payments, received),
+        (U256::from(1), eth(2)),
+        "paid exactly once"
+    );
     assert!(!succeeded, "the re-entrant withdraw must fail");
     let guard = crate::bindings::TrainingMarket::Reentrancy {};
-    assert_eq!(err.as_ref(), guard.abi_encode().as_slice(), "the re-entry hits the guard");
+    assert_eq!(
+        err.as_ref(),
+        guard.abi_encode().as_slice(),
+        "the re-entry hits the guard"
+    );
     assert_eq!(s.chain.balance(attacker).await?, eth(2));
     let rf = s.chain.refund(r.requester, job).await;
     s.ok("TrainingMarket.refund", rf);

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use alloy::primitives::{keccak256, Address, B256, U256};
 use alloy::sol_types::SolCall;
 
-use crate::{Chain, ChainConfig, Contracts, Error, Evm, JobTerms, Outcome, Receipt, Result, Revert, Tx, TxReceipt};
+use crate::{
+    Chain, ChainConfig, Contracts, Error, Evm, JobTerms, Outcome, Receipt, Result, Revert, Tx,
+    TxReceipt,
+};
 
 pub use dispute::{measure_dispute, DisputeGas};
 
@@ -73,11 +76,12 @@ pub fn config(referees: &[Address]) -> ChainConfig {
 pub(crate) const HOUR: u64 = 3600;
 pub(crate) const DAY: u64 = 24 * HOUR;
 
-/// Terms of the suite's jobs: 1 day to submit, 1 day to challenge, 2 ETH stake.
+/// Terms of the suite's jobs: 2 days to claim, 1 day to submit, 1 day to challenge, 2 ETH stake.
 pub(crate) fn terms(tag: &str) -> JobTerms {
     JobTerms {
         dataset_root: keccak256(format!("dataset {tag}")),
         spec: keccak256(format!("spec {tag}")),
+        claim_window: 2 * DAY as u32,
         max_duration: DAY as u32,
         challenge_window: DAY as u32,
         required_stake: U256::from(2 * ETH),
@@ -116,10 +120,30 @@ impl<E: Evm> Scenario<E> {
         gas.extend(deploy.into_iter().map(|(l, g)| (format!("{name}: {l}"), g)));
         let d = chain.deployment();
         let watched = vec![
-            r.node, r.node2, r.requester, r.funder, r.challenger, r.referees[0], r.referees[1], r.referees[2],
-            r.members[0], r.members[1], r.members[2], d.registry, d.market, d.adjudicator,
+            r.node,
+            r.node2,
+            r.requester,
+            r.funder,
+            r.challenger,
+            r.referees[0],
+            r.referees[1],
+            r.referees[2],
+            r.members[0],
+            r.members[1],
+            r.members[2],
+            d.registry,
+            d.market,
+            d.adjudicator,
         ];
-        let mut s = Scenario { chain, r, name, gas: Vec::new(), fees: U256::ZERO, watched, start: U256::ZERO };
+        let mut s = Scenario {
+            chain,
+            r,
+            name,
+            gas: Vec::new(),
+            fees: U256::ZERO,
+            watched,
+            start: U256::ZERO,
+        };
         s.start = s.total().await?;
         Ok(s)
     }
@@ -142,7 +166,8 @@ impl<E: Evm> Scenario<E> {
     pub fn ok(&mut self, label: &str, r: Result<Receipt>) -> Receipt {
         let r = r.unwrap_or_else(|e| panic!("[{}] {label}: {e}", self.name));
         self.fees += r.fee;
-        self.gas.push((format!("{}: {label}", self.name), r.gas_used));
+        self.gas
+            .push((format!("{}: {label}", self.name), r.gas_used));
         r
     }
 
@@ -154,7 +179,12 @@ impl<E: Evm> Scenario<E> {
     }
 
     /// A transaction that must revert with the custom error `want` accepts.
-    pub fn reverts<T: std::fmt::Debug>(&self, label: &str, r: Result<T>, want: impl Fn(&Revert) -> bool) {
+    pub fn reverts<T: std::fmt::Debug>(
+        &self,
+        label: &str,
+        r: Result<T>,
+        want: impl Fn(&Revert) -> bool,
+    ) {
         match r {
             Err(Error::Reverted { revert, .. }) if want(&revert) => {}
             other => panic!("[{}] {label}: expected a revert, got {other:?}", self.name),
@@ -165,7 +195,12 @@ impl<E: Evm> Scenario<E> {
     /// held when the scenario started: no wei created, none lost.
     pub async fn check_conservation(&self, when: &str) -> Result<()> {
         let now = self.total().await?;
-        assert_eq!(now + self.fees, self.start, "[{}] wei not conserved {when}", self.name);
+        assert_eq!(
+            now + self.fees,
+            self.start,
+            "[{}] wei not conserved {when}",
+            self.name
+        );
         Ok(())
     }
 
@@ -181,7 +216,8 @@ impl<E: Evm> Scenario<E> {
         match self.chain.evm().send(tx).await? {
             Outcome::Success(rc) => {
                 self.fees += rc.fee;
-                self.gas.push((format!("{}: {label}", self.name), rc.gas_used));
+                self.gas
+                    .push((format!("{}: {label}", self.name), rc.gas_used));
                 Ok(rc)
             }
             other => panic!("[{}] {label}: {other:?}", self.name),
@@ -191,7 +227,9 @@ impl<E: Evm> Scenario<E> {
     /// A view call to a contract outside the deployment.
     pub async fn call_raw<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return> {
         match self.chain.evm().call(to, call.abi_encode().into()).await? {
-            Outcome::Success(out) => Ok(C::abi_decode_returns(&out).expect("the ABI's return type")),
+            Outcome::Success(out) => {
+                Ok(C::abi_decode_returns(&out).expect("the ABI's return type"))
+            }
             other => panic!("[{}] {}: {other:?}", self.name, C::SIGNATURE),
         }
     }
@@ -201,7 +239,7 @@ impl<E: Evm> Scenario<E> {
         for a in who {
             if self.chain.owed(*a).await? > U256::ZERO {
                 let r = self.chain.withdraw(*a).await;
-                self.ok("withdraw", r);
+                self.ok("TrainingMarket.withdraw", r);
             }
         }
         Ok(())
@@ -226,11 +264,15 @@ pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<
     scenario!("registry", jobs::registry);
     scenario!("paid job", jobs::paid_job);
     scenario!("expired and cancelled jobs", jobs::expired_and_cancelled);
+    scenario!("job never taken", jobs::never_taken);
     scenario!("re-entrancy", jobs::reentrancy);
     scenario!("dispute: node cheats", dispute::node_cheats);
     scenario!("dispute: challenger lies", dispute::challenger_lies);
     scenario!("dispute: node times out", dispute::node_times_out);
-    scenario!("dispute: challenger times out", dispute::challenger_times_out);
+    scenario!(
+        "dispute: challenger times out",
+        dispute::challenger_times_out
+    );
     scenario!("dispute: adjudicator silent", dispute::adjudicator_silent);
     scenario!("dataset DAO", dao::votes_and_forks);
     let mut s = Scenario::new(evm.clone(), r, "dispute over 1,000,000 steps", &mut gas).await?;
