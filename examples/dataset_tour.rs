@@ -1,11 +1,13 @@
 //! A tour of oai datasets, on the embedded defaults (a filesystem store, no services):
 //! import a dataset, fork it, change 1% of the fork, diff, prove a record, draw a verified
-//! batch, make a DAO proposal, export the version as a CAR and import a file as IPFS would.
+//! batch, make a DAO proposal and have the dataset's DAO vote it in on the embedded EVM,
+//! export the version as a CAR and import a file as IPFS would.
 //!
 //! Run: `cargo run --release -p oai-examples --example dataset_tour [STORE_DIR]`
 //! (default store dir: `target/oai-tour`).
 
 use anyhow::Result;
+use oai::chain::{Address, Chain, ChainConfig, Contracts, DaoConfig, Revm, B256, U256};
 use oai::core::seed::RngCore;
 use oai::core::{Digest, Seed};
 use oai::data::dataset::{Builder, ChangeSet, Proposal, Record, Repo, Sampler, Tensor, Version};
@@ -115,6 +117,49 @@ async fn main() -> Result<()> {
     println!(
         "proposal {pcid}\n  result root {} (verified by re-applying its changes)",
         p.result_root
+    );
+
+    // the dataset's DAO votes the proposal in: contracts on the embedded EVM, no node needed
+    let members = [1u8, 2, 3].map(Address::repeat_byte);
+    let config = ChainConfig {
+        min_stake: U256::from(10u64.pow(18)),
+        unbond_delay: 7 * 86_400,
+        move_timeout: 3_600,
+        adjudication_timeout: 3 * 86_400,
+        referees: members.to_vec(),
+        threshold: 2,
+    };
+    let (chain, _) = Contracts::deploy(Revm::new(), members[0], &config).await?;
+    let dao_config = DaoConfig {
+        members: members
+            .iter()
+            .zip([50u64, 30, 20])
+            .map(|(m, w)| (*m, U256::from(w)))
+            .collect(),
+        root: B256::from(v1.root().0),
+        quorum_bps: 6_000,
+        delay: 86_400,
+    };
+    let (dao, _) = chain.create_dao(members[0], &dao_config).await?;
+    let proposal = B256::from_slice(pcid.hash().digest());
+    let (id, _) = chain
+        .propose(members[2], dao, B256::from(p.result_root.0), proposal)
+        .await?;
+    for m in &members[..2] {
+        chain.vote(*m, dao, id, true).await?;
+    }
+    if let Err(e) = chain.execute(members[2], dao, id).await {
+        println!("DAO (weights 50/30/20, quorum 60%, 1 day delay): executing at once fails: {e}");
+    }
+    chain.advance_time(86_400).await?;
+    let executed = chain.execute(members[2], dao, id).await?;
+    let state = chain.dao(dao).await?;
+    println!(
+        "  a day later it executes ({} gas): version {}, root {} (the proposal's result root: {})",
+        executed.gas_used,
+        state.version,
+        state.root,
+        state.root.0 == p.result_root.0
     );
 
     // 7. export the version as a CAR, re-import it into an empty store

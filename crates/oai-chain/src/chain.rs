@@ -329,8 +329,8 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     async fn dao(&self, dao: Address) -> Result<DaoState>;
 
     // ---- events, balances and time ----
-    /// Events of the deployment's contracts and of DAOs created through this chain, from
-    /// block `from_block` on, with their block numbers.
+    /// Events of the deployment's contracts and of every dataset DAO (any other log that
+    /// decodes as a `DatasetDAO` event), from block `from_block` on, with their block numbers.
     async fn events(&self, from_block: u64) -> Result<Vec<(u64, Event)>>;
     /// An account's balance in wei.
     async fn balance(&self, who: Address) -> Result<U256>;

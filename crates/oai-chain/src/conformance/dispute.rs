@@ -41,6 +41,23 @@ async fn submitted_job<E: Evm>(s: &mut Scenario<E>, steps: u64, node_final: B256
     Ok(job)
 }
 
+/// [`submitted_job`], then challenged with `challenger_final`; returns the job and the gas
+/// of the challenge.
+async fn challenged_job<E: Evm>(
+    s: &mut Scenario<E>,
+    steps: u64,
+    node_final: B256,
+    challenger_final: B256,
+) -> Result<(JobId, u64)> {
+    let job = submitted_job(s, steps, node_final).await?;
+    let challenger = s.r.challenger;
+    let ch = s
+        .chain
+        .challenge(challenger, job, challenger_final, eth(2))
+        .await;
+    Ok((job, s.ok("TrainingMarket.challenge", ch).gas_used))
+}
+
 /// Play bisection rounds until the dispute reaches one step or `max_moves` moves were made;
 /// returns the gas of each move.
 async fn play<E: Evm>(
@@ -200,12 +217,7 @@ pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let liar = wrong_from(300);
-    let job = submitted_job(s, 1000, honest(1000)).await?;
-    let ch = s
-        .chain
-        .challenge(r.challenger, job, liar(1000), eth(2))
-        .await;
-    s.ok("TrainingMarket.challenge", ch);
+    let (job, _) = challenged_job(s, 1000, honest(1000), liar(1000)).await?;
     play(s, job, &honest, &liar, usize::MAX).await?;
     referees_decide(s, job).await?;
     let res = s.chain.resolve(r.funder, job).await;
@@ -230,12 +242,7 @@ pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 pub(crate) async fn node_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let node = wrong_from(500);
-    let job = submitted_job(s, 1000, node(1000)).await?;
-    let ch = s
-        .chain
-        .challenge(r.challenger, job, honest(1000), eth(2))
-        .await;
-    s.ok("TrainingMarket.challenge", ch);
+    let (job, _) = challenged_job(s, 1000, node(1000), honest(1000)).await?;
     play(s, job, &node, &honest, 6).await?;
     let c = &s.chain;
     s.reverts(
@@ -263,12 +270,7 @@ pub(crate) async fn node_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let liar = wrong_from(10);
-    let job = submitted_job(s, 1000, honest(1000)).await?;
-    let ch = s
-        .chain
-        .challenge(r.challenger, job, liar(1000), eth(2))
-        .await;
-    s.ok("TrainingMarket.challenge", ch);
+    let (job, _) = challenged_job(s, 1000, honest(1000), liar(1000)).await?;
     play(s, job, &honest, &liar, 3).await?;
     let c = &s.chain;
     s.reverts(
@@ -292,12 +294,7 @@ pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<
 /// goes back, and the node is paid after a fresh window.
 pub(crate) async fn adjudicator_silent<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
-    let job = submitted_job(s, 4, honest(4)).await?;
-    let ch = s
-        .chain
-        .challenge(r.challenger, job, forged(4), eth(2))
-        .await;
-    s.ok("TrainingMarket.challenge", ch);
+    let (job, _) = challenged_job(s, 4, honest(4), forged(4)).await?;
     play(s, job, &honest, &wrong_from(3), usize::MAX).await?;
     let c = &s.chain;
     // a minute of slack: a real node's clock also moves on its own between blocks
@@ -351,12 +348,7 @@ pub(crate) async fn full_dispute<E: Evm>(
 ) -> Result<DisputeGas> {
     let r = s.r;
     let node = wrong_from(cheat_at);
-    let job = submitted_job(s, steps, node(steps)).await?;
-    let ch = s
-        .chain
-        .challenge(r.challenger, job, honest(steps), eth(2))
-        .await;
-    let challenge = s.ok("TrainingMarket.challenge", ch).gas_used;
+    let (job, challenge) = challenged_job(s, steps, node(steps), honest(steps)).await?;
     let moves = play(s, job, &node, &honest, usize::MAX).await?;
     let rounds = moves
         .chunks(2)
