@@ -20,6 +20,7 @@ contract NodeRegistry {
     error InsufficientFreeStake(uint256 free, uint256 requested);
     error NotMarket(address caller);
     error MarketAlreadySet(address market);
+    error NotDeployer(address caller);
     error UnbondingNotReady(uint64 readyAt);
     error NothingToWithdraw();
     error TransferFailed();
@@ -62,7 +63,7 @@ contract NodeRegistry {
     /// @notice Point the registry at its market, once, by the deployer.
     function setMarket(address market_) external {
         if (market != address(0)) revert MarketAlreadySet(market);
-        if (msg.sender != deployer) revert NotMarket(msg.sender);
+        if (msg.sender != deployer) revert NotDeployer(msg.sender);
         market = market_;
         emit MarketSet(market_);
     }
@@ -92,6 +93,7 @@ contract NodeRegistry {
     }
 
     /// @notice Start unbonding `amount` of free stake; `withdraw` pays it after `unbondDelay`.
+    /// A new request restarts the delay for everything still unbonding.
     function requestUnbond(uint256 amount) external {
         Node storage n = nodes[msg.sender];
         if (!n.registered) revert NotRegistered(msg.sender);

@@ -5,7 +5,7 @@ use alloy::sol_types::{SolCall, SolConstructor, SolError};
 
 use super::{eth, honest, terms, Scenario, DAY};
 use crate::bindings::{
-    NodeRegistry::NodeRegistryErrors as R, TrainingMarket::TrainingMarketErrors as M,
+    NodeRegistry, NodeRegistry::NodeRegistryErrors as R, TrainingMarket::TrainingMarketErrors as M,
 };
 use crate::{Chain, Evm, JobResult, JobStatus, Result, Revert, Tx};
 
@@ -70,6 +70,33 @@ pub(crate) async fn registry<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         (st.stake, st.locked, st.unbonding),
         (eth(1), U256::ZERO, U256::ZERO)
     );
+
+    // only the market locks and slashes, and the market is set once, by the deployer
+    let d = c.deployment();
+    let registry_tx = |from, call: Vec<u8>| Tx {
+        from,
+        to: Some(d.registry),
+        data: call.into(),
+        value: U256::ZERO,
+    };
+    let set = NodeRegistry::setMarketCall { market_: n }.abi_encode();
+    let slash = NodeRegistry::slashCall {
+        node: n,
+        amount: eth(1),
+    }
+    .abi_encode();
+    s.raw_reverts(
+        "set the market again",
+        registry_tx(s.r.deployer, set),
+        |e| matches!(e, Revert::Registry(R::MarketAlreadySet(x)) if x.market == d.market),
+    )
+    .await?;
+    s.raw_reverts(
+        "slash by someone else than the market",
+        registry_tx(n, slash),
+        |e| matches!(e, Revert::Registry(R::NotMarket(_))),
+    )
+    .await?;
     s.check_conservation("after unbonding").await
 }
 

@@ -224,6 +224,21 @@ impl<E: Evm> Scenario<E> {
         }
     }
 
+    /// A raw transaction that must revert with the custom error `want` accepts.
+    pub async fn raw_reverts(
+        &self,
+        label: &str,
+        tx: Tx,
+        want: impl Fn(&Revert) -> bool,
+    ) -> Result<()> {
+        match self.chain.evm().send(tx).await? {
+            Outcome::Revert(data) if want(&Revert::decode(crate::error::Origin::Other, &data)) => {
+                Ok(())
+            }
+            other => panic!("[{}] {label}: expected a revert, got {other:?}", self.name),
+        }
+    }
+
     /// A view call to a contract outside the deployment.
     pub async fn call_raw<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return> {
         match self.chain.evm().call(to, call.abi_encode().into()).await? {
