@@ -7,6 +7,45 @@
 //! domain trait oai uses; [`Contracts`] implements it over any [`Evm`]: the embedded [`Revm`]
 //! (default, in-process, time travel) or, with feature `alloy`, [`rpc::RpcEvm`] against a real
 //! node such as anvil. Both run one conformance suite ([`conformance`]) with equal gas.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use oai_chain::bindings::TrainingMarket::TrainingMarketErrors;
+//! use oai_chain::{Address, Chain, ChainConfig, Contracts, Evm, JobTerms, Revert, Revm, B256, U256};
+//!
+//! let eth = U256::from(10u64.pow(18));
+//! let [deployer, node, requester] = [1u8, 2, 3].map(Address::repeat_byte);
+//! let evm = Revm::new(); // in-process; `rpc::RpcEvm` talks to a real node
+//! for a in [node, requester] {
+//!     evm.set_balance(a, eth * U256::from(10)).await?;
+//! }
+//! let config = ChainConfig {
+//!     min_stake: eth,
+//!     unbond_delay: 7 * 86_400,
+//!     move_timeout: 3_600,
+//!     adjudication_timeout: 3 * 86_400,
+//!     referees: vec![Address::repeat_byte(9)],
+//!     threshold: 1,
+//! };
+//! let (chain, _gas) = Contracts::deploy(evm, deployer, &config).await?;
+//! let terms = JobTerms {
+//!     dataset_root: B256::repeat_byte(0xd1),
+//!     spec: B256::repeat_byte(0x5c),
+//!     claim_window: 86_400,
+//!     max_duration: 86_400,
+//!     challenge_window: 86_400,
+//!     required_stake: eth,
+//! };
+//! let (job, _) = chain.post_job(requester, &terms, eth).await?;
+//! // claiming without stake reverts with the market's custom error, decoded
+//! let err = chain.claim_job(node, job).await.unwrap_err();
+//! assert!(matches!(err.revert(), Some(Revert::Market(TrainingMarketErrors::InsufficientStake(_)))));
+//! chain.register(node, eth * U256::from(2)).await?;
+//! let receipt = chain.claim_job(node, job).await?;
+//! assert!(receipt.gas_used > 21_000);
+//! # Ok::<(), oai_chain::Error>(())
+//! # }).unwrap();
+//! ```
 
 pub mod bindings;
 mod chain;
