@@ -44,7 +44,8 @@ contract TrainingMarket {
         uint256 reward;
         uint256 requiredStake; // locked from the node's bond; also the challenger's bond
         bytes32 genesis; // c_0
-        bytes32 logRoot; // c_steps, the log's final commitment
+        bytes32 head; // c_steps, the commitment after the last step (the log's chained head)
+        bytes32 logRoot; // Merkle root over the log's step records, to prove single steps against
         bytes32 weights;
         uint64 steps;
     }
@@ -96,7 +97,9 @@ contract TrainingMarket {
     );
     event Funded(uint256 indexed jobId, address indexed funder, uint256 amount, uint256 reward);
     event Claimed(uint256 indexed jobId, address indexed node, uint64 submitBy);
-    event Submitted(uint256 indexed jobId, bytes32 logRoot, bytes32 weights, uint64 steps, uint64 challengeEnds);
+    event Submitted(
+        uint256 indexed jobId, bytes32 head, bytes32 logRoot, bytes32 weights, uint64 steps, uint64 challengeEnds
+    );
     event Challenged(uint256 indexed jobId, address indexed challenger, bytes32 challengerFinal, uint128 bond);
     event Bisected(uint256 indexed jobId, uint64 lo, uint64 hi, Turn turn);
     event StepDisputed(uint256 indexed jobId, bytes32 indexed caseId, uint64 step, bytes32 before, bytes32 nodeAfter);
@@ -223,20 +226,24 @@ contract TrainingMarket {
         emit Claimed(jobId, msg.sender, j.deadline);
     }
 
-    /// @notice The node publishes its training log: c_0, c_steps, the final weights commitment.
-    function submit(uint256 jobId, bytes32 genesis, bytes32 logRoot, bytes32 weights, uint64 steps) external {
+    /// @notice The node publishes its training log: c_0 (`genesis`), c_steps (`head`), the
+    /// Merkle root over its step records and the final weights commitment.
+    function submit(uint256 jobId, bytes32 genesis, bytes32 head, bytes32 logRoot, bytes32 weights, uint64 steps)
+        external
+    {
         Job storage j = _job(jobId);
         if (msg.sender != j.node) revert NotJobNode(jobId, msg.sender);
         if (j.status != Status.Claimed) revert WrongStatus(jobId, j.status);
         if (block.timestamp > j.deadline) revert SubmitDeadlinePassed(jobId, j.deadline);
-        if (steps == 0 || logRoot == bytes32(0) || genesis == logRoot) revert InvalidResult();
+        if (steps == 0 || head == bytes32(0) || genesis == head) revert InvalidResult();
         j.genesis = genesis;
+        j.head = head;
         j.logRoot = logRoot;
         j.weights = weights;
         j.steps = steps;
         j.status = Status.Submitted;
         j.deadline = uint64(block.timestamp) + j.challengeWindow;
-        emit Submitted(jobId, logRoot, weights, steps, j.deadline);
+        emit Submitted(jobId, head, logRoot, weights, steps, j.deadline);
     }
 
     /// @notice A claimed job whose node missed its submit deadline: the node's locked stake goes
@@ -298,7 +305,7 @@ contract TrainingMarket {
         if (j.status != Status.Submitted) revert WrongStatus(jobId, j.status);
         if (block.timestamp >= j.deadline) revert ChallengeWindowClosed(jobId, j.deadline);
         if (msg.value < j.requiredStake) revert BondTooLow(msg.value, j.requiredStake);
-        if (challengerFinal == j.logRoot) revert SameClaim();
+        if (challengerFinal == j.head) revert SameClaim();
         j.status = Status.Disputed;
         Dispute storage d = disputes[jobId];
         d.challenger = msg.sender;
@@ -306,7 +313,7 @@ contract TrainingMarket {
         d.lo = 0;
         d.hi = j.steps;
         d.agreed = j.genesis;
-        d.nodeHi = j.logRoot;
+        d.nodeHi = j.head;
         emit Challenged(jobId, msg.sender, challengerFinal, uint128(msg.value));
         _nextRound(jobId, d, 0, j.steps);
     }

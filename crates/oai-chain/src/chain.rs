@@ -27,12 +27,17 @@ pub struct JobTerms {
     pub required_stake: U256,
 }
 
-/// A node's published training result: the commitments the bisection game runs over.
+/// A node's published training result. With oai-train: `genesis` is the digest of the log
+/// header's CID, c_i the digest of step record i-1's CID (each record links its predecessor),
+/// so `head` is the digest of `TrainingLog::head` and a dispute can be replayed step by step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobResult {
     /// c_0, the commitment to the state before the first step.
     pub genesis: B256,
-    /// c_steps, the training log's final commitment.
+    /// c_steps, the commitment after the last step: the training log's chained head (the
+    /// bisection game runs from `genesis` to here).
+    pub head: B256,
+    /// Merkle root over the log's step records (`TrainingLog::root`), to prove single steps.
     pub log_root: B256,
     /// Commitment to the final weights.
     pub weights: B256,

@@ -430,6 +430,7 @@ impl<E: Evm> Chain for Contracts<E> {
         let call = TrainingMarket::submitCall {
             jobId: job_u256(job),
             genesis: result.genesis,
+            head: result.head,
             logRoot: result.log_root,
             weights: result.weights,
             steps: result.steps,
@@ -536,6 +537,7 @@ impl<E: Evm> Chain for Contracts<E> {
         let status = status(j.status)?;
         let result = (j.steps > 0).then_some(JobResult {
             genesis: j.genesis,
+            head: j.head,
             log_root: j.logRoot,
             weights: j.weights,
             steps: j.steps,

@@ -33,7 +33,7 @@ async fn submitted_job<E: Evm>(s: &mut Scenario<E>, steps: u64, node_final: B256
     let claim = s.chain.claim_job(r.node, job).await;
     s.ok("TrainingMarket.claim", claim);
     let res = JobResult {
-        log_root: node_final,
+        head: node_final,
         ..result(steps)
     };
     let sub = s.chain.submit_result(r.node, job, &res).await;

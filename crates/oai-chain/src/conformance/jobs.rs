@@ -1,6 +1,6 @@
 //! Registry and job scenarios without disputes.
 
-use alloy::primitives::{Bytes, U256};
+use alloy::primitives::{keccak256, Bytes, U256};
 use alloy::sol_types::{SolCall, SolConstructor, SolError};
 
 use super::{eth, honest, terms, Scenario, DAY};
@@ -12,7 +12,8 @@ use crate::{Chain, Evm, JobResult, JobStatus, Result, Revert, Tx};
 pub(crate) fn result(steps: u64) -> JobResult {
     JobResult {
         genesis: honest(0),
-        log_root: honest(steps),
+        head: honest(steps),
+        log_root: keccak256(format!("merkle root over {steps} records")),
         weights: honest(u64::MAX),
         steps,
     }
@@ -138,6 +139,15 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     );
     let f = c.fund_job(r.funder, job, eth(1)).await;
     s.ok("TrainingMarket.fund (claimed)", f);
+    let empty = JobResult {
+        steps: 0,
+        ..result(100)
+    };
+    s.reverts(
+        "submit a result without steps",
+        s.chain.submit_result(r.node, job, &empty).await,
+        |e| matches!(e, Revert::Market(M::InvalidResult(_))),
+    );
     let sub = s.chain.submit_result(r.node, job, &result(100)).await;
     s.ok("TrainingMarket.submit", sub);
     let c = &s.chain;
