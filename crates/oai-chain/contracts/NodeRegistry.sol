@@ -29,7 +29,7 @@ contract NodeRegistry {
     event Registered(address indexed node, uint256 stake);
     event ToppedUp(address indexed node, uint256 amount, uint256 stake);
     event UnbondRequested(address indexed node, uint256 amount, uint64 readyAt);
-    event Withdrawn(address indexed node, uint256 amount);
+    event Withdrawn(address indexed node, address to, uint256 amount);
     event Locked(address indexed node, uint256 amount);
     event Unlocked(address indexed node, uint256 amount);
     event Slashed(address indexed node, uint256 amount);
@@ -106,14 +106,24 @@ contract NodeRegistry {
     }
 
     /// @notice Pay out the caller's unbonded stake once its delay has passed.
-    function withdraw() external nonReentrant {
+    function withdraw() external {
+        _withdraw(payable(msg.sender));
+    }
+
+    /// @notice Pay out the caller's unbonded stake to `to` (for nodes that cannot receive
+    /// ether themselves).
+    function withdrawTo(address payable to) external {
+        _withdraw(to);
+    }
+
+    function _withdraw(address payable to) private nonReentrant {
         Node storage n = nodes[msg.sender];
         uint256 amount = n.unbonding;
         if (amount == 0) revert NothingToWithdraw();
         if (block.timestamp < n.unbondAt) revert UnbondingNotReady(n.unbondAt);
         n.unbonding = 0;
-        emit Withdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
+        emit Withdrawn(msg.sender, to, amount);
+        (bool ok,) = to.call{value: amount}("");
         if (!ok) revert TransferFailed();
     }
 

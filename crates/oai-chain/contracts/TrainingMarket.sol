@@ -109,7 +109,7 @@ contract TrainingMarket {
     event Cancelled(uint256 indexed jobId);
     event Expired(uint256 indexed jobId, address indexed node, uint256 slashed);
     event Refunded(uint256 indexed jobId, address indexed funder, uint256 amount);
-    event Withdrawn(address indexed account, uint256 amount);
+    event Withdrawn(address indexed account, address to, uint256 amount);
 
     NodeRegistry public immutable registry;
     IStepAdjudicator public immutable adjudicator;
@@ -287,12 +287,22 @@ contract TrainingMarket {
     }
 
     /// @notice Pay out everything credited to the caller.
-    function withdraw() external nonReentrant {
+    function withdraw() external {
+        _withdraw(payable(msg.sender));
+    }
+
+    /// @notice Pay out everything credited to the caller to `to` (for accounts that cannot
+    /// receive ether themselves, such as contracts without a `receive`).
+    function withdrawTo(address payable to) external {
+        _withdraw(to);
+    }
+
+    function _withdraw(address payable to) private nonReentrant {
         uint256 amount = owed[msg.sender];
         if (amount == 0) revert NothingToWithdraw();
         owed[msg.sender] = 0;
-        emit Withdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
+        emit Withdrawn(msg.sender, to, amount);
+        (bool ok,) = to.call{value: amount}("");
         if (!ok) revert TransferFailed();
     }
 

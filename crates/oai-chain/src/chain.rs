@@ -244,6 +244,8 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     async fn request_unbond(&self, node: Address, amount: U256) -> Result<Receipt>;
     /// Pay out `node`'s unbonded stake after the delay.
     async fn withdraw_stake(&self, node: Address) -> Result<Receipt>;
+    /// Pay out `node`'s unbonded stake after the delay to `to`.
+    async fn withdraw_stake_to(&self, node: Address, to: Address) -> Result<Receipt>;
     /// `node`'s bond.
     async fn stake(&self, node: Address) -> Result<NodeStake>;
 
@@ -286,6 +288,8 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     async fn refund(&self, funder: Address, job: JobId) -> Result<Receipt>;
     /// Pay out everything the market owes `account`.
     async fn withdraw(&self, account: Address) -> Result<Receipt>;
+    /// Pay out everything the market owes `account` to `to` (for accounts that cannot receive).
+    async fn withdraw_to(&self, account: Address, to: Address) -> Result<Receipt>;
     /// A job.
     async fn job(&self, job: JobId) -> Result<Job>;
     /// A job's running dispute.

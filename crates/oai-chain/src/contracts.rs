@@ -342,6 +342,11 @@ impl<E: Evm> Chain for Contracts<E> {
             .await
     }
 
+    async fn withdraw_stake_to(&self, node: Address, to: Address) -> Result<Receipt> {
+        self.registry(node, NodeRegistry::withdrawToCall { to }, U256::ZERO)
+            .await
+    }
+
     async fn stake(&self, node: Address) -> Result<NodeStake> {
         let n = self
             .view(
@@ -521,6 +526,11 @@ impl<E: Evm> Chain for Contracts<E> {
 
     async fn withdraw(&self, account: Address) -> Result<Receipt> {
         self.market(account, TrainingMarket::withdrawCall {}, U256::ZERO)
+            .await
+    }
+
+    async fn withdraw_to(&self, account: Address, to: Address) -> Result<Receipt> {
+        self.market(account, TrainingMarket::withdrawToCall { to }, U256::ZERO)
             .await
     }
 

@@ -1,12 +1,13 @@
 //! Registry and job scenarios without disputes.
 
-use alloy::primitives::{keccak256, Bytes, U256};
-use alloy::sol_types::{SolCall, SolConstructor, SolError};
+use alloy::primitives::{keccak256, U256};
+use alloy::sol_types::SolCall;
 
 use super::{eth, honest, terms, Scenario, DAY};
 use crate::bindings::{
     NodeRegistry, NodeRegistry::NodeRegistryErrors as R, TrainingMarket::TrainingMarketErrors as M,
 };
+use crate::error::Origin;
 use crate::{Chain, Evm, JobResult, JobStatus, Result, Revert, Tx};
 
 pub(crate) fn result(steps: u64) -> JobResult {
@@ -72,6 +73,19 @@ pub(crate) async fn registry<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         (eth(1), U256::ZERO, U256::ZERO)
     );
 
+    let unbond = c.request_unbond(n, eth(1)).await;
+    s.ok("NodeRegistry.requestUnbond", unbond);
+    s.chain.advance_time(7 * DAY).await?;
+    let before = s.chain.balance(s.r.node2).await?;
+    let w = s.chain.withdraw_stake_to(n, s.r.node2).await;
+    s.ok("NodeRegistry.withdrawTo", w);
+    let c = &s.chain;
+    assert_eq!(
+        c.balance(s.r.node2).await?,
+        before + eth(1),
+        "paid to the named account"
+    );
+
     // only the market locks and slashes, and the market is set once, by the deployer
     let d = c.deployment();
     let registry_tx = |from, call: Vec<u8>| Tx {
@@ -88,12 +102,14 @@ pub(crate) async fn registry<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     .abi_encode();
     s.raw_reverts(
         "set the market again",
+        Origin::Registry,
         registry_tx(s.r.deployer, set),
         |e| matches!(e, Revert::Registry(R::MarketAlreadySet(x)) if x.market == d.market),
     )
     .await?;
     s.raw_reverts(
         "slash by someone else than the market",
+        Origin::Registry,
         registry_tx(n, slash),
         |e| matches!(e, Revert::Registry(R::NotMarket(_))),
     )
@@ -181,7 +197,14 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     assert_eq!(j.result, Some(result(100)));
     assert_eq!(c.owed(r.node).await?, eth(5));
     assert_eq!(c.stake(r.node).await?.locked, U256::ZERO, "stake unlocked");
-    s.withdraw_all(&[r.node]).await?;
+    let before = s.chain.balance(r.node2).await?;
+    let w = s.chain.withdraw_to(r.node, r.node2).await;
+    s.ok("TrainingMarket.withdrawTo", w);
+    assert_eq!(
+        s.chain.balance(r.node2).await?,
+        before + eth(5),
+        "paid to the named account"
+    );
     s.reverts("withdraw twice", s.chain.withdraw(r.node).await, |e| {
         matches!(e, Revert::Market(M::NothingToWithdraw(_)))
     });
@@ -286,85 +309,4 @@ pub(crate) async fn never_taken<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     assert_eq!(s.chain.job(job).await?.status, JobStatus::Cancelled);
     s.check_market_empty().await?;
     s.check_conservation("after refunds").await
-}
-
-alloy::sol!(
-    #[sol(all_derives)]
-    #[allow(missing_docs)]
-    ReentrantFunder,
-    "artifacts/ReentrantFunder.json"
-);
-
-/// A contract that funds a job and, when refunded, calls `withdraw` again from its `receive`.
-pub(crate) async fn reentrancy<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
-    let r = s.r;
-    let market = s.chain.deployment().market;
-    let mut code = ReentrantFunder::BYTECODE.to_vec();
-    code.extend(ReentrantFunder::constructorCall { market_: market }.abi_encode());
-    let deploy = Tx {
-        from: r.funder,
-        to: None,
-        data: code.into(),
-        value: U256::ZERO,
-    };
-    let attacker = s
-        .send_raw("deploy ReentrantFunder", deploy)
-        .await?
-        .created
-        .expect("a creation has an address");
-    s.watch(attacker);
-    let job = s.ok2(
-        "TrainingMarket.postJob",
-        s.chain
-            .post_job(r.requester, &terms("attack"), eth(1))
-            .await,
-    );
-    let attack = |call: Vec<u8>, value: U256| Tx {
-        from: r.funder,
-        to: Some(attacker),
-        data: Bytes::from(call),
-        value,
-    };
-    let fund = ReentrantFunder::fundCall {
-        jobId: U256::from(job),
-    }
-    .abi_encode();
-    s.send_raw("ReentrantFunder.fund", attack(fund, eth(2)))
-        .await?;
-    let cancel = s.chain.cancel_job(r.requester, job).await;
-    s.ok("TrainingMarket.cancel", cancel);
-    let go = ReentrantFunder::refundAndWithdrawCall {}.abi_encode();
-    s.send_raw("ReentrantFunder.refundAndWithdraw", attack(go, U256::ZERO))
-        .await?;
-
-    let payments = s
-        .call_raw(attacker, ReentrantFunder::paymentsCall {})
-        .await?;
-    let received = s
-        .call_raw(attacker, ReentrantFunder::receivedCall {})
-        .await?;
-    let succeeded = s
-        .call_raw(attacker, ReentrantFunder::reentrySucceededCall {})
-        .await?;
-    let err = s
-        .call_raw(attacker, ReentrantFunder::reentryErrorCall {})
-        .await?;
-    assert_eq!(
-        (payments, received),
-        (U256::from(1), eth(2)),
-        "paid exactly once"
-    );
-    assert!(!succeeded, "the re-entrant withdraw must fail");
-    let guard = crate::bindings::TrainingMarket::Reentrancy {};
-    assert_eq!(
-        err.as_ref(),
-        guard.abi_encode().as_slice(),
-        "the re-entry hits the guard"
-    );
-    assert_eq!(s.chain.balance(attacker).await?, eth(2));
-    let rf = s.chain.refund(r.requester, job).await;
-    s.ok("TrainingMarket.refund", rf);
-    s.withdraw_all(&[r.requester]).await?;
-    s.check_market_empty().await?;
-    s.check_conservation("after the attack").await
 }

@@ -1,12 +1,14 @@
 //! The suite every [`Evm`] backend must pass: [`run`] deploys fresh contracts for each
-//! scenario (registry, paid job, expired and cancelled jobs, the four dispute endings, a
-//! re-entrancy attack, dataset DAOs, a dispute over a 1,000,000-step log) and checks every
-//! revert's decoded custom error and that each scenario's balances (plus gas fees paid) sum to
-//! what went in. It panics on a failed check, like a test, and returns the gas of every
-//! transaction so backends can be compared.
+//! scenario (registry; a paid job; expired, cancelled and never-taken jobs; contract funders
+//! that re-enter the market or reject ether; the dispute endings: node cheats, challenger
+//! lies, either side times out, the adjudicator stays silent; dataset DAOs and forks; a
+//! dispute over a 1,000,000-step log), checks every revert's decoded custom error and that
+//! each scenario's balances (plus gas fees paid) sum to what went in. It panics on a failed
+//! check, like a test, and returns the gas of every transaction so backends can be compared.
 
 mod dao;
 mod dispute;
+mod funders;
 mod jobs;
 
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use alloy::primitives::{keccak256, Address, B256, U256};
 use alloy::sol_types::SolCall;
 
+use crate::error::Origin;
 use crate::{
     Chain, ChainConfig, Contracts, Error, Evm, JobTerms, Outcome, Receipt, Result, Revert, Tx,
     TxReceipt,
@@ -224,17 +227,17 @@ impl<E: Evm> Scenario<E> {
         }
     }
 
-    /// A raw transaction that must revert with the custom error `want` accepts.
+    /// A raw transaction that must revert with the custom error `want` accepts (decoded as
+    /// `origin`'s first).
     pub async fn raw_reverts(
         &self,
         label: &str,
+        origin: Origin,
         tx: Tx,
         want: impl Fn(&Revert) -> bool,
     ) -> Result<()> {
         match self.chain.evm().send(tx).await? {
-            Outcome::Revert(data) if want(&Revert::decode(crate::error::Origin::Other, &data)) => {
-                Ok(())
-            }
+            Outcome::Revert(data) if want(&Revert::decode(origin, &data)) => Ok(()),
             other => panic!("[{}] {label}: expected a revert, got {other:?}", self.name),
         }
     }
@@ -280,7 +283,8 @@ pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<
     scenario!("paid job", jobs::paid_job);
     scenario!("expired and cancelled jobs", jobs::expired_and_cancelled);
     scenario!("job never taken", jobs::never_taken);
-    scenario!("re-entrancy", jobs::reentrancy);
+    scenario!("re-entrancy", funders::reentrancy);
+    scenario!("funder that rejects ether", funders::ether_rejecting_funder);
     scenario!("dispute: node cheats", dispute::node_cheats);
     scenario!("dispute: challenger lies", dispute::challenger_lies);
     scenario!("dispute: node times out", dispute::node_times_out);
