@@ -40,6 +40,25 @@ async fn a_dispute_over_a_million_steps_costs_under_two_million_gas() {
     );
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Whatever the log length and the forged step, the bisection ends on exactly that step
+    /// (checked inside the scenario) within ceil(log2 N) rounds, and the node is slashed.
+    #[test]
+    fn bisection_finds_any_forged_step(steps in 1u64..=2_000_000, at in 0.0f64..1.0) {
+        let cheat_at = 1 + ((steps - 1) as f64 * at) as u64;
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let d = rt
+            .block_on(conformance::measure_dispute(Arc::new(Revm::new()), &plain_accounts(), steps, cheat_at))
+            .unwrap();
+        let depth = 64 - (steps - 1).leading_zeros() as usize; // ceil(log2 steps)
+        proptest::prop_assert!(d.rounds.len() <= depth, "{} rounds for {steps} steps", d.rounds.len());
+        proptest::prop_assert!(d.rounds.len() + 1 >= depth, "{} rounds for {steps} steps", d.rounds.len());
+        proptest::prop_assert!(d.total() < 2_000_000);
+    }
+}
+
 /// A real Ethereum node: anvil from npm (`.ci/run` installs it), `$OAI_ANVIL` or the `PATH`.
 #[cfg(feature = "alloy")]
 mod anvil {
