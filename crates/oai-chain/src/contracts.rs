@@ -126,7 +126,7 @@ impl<E: Evm> Contracts<E> {
             data: Bytes::from(call.abi_encode()),
             value,
         };
-        let r = mined(self.evm.send(tx).await?, C::SIGNATURE, origin)?;
+        let r = settled(self.evm.send(tx).await?, C::SIGNATURE, origin)?;
         Ok(self.receipt(r))
     }
 
@@ -137,16 +137,8 @@ impl<E: Evm> Contracts<E> {
         origin: Origin,
         call: C,
     ) -> Result<C::Return> {
-        let out = match self.evm.call(to, Bytes::from(call.abi_encode())).await? {
-            Outcome::Success(out) => out,
-            Outcome::Revert(data) => return Err(reverted(C::SIGNATURE, origin, &data)),
-            Outcome::Halt(reason) => {
-                return Err(Error::Halted {
-                    call: C::SIGNATURE.into(),
-                    reason,
-                })
-            }
-        };
+        let outcome = self.evm.call(to, Bytes::from(call.abi_encode())).await?;
+        let out = settled(outcome, C::SIGNATURE, origin)?;
         C::abi_decode_returns(&out).map_err(|e| Error::Decode {
             call: C::SIGNATURE.into(),
             reason: e.to_string(),
@@ -256,24 +248,21 @@ async fn create<E: Evm, A: SolConstructor>(
         data: data.into(),
         value: U256::ZERO,
     };
-    let r = mined(evm.send(tx).await?, &call, Origin::Other)?;
+    let r = settled(evm.send(tx).await?, &call, Origin::Other)?;
     let addr = r
         .created
         .ok_or_else(|| Error::Backend(format!("{call}: no contract address in the receipt")))?;
     Ok((addr, r))
 }
 
-fn reverted(call: &str, origin: Origin, data: &[u8]) -> Error {
-    Error::Reverted {
-        call: call.into(),
-        revert: Revert::decode(origin, data),
-    }
-}
-
-fn mined(outcome: Outcome<TxReceipt>, call: &str, origin: Origin) -> Result<TxReceipt> {
+/// A transaction's or call's outcome as a result: a revert decoded (`origin`'s errors first).
+fn settled<T>(outcome: Outcome<T>, call: &str, origin: Origin) -> Result<T> {
     match outcome {
         Outcome::Success(r) => Ok(r),
-        Outcome::Revert(data) => Err(reverted(call, origin, &data)),
+        Outcome::Revert(data) => Err(Error::Reverted {
+            call: call.into(),
+            revert: Revert::decode(origin, &data),
+        }),
         Outcome::Halt(reason) => Err(Error::Halted {
             call: call.into(),
             reason,
@@ -309,11 +298,23 @@ fn nonzero(a: Address) -> Option<Address> {
     (a != Address::ZERO).then_some(a)
 }
 
-fn to_u64(v: U256, what: &str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| Error::Decode {
-        call: what.into(),
-        reason: format!("{v} does not fit u64"),
-    })
+/// The id a transaction's event announces (`JobPosted`, `Proposed`).
+fn id_from_event(
+    r: &Receipt,
+    call: &str,
+    event: &str,
+    id: impl Fn(&Event) -> Option<U256>,
+) -> Result<u64> {
+    let decode = |reason: String| Error::Decode {
+        call: call.into(),
+        reason,
+    };
+    let v = r
+        .events
+        .iter()
+        .find_map(id)
+        .ok_or_else(|| decode(format!("no {event} event")))?;
+    u64::try_from(v).map_err(|_| decode(format!("{event} id {v} does not fit u64")))
 }
 
 #[async_trait]
@@ -379,18 +380,11 @@ impl<E: Evm> Chain for Contracts<E> {
             requiredStake: terms.required_stake,
         };
         let r = self.market(requester, call, reward).await?;
-        let id = r
-            .events
-            .iter()
-            .find_map(|e| match e {
-                Event::Market(TrainingMarket::TrainingMarketEvents::JobPosted(p)) => Some(p.jobId),
-                _ => None,
-            })
-            .ok_or_else(|| Error::Decode {
-                call: "postJob".into(),
-                reason: "no JobPosted event".into(),
-            })?;
-        Ok((to_u64(id, "postJob")?, r))
+        let id = id_from_event(&r, "postJob", "JobPosted", |e| match e {
+            Event::Market(TrainingMarket::TrainingMarketEvents::JobPosted(p)) => Some(p.jobId),
+            _ => None,
+        })?;
+        Ok((id, r))
     }
 
     async fn fund_job(&self, funder: Address, job: JobId, amount: U256) -> Result<Receipt> {
@@ -697,21 +691,14 @@ impl<E: Evm> Chain for Contracts<E> {
                 },
             )
             .await?;
-        let id = r
-            .events
-            .iter()
-            .find_map(|e| match e {
-                Event::Dao {
-                    event: DatasetDAO::DatasetDAOEvents::Proposed(p),
-                    ..
-                } => Some(p.id),
-                _ => None,
-            })
-            .ok_or_else(|| Error::Decode {
-                call: "propose".into(),
-                reason: "no Proposed event".into(),
-            })?;
-        Ok((to_u64(id, "propose")?, r))
+        let id = id_from_event(&r, "propose", "Proposed", |e| match e {
+            Event::Dao {
+                event: DatasetDAO::DatasetDAOEvents::Proposed(p),
+                ..
+            } => Some(p.id),
+            _ => None,
+        })?;
+        Ok((id, r))
     }
 
     async fn vote(

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256};
 
 use super::jobs::result;
-use super::{eth, forged, honest, terms, Roles, Scenario, DAY, FUNDING, HOUR};
+use super::{eth, forged, honest, terms, Roles, Scenario, DAY, HOUR};
 use crate::bindings::{
     RefereeAdjudicator::RefereeAdjudicatorErrors as Ref, TrainingMarket::TrainingMarketErrors as M,
 };
@@ -83,8 +83,8 @@ async fn play<E: Evm>(
 }
 
 /// The referees re-execute the disputed step (here: compare with the honest run) and vote
-/// until two of three agree; returns the case id and the gas of each vote.
-async fn referees_decide<E: Evm>(s: &mut Scenario<E>, job: JobId) -> Result<(B256, Vec<u64>)> {
+/// until two of three agree; returns the gas of each vote.
+async fn referees_decide<E: Evm>(s: &mut Scenario<E>, job: JobId) -> Result<Vec<u64>> {
     let d = s.chain.dispute(job).await?.expect("a running dispute");
     assert_eq!((d.turn, d.hi - d.lo), (Turn::Adjudication, 1));
     let case = s.chain.case_id(job, &d).await?;
@@ -94,14 +94,16 @@ async fn referees_decide<E: Evm>(s: &mut Scenario<E>, job: JobId) -> Result<(B25
         let v = s.chain.referee_vote(referee, case, node_correct).await;
         gas.push(s.ok("RefereeAdjudicator.vote", v).gas_used);
     }
-    Ok((case, gas))
+    Ok(gas)
 }
 
-async fn finish<E: Evm>(s: &mut Scenario<E>, refund: bool) -> Result<()> {
+/// Funders refund (when the node was slashed), everyone withdraws; the market must be empty
+/// and the wei conserved.
+async fn finish<E: Evm>(s: &mut Scenario<E>, job: JobId, refund: bool) -> Result<()> {
     let r = s.r;
     if refund {
         for who in [r.requester, r.funder] {
-            let rf = s.chain.refund(who, 1).await;
+            let rf = s.chain.refund(who, job).await;
             s.ok("TrainingMarket.refund", rf);
         }
     }
@@ -209,7 +211,7 @@ pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         c.finalize(r.node, job).await,
         |e| matches!(e, Revert::Market(M::WrongStatus(_))),
     );
-    finish(s, true).await
+    finish(s, job, true).await
 }
 
 /// An honest node against a challenger whose claims go wrong at step 300: the node wins the
@@ -235,7 +237,7 @@ pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let fin = c.finalize(r.funder, job).await;
     s.ok("TrainingMarket.finalize", fin);
     assert_eq!(s.chain.owed(r.node).await?, eth(6));
-    finish(s, false).await
+    finish(s, job, false).await
 }
 
 /// The node stops answering after three rounds: the challenger wins by timeout.
@@ -263,7 +265,7 @@ pub(crate) async fn node_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         crate::Event::Market(crate::bindings::TrainingMarket::TrainingMarketEvents::DisputeResolved(x))
             if !x.nodeWon && x.byTimeout && x.winner == r.challenger)));
     assert_eq!(s.chain.job(job).await?.status, JobStatus::Slashed);
-    finish(s, true).await
+    finish(s, job, true).await
 }
 
 /// The challenger stops answering: the node wins by timeout and is paid after the window.
@@ -287,7 +289,7 @@ pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<
     c.advance_time(DAY).await?;
     let fin = c.finalize(r.node, job).await;
     s.ok("TrainingMarket.finalize", fin);
-    finish(s, false).await
+    finish(s, job, false).await
 }
 
 /// The referees never decide: after the adjudication timeout the dispute is void, the bond
@@ -313,7 +315,7 @@ pub(crate) async fn adjudicator_silent<E: Evm>(s: &mut Scenario<E>) -> Result<()
     c.advance_time(DAY).await?;
     let fin = c.finalize(r.node, job).await;
     s.ok("TrainingMarket.finalize", fin);
-    finish(s, false).await
+    finish(s, job, false).await
 }
 
 /// Gas of one dispute from the challenge to the slashing.
@@ -360,11 +362,11 @@ pub(crate) async fn full_dispute<E: Evm>(
         (cheat_at - 1, cheat_at),
         "bisection finds the forged step"
     );
-    let (_, votes) = referees_decide(s, job).await?;
+    let votes = referees_decide(s, job).await?;
     let res = s.chain.resolve(r.challenger, job).await;
     let resolve = s.ok("TrainingMarket.resolve (node slashed)", res).gas_used;
     assert_eq!(s.chain.job(job).await?.status, JobStatus::Slashed);
-    finish(s, true).await?;
+    finish(s, job, true).await?;
     Ok(DisputeGas {
         steps,
         challenge,
@@ -388,9 +390,7 @@ pub async fn measure_dispute<E: Evm + 'static>(
             "cheat at step {cheat_at} of {steps}"
         )));
     }
-    for a in accounts {
-        evm.set_balance(*a, U256::from(FUNDING)).await?;
-    }
+    super::fund(evm.as_ref(), accounts).await?;
     let mut ignored = Vec::new();
     let mut s = Scenario::new(evm, Roles::new(accounts), "dispute", &mut ignored).await?;
     full_dispute(&mut s, steps, cheat_at).await

@@ -165,12 +165,15 @@ impl<E: Evm> Scenario<E> {
         Ok(sum)
     }
 
+    fn record(&mut self, label: &str, gas_used: u64, fee: U256) {
+        self.fees += fee;
+        self.gas.push((format!("{}: {label}", self.name), gas_used));
+    }
+
     /// A transaction that must succeed: record its gas and fee.
     pub fn ok(&mut self, label: &str, r: Result<Receipt>) -> Receipt {
         let r = r.unwrap_or_else(|e| panic!("[{}] {label}: {e}", self.name));
-        self.fees += r.fee;
-        self.gas
-            .push((format!("{}: {label}", self.name), r.gas_used));
+        self.record(label, r.gas_used, r.fee);
         r
     }
 
@@ -218,9 +221,7 @@ impl<E: Evm> Scenario<E> {
     pub async fn send_raw(&mut self, label: &str, tx: Tx) -> Result<TxReceipt> {
         match self.chain.evm().send(tx).await? {
             Outcome::Success(rc) => {
-                self.fees += rc.fee;
-                self.gas
-                    .push((format!("{}: {label}", self.name), rc.gas_used));
+                self.record(label, rc.gas_used, rc.fee);
                 Ok(rc)
             }
             other => panic!("[{}] {label}: {other:?}", self.name),
@@ -264,13 +265,19 @@ impl<E: Evm> Scenario<E> {
     }
 }
 
+/// Give each of `accounts` [`FUNDING`] wei.
+pub(crate) async fn fund<E: Evm>(evm: &E, accounts: &[Address]) -> Result<()> {
+    for a in accounts {
+        evm.set_balance(*a, U256::from(FUNDING)).await?;
+    }
+    Ok(())
+}
+
 /// Run every scenario on `evm` with `accounts` (at least [`ACCOUNTS`]; each is given
 /// [`FUNDING`] wei first). Returns the gas of every transaction, in order.
 pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<GasReport> {
     let r = Roles::new(accounts);
-    for a in accounts {
-        evm.set_balance(*a, U256::from(FUNDING)).await?;
-    }
+    fund(evm.as_ref(), accounts).await?;
     let mut gas = GasReport::new();
     macro_rules! scenario {
         ($name:literal, $f:path) => {{
