@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Check that oai-train builds with the `cuda` feature, on a machine without a GPU or a CUDA
-# install: nvcc, its headers and libraries come from pinned PyPI wheels in a virtualenv.
+# Check that oai-train (library and tests) and the `cuda_bits` bench build with the `cuda`
+# feature, on a machine without a GPU or a CUDA install: nvcc, its headers and libraries come
+# from pinned PyPI wheels in a virtualenv.
 # candle's kernels are compiled to PTX/cubins by its build script, so this takes minutes.
 #
 # Usage: scripts/check_cuda.sh [VENV_DIR]   (default: target/nvcc-venv)
@@ -15,4 +16,5 @@ fi
 cuda="$(cd "$venv" && pwd)/$(cd "$venv" && ls -d lib/python3*/site-packages/nvidia/cu13)"
 export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 nvcc --version | tail -1
-cargo check -p oai-train --features cuda
+cargo check -p oai-train --features cuda --lib --tests
+cargo check -p oai-benches --features cuda --bench cuda_bits

@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use oai_benches::runtime;
 use oai_core::seed::RngCore;
 use oai_core::Cid;
 use oai_core::Seed;
@@ -29,12 +30,6 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut v = vec![0u8; n];
     Seed::from_u64(seed).rng().fill_bytes(&mut v);
     v
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime")
 }
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {

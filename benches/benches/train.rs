@@ -13,129 +13,17 @@
 //! Run: `cargo bench -p oai-benches --bench train` (`OAI_BENCH_STEPS` steps per round, default 20)
 
 use criterion::Criterion;
-use oai_core::seed::RngCore;
-use oai_core::{Cid, Seed};
-use oai_data::dataset::{Record, Tensor, Version};
+use oai_benches::{runtime, train_workloads, Workload};
 use oai_data::MemStore;
 use oai_train::candle::Device;
-use oai_train::{
-    corpus, replay_step, JobSpec, Kernels, ModelSpec, OptimizerSpec, Schedule, Trainer,
-    TransformerSpec,
-};
+use oai_train::{replay_step, JobSpec, Kernels, Trainer};
 use std::time::{Duration, Instant};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime")
-}
 
 fn steps_per_round() -> u64 {
     std::env::var("OAI_BENCH_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20)
-}
-
-/// MNIST-shaped records: 784 features, 10 classes, seeded values.
-fn mnist_like(n: u64) -> Vec<Record> {
-    let mut rng = Seed::from_u64(1).rng();
-    (0..n)
-        .map(|i| {
-            let values: Vec<f32> = (0..784)
-                .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32)
-                .collect();
-            Record::Labeled {
-                input: Tensor::from_f32(vec![784], &values).expect("tensor"),
-                label: i % 10,
-            }
-        })
-        .collect()
-}
-
-fn words(n: usize) -> Vec<u8> {
-    let w = [
-        "open ",
-        "data ",
-        "and ",
-        "logged ",
-        "training ",
-        "for ",
-        "all. ",
-    ];
-    let mut rng = Seed::from_u64(2).rng();
-    (0..n)
-        .flat_map(|_| w[(rng.next_u32() % 7) as usize].bytes())
-        .collect()
-}
-
-fn spec(dataset: Cid, model: ModelSpec, batch_size: u64) -> JobSpec {
-    JobSpec {
-        dataset,
-        model,
-        optimizer: OptimizerSpec::adam_w(0.01),
-        schedule: Schedule::Constant { lr: 1e-3 },
-        batch_size,
-        steps: 1_000_000,
-        checkpoint_every: 100,
-        grad_clip: Some(1.0),
-        seed: 3,
-        kernels: Default::default(),
-        compute_class: None,
-    }
-}
-
-struct Workload {
-    name: &'static str,
-    store: MemStore,
-    spec: JobSpec,
-}
-
-fn workloads(rt: &tokio::runtime::Runtime) -> Vec<Workload> {
-    let mlp_store = MemStore::new();
-    let mlp_data = rt
-        .block_on(Version::from_records(&mlp_store, mnist_like(2048)))
-        .expect("dataset")
-        .cid();
-    let lm_store = MemStore::new();
-    let windows = corpus::byte_windows(&words(40_000), 64, 61).expect("windows");
-    let lm_data = rt
-        .block_on(Version::from_records(&lm_store, windows))
-        .expect("dataset")
-        .cid();
-    vec![
-        Workload {
-            name: "MLP 784-1024-1024-10, batch 64",
-            store: mlp_store,
-            spec: spec(
-                mlp_data,
-                ModelSpec::Mlp {
-                    input: 784,
-                    hidden: vec![1024, 1024],
-                    classes: 10,
-                    dropout: 0.1,
-                },
-                64,
-            ),
-        },
-        Workload {
-            name: "transformer d128 L2 ctx64, batch 16",
-            store: lm_store,
-            spec: spec(
-                lm_data,
-                ModelSpec::Transformer(TransformerSpec {
-                    vocab: 256,
-                    context: 64,
-                    d_model: 128,
-                    heads: 4,
-                    layers: 2,
-                    d_ff: 512,
-                    dropout: 0.1,
-                }),
-                16,
-            ),
-        },
-    ]
 }
 
 /// Alternating rounds of logging off / on per workload.
@@ -236,7 +124,7 @@ fn replay_report(rt: &tokio::runtime::Runtime, w: &Workload) {
 
 fn main() {
     let rt = runtime();
-    let work = workloads(&rt);
+    let work = train_workloads(&rt);
     // (title, (column, kernels, logging) of the baseline, the same of the compared trainer)
     let comparisons = [
         (

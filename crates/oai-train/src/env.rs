@@ -39,9 +39,13 @@ impl ComputeEnv {
             Device::Cuda(_) => "cuda",
             Device::Metal(_) => "metal",
         };
-        let (class, features, l1d) = match kernels {
-            Kernels::Verifiable => (format!("{}/{device_name}", isa_level()), Vec::new(), None),
-            Kernels::Native => {
+        let (class, features, l1d) = match (kernels, device) {
+            (Kernels::Verifiable, _) => {
+                (format!("{}/{device_name}", isa_level()), Vec::new(), None)
+            }
+            #[cfg(feature = "cuda")]
+            (Kernels::Native, Device::Cuda(gpu)) => (cuda_class(gpu), Vec::new(), None),
+            (Kernels::Native, _) => {
                 let features = cpu_features();
                 let l1d = l1d_geometry();
                 let simd = features
@@ -128,6 +132,52 @@ pub fn isa_level() -> String {
     }
     #[allow(unreachable_code)]
     std::env::consts::ARCH.to_string()
+}
+
+/// The class of native kernels on an NVIDIA GPU: everything its bits depend on, e.g.
+/// `cuda/NVIDIA H100 80GB HBM3/sm90x132/driver-13000/cublas-13.1.0`. cuBLAS promises the same
+/// bits only for one architecture, one multiprocessor count and one cuBLAS version; candle's
+/// kernels are compiled to PTX, which the driver compiles to machine code. A part that cannot be
+/// read is `unknown`, which no other machine matches by accident of a good reading.
+#[cfg(feature = "cuda")]
+fn cuda_class(gpu: &candle_core::CudaDevice) -> String {
+    use candle_core::cuda::cudarc::{cublas, driver};
+    let ctx = gpu.cuda_stream().context().clone();
+    let unknown = || "unknown".to_string();
+    let name = ctx.name().unwrap_or_else(|_| unknown());
+    let cc = ctx
+        .compute_capability()
+        .map(|(major, minor)| format!("{major}{minor}"))
+        .unwrap_or_else(|_| unknown());
+    let sms = ctx
+        .attribute(driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| unknown());
+    let mut drv = 0;
+    let (mut major, mut minor, mut patch) = (0, 0, 0);
+    // SAFETY: each call writes one `c_int` through a pointer to a live local and reads nothing
+    // else; the libraries are loaded already (candle created the context and a cuBLAS handle).
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        use cublas::sys::libraryPropertyType as Prop;
+        driver::sys::cuDriverGetVersion(&mut drv) == driver::sys::CUresult::CUDA_SUCCESS
+            && [
+                (Prop::MAJOR_VERSION, &mut major),
+                (Prop::MINOR_VERSION, &mut minor),
+                (Prop::PATCH_LEVEL, &mut patch),
+            ]
+            .into_iter()
+            .all(|(p, v)| {
+                cublas::sys::cublasGetProperty(p, v)
+                    == cublas::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS
+            })
+    };
+    let versions = if ok {
+        format!("driver-{drv}/cublas-{major}.{minor}.{patch}")
+    } else {
+        format!("driver-{}/cublas-{}", unknown(), unknown())
+    };
+    format!("cuda/{name}/sm{cc}x{sms}/{versions}")
 }
 
 fn cpu_features() -> Vec<String> {

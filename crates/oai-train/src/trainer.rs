@@ -1,6 +1,8 @@
 //! The trainer: runs a job spec step by step and writes the training log as it goes.
 
-use candle_core::Device;
+use std::collections::BTreeMap;
+
+use candle_core::{Device, Tensor};
 use oai_core::{ids, Cid, Digest, MerkleTree};
 use oai_data::dataset::Record;
 use oai_data::BlockStore;
@@ -128,6 +130,16 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     /// The weights commitment of the last written step record (see [`Trainer::flush`]).
     pub fn weights(&self) -> &Commitment {
         &self.weights
+    }
+
+    /// The trainable weights by name, as the last step left them, on the run's device.
+    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+        self.run
+            .params
+            .vars()
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+            .collect()
     }
 
     /// Run one step and log it. A non-finite loss or gradient is [`Error::NonFinite`] and

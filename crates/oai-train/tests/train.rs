@@ -12,8 +12,8 @@ use oai_data::dataset::{Record, Tensor as RecordTensor, Version};
 use oai_data::{BlockStore, MemStore};
 use oai_train::log::{self, CheckpointRef, LogHeader, StepRecord, TrainingLog, VerifiedLog};
 use oai_train::{
-    corpus, replay_step, Checkpoint, Error, Field, JobSpec, ModelSpec, OptimizerSpec, Schedule,
-    StepOutcome, Trainer, TransformerSpec,
+    corpus, replay_step, replay_step_on, Checkpoint, Error, Field, JobSpec, Kernels, ModelSpec,
+    OptimizerSpec, Schedule, StepOutcome, Trainer, TransformerSpec,
 };
 use proptest::prelude::*;
 
@@ -135,6 +135,42 @@ async fn train(store: &MemStore, spec: &JobSpec) -> (Cid, TrainingLog) {
         .run()
         .await
         .unwrap()
+}
+
+/// Native kernels on CUDA device 0 (feature `cuda`): the class names the GPU, a log replays bit
+/// for bit on the GPU that wrote it, and the CPU refuses to judge it. Skips with a message
+/// where there is no GPU (always in CI).
+#[tokio::test]
+async fn a_cuda_log_replays_on_its_gpu_and_the_cpu_refuses_it() {
+    let gpu = match candle_core::Device::new_cuda(0) {
+        Ok(gpu) => gpu,
+        Err(e) => {
+            eprintln!("skipped: no CUDA device ({e})");
+            return;
+        }
+    };
+    for (store, spec) in [mlp_setup().await, lm_setup().await] {
+        let spec = JobSpec {
+            kernels: Kernels::Native,
+            steps: 4,
+            ..spec
+        };
+        let mut trainer = Trainer::new(store.clone(), spec, gpu.clone())
+            .await
+            .unwrap();
+        assert!(
+            trainer.env().class.starts_with("cuda/"),
+            "{}",
+            trainer.env().class
+        );
+        let (log, _) = trainer.run().await.unwrap();
+        let out = replay_step_on(&log, 3, &store, gpu.clone()).await.unwrap();
+        assert!(out.is_match(), "{out:?}");
+        assert!(matches!(
+            replay_step(&log, 3, &store).await,
+            Err(Error::IncompatibleCompute { .. })
+        ));
+    }
 }
 
 #[tokio::test]
