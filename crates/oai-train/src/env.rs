@@ -13,7 +13,9 @@ use crate::{Error, Result};
 pub struct ComputeEnv {
     /// The class bits are promised within. Verifiable kernels: instruction-set level and device,
     /// e.g. `x86_64-v3/cpu`. Native kernels add what candle's bits also depend on, e.g.
-    /// `x86_64-avx2-fma/cpu/l1d-48K-12w`.
+    /// `x86_64-avx2-fma/cpu/l1d-48K-12w`; on CUDA (feature `cuda`) the GPU, its architecture and
+    /// multiprocessor count, the driver and cuBLAS, e.g.
+    /// `cuda/NVIDIA H100 80GB HBM3/sm90x132/driver-13000/cublas-13.1.0`.
     pub class: String,
     /// The kernels and their version ([`Kernels::version`]).
     pub kernels: String,
@@ -22,11 +24,11 @@ pub struct ComputeEnv {
     /// Target architecture (`x86_64`, `aarch64`, ...).
     pub arch: String,
     /// Native kernels: CPU features that change their results (AVX, AVX2, FMA, AVX-512, NEON),
-    /// sorted. Empty for verifiable kernels, whose bits depend on the class alone, so that every
-    /// machine of a class writes the same header (and the same log).
+    /// sorted. Empty on CUDA and for verifiable kernels, whose bits depend on the class alone,
+    /// so that every machine of a class writes the same header (and the same log).
     pub features: Vec<String>,
     /// Native kernels: the level-1 data cache as `size-ways` (gemm sizes its k-blocks from it),
-    /// when known. `None` for verifiable kernels.
+    /// when known. `None` on CUDA and for verifiable kernels.
     pub l1d: Option<String>,
 }
 
@@ -138,7 +140,7 @@ pub fn isa_level() -> String {
 /// `cuda/NVIDIA H100 80GB HBM3/sm90x132/driver-13000/cublas-13.1.0`. cuBLAS promises the same
 /// bits only for one architecture, one multiprocessor count and one cuBLAS version; candle's
 /// kernels are compiled to PTX, which the driver compiles to machine code. A part that cannot be
-/// read is `unknown`, which no other machine matches by accident of a good reading.
+/// read is `unknown`.
 #[cfg(feature = "cuda")]
 fn cuda_class(gpu: &candle_core::CudaDevice) -> String {
     use candle_core::cuda::cudarc::{cublas, driver};
