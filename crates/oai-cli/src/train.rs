@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use oai::core::{ids, Cid};
 use oai::data::{FsStore, RefStore};
-use oai::train::{replay_step, JobSpec, StepOutcome, Trainer, TrainingLog, VerifiedLog};
+use oai::train::candle::Device;
+use oai::train::{replay_step_on, JobSpec, StepOutcome, Trainer, TrainingLog, VerifiedLog};
 
 use crate::{resolve, StoreRepo};
 
@@ -26,6 +27,10 @@ pub enum TrainCommand {
         /// Stop and publish after this many steps of this invocation (resume later).
         #[arg(long)]
         stop_after: Option<u64>,
+        /// Where to compute: `cpu`, `cuda[:N]` or `metal[:N]` (GPUs need native kernels in the
+        /// spec and an oai-cli built with the `cuda` or `metal` feature).
+        #[arg(long, default_value = "cpu", value_parser = parse_device)]
+        device: DeviceArg,
     },
     /// Continue a run (name or log CID) from its last checkpoint up to the spec's steps.
     Resume {
@@ -34,6 +39,10 @@ pub enum TrainCommand {
         /// Stop and publish after this many steps of this invocation.
         #[arg(long)]
         stop_after: Option<u64>,
+        /// Where to compute: `cpu`, `cuda[:N]` or `metal[:N]` (GPUs need native kernels in the
+        /// spec and an oai-cli built with the `cuda` or `metal` feature).
+        #[arg(long, default_value = "cpu", value_parser = parse_device)]
+        device: DeviceArg,
     },
     /// Re-execute one step from the nearest checkpoint and compare it with the log, bit for
     /// bit. Exits with status 2 on a mismatch.
@@ -42,6 +51,10 @@ pub enum TrainCommand {
         log: String,
         /// Step index.
         step: u64,
+        /// Where to compute: `cpu`, `cuda[:N]` or `metal[:N]` (a log is judged only on its own compute
+        /// class: a GPU's log on that GPU).
+        #[arg(long, default_value = "cpu", value_parser = parse_device)]
+        device: DeviceArg,
     },
     /// Verify a log's hash chain and root, and print it.
     Show {
@@ -128,6 +141,7 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             dataset,
             name,
             stop_after,
+            device,
         } => {
             let json = std::fs::read_to_string(&spec)
                 .with_context(|| format!("reading {}", spec.display()))?;
@@ -143,15 +157,19 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
                     .context("give --name")?
                     .to_string(),
             };
-            let trainer = Trainer::new(store.clone(), job, candle_cpu()).await?;
+            let trainer = Trainer::new(store.clone(), job, device.open()?).await?;
             println!("spec         {}", trainer.spec().cid()?);
             println!("compute      {}", trainer.env().class);
             println!("kernels      {}", trainer.env().kernels);
             train_and_publish(store, &name, trainer, stop_after).await?;
         }
-        TrainCommand::Resume { log, stop_after } => {
+        TrainCommand::Resume {
+            log,
+            stop_after,
+            device,
+        } => {
             let cid = log_cid(store, &log).await?;
-            let trainer = Trainer::resume(store.clone(), &cid, candle_cpu()).await?;
+            let trainer = Trainer::resume(store.clone(), &cid, device.open()?).await?;
             eprintln!("resumed at step {}", trainer.step_index());
             let name = if ids::parse(&log).is_ok() {
                 cid.to_string()
@@ -160,10 +178,10 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             };
             train_and_publish(store, &name, trainer, stop_after).await?;
         }
-        TrainCommand::Replay { log, step } => {
+        TrainCommand::Replay { log, step, device } => {
             let cid = log_cid(store, &log).await?;
             let t = Instant::now();
-            let outcome = replay_step(&cid, step, store).await?;
+            let outcome = replay_step_on(&cid, step, store, device.open()?).await?;
             let secs = t.elapsed().as_secs_f64();
             match outcome {
                 StepOutcome::Match {
@@ -218,8 +236,48 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
     Ok(())
 }
 
-fn candle_cpu() -> oai::train::candle::Device {
-    oai::train::candle::Device::Cpu
+/// A `--device` value: parsed when the arguments are, opened when the command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// The CPU.
+    Cpu,
+    /// CUDA device N.
+    Cuda(usize),
+    /// Metal device N.
+    Metal(usize),
+}
+
+fn parse_device(s: &str) -> Result<DeviceArg, String> {
+    let (kind, n) = match s.split_once(':') {
+        Some((kind, n)) => (
+            kind,
+            n.parse()
+                .map_err(|_| format!("device number {n:?} is not a number"))?,
+        ),
+        None => (s, 0),
+    };
+    match kind {
+        "cpu" if n == 0 => Ok(DeviceArg::Cpu),
+        "cuda" => Ok(DeviceArg::Cuda(n)),
+        "metal" => Ok(DeviceArg::Metal(n)),
+        _ => Err(format!("{s:?}: expected cpu, cuda[:N] or metal[:N]")),
+    }
+}
+
+impl DeviceArg {
+    fn open(self) -> Result<Device> {
+        let (device, kind, n) = match self {
+            DeviceArg::Cpu => return Ok(Device::Cpu),
+            DeviceArg::Cuda(n) => (Device::new_cuda(n), "cuda", n),
+            DeviceArg::Metal(n) => (Device::new_metal(n), "metal", n),
+        };
+        device.with_context(|| {
+            format!(
+                "cannot open device {kind}:{n} (is there such a device, and was oai-cli built \
+                 with `--features {kind}`?)"
+            )
+        })
+    }
 }
 
 /// A reasonable starting spec for `v`, sized from its first record.

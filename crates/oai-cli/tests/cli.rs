@@ -211,6 +211,30 @@ fn train_stop_resume_replay_and_prove_from_the_command_line() {
     let out = oai(&store, &["train", "replay", "toy-run", "30"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+    // Devices: the CPU is the default; a device this build or machine lacks is a clear error;
+    // a malformed one is refused before anything runs.
+    let on_cpu = ok(
+        &store,
+        &["train", "replay", "toy-run", "17", "--device", "cpu"],
+    );
+    assert!(on_cpu.contains("step 17: match"), "{on_cpu}");
+    let out = oai(
+        &store,
+        &["train", "replay", "toy-run", "17", "--device", "cuda:99"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open device cuda:99"), "{err}");
+    assert!(err.contains("--features cuda"), "{err}");
+    for bad in ["gpu", "cuda:x", "cpu:1"] {
+        let out = oai(
+            &store,
+            &["train", "replay", "toy-run", "17", "--device", bad],
+        );
+        assert_eq!(out.status.code(), Some(2), "--device {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid value"), "{err}");
+    }
     std::fs::write(&spec_path, spec.replace("\"adam_w\"", "\"lion\"")).unwrap();
     let out = oai(&store, &["train", "run", spec_path.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid job spec"));
