@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Check that oai-train (library and tests) and the `cuda_bits` bench build with the `cuda`
-# feature, on a machine without a GPU or a CUDA install: nvcc, its headers and libraries come
-# from pinned PyPI wheels in a virtualenv.
+# Check that oai-train (library and tests), the `cuda_bits` bench and the `oai` command build
+# with the `cuda` feature, on a machine without a GPU or a CUDA install: nvcc, its headers and
+# libraries come from pinned PyPI wheels in a virtualenv.
 # candle's kernels are compiled to PTX/cubins by its build script, so this takes minutes.
 #
 # Usage: scripts/check_cuda.sh [VENV_DIR]   (default: target/nvcc-venv)
@@ -18,3 +18,4 @@ export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_COMPUTE_C
 nvcc --version | tail -1
 cargo check -p oai-train --features cuda --lib --tests
 cargo check -p oai-benches --features cuda --bench cuda_bits
+cargo check -p oai-cli --features cuda
