@@ -3,25 +3,25 @@
 # (benches/benches/cuda_bits.rs; results go to docs/training.md, "GPUs").
 #
 #   scripts/gpu_bits.sh build [DIR]        on a build machine with Rust, no GPU needed: builds the
-#                                          bench with `--features cuda` and writes DIR/cuda_bits
+#                                          bench with `--features cuda` and writes DIR/cuda_bits.gz
 #                                          (default DIR: target/gpu-bits)
-#   scripts/gpu_bits.sh run [DIR] [OUT]    on the GPU machine, no Rust needed: runs DIR/cuda_bits
+#   scripts/gpu_bits.sh run [DIR] [OUT]    on the GPU machine, no Rust needed: runs that binary
 #                                          twice, compares the two processes' log roots and writes
 #                                          OUT/cuda_bits.1.txt, OUT/cuda_bits.2.txt (default OUT: DIR)
 #
 # Build: nvcc comes from pinned PyPI wheels (CUDA_WHEELS, default 13.0.88: candle's kernels are
 # PTX that the GPU's driver compiles, so the PTX must not be newer than the driver; 13.0 suits
-# drivers 580+). The binary links dynamically against libcuda, cuBLAS, cuBLASLt, cuRAND and
-# NVRTC; as the build machine has none of them, it links against stand-ins generated from
-# cudarc's bindings (every function, empty, under the real soname), and the loader binds every
-# symbol to the real libraries on the GPU machine.
+# drivers 580+). The binary links dynamically against libcuda, the CUDA runtime, cuBLAS,
+# cuBLASLt, cuRAND and NVRTC; the build machine has only the runtime (from the wheels), so the
+# others are stand-ins generated from cudarc's bindings (every function, empty, under the real
+# soname), and the loader binds every symbol to the real libraries on the GPU machine.
 #
 # Run: the libraries are looked up in the loader's cache and under /usr and /opt (PyTorch's
 # wheels carry cuBLAS, cuRAND and NVRTC); OAI_BITS_STEPS sets the steps per run (default 30).
 set -euo pipefail
 cmd="${1:-}"
 dir="${2:-target/gpu-bits}"
-libs=(libcuda.so.1 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13)
+libs=(libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13)
 
 # The cudarc version in Cargo.lock.
 cudarc_version() {
@@ -46,6 +46,8 @@ build() {
       sed 's/pub unsafe fn \(.*\)/void \1(void) {}/' > "$stubs/$module.c"
     cc -shared -fPIC -Wl,-soname,"$soname" -o "$stubs/lib/${soname%.so.*}.so" "$stubs/$module.c"
   done
+  # candle's kernels also link the CUDA runtime, which the nvcc wheels carry.
+  ln -sf "$cuda/lib/libcudart.so.13" "$stubs/lib/libcudart.so"
   # cudarc searches the lib/ of every one of these for the libraries it links.
   export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_HOME="$stubs"
   export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
@@ -54,10 +56,11 @@ build() {
   local exe
   exe="$(cargo bench -p oai-benches --features cuda --bench cuda_bits --no-run \
     --message-format=json | sed -n 's/.*"executable":"\([^"]*cuda_bits[^"]*\)".*/\1/p' | tail -1)"
+  # Stripped and compressed (candle's PTX makes it ~50 MB, ~13 MB gzipped) to travel light.
   mkdir -p "$dir"
-  cp "$exe" "$dir/cuda_bits"
-  strip "$dir/cuda_bits"
-  ls -l "$dir/cuda_bits"
+  strip -o "$dir/cuda_bits" "$exe"
+  gzip -9 -f "$dir/cuda_bits"
+  ls -l "$dir/cuda_bits.gz"
 }
 
 run() {
@@ -71,9 +74,13 @@ run() {
   export LD_LIBRARY_PATH
   LD_LIBRARY_PATH="$(printf '%s\n' "${paths[@]}" | awk '!seen[$0]++' | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   mkdir -p "$out"
+  local exe
+  exe="$(mktemp -d)/cuda_bits"
+  gzip -dc "$dir/cuda_bits.gz" > "$exe"
+  chmod +x "$exe"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
   for i in 1 2; do
-    "$dir/cuda_bits" | tee "$out/cuda_bits.$i.txt"
+    "$exe" | tee "$out/cuda_bits.$i.txt"
   done
   if diff <(grep ^FINGERPRINT "$out/cuda_bits.1.txt") <(grep ^FINGERPRINT "$out/cuda_bits.2.txt"); then
     echo "two processes: every run's log root is the same"
