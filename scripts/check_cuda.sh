@@ -16,6 +16,6 @@ fi
 cuda="$(cd "$venv" && pwd)/$(cd "$venv" && ls -d lib/python3*/site-packages/nvidia/cu13)"
 export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 nvcc --version | tail -1
-cargo check -p oai-train --features cuda --lib --tests
-cargo check -p oai-benches --features cuda --bench cuda_bits
-cargo check -p oai-cli --features cuda
+# One invocation: each separate one resolves features anew and compiles candle's kernels again.
+cargo check -p oai-train -p oai-benches -p oai-cli --all-targets \
+  --features oai-train/cuda,oai-benches/cuda,oai-cli/cuda
