@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use oai::core::{ids, Cid};
 use oai::data::{FsStore, RefStore};
 use oai::train::candle::Device;
@@ -27,10 +27,8 @@ pub enum TrainCommand {
         /// Stop and publish after this many steps of this invocation (resume later).
         #[arg(long)]
         stop_after: Option<u64>,
-        /// Where to compute: `cpu`, `cuda[:N]` or `metal[:N]` (GPUs need native kernels in the
-        /// spec and an oai-cli built with the `cuda` or `metal` feature).
-        #[arg(long, default_value = "cpu", value_parser = parse_device)]
-        device: DeviceArg,
+        #[command(flatten)]
+        device: DeviceOpt,
     },
     /// Continue a run (name or log CID) from its last checkpoint up to the spec's steps.
     Resume {
@@ -39,22 +37,19 @@ pub enum TrainCommand {
         /// Stop and publish after this many steps of this invocation.
         #[arg(long)]
         stop_after: Option<u64>,
-        /// Where to compute: `cpu`, `cuda[:N]` or `metal[:N]` (GPUs need native kernels in the
-        /// spec and an oai-cli built with the `cuda` or `metal` feature).
-        #[arg(long, default_value = "cpu", value_parser = parse_device)]
-        device: DeviceArg,
+        #[command(flatten)]
+        device: DeviceOpt,
     },
     /// Re-execute one step from the nearest checkpoint and compare it with the log, bit for
-    /// bit. Exits with status 2 on a mismatch.
+    /// bit. Exits with status 2 on a mismatch. A log is judged only on its own compute class:
+    /// a GPU's log on that GPU, with `--device`.
     Replay {
         /// Run name or log CID.
         log: String,
         /// Step index.
         step: u64,
-        /// Where to compute: `cpu`, `cuda[:N]` or `metal[:N]` (a log is judged only on its own compute
-        /// class: a GPU's log on that GPU).
-        #[arg(long, default_value = "cpu", value_parser = parse_device)]
-        device: DeviceArg,
+        #[command(flatten)]
+        device: DeviceOpt,
     },
     /// Verify a log's hash chain and root, and print it.
     Show {
@@ -236,6 +231,15 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
     Ok(())
 }
 
+/// The `--device` option of the commands that compute.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct DeviceOpt {
+    /// Where to compute: `cpu`, `cuda[:N]` or `metal[:N]` (GPUs need native kernels in the spec
+    /// and an `oai` built with the `cuda` or `metal` feature).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    device: DeviceArg,
+}
+
 /// A `--device` value: parsed when the arguments are, opened when the command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceArg {
@@ -264,17 +268,17 @@ fn parse_device(s: &str) -> Result<DeviceArg, String> {
     }
 }
 
-impl DeviceArg {
+impl DeviceOpt {
     fn open(self) -> Result<Device> {
-        let (device, kind, n) = match self {
+        let (device, kind, n) = match self.device {
             DeviceArg::Cpu => return Ok(Device::Cpu),
             DeviceArg::Cuda(n) => (Device::new_cuda(n), "cuda", n),
             DeviceArg::Metal(n) => (Device::new_metal(n), "metal", n),
         };
         device.with_context(|| {
             format!(
-                "cannot open device {kind}:{n} (is there such a device, and was oai-cli built \
-                 with `--features {kind}`?)"
+                "cannot open device {kind}:{n} (is there such a device, and was oai built with \
+                 `--features {kind}`?)"
             )
         })
     }
