@@ -17,11 +17,14 @@
 # soname), and the loader binds every symbol to the real libraries on the GPU machine.
 #
 # Run: the libraries are looked up in the loader's cache and under /usr and /opt (PyTorch's
-# wheels carry cuBLAS, cuRAND and NVRTC); OAI_BITS_STEPS sets the steps per run (default 30).
+# wheels carry the CUDA runtime, cuBLAS and cuRAND); OAI_BITS_STEPS sets the steps per run
+# (default 30).
 set -euo pipefail
 cmd="${1:-}"
 dir="${2:-target/gpu-bits}"
-libs=(libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13)
+# What the binary loads (its NEEDED entries, and cuBLASLt, which cuBLAS loads); NVRTC is linked
+# but never needed, so the linker drops it.
+libs=(libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10)
 
 # The cudarc version in Cargo.lock.
 cudarc_version() {
@@ -92,5 +95,5 @@ run() {
 case "$cmd" in
   build) build ;;
   run) run "$@" ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,21p' "$0"; exit 2 ;;
 esac

@@ -144,7 +144,8 @@ pub fn isa_level() -> String {
 #[cfg(feature = "cuda")]
 fn cuda_class(gpu: &candle_core::CudaDevice) -> String {
     use candle_core::cuda::cudarc::{cublas, driver};
-    let ctx = gpu.cuda_stream().context().clone();
+    let stream = gpu.cuda_stream();
+    let ctx = stream.context();
     let unknown = || "unknown".to_string();
     let name = ctx.name().unwrap_or_else(|_| unknown());
     let cc = ctx
