@@ -200,7 +200,13 @@ mod ipfs {
 
     #[tokio::test]
     async fn unreachable_node_is_a_typed_error() {
-        let s = IpfsStore::new("http://127.0.0.1:9").unwrap();
+        // a port that was free a moment ago: nothing listens there (port 9 may have a server)
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = IpfsStore::new(&format!("http://127.0.0.1:{port}")).unwrap();
         let cid = ids::cid_v1(ids::RAW, b"x");
         assert!(matches!(
             s.get(&cid).await,

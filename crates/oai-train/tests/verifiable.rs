@@ -107,6 +107,52 @@ async fn child_trains() {
     }
 }
 
+/// The verifiable kernels' bits, pinned: the weights commitment after the last step and the log
+/// root of each workload of [`workloads`] (3 steps each), as computed on an x86-64-v3 machine.
+/// Every machine that runs this test checks that it computes the same bits as that machine.
+///
+/// A change of these values is a breaking change: logs written before it no longer replay.
+/// It must come with a new [`Kernels::version`] (the weights changed: the kernels compute other
+/// bits) or a new log format (only the roots changed: `oai_train::log::LOG_FORMAT`). To
+/// regenerate, run `cargo test -p oai-train --test verifiable pinned` and copy the values the
+/// failure prints.
+const PINNED: [(&str, &str, &str); 2] = [
+    (
+        "mlp",
+        "a1d6bc10facc261725b7f4ce7f83b02152de40309ee6c7b30a730d96f79b3eab",
+        "0f1d3e96b3ed181a7500536bd84c6e66e84051b8a61c7dd244e12f58a8ecf37a",
+    ),
+    (
+        "transformer",
+        "243f63d60cecf3648afc98b7c8a6093eb2fc440165da88b894420dc3e767b694",
+        "c98fdbb224615c0d46c84c81750ed9a028025c7aa10aa338bb1c7ebeaec49ea5",
+    ),
+];
+
+#[tokio::test]
+async fn verifiable_bits_equal_the_pinned_values() {
+    let class = oai_train::ComputeEnv::detect(&CPU, Kernels::Verifiable).class;
+    if class != "x86_64-v3/cpu" {
+        return skip_or_fail(&format!(
+            "the pinned values are for class x86_64-v3/cpu, this machine is {class}"
+        ));
+    }
+    let mut got = Vec::new();
+    for (name, store, spec) in workloads(Kernels::Verifiable).await {
+        let mut t = Trainer::new(store, spec, CPU).await.unwrap();
+        let (_, log) = t.run().await.unwrap();
+        got.push((name, t.weights().root.to_string(), log.root.to_string()));
+    }
+    let pinned: Vec<(&str, String, String)> = PINNED
+        .iter()
+        .map(|(n, w, r)| (*n, w.to_string(), r.to_string()))
+        .collect();
+    assert_eq!(
+        got, pinned,
+        "verifiable bits differ from the pinned ones (as (workload, weights, log root))"
+    );
+}
+
 /// What one child run printed: `(workload, class, root)` per workload.
 type Results = Vec<(String, String, String)>;
 
@@ -177,6 +223,17 @@ fn can_fake_geometry() -> Result<(), String> {
     }
 }
 
+/// L1d geometries to fake, as `(size, ways)`: every one but the machine's own is tried, so at
+/// least three always differ from it (a 48K 12-way machine, as on Ice Lake and later or a recent
+/// EPYC, would otherwise compare its own geometry with itself).
+const FAKE_GEOMETRIES: [(&str, &str); 4] =
+    [("32K", "8"), ("48K", "12"), ("16K", "4"), ("64K", "4")];
+
+/// The L1d geometry a native run saw, from its class (`.../l1d-48K-12w`).
+fn geometry_of(class: &str) -> &str {
+    class.rsplit_once("/l1d-").map_or("unknown", |(_, g)| g)
+}
+
 #[test]
 fn cache_geometry_does_not_change_verifiable_bits() {
     if let Err(reason) = can_fake_geometry() {
@@ -184,26 +241,41 @@ fn cache_geometry_does_not_change_verifiable_bits() {
     }
     let real = run_child(&[], "verifiable");
     let real_native = run_child(&[], "native");
-    for (size, ways) in [("48K", "12"), ("16K", "4")] {
+    let own = geometry_of(&real_native[0].1).to_string();
+    let mut native_differs = Vec::new();
+    for (size, ways) in FAKE_GEOMETRIES {
+        let geometry = format!("{size}-{ways}w");
+        if geometry == own {
+            eprintln!("L1d {geometry}: this machine's own geometry, not faked");
+            continue;
+        }
         let wrapper = fake_geometry(size, ways);
         let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
         let fake = run_child(&wrapper, "verifiable");
-        assert_eq!(fake, real, "L1d {size}/{ways}-way changed verifiable bits");
+        assert_eq!(fake, real, "L1d {geometry} changed verifiable bits");
         let fake_native = run_child(&wrapper, "native");
         let (real_mlp, fake_mlp) = (&real_native[0], &fake_native[0]);
-        assert!(
-            fake_mlp.1.contains(&format!("l1d-{size}-{ways}w")),
+        assert_eq!(
+            geometry_of(&fake_mlp.1),
+            geometry,
             "the child did not see the fake geometry: {fake_mlp:?}"
         );
         eprintln!(
-            "L1d {size}/{ways}-way: native MLP root {} (real geometry {}), verifiable {}",
+            "L1d {geometry} (this machine: {own}): native MLP root {} (real geometry {}), \
+             verifiable {}",
             fake_mlp.2, real_mlp.2, fake[0].2
         );
-        if size == "48K" {
-            // the control: plain gemm does sum in another order with this geometry
-            assert_ne!(fake_mlp.2, real_mlp.2, "fake geometry did not reach gemm");
+        if fake_mlp.2 != real_mlp.2 {
+            native_differs.push(geometry);
         }
     }
+    // The control: plain gemm sums in another order under at least one of the fakes, so the
+    // fakes do reach gemm (which geometries change its k-blocks depends on the SIMD width).
+    assert!(
+        !native_differs.is_empty(),
+        "no fake geometry changed the native bits (this machine: {own}): the fakes did not reach gemm"
+    );
+    eprintln!("native bits changed under L1d {native_differs:?}");
 }
 
 #[test]
