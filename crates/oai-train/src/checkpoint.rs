@@ -135,6 +135,37 @@ impl Checkpoint {
         })
     }
 
+    /// The first entry in which `other` differs from this checkpoint, bit for bit: `step`, a
+    /// parameter name, or `optim/<slot>/<parameter>` (names in that order, each map sorted);
+    /// `None` when they hold the same values.
+    pub fn first_difference(&self, other: &Checkpoint) -> Result<Option<String>> {
+        if self.step != other.step {
+            return Ok(Some("step".into()));
+        }
+        let named = |c: &Checkpoint| -> Vec<(String, Tensor)> {
+            let params = c.params.iter().map(|(k, t)| (k.clone(), t.clone()));
+            let optim = c
+                .optimizer
+                .iter()
+                .map(|(k, t)| (format!("{OPTIM_PREFIX}{k}"), t.clone()));
+            params.chain(optim).collect()
+        };
+        let (a, b) = (named(self), named(other));
+        for i in 0..a.len().max(b.len()) {
+            let (Some((na, ta)), Some((nb, tb))) = (a.get(i), b.get(i)) else {
+                let (n, _) = a.get(i).or(b.get(i)).expect("one of them has entry i");
+                return Ok(Some(n.clone()));
+            };
+            if na != nb {
+                return Ok(Some(na.min(nb).clone()));
+            }
+            if ta.dims() != tb.dims() || bits(ta)? != bits(tb)? {
+                return Ok(Some(na.clone()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Store as a UnixFS file (default import profile); returns its CID.
     pub async fn put<S: BlockStore + ?Sized>(&self, store: &S) -> Result<Cid> {
         let bytes = self.encode()?;
@@ -152,6 +183,16 @@ impl Checkpoint {
         let bytes = unixfs::read_to_vec(store, cid).await?;
         Self::decode(&bytes, device)
     }
+}
+
+/// A tensor's values as their f32 bit patterns (so -0.0 and NaN payloads count).
+fn bits(t: &Tensor) -> Result<Vec<u32>> {
+    Ok(t.flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()?
+        .into_iter()
+        .map(f32::to_bits)
+        .collect())
 }
 
 #[cfg(test)]

@@ -10,6 +10,12 @@
 //! changing any byte of any record breaks the chain; the root is the Merkle root over the
 //! records' digests in step order (leaf `i` = SHA-256 of record `i`'s bytes), so one step is
 //! proven against the published root with log2(n) hashes.
+//!
+//! Everything a replay starts from is committed by the chain: the weights before step 0 are
+//! re-derived from the spec's seed (and must equal [`LogHeader::init`]), and every later
+//! checkpoint (weights and optimiser state) is named by CID in the record of the step that
+//! produced it ([`StepRecord::checkpoint`]), so the head commits to it. The summary adds nothing
+//! a verifier must trust: its checkpoint list and root are checked against the records.
 
 use oai_core::{ids, Cid, Digest, MerkleProof, MerkleTree, Seed};
 use oai_data::BlockStore;
@@ -17,10 +23,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::env::ComputeEnv;
+use crate::spec::JobSpec;
 use crate::{Error, Result};
 
-/// Version of the log format written by this crate.
-pub const LOG_FORMAT: u32 = 1;
+/// Version of the log format written by this crate (2: records commit their checkpoints).
+pub const LOG_FORMAT: u32 = 2;
 
 /// What every step of a run shares.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +40,8 @@ pub struct LogHeader {
     pub env: ComputeEnv,
     /// Names of the committed (trainable) parameters, in commitment order.
     pub params: Vec<String>,
-    /// Weights commitment before step 0.
+    /// Weights commitment before step 0: the weights the spec's seed gives ([`crate::replay`]
+    /// re-derives them and refuses a header that names others).
     pub init: Digest,
 }
 
@@ -67,6 +75,10 @@ pub struct StepRecord {
     pub weights_after: Digest,
     /// Per-tensor digests after the step (leaves of `weights_after`), in name order.
     pub tensors: Vec<Digest>,
+    /// The checkpoint of the state after this step (weights and optimiser state), where the spec
+    /// makes one due ([`JobSpec::checkpoint_due`]): replays of later steps start from it, and a
+    /// replay of this step checks it.
+    pub checkpoint: Option<Cid>,
 }
 
 /// A checkpoint the log points to.
@@ -78,7 +90,8 @@ pub struct CheckpointRef {
     pub cid: Cid,
 }
 
-/// The published summary of a log (its CID names a run's log).
+/// The published summary of a log (its CID names a run's log). Everything in it follows from the
+/// records under `head`, and [`VerifiedLog::load`] checks that it does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainingLog {
     /// [`LOG_FORMAT`].
@@ -91,7 +104,10 @@ pub struct TrainingLog {
     pub steps: u64,
     /// Merkle root over the step records.
     pub root: Digest,
-    /// Checkpoints by increasing step; the first is step 0.
+    /// Checkpoints by increasing step: the one at step 0 (the initial state, which replay
+    /// re-derives from the spec instead of reading it), then those the records commit, and,
+    /// when the run stopped between them, a resume point at `steps` that only
+    /// [`crate::Trainer::resume`] reads.
     pub checkpoints: Vec<CheckpointRef>,
 }
 
@@ -135,6 +151,8 @@ pub struct VerifiedLog {
     pub log: TrainingLog,
     /// The header.
     pub header: LogHeader,
+    /// The job spec the header names.
+    pub spec: JobSpec,
     /// Every step record, in step order.
     pub records: Vec<StepRecord>,
     /// Each record's digest (its CID's hash), in step order: the Merkle leaves.
@@ -142,10 +160,14 @@ pub struct VerifiedLog {
 }
 
 impl VerifiedLog {
-    /// Load the log `cid` and check it: canonical encodings, the hash chain from head to header,
-    /// consecutive steps, each step's `weights_before` equal to the previous `weights_after`,
-    /// per-tensor digests matching each commitment, batch roots, the Merkle root and the
-    /// checkpoint list. A failure is [`Error::BrokenLog`] naming the step.
+    /// Load the log `cid` and check it: canonical encodings, no more steps than the spec asks
+    /// for, the hash chain from head to header, consecutive steps, each step's `weights_before`
+    /// equal to the previous `weights_after`, per-tensor digests matching each commitment, batch
+    /// roots, the Merkle root, checkpoints committed exactly where the spec makes them due
+    /// ([`JobSpec::checkpoint_due`]), and the summary's checkpoint list equal to the committed
+    /// ones (plus at most a resume point at its last step). A
+    /// failure is [`Error::BrokenLog`] naming the step. Nothing is allocated by a count the log
+    /// states: a huge `steps` is refused, not trusted.
     pub async fn load<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Self> {
         let log: TrainingLog = get(store, "training log", cid).await?;
         if log.format != LOG_FORMAT {
@@ -161,8 +183,18 @@ impl VerifiedLog {
                 format!("format {}", header.format),
             ));
         }
-        let mut records = Vec::with_capacity(log.steps as usize);
-        let mut leaves = Vec::with_capacity(log.steps as usize);
+        let spec = JobSpec::get(store, &header.spec).await?;
+        if log.steps > spec.steps {
+            return Err(broken(
+                spec.steps,
+                format!(
+                    "the log has {} steps, the spec asks for {}",
+                    log.steps, spec.steps
+                ),
+            ));
+        }
+        let mut records = Vec::new();
+        let mut leaves = Vec::new();
         let mut cur = log.head;
         for s in (0..log.steps).rev() {
             if cur == log.header {
@@ -189,23 +221,12 @@ impl VerifiedLog {
         if MerkleTree::new(&leaves).root() != log.root {
             return Err(broken(log.steps, "Merkle root does not match the records"));
         }
-        let mut last: Option<u64> = None;
-        for c in &log.checkpoints {
-            if last.map_or(c.step != 0, |l| c.step <= l) || c.step > log.steps {
-                return Err(broken(
-                    c.step,
-                    "checkpoint list out of order or past the end",
-                ));
-            }
-            last = Some(c.step);
-        }
-        if last.is_none() {
-            return Err(broken(0, "no checkpoint at step 0"));
-        }
+        check_checkpoints(&log, &spec, &records)?;
         Ok(Self {
             cid: *cid,
             log,
             header,
+            spec,
             records,
             leaves,
         })
@@ -235,7 +256,8 @@ impl VerifiedLog {
         Ok(StepProof { record, proof })
     }
 
-    /// The last checkpoint at or before `step`.
+    /// The last checkpoint at or before `step` (the one at step 0 stands for the initial state,
+    /// which replay re-derives from the spec).
     pub fn checkpoint_at_or_before(&self, step: u64) -> CheckpointRef {
         *self
             .log
@@ -245,6 +267,56 @@ impl VerifiedLog {
             .find(|c| c.step <= step)
             .expect("a verified log has a checkpoint at step 0")
     }
+}
+
+/// The records commit a checkpoint exactly where the spec makes one due; the summary lists the
+/// one at step 0, those, and at most one resume point at its last step that no record commits.
+fn check_checkpoints(log: &TrainingLog, spec: &JobSpec, records: &[StepRecord]) -> Result<()> {
+    for r in records {
+        let due = spec.checkpoint_due(r.step + 1);
+        if due != r.checkpoint.is_some() {
+            return Err(broken(
+                r.step,
+                format!(
+                    "the record {} a checkpoint (the spec asks for one every {} steps and \
+                     after step {})",
+                    if due { "does not commit" } else { "commits" },
+                    spec.checkpoint_every,
+                    spec.steps
+                ),
+            ));
+        }
+    }
+    let Some(first) = log.checkpoints.first().filter(|c| c.step == 0) else {
+        return Err(broken(0, "no checkpoint at step 0"));
+    };
+    let committed = records.iter().filter_map(|r| {
+        r.checkpoint.map(|cid| CheckpointRef {
+            step: r.step + 1,
+            cid,
+        })
+    });
+    let mut expected: Vec<CheckpointRef> = std::iter::once(*first).chain(committed).collect();
+    let resume_point = log
+        .checkpoints
+        .last()
+        .filter(|c| c.step == log.steps && c.step > 0 && !spec.checkpoint_due(c.step));
+    expected.extend(resume_point);
+    if expected != log.checkpoints {
+        let n = expected.len().min(log.checkpoints.len());
+        let at = expected
+            .iter()
+            .zip(&log.checkpoints)
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| a.step.min(b.step))
+            .or_else(|| expected.get(n).or(log.checkpoints.get(n)).map(|c| c.step))
+            .unwrap_or(0);
+        return Err(broken(
+            at,
+            "the summary's checkpoint list is not the one the records commit",
+        ));
+    }
+    Ok(())
 }
 
 fn broken(step: u64, reason: impl Into<String>) -> Error {

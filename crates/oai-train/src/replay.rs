@@ -28,6 +28,11 @@ pub enum Field {
     GradNorm,
     /// The weights after the step.
     Weights,
+    /// The weights before step 0: the header's are not those the spec's seed gives.
+    Init,
+    /// The checkpoint the record commits (weights or optimiser state) is not the state the
+    /// step leaves.
+    Checkpoint,
 }
 
 impl fmt::Display for Field {
@@ -39,6 +44,8 @@ impl fmt::Display for Field {
             Field::Loss => "loss",
             Field::GradNorm => "gradient norm",
             Field::Weights => "weights",
+            Field::Init => "initial weights",
+            Field::Checkpoint => "checkpoint",
         })
     }
 }
@@ -50,7 +57,8 @@ pub struct Mismatch {
     pub step: u64,
     /// The first differing field.
     pub field: Field,
-    /// For [`Field::Weights`]: the first differing tensor.
+    /// For [`Field::Weights`] and [`Field::Checkpoint`]: the first differing tensor (optimiser
+    /// state as `optim/<slot>/<parameter>`).
     pub tensor: Option<String>,
     /// What the log says.
     pub logged: String,
@@ -91,11 +99,16 @@ pub async fn replay_step<S: BlockStore + Clone + 'static>(
 
 /// [`replay_step`] on `device`.
 ///
+/// Replay starts from the last checkpoint at or before `step`; before step 0 it re-derives the
+/// weights from the spec's seed, and a header that names other initial weights is a
+/// [`Field::Init`] mismatch at step 0. Steps between the checkpoint and `step` are compared
+/// too, and the first difference is reported; a step whose record commits a checkpoint must
+/// leave exactly that state, optimiser moments included ([`Field::Checkpoint`]).
+///
 /// Errors (never a false verdict): a log that does not verify ([`Error::BrokenLog`]), a log
 /// of another compute class ([`Error::IncompatibleCompute`]), a checkpoint whose weights do not
 /// match the log ([`Error::CheckpointMismatch`]), missing or corrupt blocks, a batch that does
-/// not prove against the dataset root ([`Error::BatchProof`]). Steps between the checkpoint and
-/// `step` are compared too; the first difference is reported.
+/// not prove against the dataset root ([`Error::BatchProof`]).
 pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
     log: &Cid,
     step: u64,
@@ -111,6 +124,18 @@ pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
     }
     let at = vlog.checkpoint_at_or_before(step);
     let mut run = Run::restore(store.clone(), &vlog, at, device).await?;
+    if at.step == 0 {
+        let derived = run.commitment(0)?.root;
+        if derived != vlog.header.init {
+            return Ok(StepOutcome::Mismatch(Mismatch {
+                step: 0,
+                field: Field::Init,
+                tensor: None,
+                logged: vlog.header.init.to_string(),
+                replayed: derived.to_string(),
+            }));
+        }
+    }
     for record in &vlog.records[at.step as usize..=step as usize] {
         let ex = match run.execute(true).await {
             Err(Error::NonFinite { step, what, value }) => {
@@ -140,6 +165,17 @@ pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
                 logged,
                 replayed,
             }));
+        }
+        if let Some(committed) = &record.checkpoint {
+            if let Some((tensor, logged, replayed)) = run.checkpoint_difference(committed).await? {
+                return Ok(StepOutcome::Mismatch(Mismatch {
+                    step: record.step,
+                    field: Field::Checkpoint,
+                    tensor: Some(tensor),
+                    logged,
+                    replayed,
+                }));
+            }
         }
     }
     Ok(StepOutcome::Match {

@@ -93,6 +93,18 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             }
         }
         let spec_cid = spec.put(&store).await?;
+        Self::initial(store, spec, spec_cid, device, env).await
+    }
+
+    /// The state before step 0, derived from the spec alone: parameters from its seed, the
+    /// optimiser state zero.
+    async fn initial(
+        store: S,
+        spec: JobSpec,
+        spec_cid: Cid,
+        device: Device,
+        env: ComputeEnv,
+    ) -> Result<Self> {
         let model = Model::new(&spec.model);
         let params = Params::init(&model.param_defs(), seeds(&spec).init, &device)?
             .with_frozen(base_weights(&store, &spec, &model, &device).await?);
@@ -101,16 +113,22 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
     }
 
     /// A run of the verified log `vlog` restored from its checkpoint `at`, which must match the
-    /// log's commitment for that step.
+    /// log's commitment for that step. At step 0 the state is re-derived from the spec instead
+    /// (its weights commitment is for the caller to compare with [`LogHeader::init`]).
+    ///
+    /// [`LogHeader::init`]: crate::log::LogHeader::init
     pub async fn restore(
         store: S,
         vlog: &VerifiedLog,
         at: CheckpointRef,
         device: Device,
     ) -> Result<Self> {
-        let spec = JobSpec::get(&store, &vlog.header.spec).await?;
+        let spec = vlog.spec.clone();
         let env = compute_env(&spec, &device)?;
         vlog.header.env.check_compatible(&env)?;
+        if at.step == 0 {
+            return Self::initial(store, spec, vlog.header.spec, device, env).await;
+        }
         let model = Model::new(&spec.model);
         let ckpt = Checkpoint::get(&store, &at.cid, &device).await?;
         if ckpt.step != at.step {
@@ -292,6 +310,30 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             params: self.params.tensors()?,
             optimizer: self.optim.state().clone(),
         })
+    }
+
+    /// Where the current state differs from the checkpoint `committed` that the record of the
+    /// step just executed names, as `(tensor, logged, replayed)`; `None` when they are the
+    /// same. The state is encoded and hashed first (equal bytes, equal CID); only a different
+    /// CID reads the committed file to name the first differing tensor.
+    pub async fn checkpoint_difference(
+        &self,
+        committed: &Cid,
+    ) -> Result<Option<(String, String, String)>> {
+        let mine = self.checkpoint()?;
+        let bytes = mine.encode()?;
+        let scratch = oai_data::MemStore::new();
+        let cid = oai_data::unixfs::import_bytes(&scratch, &bytes, Default::default())
+            .await?
+            .root;
+        if &cid == committed {
+            return Ok(None);
+        }
+        let theirs = Checkpoint::get(&self.store, committed, &self.device).await?;
+        let tensor = theirs
+            .first_difference(&mine)?
+            .unwrap_or_else(|| "(same tensors, other bytes)".into());
+        Ok(Some((tensor, committed.to_string(), cid.to_string())))
     }
 }
 

@@ -25,7 +25,8 @@ pub struct JobSpec {
     pub batch_size: u64,
     /// Steps the job asks for.
     pub steps: u64,
-    /// A checkpoint every this many steps (0: only at the start and when the run stops).
+    /// A checkpoint every this many steps (0: only at the start and after the last step; a
+    /// run stopped between them also leaves one to resume from).
     pub checkpoint_every: u64,
     /// Clip the global gradient L2 norm to this value.
     #[serde(default)]
@@ -223,6 +224,13 @@ impl JobSpec {
     /// Load and validate a stored spec.
     pub async fn get<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Self> {
         Self::decode(&store.get(cid).await?)
+    }
+
+    /// Whether the state after `steps_done` steps gets a checkpoint that the log commits: every
+    /// `checkpoint_every` steps and after the last step.
+    pub fn checkpoint_due(&self, steps_done: u64) -> bool {
+        steps_done == self.steps
+            || (self.checkpoint_every > 0 && steps_done.is_multiple_of(self.checkpoint_every))
     }
 
     /// Check sizes and hyper-parameters.

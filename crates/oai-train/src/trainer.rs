@@ -13,6 +13,7 @@ use crate::log::{
 };
 use crate::model::Pass;
 use crate::params::Commitment;
+use crate::replay::Field;
 use crate::run::{first_difference, Executed, Run};
 use crate::spec::JobSpec;
 use crate::{Error, Result};
@@ -36,7 +37,11 @@ pub struct Trainer<S> {
     header: Cid,
     head: Cid,
     leaves: Vec<Digest>,
+    /// The checkpoint at step 0 and those the records commit (due by the spec).
     checkpoints: Vec<CheckpointRef>,
+    /// A checkpoint of a state no record commits (a stop between due checkpoints), listed
+    /// last in a summary published at its step so that the run can resume from it.
+    resume_point: Option<CheckpointRef>,
     /// Weights after the last written record.
     weights: Commitment,
     /// The last step, when its record still waits for its weights commitment.
@@ -65,18 +70,31 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             head: header,
             leaves: Vec::new(),
             checkpoints: vec![CheckpointRef { step: 0, cid: ckpt }],
+            resume_point: None,
             weights,
             pending: None,
         })
     }
 
-    /// Continue the logged run `log`: verify the log, restore its last checkpoint (checked
-    /// against the log's commitment), and re-execute any steps logged after it, which must give
-    /// the logged bits ([`Error::ResumeMismatch`] otherwise). Nothing stored is changed.
+    /// Continue the logged run `log`: verify the log, restore its last checkpoint (its weights
+    /// checked against the log's commitment; at step 0 the weights the spec's seed gives, which
+    /// must be the header's), and re-execute any steps logged after it, which must give the
+    /// logged bits ([`Error::ResumeMismatch`] otherwise). Nothing stored is changed.
+    ///
+    /// The last checkpoint may be a resume point that no record commits (a stop between the
+    /// spec's checkpoints): its optimiser state is trusted here, as it is the node's own run
+    /// to continue. Verifiers never start from one, so a continuation from a forged resume
+    /// point is caught by replaying the step after it.
     pub async fn resume(store: S, log: &Cid, device: Device) -> Result<Self> {
         let vlog = VerifiedLog::load(&store, log).await?;
         let at = *vlog.log.checkpoints.last().expect("verified logs have one");
         let mut run = Run::restore(store, &vlog, at, device).await?;
+        if at.step == 0 && run.commitment(0)?.root != vlog.header.init {
+            return Err(Error::ResumeMismatch {
+                step: 0,
+                field: Field::Init.to_string(),
+            });
+        }
         for record in &vlog.records[at.step as usize..] {
             let ex = run.execute(true).await?;
             let w = run.commitment(run.step)?;
@@ -92,6 +110,10 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
                 });
             }
         }
+        let mut checkpoints = vlog.log.checkpoints;
+        let resume_point = checkpoints
+            .pop_if(|c| c.step > 0 && !vlog.spec.checkpoint_due(c.step))
+            .filter(|c| c.step == run.step);
         let weights = run.params.commitment()?;
         Ok(Self {
             run,
@@ -99,7 +121,8 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             header: vlog.log.header,
             head: vlog.log.head,
             leaves: vlog.leaves,
-            checkpoints: vlog.log.checkpoints,
+            checkpoints,
+            resume_point,
             weights,
             pending: None,
         })
@@ -127,7 +150,8 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         &self.run.env
     }
 
-    /// The weights commitment of the last written step record (see [`Trainer::flush`]).
+    /// The weights commitment of the last written step record (the record of the last step is
+    /// written during the next step or by [`Trainer::publish`]).
     pub fn weights(&self) -> &Commitment {
         &self.weights
     }
@@ -146,16 +170,18 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     /// leaves the weights and the log as they were.
     ///
     /// A step's record is written once its weights are hashed, which overlaps the next step's
-    /// compute: the record of step `s` is stored during step `s + 1`, or by [`Trainer::flush`],
-    /// [`Trainer::publish`] or an error.
+    /// compute: the record of step `s` is stored during step `s + 1` or by
+    /// [`Trainer::publish`] (with the checkpoint of its state, when one is due).
+    ///
+    /// Stepping past the spec's step count is [`Error::StepOutOfRange`].
     pub async fn step(&mut self) -> Result<StepReport> {
-        let ex = match self.run.execute(self.logging).await {
-            Ok(ex) => ex,
-            Err(e) => {
-                self.flush().await?;
-                return Err(e);
-            }
-        };
+        if self.run.step >= self.run.spec.steps {
+            return Err(Error::StepOutOfRange {
+                step: self.run.step,
+                steps: self.run.spec.steps,
+            });
+        }
+        let ex = self.run.execute(self.logging).await?;
         let report = StepReport {
             step: self.run.step - 1,
             loss: ex.loss,
@@ -173,10 +199,11 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         Ok(report)
     }
 
-    /// Write the last step's record if it is still waiting for its weights commitment.
-    pub async fn flush(&mut self) -> Result<Option<StepRecord>> {
+    /// Write the last step's record if it is still waiting for its weights commitment; it
+    /// commits the checkpoint of its state when one was taken.
+    async fn flush(&mut self) -> Result<()> {
         let Some(ex) = self.pending.take() else {
-            return Ok(None);
+            return Ok(());
         };
         let step = self.leaves.len() as u64;
         let weights = self.run.commitment(step + 1)?;
@@ -194,44 +221,60 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             weights_before: self.weights.root,
             weights_after: weights.root,
             tensors: weights.leaves.clone(),
+            checkpoint: self
+                .checkpoints
+                .last()
+                .filter(|c| c.step == step + 1)
+                .map(|c| c.cid),
         };
         let cid = log::put(&self.run.store, &record).await?;
         self.head = cid;
         self.leaves.push(ids::digest_of(&cid)?);
         self.weights = weights;
-        Ok(Some(record))
+        Ok(())
     }
 
-    /// Store a checkpoint of the current state (once per step) and list it in the log.
+    /// Store a checkpoint of the current state (once per step). When the spec makes it due
+    /// (every `checkpoint_every` steps and after the last), the record of the step that produced
+    /// the state commits it; otherwise it is the run's resume point until the next step.
     pub async fn checkpoint(&mut self) -> Result<Cid> {
-        if let Some(c) = self.checkpoints.last().filter(|c| c.step == self.run.step) {
+        let step = self.run.step;
+        let mut listed = self
+            .checkpoints
+            .last()
+            .into_iter()
+            .chain(&self.resume_point);
+        if let Some(c) = listed.rfind(|c| c.step == step) {
             return Ok(c.cid);
         }
         let cid = self.run.checkpoint()?.put(&self.run.store).await?;
-        self.checkpoints.push(CheckpointRef {
-            step: self.run.step,
-            cid,
-        });
+        let at = CheckpointRef { step, cid };
+        if step > 0 && self.run.spec.checkpoint_due(step) {
+            self.checkpoints.push(at);
+        } else {
+            self.resume_point = Some(at);
+        }
         Ok(cid)
     }
 
-    /// Checkpoint the current state and store the log summary; returns its CID. The trainer can
-    /// go on stepping and publish again.
+    /// Checkpoint the current state, write the last record (which commits the checkpoint) and
+    /// store the log summary; returns its CID. The trainer can go on stepping and publish again.
     pub async fn publish(&mut self) -> Result<(Cid, TrainingLog)> {
         if !self.logging {
             return Err(Error::InvalidSpec(
                 "logging is off: this run cannot be published".into(),
             ));
         }
-        self.flush().await?;
         self.checkpoint().await?;
+        self.flush().await?;
+        let resume = self.resume_point.filter(|c| c.step == self.run.step);
         let log = TrainingLog {
             format: LOG_FORMAT,
             header: self.header,
             head: self.head,
             steps: self.run.step,
             root: MerkleTree::new(&self.leaves).root(),
-            checkpoints: self.checkpoints.clone(),
+            checkpoints: self.checkpoints.iter().copied().chain(resume).collect(),
         };
         Ok((log::put(&self.run.store, &log).await?, log))
     }

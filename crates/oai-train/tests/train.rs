@@ -280,8 +280,10 @@ async fn stop_and_resume_matches_a_straight_run() {
         assert_eq!(done.root, straight.root);
         assert_eq!(done.head, straight.head);
 
-        // Resuming from a summary whose last checkpoint is behind the head re-executes the
-        // logged steps in between and must agree with them.
+        // A stop between the spec's checkpoints leaves a resume point no record commits;
+        // without it, resume starts from the last committed checkpoint and re-executes the
+        // logged steps in between, which must agree with them.
+        assert!(!spec.checkpoint_due(stopped_log.steps));
         let behind = TrainingLog {
             checkpoints: stopped_log.checkpoints[..stopped_log.checkpoints.len() - 1].to_vec(),
             ..stopped_log
@@ -290,6 +292,11 @@ async fn stop_and_resume_matches_a_straight_run() {
         let mut again = Trainer::resume(store.clone(), &behind, CPU).await.unwrap();
         assert_eq!(again.step_index(), spec.steps / 2 + 1);
         assert_eq!(again.run().await.unwrap().1.root, straight.root);
+        // Stepping past the spec is refused.
+        assert!(matches!(
+            again.step().await,
+            Err(Error::StepOutOfRange { .. })
+        ));
     }
 }
 
@@ -309,21 +316,32 @@ async fn mismatch(log: &Cid, step: u64, store: &MemStore, why: &str) -> oai_trai
 }
 
 /// A dishonest node's log: record `step` changed by `edit`, every later record re-chained (and
-/// `weights_before` kept consistent), a new summary with the new root and the same checkpoints.
+/// `weights_before` kept consistent), a new summary with the new root and the checkpoints the
+/// records commit.
 async fn forge(store: &MemStore, log: &Cid, step: u64, edit: impl FnOnce(&mut StepRecord)) -> Cid {
     let v = VerifiedLog::load(store, log).await.unwrap();
     let mut records = v.records.clone();
     edit(&mut records[step as usize]);
-    rechain(store, v.log.header, &v.header, records, v.log.checkpoints).await
+    rechain(
+        store,
+        v.log.header,
+        &v.header,
+        records,
+        v.log.checkpoints[0],
+    )
+    .await
 }
 
+/// Store `records` chained after the header, with a consistent summary: its checkpoints are
+/// `initial` and those the records commit.
 async fn rechain(
     store: &MemStore,
     header_cid: Cid,
     header: &LogHeader,
     mut records: Vec<StepRecord>,
-    checkpoints: Vec<CheckpointRef>,
+    initial: CheckpointRef,
 ) -> Cid {
+    let mut checkpoints = vec![initial];
     let mut prev = header_cid;
     let mut before = header.init;
     let mut leaves = Vec::new();
@@ -333,6 +351,12 @@ async fn rechain(
         r.weights_after = MerkleTree::new(&r.tensors).root();
         r.batch_root = log::batch_root(&r.batch);
         before = r.weights_after;
+        if let Some(cid) = r.checkpoint {
+            checkpoints.push(CheckpointRef {
+                step: r.step + 1,
+                cid,
+            });
+        }
         prev = store
             .put(ids::DAG_CBOR, log::encode(r).unwrap().into())
             .await
@@ -470,7 +494,8 @@ async fn broken_logs_are_typed_errors() {
 async fn tampered_or_missing_checkpoints_are_refused() {
     let (store, spec) = mlp_setup().await;
     let (log, summary) = train(&store, &spec).await;
-    // The step-4 checkpoint of another run (another seed) in place of this run's.
+    let v = VerifiedLog::load(&store, &log).await.unwrap();
+    // The step-4 checkpoint of another run (another seed).
     let (_, other) = train(
         &store,
         &JobSpec {
@@ -479,28 +504,35 @@ async fn tampered_or_missing_checkpoints_are_refused() {
         },
     )
     .await;
-    // The summary with checkpoint 1 (step 4) replaced.
-    let with_checkpoint_1 = |c: CheckpointRef| {
-        let mut checkpoints = summary.checkpoints.clone();
-        checkpoints[1] = c;
-        let log = TrainingLog {
+    // A summary that lists a checkpoint the records do not commit is not this log.
+    let mut checkpoints = summary.checkpoints.clone();
+    checkpoints[1] = other.checkpoints[1];
+    let listed = put_log(
+        &store,
+        &TrainingLog {
             checkpoints,
             ..summary.clone()
-        };
-        let store = store.clone();
-        async move { put_log(&store, &log).await }
-    };
-    let swapped = with_checkpoint_1(other.checkpoints[1]).await;
+        },
+    )
+    .await;
+    assert!(matches!(
+        replay_step(&listed, 5, &store).await,
+        Err(Error::BrokenLog { step: 4, .. })
+    ));
+    // Record 3 (whose state is step 4) committing another checkpoint instead: replaying a later
+    // step from it is refused (its weights are not the log's), and replaying step 3 finds
+    // that the step does not leave that state.
+    let committing = |cid: Cid| forge(&store, &log, 3, move |r| r.checkpoint = Some(cid));
+    let swapped = committing(other.checkpoints[1].cid).await;
     assert!(matches!(
         replay_step(&swapped, 5, &store).await,
         Err(Error::CheckpointMismatch(m)) if m.step == 4
     ));
-    // A checkpoint of step 8 listed as step 4.
-    let relabelled = with_checkpoint_1(CheckpointRef {
-        step: 4,
-        cid: summary.checkpoints[2].cid,
-    })
-    .await;
+    let m = mismatch(&swapped, 3, &store, "another run's checkpoint").await;
+    assert_eq!((m.step, m.field), (3, Field::Checkpoint));
+    assert_eq!(m.tensor.as_deref(), Some(v.header.params[0].as_str()));
+    // A checkpoint of step 8 committed as the state after step 3.
+    let relabelled = committing(summary.checkpoints[2].cid).await;
     assert!(matches!(
         replay_step(&relabelled, 5, &store).await,
         Err(Error::Malformed { .. })
@@ -510,7 +542,7 @@ async fn tampered_or_missing_checkpoints_are_refused() {
         .await
         .unwrap()
         .root;
-    let garbage = with_checkpoint_1(CheckpointRef { step: 4, cid: junk }).await;
+    let garbage = committing(junk).await;
     assert!(matches!(
         replay_step(&garbage, 5, &store).await,
         Err(Error::Malformed { .. })
@@ -532,6 +564,112 @@ async fn tampered_or_missing_checkpoints_are_refused() {
     ));
     // The honest log still replays: nothing was overwritten.
     assert!(replay_step(&log, 9, &store).await.unwrap().is_match());
+}
+
+/// The state a replay starts from is committed: forged optimiser moments in a checkpoint
+/// (with the records re-hashed to commit it), initial weights that are not the spec seed's,
+/// a log longer than its spec, and a summary claiming a huge step count are each caught.
+#[tokio::test]
+async fn what_a_replay_starts_from_is_committed_and_checked() {
+    let (store, spec) = mlp_setup().await;
+    let (log, summary) = train(&store, &spec).await;
+    let v = VerifiedLog::load(&store, &log).await.unwrap();
+
+    // Forged Adam moments at the step-8 checkpoint, weights untouched, committed by record 7.
+    let honest = summary.checkpoints[2];
+    assert_eq!(honest.step, 8);
+    let mut ck = Checkpoint::get(&store, &honest.cid, &CPU).await.unwrap();
+    let slot = ck.optimizer.keys().next().unwrap().clone();
+    ck.optimizer
+        .insert(slot.clone(), (&ck.optimizer[&slot] * 3.0).unwrap());
+    let forged = ck.put(&store).await.unwrap();
+    let cheat = forge(&store, &log, 7, |r| r.checkpoint = Some(forged)).await;
+    // Weights agree, so replays starting from the forged checkpoint would run; the step that
+    // produced it does not leave those moments.
+    let m = mismatch(&cheat, 7, &store, "forged moments").await;
+    assert_eq!((m.step, m.field), (7, Field::Checkpoint));
+    assert_eq!(m.tensor, Some(format!("optim/{slot}")));
+    assert_eq!(m.logged, forged.to_string());
+    assert_eq!(m.replayed, honest.cid.to_string());
+
+    // Initial weights not from the spec's seed: a run of seed 43 whose header names the spec
+    // of seed 42. Its records are consistent; its first step's replay refuses the header.
+    let other_seed = JobSpec {
+        seed: 43,
+        ..spec.clone()
+    };
+    let (other_log, _) = train(&store, &other_seed).await;
+    let o = VerifiedLog::load(&store, &other_log).await.unwrap();
+    let header = LogHeader {
+        spec: v.header.spec,
+        ..o.header.clone()
+    };
+    let header_cid = store
+        .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
+        .await
+        .unwrap();
+    let spoofed = rechain(
+        &store,
+        header_cid,
+        &header,
+        o.records.clone(),
+        o.log.checkpoints[0],
+    )
+    .await;
+    for step in [0, 2] {
+        let m = mismatch(&spoofed, step, &store, "initial weights of another seed").await;
+        assert_eq!((m.step, m.field), (0, Field::Init));
+        assert_eq!(m.logged, o.header.init.to_string());
+        assert_eq!(m.replayed, v.header.init.to_string());
+    }
+    assert!(matches!(
+        Trainer::resume(
+            store.clone(),
+            &rechain(&store, header_cid, &header, vec![], o.log.checkpoints[0]).await,
+            CPU
+        )
+        .await,
+        Err(Error::ResumeMismatch { step: 0, .. })
+    ));
+
+    // A log extended one step past its spec (the last record repeated, re-chained).
+    let mut records = v.records.clone();
+    let mut extra = records.last().unwrap().clone();
+    extra.step += 1;
+    records.push(extra);
+    let longer = rechain(
+        &store,
+        v.log.header,
+        &v.header,
+        records,
+        v.log.checkpoints[0],
+    )
+    .await;
+    let Err(Error::BrokenLog { step, reason }) = VerifiedLog::load(&store, &longer).await else {
+        panic!("a log longer than its spec must not verify")
+    };
+    assert_eq!(step, spec.steps, "{reason}");
+
+    // A summary claiming u64::MAX steps is refused before anything is allocated for them.
+    let huge = put_log(
+        &store,
+        &TrainingLog {
+            steps: u64::MAX,
+            ..summary.clone()
+        },
+    )
+    .await;
+    assert!(matches!(
+        VerifiedLog::load(&store, &huge).await,
+        Err(Error::BrokenLog { .. })
+    ));
+
+    // A log whose checkpoint after step 3 (due every 4 steps) is not committed.
+    let lazy = forge(&store, &log, 3, |r| r.checkpoint = None).await;
+    let Err(Error::BrokenLog { step, .. }) = VerifiedLog::load(&store, &lazy).await else {
+        panic!("a missing checkpoint the spec asks for must not verify")
+    };
+    assert_eq!(step, 3);
 }
 
 #[tokio::test]
@@ -675,7 +813,7 @@ async fn logs_of_another_compute_class_or_kernel_are_not_judged() {
             header_cid,
             &header,
             v.records.clone(),
-            v.log.checkpoints.clone(),
+            v.log.checkpoints[0],
         )
         .await;
         let replayed = replay_step(&foreign, 2, &store).await;
@@ -881,6 +1019,7 @@ fn arb_record() -> impl Strategy<Value = StepRecord> {
                 weights_before: before,
                 weights_after: MerkleTree::new(&tensors).root(),
                 tensors,
+                checkpoint: (step % 3 == 0).then(|| ids::cid_v1(ids::RAW, &step.to_le_bytes())),
             },
         )
 }
@@ -916,9 +1055,14 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
             let store = MemStore::new();
+            let spec = JobSpec {
+                steps: records.len() as u64,
+                checkpoint_every: 0,
+                ..mlp_spec(ids::cid_v1(ids::DAG_CBOR, b"dataset"))
+            };
             let header = LogHeader {
                 format: log::LOG_FORMAT,
-                spec: ids::cid_v1(ids::DAG_CBOR, b"spec"),
+                spec: spec.put(&store).await.unwrap(),
                 env: oai_train::ComputeEnv::detect(&CPU, Default::default()),
                 params: (0..10).map(|i| format!("p{i}")).collect(),
                 init: Digest::of(b"init"),
@@ -932,12 +1076,17 @@ proptest! {
                     r
                 })
                 .collect();
+            // with checkpoints only at the end, only the last record commits one
+            for r in &mut records {
+                r.checkpoint = None;
+            }
+            records.last_mut().unwrap().checkpoint = Some(ids::cid_v1(ids::RAW, b"last"));
             let header_cid = store
                 .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
                 .await
                 .unwrap();
-            let ckpt = vec![CheckpointRef { step: 0, cid: ids::cid_v1(ids::RAW, b"c") }];
-            let good = rechain(&store, header_cid, &header, records.clone(), ckpt.clone()).await;
+            let ckpt = CheckpointRef { step: 0, cid: ids::cid_v1(ids::RAW, b"c") };
+            let good = rechain(&store, header_cid, &header, records.clone(), ckpt).await;
             let v = VerifiedLog::load(&store, &good).await.unwrap();
             prop_assert_eq!(v.records.len(), records.len());
             let root = v.log.root;

@@ -120,12 +120,12 @@ const PINNED: [(&str, &str, &str); 2] = [
     (
         "mlp",
         "a1d6bc10facc261725b7f4ce7f83b02152de40309ee6c7b30a730d96f79b3eab",
-        "0f1d3e96b3ed181a7500536bd84c6e66e84051b8a61c7dd244e12f58a8ecf37a",
+        "5250f7b2cd58ab4a3c96c491dcf81a37fa7162e1b93456adce13a287e32c9ad7",
     ),
     (
         "transformer",
         "243f63d60cecf3648afc98b7c8a6093eb2fc440165da88b894420dc3e767b694",
-        "c98fdbb224615c0d46c84c81750ed9a028025c7aa10aa338bb1c7ebeaec49ea5",
+        "7b573945a0cb25c9de481621c1b2306c2a977e6d066187e31bf3842b9d282319",
     ),
 ];
 
