@@ -41,13 +41,14 @@ contract TrainingMarket {
         uint32 claimWindow; // seconds a node has to claim the job once it is open
         bytes32 datasetRoot;
         bytes32 specCid;
+        uint64 steps; // steps the job asks for (the spec's); a result has exactly these
         uint256 reward;
         uint256 requiredStake; // locked from the node's bond; also the challenger's bond
+        // A result is only what the bisection disputes: everything else about it (the weights,
+        // the checkpoints, the Merkle root over the records) follows from `head` by content
+        // address, so nothing is held here that the game could not contest.
         bytes32 genesis; // c_0
         bytes32 head; // c_steps, the commitment after the last step (the log's chained head)
-        bytes32 logRoot; // Merkle root over the log's step records, to prove single steps against
-        bytes32 weights;
-        uint64 steps;
     }
 
     struct Dispute {
@@ -93,13 +94,16 @@ contract TrainingMarket {
     error Reentrancy();
 
     event JobPosted(
-        uint256 indexed jobId, address indexed requester, bytes32 datasetRoot, bytes32 specCid, uint256 reward
+        uint256 indexed jobId,
+        address indexed requester,
+        bytes32 datasetRoot,
+        bytes32 specCid,
+        uint64 steps,
+        uint256 reward
     );
     event Funded(uint256 indexed jobId, address indexed funder, uint256 amount, uint256 reward);
     event Claimed(uint256 indexed jobId, address indexed node, uint64 submitBy);
-    event Submitted(
-        uint256 indexed jobId, bytes32 head, bytes32 logRoot, bytes32 weights, uint64 steps, uint64 challengeEnds
-    );
+    event Submitted(uint256 indexed jobId, bytes32 genesis, bytes32 head, uint64 challengeEnds);
     event Challenged(uint256 indexed jobId, address indexed challenger, bytes32 challengerFinal, uint128 bond);
     event Bisected(uint256 indexed jobId, uint64 lo, uint64 hi, Turn turn);
     event StepDisputed(uint256 indexed jobId, bytes32 indexed caseId, uint64 step, bytes32 before, bytes32 nodeAfter);
@@ -159,18 +163,22 @@ contract TrainingMarket {
 
     // ---- jobs ----------------------------------------------------------------------------
 
-    /// @notice Post a job escrowing `msg.value` as the reward; nodes may claim it for
-    /// `claimWindow` seconds.
+    /// @notice Post a job of `steps` training steps escrowing `msg.value` as the reward; nodes
+    /// may claim it for `claimWindow` seconds.
     function postJob(
         bytes32 datasetRoot,
         bytes32 specCid,
+        uint64 steps,
         uint32 claimWindow,
         uint32 maxDuration,
         uint32 challengeWindow,
         uint256 requiredStake
     ) external payable returns (uint256 jobId) {
         if (msg.value == 0) revert ZeroAmount();
-        if (claimWindow == 0 || maxDuration == 0 || challengeWindow == 0 || requiredStake == 0 || requiredStake > type(uint128).max) {
+        if (
+            steps == 0 || claimWindow == 0 || maxDuration == 0 || challengeWindow == 0 || requiredStake == 0
+                || requiredStake > type(uint128).max
+        ) {
             revert BadJobTerms();
         }
         jobId = ++jobCount;
@@ -183,10 +191,11 @@ contract TrainingMarket {
         j.deadline = uint64(block.timestamp) + claimWindow;
         j.datasetRoot = datasetRoot;
         j.specCid = specCid;
+        j.steps = steps;
         j.reward = msg.value;
         j.requiredStake = requiredStake;
         contributions[jobId][msg.sender] = msg.value;
-        emit JobPosted(jobId, msg.sender, datasetRoot, specCid, msg.value);
+        emit JobPosted(jobId, msg.sender, datasetRoot, specCid, steps, msg.value);
     }
 
     /// @notice Add `msg.value` to a job's reward until a result is submitted.
@@ -226,24 +235,19 @@ contract TrainingMarket {
         emit Claimed(jobId, msg.sender, j.deadline);
     }
 
-    /// @notice The node publishes its training log: c_0 (`genesis`), c_steps (`head`), the
-    /// Merkle root over its step records and the final weights commitment.
-    function submit(uint256 jobId, bytes32 genesis, bytes32 head, bytes32 logRoot, bytes32 weights, uint64 steps)
-        external
-    {
+    /// @notice The node publishes its training log: c_0 (`genesis`) and c_steps (`head`) over
+    /// the job's `steps` steps.
+    function submit(uint256 jobId, bytes32 genesis, bytes32 head) external {
         Job storage j = _job(jobId);
         if (msg.sender != j.node) revert NotJobNode(jobId, msg.sender);
         if (j.status != Status.Claimed) revert WrongStatus(jobId, j.status);
         if (block.timestamp > j.deadline) revert SubmitDeadlinePassed(jobId, j.deadline);
-        if (steps == 0 || head == bytes32(0) || genesis == head) revert InvalidResult();
+        if (genesis == bytes32(0) || head == bytes32(0) || genesis == head) revert InvalidResult();
         j.genesis = genesis;
         j.head = head;
-        j.logRoot = logRoot;
-        j.weights = weights;
-        j.steps = steps;
         j.status = Status.Submitted;
         j.deadline = uint64(block.timestamp) + j.challengeWindow;
-        emit Submitted(jobId, head, logRoot, weights, steps, j.deadline);
+        emit Submitted(jobId, genesis, head, j.deadline);
     }
 
     /// @notice A claimed job whose node missed its submit deadline: the node's locked stake goes

@@ -16,6 +16,9 @@ pub struct JobTerms {
     pub dataset_root: B256,
     /// Digest of the job spec (model and training config) block.
     pub spec: B256,
+    /// Training steps the job asks for (> 0; the spec's `steps`): a result covers exactly these,
+    /// and the bisection runs over them.
+    pub steps: u64,
     /// Seconds nodes may claim the job once it is open; after that anyone may cancel it and
     /// funders take refunds.
     pub claim_window: u32,
@@ -27,22 +30,20 @@ pub struct JobTerms {
     pub required_stake: U256,
 }
 
-/// A node's published training result. With oai-train: `genesis` is the digest of the log
-/// header's CID, c_i the digest of step record i-1's CID (each record links its predecessor),
-/// so `head` is the digest of `TrainingLog::head` and a dispute can be replayed step by step.
+/// A node's published training result: only the two ends of what the bisection disputes.
+/// With oai-train, `genesis` is the digest of the log header's CID and c_i the digest of step
+/// record i-1's CID (each record links its predecessor), so `head` is the digest of
+/// `TrainingLog::head`. Everything else about the result (the final weights, the checkpoints,
+/// the Merkle root over the records) follows from `head` by content address, so the contract
+/// holds nothing the game cannot contest. The step count is the job's
+/// ([`JobTerms::steps`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobResult {
-    /// c_0, the commitment to the state before the first step.
+    /// c_0, the commitment to the state before the first step (non-zero).
     pub genesis: B256,
     /// c_steps, the commitment after the last step: the training log's chained head (the
-    /// bisection game runs from `genesis` to here).
+    /// bisection game runs from `genesis` to here; non-zero, not `genesis`).
     pub head: B256,
-    /// Merkle root over the log's step records (`TrainingLog::root`), to prove single steps.
-    pub log_root: B256,
-    /// Commitment to the final weights.
-    pub weights: B256,
-    /// Number of steps (> 0).
-    pub steps: u64,
 }
 
 /// Where a job stands.

@@ -10,7 +10,7 @@ use crate::chain::{
     JobStatus, JobTerms, NodeStake, Receipt, Turn,
 };
 use crate::error::{Origin, Revert};
-use crate::evm::{Evm, Outcome, Tx, TxReceipt};
+use crate::evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
 use crate::{Error, Result};
 
 /// The oai contracts on an EVM backend: the one implementation of [`Chain`], so every
@@ -374,6 +374,7 @@ impl<E: Evm> Chain for Contracts<E> {
         let call = TrainingMarket::postJobCall {
             datasetRoot: terms.dataset_root,
             specCid: terms.spec,
+            steps: terms.steps,
             claimWindow: terms.claim_window,
             maxDuration: terms.max_duration,
             challengeWindow: terms.challenge_window,
@@ -430,9 +431,6 @@ impl<E: Evm> Chain for Contracts<E> {
             jobId: job_u256(job),
             genesis: result.genesis,
             head: result.head,
-            logRoot: result.log_root,
-            weights: result.weights,
-            steps: result.steps,
         };
         self.market(node, call, U256::ZERO).await
     }
@@ -539,12 +537,9 @@ impl<E: Evm> Chain for Contracts<E> {
             )
             .await?;
         let status = status(j.status)?;
-        let result = (j.steps > 0).then_some(JobResult {
+        let result = (j.head != B256::ZERO).then_some(JobResult {
             genesis: j.genesis,
             head: j.head,
-            log_root: j.logRoot,
-            weights: j.weights,
-            steps: j.steps,
         });
         Ok(Job {
             requester: j.requester,
@@ -555,6 +550,7 @@ impl<E: Evm> Chain for Contracts<E> {
             terms: JobTerms {
                 dataset_root: j.datasetRoot,
                 spec: j.specCid,
+                steps: j.steps,
                 claim_window: j.claimWindow,
                 max_duration: j.maxDuration,
                 challenge_window: j.challengeWindow,
@@ -750,7 +746,17 @@ impl<E: Evm> Chain for Contracts<E> {
     }
 
     async fn events(&self, from_block: u64) -> Result<Vec<(u64, Event)>> {
-        let logs = self.evm.logs(from_block).await?;
+        let d = &self.deployment;
+        let filter = LogFilter {
+            from_block,
+            to_block: self.evm.block_number().await?,
+            addresses: vec![d.registry, d.market, d.adjudicator],
+            topics: DatasetDAO::DatasetDAOEvents::SELECTORS
+                .iter()
+                .map(|t| B256::from(*t))
+                .collect(),
+        };
+        let logs = self.evm.logs(&filter).await?;
         Ok(logs
             .iter()
             .filter_map(|(b, l)| self.decode_event(l).map(|e| (*b, e)))

@@ -12,7 +12,7 @@ use revm::primitives::hardfork::SpecId;
 use revm::state::AccountInfo;
 use revm::{ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext, MainnetEvm};
 
-use crate::evm::{Evm, Outcome, Tx, TxReceipt};
+use crate::evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
 use crate::{Error, Result};
 
 /// The hardfork both backends run (anvil is started with `--hardfork prague`).
@@ -189,12 +189,12 @@ impl Evm for Revm {
         Ok(self.lock()?.block().saturating_sub(1))
     }
 
-    async fn logs(&self, from_block: u64) -> Result<Vec<(u64, Log)>> {
+    async fn logs(&self, filter: &LogFilter) -> Result<Vec<(u64, Log)>> {
         let st = self.lock()?;
         Ok(st
             .logs
             .iter()
-            .filter(|(b, _)| *b >= from_block)
+            .filter(|(b, l)| (filter.from_block..=filter.to_block).contains(b) && filter.matches(l))
             .cloned()
             .collect())
     }

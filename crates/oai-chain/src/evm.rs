@@ -4,7 +4,7 @@
 //! `alloy`, [`crate::rpc::RpcEvm`] against a real node. [`crate::Contracts`] builds the
 //! domain-level [`crate::Chain`] on any of them, so every backend runs the very same calldata.
 
-use alloy::primitives::{Address, Bytes, Log, U256};
+use alloy::primitives::{Address, Bytes, Log, B256, U256};
 use async_trait::async_trait;
 
 use crate::Result;
@@ -50,6 +50,32 @@ pub enum Outcome<T> {
     Halt(String),
 }
 
+/// Which logs [`Evm::logs`] returns: in blocks `from_block..=to_block`, those emitted by one of
+/// `addresses`, and those of any address whose first topic (the event signature) is one of
+/// `topics` (events that contracts deployed by anyone emit, such as every dataset DAO's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogFilter {
+    /// First block searched.
+    pub from_block: u64,
+    /// Last block searched (inclusive).
+    pub to_block: u64,
+    /// Contracts whose every log is wanted.
+    pub addresses: Vec<Address>,
+    /// Event signatures wanted from any contract.
+    pub topics: Vec<B256>,
+}
+
+impl LogFilter {
+    /// Whether `log` is one the filter asks for (the block range aside).
+    pub fn matches(&self, log: &Log) -> bool {
+        self.addresses.contains(&log.address)
+            || log
+                .topics()
+                .first()
+                .is_some_and(|t| self.topics.contains(t))
+    }
+}
+
 /// An EVM to run transactions on: the embedded revm or a node over JSON-RPC.
 #[async_trait]
 pub trait Evm: Send + Sync + std::fmt::Debug {
@@ -63,8 +89,9 @@ pub trait Evm: Send + Sync + std::fmt::Debug {
     async fn now(&self) -> Result<u64>;
     /// The latest block number.
     async fn block_number(&self) -> Result<u64>;
-    /// Logs emitted in blocks `from_block..`, in chain order, with their block numbers.
-    async fn logs(&self, from_block: u64) -> Result<Vec<(u64, Log)>>;
+    /// The logs `filter` asks for, in chain order, with their block numbers. A node is asked in
+    /// pages of block ranges, never for an unbounded range.
+    async fn logs(&self, filter: &LogFilter) -> Result<Vec<(u64, Log)>>;
     /// Move the clock forward by `secs` (development chains only).
     async fn advance_time(&self, secs: u64) -> Result<()>;
     /// Set an account's balance (development chains only).
@@ -88,8 +115,8 @@ impl<E: Evm + ?Sized> Evm for std::sync::Arc<E> {
     async fn block_number(&self) -> Result<u64> {
         (**self).block_number().await
     }
-    async fn logs(&self, from_block: u64) -> Result<Vec<(u64, Log)>> {
-        (**self).logs(from_block).await
+    async fn logs(&self, filter: &LogFilter) -> Result<Vec<(u64, Log)>> {
+        (**self).logs(filter).await
     }
     async fn advance_time(&self, secs: u64) -> Result<()> {
         (**self).advance_time(secs).await

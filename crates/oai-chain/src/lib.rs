@@ -31,6 +31,7 @@
 //! let terms = JobTerms {
 //!     dataset_root: B256::repeat_byte(0xd1),
 //!     spec: B256::repeat_byte(0x5c),
+//!     steps: 1_000,
 //!     claim_window: 86_400,
 //!     max_duration: 86_400,
 //!     challenge_window: 86_400,
@@ -65,4 +66,4 @@ pub use chain::{
 pub use contracts::{Contracts, DeployGas};
 pub use embedded::{Revm, CHAIN_ID, GENESIS_TIME, HARDFORK};
 pub use error::{Error, Result, Revert};
-pub use evm::{Evm, Outcome, Tx, TxReceipt};
+pub use evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};

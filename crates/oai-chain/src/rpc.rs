@@ -14,7 +14,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::TransportError;
 use async_trait::async_trait;
 
-use crate::evm::{Evm, Outcome, Tx, TxReceipt};
+use crate::evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
 use crate::{Error, Result};
 
 /// An Ethereum node over JSON-RPC. Transactions are signed locally with the given keys (one
@@ -24,7 +24,12 @@ use crate::{Error, Result};
 pub struct RpcEvm {
     provider: DynProvider,
     accounts: BTreeSet<Address>,
+    log_page: u64,
 }
+
+/// Blocks per `eth_getLogs` request unless [`RpcEvm::with_log_page`] says otherwise (public
+/// providers cap a request at a few thousand blocks or results).
+pub const LOG_PAGE_BLOCKS: u64 = 2_000;
 
 fn backend(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Backend(format!("{what}: {e}"))
@@ -62,7 +67,18 @@ impl RpcEvm {
             .get_chain_id()
             .await
             .map_err(|e| backend("eth_chainId", e))?;
-        Ok(RpcEvm { provider, accounts })
+        Ok(RpcEvm {
+            provider,
+            accounts,
+            log_page: LOG_PAGE_BLOCKS,
+        })
+    }
+
+    /// Ask `eth_getLogs` for at most `blocks` blocks at a time (at least 1; default
+    /// [`LOG_PAGE_BLOCKS`]).
+    pub fn with_log_page(mut self, blocks: u64) -> Self {
+        self.log_page = blocks.max(1);
+        self
     }
 
     /// The alloy provider, for anything beyond the [`Evm`] surface.
@@ -161,19 +177,43 @@ impl Evm for RpcEvm {
             .map_err(|e| backend("eth_blockNumber", e))
     }
 
-    async fn logs(&self, from_block: u64) -> Result<Vec<(u64, Log)>> {
-        let filter = Filter::new()
-            .from_block(from_block)
-            .to_block(BlockNumberOrTag::Latest);
-        let logs = self
-            .provider
-            .get_logs(&filter)
-            .await
-            .map_err(|e| backend("eth_getLogs", e))?;
-        Ok(logs
-            .into_iter()
-            .map(|l| (l.block_number.unwrap_or_default(), l.inner))
-            .collect())
+    /// Pages of [`RpcEvm::with_log_page`] blocks; per page one request by address and one by
+    /// event signature (a node's filter cannot say "this address or that topic"), merged in
+    /// chain order by block and log index.
+    async fn logs(&self, filter: &LogFilter) -> Result<Vec<(u64, Log)>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut from = filter.from_block;
+        while from <= filter.to_block {
+            let to = filter.to_block.min(from.saturating_add(self.log_page - 1));
+            let page = Filter::new().from_block(from).to_block(to);
+            let mut asks = Vec::new();
+            if !filter.addresses.is_empty() {
+                asks.push(page.clone().address(filter.addresses.clone()));
+            }
+            if !filter.topics.is_empty() {
+                asks.push(page.event_signature(filter.topics.clone()));
+            }
+            for ask in asks {
+                let logs =
+                    self.provider.get_logs(&ask).await.map_err(|e| {
+                        backend(&format!("eth_getLogs for blocks {from}..={to}"), e)
+                    })?;
+                for l in logs {
+                    let at = (l.block_number, l.log_index);
+                    let (Some(block), Some(index)) = at else {
+                        return Err(Error::Backend(format!(
+                            "eth_getLogs returned a log without block number or index: {l:?}"
+                        )));
+                    };
+                    out.insert((block, index), (block, l.inner));
+                }
+            }
+            match to.checked_add(1) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Ok(out.into_values().collect())
     }
 
     /// Mines one block `secs` after the latest (`evm_setNextBlockTimestamp` + `evm_mine`),

@@ -84,7 +84,11 @@ mod anvil {
         let Some(node) = start().await else { return };
         let signers = dev_signers(ACCOUNTS);
         let accounts: Vec<Address> = signers.iter().map(|s| s.address()).collect();
-        let rpc = RpcEvm::connect(node.url(), signers).await.unwrap();
+        // pages of 7 blocks: every events() query spans many eth_getLogs pages
+        let rpc = RpcEvm::connect(node.url(), signers)
+            .await
+            .unwrap()
+            .with_log_page(7);
         let on_anvil = conformance::run(Arc::new(rpc), &accounts).await.unwrap();
         let embedded = conformance::run(Arc::new(Revm::new()), &accounts)
             .await

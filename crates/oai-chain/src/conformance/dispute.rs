@@ -9,7 +9,7 @@ use super::{eth, forged, honest, terms, Roles, Scenario, DAY, HOUR};
 use crate::bindings::{
     RefereeAdjudicator::RefereeAdjudicatorErrors as Ref, TrainingMarket::TrainingMarketErrors as M,
 };
-use crate::{Chain, Evm, JobId, JobResult, JobStatus, Result, Revert, Turn};
+use crate::{Chain, Evm, JobId, JobResult, JobStatus, JobTerms, Result, Revert, Turn};
 
 /// A node or challenger whose run went wrong at step `at`.
 fn wrong_from(at: u64) -> impl Fn(u64) -> B256 {
@@ -23,7 +23,14 @@ async fn submitted_job<E: Evm>(s: &mut Scenario<E>, steps: u64, node_final: B256
     let job = s.ok2(
         "TrainingMarket.postJob",
         s.chain
-            .post_job(r.requester, &terms("dispute"), eth(3))
+            .post_job(
+                r.requester,
+                &JobTerms {
+                    steps,
+                    ..terms("dispute")
+                },
+                eth(3),
+            )
             .await,
     );
     let f = s.chain.fund_job(r.funder, job, eth(1)).await;

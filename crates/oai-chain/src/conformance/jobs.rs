@@ -1,6 +1,6 @@
 //! Registry and job scenarios without disputes.
 
-use alloy::primitives::{keccak256, U256};
+use alloy::primitives::{B256, U256};
 use alloy::sol_types::SolCall;
 
 use super::{eth, honest, terms, Scenario, DAY};
@@ -8,15 +8,13 @@ use crate::bindings::{
     NodeRegistry, NodeRegistry::NodeRegistryErrors as R, TrainingMarket::TrainingMarketErrors as M,
 };
 use crate::error::Origin;
-use crate::{Chain, Evm, JobResult, JobStatus, Result, Revert, Tx};
+use crate::{Chain, Evm, JobResult, JobStatus, JobTerms, Result, Revert, Tx};
 
+/// An honest result over `steps` steps.
 pub(crate) fn result(steps: u64) -> JobResult {
     JobResult {
         genesis: honest(0),
         head: honest(steps),
-        log_root: keccak256(format!("merkle root over {steps} records")),
-        weights: honest(u64::MAX),
-        steps,
     }
 }
 
@@ -120,6 +118,15 @@ pub(crate) async fn registry<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let t = terms("paid");
+    let no_steps = JobTerms {
+        steps: 0,
+        ..t.clone()
+    };
+    s.reverts(
+        "post a job without steps",
+        s.chain.post_job(r.requester, &no_steps, eth(3)).await,
+        |e| matches!(e, Revert::Market(M::BadJobTerms(_))),
+    );
     let job = s.ok2(
         "TrainingMarket.postJob",
         s.chain.post_job(r.requester, &t, eth(3)).await,
@@ -155,15 +162,18 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     );
     let f = c.fund_job(r.funder, job, eth(1)).await;
     s.ok("TrainingMarket.fund (claimed)", f);
-    let empty = JobResult {
-        steps: 0,
-        ..result(100)
-    };
-    s.reverts(
-        "submit a result without steps",
-        s.chain.submit_result(r.node, job, &empty).await,
-        |e| matches!(e, Revert::Market(M::InvalidResult(_))),
-    );
+    for (what, bad) in [
+        ("submit a result whose head is its genesis", honest(0)),
+        ("submit a result without a head", B256::ZERO),
+    ] {
+        let bad = JobResult {
+            head: bad,
+            ..result(100)
+        };
+        s.reverts(what, s.chain.submit_result(r.node, job, &bad).await, |e| {
+            matches!(e, Revert::Market(M::InvalidResult(_)))
+        });
+    }
     let sub = s.chain.submit_result(r.node, job, &result(100)).await;
     s.ok("TrainingMarket.submit", sub);
     let c = &s.chain;

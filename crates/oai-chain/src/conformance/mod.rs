@@ -79,11 +79,13 @@ pub fn config(referees: &[Address]) -> ChainConfig {
 pub(crate) const HOUR: u64 = 3600;
 pub(crate) const DAY: u64 = 24 * HOUR;
 
-/// Terms of the suite's jobs: 2 days to claim, 1 day to submit, 1 day to challenge, 2 ETH stake.
+/// Terms of the suite's jobs: 100 steps, 2 days to claim, 1 day to submit, 1 day to challenge,
+/// 2 ETH stake.
 pub(crate) fn terms(tag: &str) -> JobTerms {
     JobTerms {
         dataset_root: keccak256(format!("dataset {tag}")),
         spec: keccak256(format!("spec {tag}")),
+        steps: 100,
         claim_window: 2 * DAY as u32,
         max_duration: DAY as u32,
         challenge_window: DAY as u32,
