@@ -5,7 +5,8 @@
 //! - on CUDA device 0 with plain candle kernels (verifiable kernels run on the CPU only), twice
 //!   in this process.
 //!
-//! Every run's last step is then replayed from the step-0 checkpoint on the run's own device.
+//! Every run's last step is then replayed from the initial state (derived from the spec) on the
+//! run's own device.
 //! The runs are compared pairwise: same log root, the first step whose weights commitment
 //! differs, and the distance between the final weights (elements that differ, largest distance
 //! in units in the last place, largest absolute difference, relative L2) and between the

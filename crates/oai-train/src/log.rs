@@ -104,10 +104,9 @@ pub struct TrainingLog {
     pub steps: u64,
     /// Merkle root over the step records.
     pub root: Digest,
-    /// Checkpoints by increasing step: the one at step 0 (the initial state, which replay
-    /// re-derives from the spec instead of reading it), then those the records commit, and,
-    /// when the run stopped between them, a resume point at `steps` that only
-    /// [`crate::Trainer::resume`] reads.
+    /// Checkpoints by increasing step: those the records commit and, when the run stopped
+    /// between them, a resume point at `steps` that only [`crate::Trainer::resume`] reads.
+    /// The state before step 0 is never listed: it follows from the spec.
     pub checkpoints: Vec<CheckpointRef>,
 }
 
@@ -170,6 +169,59 @@ impl VerifiedLog {
     /// states: a huge `steps` is refused, not trusted.
     pub async fn load<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Self> {
         let log: TrainingLog = get(store, "training log", cid).await?;
+        Self::verify(store, *cid, log).await
+    }
+
+    /// Load the log whose header and last record are `header` and `head` (what a result on
+    /// chain names), without a published summary: the chain is walked from `head`, at most the
+    /// spec's step count deep, and checked like [`VerifiedLog::load`] checks a summary's. The
+    /// summary is rebuilt from the records (its CID is computed, not stored); it lists the
+    /// committed checkpoints only.
+    pub async fn from_head<S: BlockStore + ?Sized>(
+        store: &S,
+        header: &Cid,
+        head: &Cid,
+    ) -> Result<Self> {
+        let h: LogHeader = get(store, "log header", header).await?;
+        let spec = JobSpec::get(store, &h.spec).await?;
+        let mut leaves = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut cur = *head;
+        while cur != *header {
+            if leaves.len() as u64 >= spec.steps {
+                return Err(broken(
+                    spec.steps,
+                    format!(
+                        "the chain from the head is longer than the spec's {} steps",
+                        spec.steps
+                    ),
+                ));
+            }
+            let r: StepRecord = get(store, "step record", &cur).await?;
+            leaves.push(ids::digest_of(&cur)?);
+            if let Some(cid) = r.checkpoint {
+                checkpoints.push(CheckpointRef {
+                    step: r.step + 1,
+                    cid,
+                });
+            }
+            cur = r.prev;
+        }
+        leaves.reverse();
+        checkpoints.reverse();
+        let log = TrainingLog {
+            format: LOG_FORMAT,
+            header: *header,
+            head: *head,
+            steps: leaves.len() as u64,
+            root: MerkleTree::new(&leaves).root(),
+            checkpoints,
+        };
+        let cid = ids::cid_v1(ids::DAG_CBOR, &encode(&log)?);
+        Self::verify(store, cid, log).await
+    }
+
+    async fn verify<S: BlockStore + ?Sized>(store: &S, cid: Cid, log: TrainingLog) -> Result<Self> {
         if log.format != LOG_FORMAT {
             return Err(Error::malformed(
                 "training log",
@@ -223,7 +275,7 @@ impl VerifiedLog {
         }
         check_checkpoints(&log, &spec, &records)?;
         Ok(Self {
-            cid: *cid,
+            cid,
             log,
             header,
             spec,
@@ -256,21 +308,23 @@ impl VerifiedLog {
         Ok(StepProof { record, proof })
     }
 
-    /// The last checkpoint at or before `step` (the one at step 0 stands for the initial state,
-    /// which replay re-derives from the spec).
-    pub fn checkpoint_at_or_before(&self, step: u64) -> CheckpointRef {
-        *self
-            .log
-            .checkpoints
+    /// The last checkpoint a record commits at or before `step`; `None` when there is none,
+    /// so that a replay starts from the initial state (which follows from the spec).
+    pub fn checkpoint_at_or_before(&self, step: u64) -> Option<CheckpointRef> {
+        self.records[..(step as usize).min(self.records.len())]
             .iter()
             .rev()
-            .find(|c| c.step <= step)
-            .expect("a verified log has a checkpoint at step 0")
+            .find_map(|r| {
+                r.checkpoint.map(|cid| CheckpointRef {
+                    step: r.step + 1,
+                    cid,
+                })
+            })
     }
 }
 
-/// The records commit a checkpoint exactly where the spec makes one due; the summary lists the
-/// one at step 0, those, and at most one resume point at its last step that no record commits.
+/// The records commit a checkpoint exactly where the spec makes one due; the summary lists
+/// those and at most one resume point at its last step that no record commits.
 fn check_checkpoints(log: &TrainingLog, spec: &JobSpec, records: &[StepRecord]) -> Result<()> {
     for r in records {
         let due = spec.checkpoint_due(r.step + 1);
@@ -287,16 +341,15 @@ fn check_checkpoints(log: &TrainingLog, spec: &JobSpec, records: &[StepRecord]) 
             ));
         }
     }
-    let Some(first) = log.checkpoints.first().filter(|c| c.step == 0) else {
-        return Err(broken(0, "no checkpoint at step 0"));
-    };
-    let committed = records.iter().filter_map(|r| {
-        r.checkpoint.map(|cid| CheckpointRef {
-            step: r.step + 1,
-            cid,
+    let mut expected: Vec<CheckpointRef> = records
+        .iter()
+        .filter_map(|r| {
+            r.checkpoint.map(|cid| CheckpointRef {
+                step: r.step + 1,
+                cid,
+            })
         })
-    });
-    let mut expected: Vec<CheckpointRef> = std::iter::once(*first).chain(committed).collect();
+        .collect();
     let resume_point = log
         .checkpoints
         .last()

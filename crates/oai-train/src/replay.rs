@@ -124,7 +124,7 @@ pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
     }
     let at = vlog.checkpoint_at_or_before(step);
     let mut run = Run::restore(store.clone(), &vlog, at, device).await?;
-    if at.step == 0 {
+    if at.is_none() {
         let derived = run.commitment(0)?.root;
         if derived != vlog.header.init {
             return Ok(StepOutcome::Mismatch(Mismatch {
@@ -136,7 +136,7 @@ pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
             }));
         }
     }
-    for record in &vlog.records[at.step as usize..=step as usize] {
+    for record in &vlog.records[at.map_or(0, |c| c.step) as usize..=step as usize] {
         let ex = match run.execute(true).await {
             Err(Error::NonFinite { step, what, value }) => {
                 let (field, logged) = if what == "loss" {

@@ -113,22 +113,22 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
     }
 
     /// A run of the verified log `vlog` restored from its checkpoint `at`, which must match the
-    /// log's commitment for that step. At step 0 the state is re-derived from the spec instead
+    /// log's commitment for that step. Without one the initial state is derived from the spec
     /// (its weights commitment is for the caller to compare with [`LogHeader::init`]).
     ///
     /// [`LogHeader::init`]: crate::log::LogHeader::init
     pub async fn restore(
         store: S,
         vlog: &VerifiedLog,
-        at: CheckpointRef,
+        at: Option<CheckpointRef>,
         device: Device,
     ) -> Result<Self> {
         let spec = vlog.spec.clone();
         let env = compute_env(&spec, &device)?;
         vlog.header.env.check_compatible(&env)?;
-        if at.step == 0 {
+        let Some(at) = at else {
             return Self::initial(store, spec, vlog.header.spec, device, env).await;
-        }
+        };
         let model = Model::new(&spec.model);
         let ckpt = Checkpoint::get(&store, &at.cid, &device).await?;
         if ckpt.step != at.step {

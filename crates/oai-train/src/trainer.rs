@@ -50,7 +50,8 @@ pub struct Trainer<S> {
 
 impl<S: BlockStore + Clone + 'static> Trainer<S> {
     /// Start the job `spec` on `device`: store the spec, initialise the weights from the run
-    /// seed, write the log header and the step-0 checkpoint.
+    /// seed and write the log header (the initial state needs no checkpoint: it follows from
+    /// the spec).
     pub async fn new(store: S, spec: JobSpec, device: Device) -> Result<Self> {
         let run = Run::start(store, spec, device).await?;
         let weights = run.params.commitment()?;
@@ -62,14 +63,13 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             init: weights.root,
         };
         let header = log::put(&run.store, &header).await?;
-        let ckpt = run.checkpoint()?.put(&run.store).await?;
         Ok(Self {
             run,
             logging: true,
             header,
             head: header,
             leaves: Vec::new(),
-            checkpoints: vec![CheckpointRef { step: 0, cid: ckpt }],
+            checkpoints: Vec::new(),
             resume_point: None,
             weights,
             pending: None,
@@ -87,15 +87,15 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     /// point is caught by replaying the step after it.
     pub async fn resume(store: S, log: &Cid, device: Device) -> Result<Self> {
         let vlog = VerifiedLog::load(&store, log).await?;
-        let at = *vlog.log.checkpoints.last().expect("verified logs have one");
+        let at = vlog.log.checkpoints.last().copied();
         let mut run = Run::restore(store, &vlog, at, device).await?;
-        if at.step == 0 && run.commitment(0)?.root != vlog.header.init {
+        if at.is_none() && run.commitment(0)?.root != vlog.header.init {
             return Err(Error::ResumeMismatch {
                 step: 0,
                 field: Field::Init.to_string(),
             });
         }
-        for record in &vlog.records[at.step as usize..] {
+        for record in &vlog.records[at.map_or(0, |c| c.step) as usize..] {
             let ex = run.execute(true).await?;
             let w = run.commitment(run.step)?;
             if let Some((field, tensor, ..)) =
@@ -112,7 +112,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         }
         let mut checkpoints = vlog.log.checkpoints;
         let resume_point = checkpoints
-            .pop_if(|c| c.step > 0 && !vlog.spec.checkpoint_due(c.step))
+            .pop_if(|c| !vlog.spec.checkpoint_due(c.step))
             .filter(|c| c.step == run.step);
         let weights = run.params.commitment()?;
         Ok(Self {
@@ -236,7 +236,8 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
 
     /// Store a checkpoint of the current state (once per step). When the spec makes it due
     /// (every `checkpoint_every` steps and after the last), the record of the step that produced
-    /// the state commits it; otherwise it is the run's resume point until the next step.
+    /// the state commits it; otherwise it is the run's resume point until the next step. The
+    /// initial state (step 0) is stored but never listed: it follows from the spec.
     pub async fn checkpoint(&mut self) -> Result<Cid> {
         let step = self.run.step;
         let mut listed = self
@@ -249,7 +250,9 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         }
         let cid = self.run.checkpoint()?.put(&self.run.store).await?;
         let at = CheckpointRef { step, cid };
-        if step > 0 && self.run.spec.checkpoint_due(step) {
+        if step == 0 {
+            // nothing to list: replay and resume derive the initial state from the spec
+        } else if self.run.spec.checkpoint_due(step) {
             self.checkpoints.push(at);
         } else {
             self.resume_point = Some(at);
@@ -265,7 +268,9 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
                 "logging is off: this run cannot be published".into(),
             ));
         }
-        self.checkpoint().await?;
+        if self.run.step > 0 {
+            self.checkpoint().await?;
+        }
         self.flush().await?;
         let resume = self.resume_point.filter(|c| c.step == self.run.step);
         let log = TrainingLog {

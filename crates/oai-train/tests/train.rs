@@ -188,8 +188,9 @@ async fn two_runs_give_identical_logs_and_checkpoints() {
         assert_eq!(a, b, "log CIDs differ between two runs");
         assert_eq!(log_a, log_b);
         assert_eq!(log_a.steps, spec.steps);
-        let want: Vec<u64> = (0..=spec.steps)
-            .step_by(spec.checkpoint_every as usize)
+        // every K steps; the initial state is not listed (it follows from the spec)
+        let want: Vec<u64> = (1..=spec.steps)
+            .filter(|s| s % spec.checkpoint_every == 0)
             .collect();
         let got: Vec<u64> = log_a.checkpoints.iter().map(|c| c.step).collect();
         assert_eq!(got, want);
@@ -322,26 +323,18 @@ async fn forge(store: &MemStore, log: &Cid, step: u64, edit: impl FnOnce(&mut St
     let v = VerifiedLog::load(store, log).await.unwrap();
     let mut records = v.records.clone();
     edit(&mut records[step as usize]);
-    rechain(
-        store,
-        v.log.header,
-        &v.header,
-        records,
-        v.log.checkpoints[0],
-    )
-    .await
+    rechain(store, v.log.header, &v.header, records).await
 }
 
 /// Store `records` chained after the header, with a consistent summary: its checkpoints are
-/// `initial` and those the records commit.
+/// those the records commit.
 async fn rechain(
     store: &MemStore,
     header_cid: Cid,
     header: &LogHeader,
     mut records: Vec<StepRecord>,
-    initial: CheckpointRef,
 ) -> Cid {
-    let mut checkpoints = vec![initial];
+    let mut checkpoints = Vec::new();
     let mut prev = header_cid;
     let mut before = header.init;
     let mut leaves = Vec::new();
@@ -506,7 +499,7 @@ async fn tampered_or_missing_checkpoints_are_refused() {
     .await;
     // A summary that lists a checkpoint the records do not commit is not this log.
     let mut checkpoints = summary.checkpoints.clone();
-    checkpoints[1] = other.checkpoints[1];
+    checkpoints[0] = other.checkpoints[0];
     let listed = put_log(
         &store,
         &TrainingLog {
@@ -523,7 +516,7 @@ async fn tampered_or_missing_checkpoints_are_refused() {
     // step from it is refused (its weights are not the log's), and replaying step 3 finds
     // that the step does not leave that state.
     let committing = |cid: Cid| forge(&store, &log, 3, move |r| r.checkpoint = Some(cid));
-    let swapped = committing(other.checkpoints[1].cid).await;
+    let swapped = committing(other.checkpoints[0].cid).await;
     assert!(matches!(
         replay_step(&swapped, 5, &store).await,
         Err(Error::CheckpointMismatch(m)) if m.step == 4
@@ -532,7 +525,7 @@ async fn tampered_or_missing_checkpoints_are_refused() {
     assert_eq!((m.step, m.field), (3, Field::Checkpoint));
     assert_eq!(m.tensor.as_deref(), Some(v.header.params[0].as_str()));
     // A checkpoint of step 8 committed as the state after step 3.
-    let relabelled = committing(summary.checkpoints[2].cid).await;
+    let relabelled = committing(summary.checkpoints[1].cid).await;
     assert!(matches!(
         replay_step(&relabelled, 5, &store).await,
         Err(Error::Malformed { .. })
@@ -550,7 +543,7 @@ async fn tampered_or_missing_checkpoints_are_refused() {
     // A missing block.
     let copy = MemStore::new();
     for cid in store.list().await.unwrap() {
-        if cid != summary.checkpoints[2].cid {
+        if cid != summary.checkpoints[1].cid {
             copy.put_block(
                 oai_data::store::Block::verified(cid, store.get(&cid).await.unwrap()).unwrap(),
             )
@@ -576,7 +569,7 @@ async fn what_a_replay_starts_from_is_committed_and_checked() {
     let v = VerifiedLog::load(&store, &log).await.unwrap();
 
     // Forged Adam moments at the step-8 checkpoint, weights untouched, committed by record 7.
-    let honest = summary.checkpoints[2];
+    let honest = summary.checkpoints[1];
     assert_eq!(honest.step, 8);
     let mut ck = Checkpoint::get(&store, &honest.cid, &CPU).await.unwrap();
     let slot = ck.optimizer.keys().next().unwrap().clone();
@@ -608,14 +601,7 @@ async fn what_a_replay_starts_from_is_committed_and_checked() {
         .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
         .await
         .unwrap();
-    let spoofed = rechain(
-        &store,
-        header_cid,
-        &header,
-        o.records.clone(),
-        o.log.checkpoints[0],
-    )
-    .await;
+    let spoofed = rechain(&store, header_cid, &header, o.records.clone()).await;
     for step in [0, 2] {
         let m = mismatch(&spoofed, step, &store, "initial weights of another seed").await;
         assert_eq!((m.step, m.field), (0, Field::Init));
@@ -625,7 +611,7 @@ async fn what_a_replay_starts_from_is_committed_and_checked() {
     assert!(matches!(
         Trainer::resume(
             store.clone(),
-            &rechain(&store, header_cid, &header, vec![], o.log.checkpoints[0]).await,
+            &rechain(&store, header_cid, &header, vec![]).await,
             CPU
         )
         .await,
@@ -637,14 +623,7 @@ async fn what_a_replay_starts_from_is_committed_and_checked() {
     let mut extra = records.last().unwrap().clone();
     extra.step += 1;
     records.push(extra);
-    let longer = rechain(
-        &store,
-        v.log.header,
-        &v.header,
-        records,
-        v.log.checkpoints[0],
-    )
-    .await;
+    let longer = rechain(&store, v.log.header, &v.header, records).await;
     let Err(Error::BrokenLog { step, reason }) = VerifiedLog::load(&store, &longer).await else {
         panic!("a log longer than its spec must not verify")
     };
@@ -670,6 +649,54 @@ async fn what_a_replay_starts_from_is_committed_and_checked() {
         panic!("a missing checkpoint the spec asks for must not verify")
     };
     assert_eq!(step, 3);
+}
+
+/// What a result on chain names (the header and the head) is enough to load and check the
+/// whole log; the summary it rebuilds is the published one.
+#[tokio::test]
+async fn a_log_loads_from_its_header_and_head() {
+    let (store, spec) = mlp_setup().await;
+    let (log, summary) = train(&store, &spec).await;
+    let v = VerifiedLog::from_head(&store, &summary.header, &summary.head)
+        .await
+        .unwrap();
+    assert_eq!(v.log, summary);
+    assert_eq!(v.cid, log, "the rebuilt summary has the published CID");
+    // A head whose chain outruns the spec: refused after the spec's steps, not followed on.
+    let o = VerifiedLog::load(&store, &log).await.unwrap();
+    let mut records = o.records.clone();
+    let mut extra = records.last().unwrap().clone();
+    extra.step += 1;
+    records.push(extra);
+    let longer = rechain(&store, o.log.header, &o.header, records).await;
+    let head = log::decode::<TrainingLog>("training log", &store.get(&longer).await.unwrap())
+        .unwrap()
+        .head;
+    let err = VerifiedLog::from_head(&store, &summary.header, &head)
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(Error::BrokenLog { step, .. }) if step == spec.steps),
+        "{err:?}"
+    );
+    // A head that is not on this header's chain.
+    let (_, other) = train(
+        &store,
+        &JobSpec {
+            seed: 9,
+            ..spec.clone()
+        },
+    )
+    .await;
+    assert!(VerifiedLog::from_head(&store, &summary.header, &other.head)
+        .await
+        .is_err());
+    // A head that is no block of this store.
+    let missing = ids::cid_v1(ids::DAG_CBOR, b"nowhere");
+    assert!(matches!(
+        VerifiedLog::from_head(&store, &summary.header, &missing).await,
+        Err(Error::Data(oai_data::Error::NotFound(_)))
+    ));
 }
 
 #[tokio::test]
@@ -808,14 +835,7 @@ async fn logs_of_another_compute_class_or_kernel_are_not_judged() {
             .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
             .await
             .unwrap();
-        let foreign = rechain(
-            &store,
-            header_cid,
-            &header,
-            v.records.clone(),
-            v.log.checkpoints[0],
-        )
-        .await;
+        let foreign = rechain(&store, header_cid, &header, v.records.clone()).await;
         let replayed = replay_step(&foreign, 2, &store).await;
         assert!(replayed.as_ref().is_err_and(expected), "{replayed:?}");
         let resumed = Trainer::resume(store.clone(), &foreign, CPU).await;
@@ -1085,8 +1105,7 @@ proptest! {
                 .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
                 .await
                 .unwrap();
-            let ckpt = CheckpointRef { step: 0, cid: ids::cid_v1(ids::RAW, b"c") };
-            let good = rechain(&store, header_cid, &header, records.clone(), ckpt).await;
+            let good = rechain(&store, header_cid, &header, records.clone()).await;
             let v = VerifiedLog::load(&store, &good).await.unwrap();
             prop_assert_eq!(v.records.len(), records.len());
             let root = v.log.root;
@@ -1100,7 +1119,7 @@ proptest! {
                 2 => records[i].lr += 0.5,
                 _ => records[i].batch.push(Digest::of(b"extra")),
             }
-            let edited = rechain(&store, header_cid, &header, records, ckpt).await;
+            let edited = rechain(&store, header_cid, &header, records).await;
             let e = VerifiedLog::load(&store, &edited).await.unwrap();
             prop_assert_ne!(e.log.root, root);
             let lying = TrainingLog { root, ..e.log };
