@@ -346,6 +346,12 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     async fn balance(&self, who: Address) -> Result<U256>;
     /// The latest block's timestamp.
     async fn now(&self) -> Result<u64>;
+    /// The latest block's number.
+    async fn block_number(&self) -> Result<u64>;
+    /// The randomness of block `block` (its `prevrandao`, the post-merge `mixHash`): a value
+    /// nobody knows before that block is made, for audits of results submitted earlier. A
+    /// block not yet made is [`crate::Error::InvalidInput`].
+    async fn randomness(&self, block: u64) -> Result<B256>;
     /// Move time forward (development chains).
     async fn advance_time(&self, secs: u64) -> Result<()>;
 }

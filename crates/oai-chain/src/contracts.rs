@@ -771,6 +771,14 @@ impl<E: Evm> Chain for Contracts<E> {
         self.evm.now().await
     }
 
+    async fn block_number(&self) -> Result<u64> {
+        self.evm.block_number().await
+    }
+
+    async fn randomness(&self, block: u64) -> Result<B256> {
+        self.evm.randomness(block).await
+    }
+
     async fn advance_time(&self, secs: u64) -> Result<()> {
         self.evm.advance_time(secs).await
     }

@@ -30,9 +30,12 @@ type Ctx = Context<BlockEnv, TxEnv, CfgEnv, Db, Journal<Db>, ()>;
 /// revm in-process (the EVM is built per transaction over the kept state, as revm's EVM is not
 /// `Send`): each successful transaction is its own block; the clock only moves with
 /// [`Evm::advance_time`]; gas is free (base fee and gas price 0), so balances move only by
-/// the value transfers the contracts make.
+/// the value transfers the contracts make. Block `n`'s `prevrandao` is
+/// `keccak256("oai embedded prevrandao" ‖ seed ‖ n)` ([`Revm::with_seed`]; seed 0 by default):
+/// unknown before the block, the same in every run with the same seed.
 pub struct Revm {
     state: Mutex<State>,
+    seed: u64,
 }
 
 struct State {
@@ -56,14 +59,19 @@ impl Default for Revm {
 }
 
 impl Revm {
-    /// A fresh chain: no accounts, block 1 at [`GENESIS_TIME`].
+    /// A fresh chain: no accounts, block 1 at [`GENESIS_TIME`], randomness seed 0.
     pub fn new() -> Self {
+        Self::with_seed(0)
+    }
+
+    /// A fresh chain whose blocks' `prevrandao` derive from `seed`.
+    pub fn with_seed(seed: u64) -> Self {
         let block = BlockEnv {
             number: U256::from(1),
             timestamp: U256::from(GENESIS_TIME),
             gas_limit: 30_000_000,
             basefee: 0,
-            prevrandao: Some(B256::ZERO),
+            prevrandao: Some(prevrandao(seed, 1)),
             ..BlockEnv::default()
         };
         Revm {
@@ -72,6 +80,7 @@ impl Revm {
                 block,
                 logs: Vec::new(),
             }),
+            seed,
         }
     }
 
@@ -132,6 +141,14 @@ impl State {
     }
 }
 
+/// The embedded chain's `prevrandao` of block `number`.
+fn prevrandao(seed: u64, number: u64) -> B256 {
+    let mut bytes = b"oai embedded prevrandao".to_vec();
+    bytes.extend(seed.to_be_bytes());
+    bytes.extend(number.to_be_bytes());
+    alloy::primitives::keccak256(bytes)
+}
+
 fn backend<E: std::fmt::Debug>(e: E) -> Error {
     Error::Backend(format!("revm: {e:?}"))
 }
@@ -149,6 +166,7 @@ impl Evm for Revm {
                 let block = st.block();
                 st.logs.extend(logs.iter().cloned().map(|l| (block, l)));
                 st.block.number += U256::from(1);
+                st.block.prevrandao = Some(prevrandao(self.seed, st.block()));
                 let created = match output {
                     Output::Create(_, addr) => addr,
                     Output::Call(_) => None,
@@ -187,6 +205,16 @@ impl Evm for Revm {
     async fn block_number(&self) -> Result<u64> {
         // the last mined block: the current env is the block the next transaction goes in
         Ok(self.lock()?.block().saturating_sub(1))
+    }
+
+    async fn randomness(&self, block: u64) -> Result<B256> {
+        let latest = self.block_number().await?;
+        if block == 0 || block > latest {
+            return Err(Error::InvalidInput(format!(
+                "block {block} is not made yet (latest {latest}; the embedded chain starts at 1)"
+            )));
+        }
+        Ok(prevrandao(self.seed, block))
     }
 
     async fn logs(&self, filter: &LogFilter) -> Result<Vec<(u64, Log)>> {

@@ -89,6 +89,9 @@ pub trait Evm: Send + Sync + std::fmt::Debug {
     async fn now(&self) -> Result<u64>;
     /// The latest block number.
     async fn block_number(&self) -> Result<u64>;
+    /// Block `block`'s `prevrandao` (post-merge `mixHash`); a block not yet made is
+    /// [`crate::Error::InvalidInput`].
+    async fn randomness(&self, block: u64) -> Result<B256>;
     /// The logs `filter` asks for, in chain order, with their block numbers. A node is asked in
     /// pages of block ranges, never for an unbounded range.
     async fn logs(&self, filter: &LogFilter) -> Result<Vec<(u64, Log)>>;
@@ -114,6 +117,9 @@ impl<E: Evm + ?Sized> Evm for std::sync::Arc<E> {
     }
     async fn block_number(&self) -> Result<u64> {
         (**self).block_number().await
+    }
+    async fn randomness(&self, block: u64) -> Result<B256> {
+        (**self).randomness(block).await
     }
     async fn logs(&self, filter: &LogFilter) -> Result<Vec<(u64, Log)>> {
         (**self).logs(filter).await

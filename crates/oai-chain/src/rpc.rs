@@ -177,6 +177,16 @@ impl Evm for RpcEvm {
             .map_err(|e| backend("eth_blockNumber", e))
     }
 
+    async fn randomness(&self, block: u64) -> Result<alloy::primitives::B256> {
+        let b = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(block))
+            .await
+            .map_err(|e| backend("eth_getBlockByNumber", e))?
+            .ok_or_else(|| Error::InvalidInput(format!("block {block} is not made yet")))?;
+        Ok(b.header.mix_hash)
+    }
+
     /// Pages of [`RpcEvm::with_log_page`] blocks; per page one request by address and one by
     /// event signature (a node's filter cannot say "this address or that topic"), merged in
     /// chain order by block and log index.

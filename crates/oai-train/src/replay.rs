@@ -116,14 +116,30 @@ pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
     device: Device,
 ) -> Result<StepOutcome> {
     let vlog = VerifiedLog::load(store, log).await?;
-    if step >= vlog.log.steps {
+    replay_span_on(&vlog, step, step, store, device).await
+}
+
+/// Re-execute steps `first..=last` of the already verified `vlog` on `device`, starting from
+/// the last committed checkpoint at or before `first` (the initial state when there is none),
+/// and compare every step re-executed on the way, as [`replay_step_on`] does. The outcome is the
+/// first mismatch, or a match of `last`. Validators that check many steps of one log load it
+/// once and replay a span per checkpoint interval, so that one restored checkpoint serves every
+/// step they sample in its interval.
+pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
+    vlog: &VerifiedLog,
+    first: u64,
+    last: u64,
+    store: &S,
+    device: Device,
+) -> Result<StepOutcome> {
+    if last >= vlog.log.steps || first > last {
         return Err(Error::StepOutOfRange {
-            step,
+            step: last.max(first),
             steps: vlog.log.steps,
         });
     }
-    let at = vlog.checkpoint_at_or_before(step);
-    let mut run = Run::restore(store.clone(), &vlog, at, device).await?;
+    let at = vlog.checkpoint_at_or_before(first);
+    let mut run = Run::restore(store.clone(), vlog, at, device).await?;
     if at.is_none() {
         let derived = run.commitment(0)?.root;
         if derived != vlog.header.init {
@@ -136,7 +152,7 @@ pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
             }));
         }
     }
-    for record in &vlog.records[at.map_or(0, |c| c.step) as usize..=step as usize] {
+    for record in &vlog.records[at.map_or(0, |c| c.step) as usize..=last as usize] {
         let ex = match run.execute(true).await {
             Err(Error::NonFinite { step, what, value }) => {
                 let (field, logged) = if what == "loss" {
@@ -179,7 +195,7 @@ pub async fn replay_step_on<S: BlockStore + Clone + 'static>(
         }
     }
     Ok(StepOutcome::Match {
-        step,
-        weights_after: vlog.records[step as usize].weights_after,
+        step: last,
+        weights_after: vlog.records[last as usize].weights_after,
     })
 }

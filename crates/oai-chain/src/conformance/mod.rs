@@ -306,5 +306,26 @@ pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<
     let mut s = Scenario::new(evm.clone(), r, "dispute over 1,000,000 steps", &mut gas).await?;
     dispute::full_dispute(&mut s, 1_000_000, 777_777).await?;
     gas.append(&mut s.gas);
+    block_randomness(evm.as_ref()).await?;
     Ok(gas)
+}
+
+/// Made blocks have randomness, different from block to block and never zero; a block not yet
+/// made is refused (an audit must not run on randomness that is not there yet).
+async fn block_randomness<E: Evm>(evm: &E) -> Result<()> {
+    let latest = evm.block_number().await?;
+    let (a, b) = (
+        evm.randomness(latest - 1).await?,
+        evm.randomness(latest).await?,
+    );
+    assert!(
+        a != b && a != B256::ZERO && b != B256::ZERO,
+        "randomness of blocks {} and {latest}: {a} {b}",
+        latest - 1
+    );
+    assert!(matches!(
+        evm.randomness(latest + 1).await,
+        Err(crate::Error::InvalidInput(_))
+    ));
+    Ok(())
 }
