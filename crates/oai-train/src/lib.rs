@@ -40,6 +40,8 @@ pub use kernels::Kernels;
 pub use log::{StepProof, StepRecord, TrainingLog, VerifiedLog};
 pub use model::Model;
 pub use params::{Commitment, Params};
-pub use replay::{replay_span_on, replay_step, replay_step_on, Field, Mismatch, StepOutcome};
+pub use replay::{
+    check_init_on, replay_span_on, replay_step, replay_step_on, Field, Mismatch, StepOutcome,
+};
 pub use spec::{JobSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
 pub use trainer::{Evaluation, StepReport, Trainer};

@@ -141,6 +141,46 @@ pub fn batch_root(records: &[Digest]) -> Digest {
     MerkleTree::new(records).root()
 }
 
+/// Store `records` as the chain of the log whose header is `header` (with initial weights
+/// `init`): each record is linked to its predecessor (`prev`, `weights_before`), its
+/// `weights_after` and `batch_root` recomputed from its tensors and batch; then the summary is
+/// stored, listing the checkpoints the records commit. Returns the summary's CID and the
+/// summary. The trainer writes its log as it goes; this rebuilds one from records (a log
+/// converter, or a test that forges a consistent log to see it caught).
+pub async fn store_chain<S: BlockStore + ?Sized>(
+    store: &S,
+    header: Cid,
+    init: Digest,
+    mut records: Vec<StepRecord>,
+) -> Result<(Cid, TrainingLog)> {
+    let (mut prev, mut before) = (header, init);
+    let (mut leaves, mut checkpoints) = (Vec::new(), Vec::new());
+    for r in &mut records {
+        r.prev = prev;
+        r.weights_before = before;
+        r.weights_after = MerkleTree::new(&r.tensors).root();
+        r.batch_root = batch_root(&r.batch);
+        before = r.weights_after;
+        prev = put(store, r).await?;
+        leaves.push(ids::digest_of(&prev)?);
+        if let Some(cid) = r.checkpoint {
+            checkpoints.push(CheckpointRef {
+                step: r.step + 1,
+                cid,
+            });
+        }
+    }
+    let log = TrainingLog {
+        format: LOG_FORMAT,
+        header,
+        head: prev,
+        steps: records.len() as u64,
+        root: MerkleTree::new(&leaves).root(),
+        checkpoints,
+    };
+    Ok((put(store, &log).await?, log))
+}
+
 /// A log read from a store with its whole chain checked.
 #[derive(Debug, Clone)]
 pub struct VerifiedLog {

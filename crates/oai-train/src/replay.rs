@@ -141,15 +141,8 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
     let at = vlog.checkpoint_at_or_before(first);
     let mut run = Run::restore(store.clone(), vlog, at, device).await?;
     if at.is_none() {
-        let derived = run.commitment(0)?.root;
-        if derived != vlog.header.init {
-            return Ok(StepOutcome::Mismatch(Mismatch {
-                step: 0,
-                field: Field::Init,
-                tensor: None,
-                logged: vlog.header.init.to_string(),
-                replayed: derived.to_string(),
-            }));
+        if let Some(m) = init_mismatch(vlog, &mut run)? {
+            return Ok(StepOutcome::Mismatch(m));
         }
     }
     for record in &vlog.records[at.map_or(0, |c| c.step) as usize..=last as usize] {
@@ -198,4 +191,30 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
         step: last,
         weights_after: vlog.records[last as usize].weights_after,
     })
+}
+
+/// Whether the header of the verified `vlog` names the initial weights its spec's seed gives:
+/// `None` when it does, else the [`Field::Init`] mismatch at step 0. A validator that samples
+/// steps far from the start checks this too (it costs one initialisation, no step).
+pub async fn check_init_on<S: BlockStore + Clone + 'static>(
+    vlog: &VerifiedLog,
+    store: &S,
+    device: Device,
+) -> Result<Option<Mismatch>> {
+    let mut run = Run::restore(store.clone(), vlog, None, device).await?;
+    init_mismatch(vlog, &mut run)
+}
+
+fn init_mismatch<S: BlockStore + Clone + 'static>(
+    vlog: &VerifiedLog,
+    run: &mut Run<S>,
+) -> Result<Option<Mismatch>> {
+    let derived = run.commitment(0)?.root;
+    Ok((derived != vlog.header.init).then(|| Mismatch {
+        step: 0,
+        field: Field::Init,
+        tensor: None,
+        logged: vlog.header.init.to_string(),
+        replayed: derived.to_string(),
+    }))
 }

@@ -10,7 +10,7 @@ mod support;
 use oai_core::{ids, Cid, Digest, MerkleTree, Seed};
 use oai_data::dataset::{Record, Tensor as RecordTensor, Version};
 use oai_data::{BlockStore, MemStore};
-use oai_train::log::{self, CheckpointRef, LogHeader, StepRecord, TrainingLog, VerifiedLog};
+use oai_train::log::{self, LogHeader, StepRecord, TrainingLog, VerifiedLog};
 use oai_train::{
     corpus, replay_step, replay_step_on, Checkpoint, Error, Field, JobSpec, Kernels, ModelSpec,
     OptimizerSpec, Schedule, StepOutcome, Trainer, TransformerSpec,
@@ -332,39 +332,12 @@ async fn rechain(
     store: &MemStore,
     header_cid: Cid,
     header: &LogHeader,
-    mut records: Vec<StepRecord>,
+    records: Vec<StepRecord>,
 ) -> Cid {
-    let mut checkpoints = Vec::new();
-    let mut prev = header_cid;
-    let mut before = header.init;
-    let mut leaves = Vec::new();
-    for r in &mut records {
-        r.prev = prev;
-        r.weights_before = before;
-        r.weights_after = MerkleTree::new(&r.tensors).root();
-        r.batch_root = log::batch_root(&r.batch);
-        before = r.weights_after;
-        if let Some(cid) = r.checkpoint {
-            checkpoints.push(CheckpointRef {
-                step: r.step + 1,
-                cid,
-            });
-        }
-        prev = store
-            .put(ids::DAG_CBOR, log::encode(r).unwrap().into())
-            .await
-            .unwrap();
-        leaves.push(ids::digest_of(&prev).unwrap());
-    }
-    let summary = TrainingLog {
-        format: log::LOG_FORMAT,
-        header: header_cid,
-        head: prev,
-        steps: records.len() as u64,
-        root: MerkleTree::new(&leaves).root(),
-        checkpoints,
-    };
-    put_log(store, &summary).await
+    log::store_chain(store, header_cid, header.init, records)
+        .await
+        .unwrap()
+        .0
 }
 
 #[tokio::test]

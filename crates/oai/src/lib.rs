@@ -12,6 +12,9 @@
 //! - [`chain`]: Solidity contracts for node stakes, crowdfunded training jobs with bisection
 //!   fraud proofs, referees and dataset DAOs, on an embedded EVM or (feature `alloy`) a real
 //!   Ethereum node (`oai-chain`, default feature `chain`).
+//! - [`verify`]: checking a training node's work: audits of sampled steps seeded by chain
+//!   randomness, full replays, verdicts naming the first bad step (`oai-verify`, default
+//!   feature `verify`).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -32,6 +35,8 @@ pub use oai_data as data;
 pub use oai_rag as rag;
 #[cfg(feature = "train")]
 pub use oai_train as train;
+#[cfg(feature = "verify")]
+pub use oai_verify as verify;
 
 /// The items most programs use.
 pub mod prelude {

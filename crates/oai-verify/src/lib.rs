@@ -1,0 +1,28 @@
+//! Checking a training node's work.
+//!
+//! A node's result is two commitments (the log header and its last step record, as a chain
+//! holds them, [`Submission`]); everything else is reached from them by content address and
+//! checked on the way. A [`Verifier`] loads the log once, checks that it answers the job (spec,
+//! dataset, step count), and replays what the [`Strategy`] asks for bit for bit:
+//!
+//! - [`Strategy::Sampling`]: `k` steps drawn from randomness the node could not know when it
+//!   committed ([`audit_seed`]); [`sampling`] says what `k` buys against a node that forges a
+//!   fraction of its steps, and what it costs, and chooses `k` and the checkpoint interval;
+//! - [`Strategy::Full`]: every step, each checkpoint interval once, in parallel where cores
+//!   allow.
+//!
+//! The answer is a [`Verdict`]: accepted, or rejected with a [`Fault`] naming the first bad
+//! step, the field and the reason. The verifier's own trouble (a block nobody serves, a store
+//! that lies, a compute class this machine cannot judge) is an [`Error`], never a verdict.
+
+mod error;
+pub mod sampling;
+mod submission;
+mod verdict;
+mod verifier;
+
+pub use error::{Error, Result};
+pub use sampling::{audit_seed, audit_steps, Forgery};
+pub use submission::{cid_of, commitment, Submission};
+pub use verdict::{Fault, Report, Strategy, Verdict};
+pub use verifier::Verifier;

@@ -1,0 +1,73 @@
+//! What is verified: a node's result (the two CIDs its log starts and ends with) and the terms
+//! of the job it answers, read from a chain or given directly.
+
+use oai_chain::{JobResult, JobTerms, B256};
+use oai_core::{ids, Cid, Digest};
+use oai_train::TrainingLog;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// A submitted result and the job it claims to answer.
+///
+/// On chain a result is two commitments (`genesis` c_0 and `head` c_N) and the job's terms
+/// name the spec, the dataset version and the step count. With oai-train, c_0 is the digest of
+/// the log header's CID and c_N the digest of the last step record's CID, both dag-cbor
+/// CIDv1 with sha2-256, so the whole log is reachable from them by content address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// The log header (c_0).
+    pub header: Cid,
+    /// The last step record (c_N), or the header when the log has no steps.
+    pub head: Cid,
+    /// The job spec the job asks for.
+    pub spec: Cid,
+    /// The version root of the dataset the job names.
+    pub dataset_root: Digest,
+    /// The number of steps the job asks for.
+    pub steps: u64,
+}
+
+impl Submission {
+    /// The submission a chain holds: a job's terms and its result.
+    pub fn from_chain(terms: &JobTerms, result: &JobResult) -> Self {
+        Self {
+            header: cid_of(&result.genesis),
+            head: cid_of(&result.head),
+            spec: cid_of(&terms.spec),
+            dataset_root: Digest(terms.dataset_root.0),
+            steps: terms.steps,
+        }
+    }
+
+    /// The submission of a published log for a job with these terms.
+    pub fn for_log(log: &TrainingLog, spec: Cid, dataset_root: Digest, steps: u64) -> Self {
+        Self {
+            header: log.header,
+            head: log.head,
+            spec,
+            dataset_root,
+            steps,
+        }
+    }
+
+    /// The result to submit on chain for a published log: the digests of its header and head.
+    pub fn chain_result(log: &TrainingLog) -> Result<JobResult> {
+        Ok(JobResult {
+            genesis: commitment(&log.header)?,
+            head: commitment(&log.head)?,
+        })
+    }
+}
+
+/// The chain commitment of a log object: the sha2-256 digest its CID carries.
+pub fn commitment(cid: &Cid) -> Result<B256> {
+    Ok(B256::from(
+        ids::digest_of(cid).map_err(oai_data::Error::from)?.0,
+    ))
+}
+
+/// The CID of the log object (dag-cbor, sha2-256) whose digest a chain holds.
+pub fn cid_of(commitment: &B256) -> Cid {
+    ids::cid_v1_of_digest(ids::DAG_CBOR, &Digest(commitment.0))
+}
