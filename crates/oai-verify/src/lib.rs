@@ -11,11 +11,15 @@
 //! - [`Strategy::Full`]: every step, each checkpoint interval once, in parallel where cores
 //!   allow.
 //!
+//! [`game`] plays the optimistic dispute on real logs: the node's and the challenger's
+//! bisection moves from their logs and the referee's one-step judgement.
+//!
 //! The answer is a [`Verdict`]: accepted, or rejected with a [`Fault`] naming the first bad
 //! step, the field and the reason. The verifier's own trouble (a block nobody serves, a store
 //! that lies, a compute class this machine cannot judge) is an [`Error`], never a verdict.
 
 mod error;
+pub mod game;
 pub mod sampling;
 mod submission;
 mod verdict;

@@ -186,7 +186,7 @@ impl<S: BlockStore + Clone + Send + Sync + 'static> Verifier<S> {
 }
 
 /// The fault an error of the node's making is, or the error back when it is the verifier's own.
-fn node_fault(e: oai_train::Error) -> Result<Fault> {
+pub(crate) fn node_fault(e: oai_train::Error) -> Result<Fault> {
     use oai_train::Error as E;
     match e {
         E::BrokenLog { step, reason } => Ok(Fault::Log {

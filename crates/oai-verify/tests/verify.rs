@@ -2,7 +2,9 @@
 //! catalogue (docs/verification.md) is rejected with its step named; results travel through
 //! the embedded EVM; the sampling formulas agree with a simulation of the draw.
 
-use oai_chain::{Chain, ChainConfig, Contracts, JobTerms, Revm, B256, U256};
+use oai_chain::{
+    Address, Chain, ChainConfig, Contracts, JobStatus, JobTerms, Revm, Turn, B256, U256,
+};
 use oai_core::{Cid, Digest, Seed};
 use oai_data::dataset::{Record, Tensor as RecordTensor, Version};
 use oai_data::{BlockStore, MemStore};
@@ -490,31 +492,37 @@ async fn spans_in_parallel_give_the_same_verdicts() {
     assert_eq!(parallel.fault().and_then(Fault::step), Some(5));
 }
 
-/// A whole job through the embedded EVM: terms from the spec, the node's result as the chain
-/// holds it, the audit seeded by a block made after the submission.
-#[tokio::test]
-async fn results_read_from_the_chain_are_verified() {
-    let (store, spec, version) = job().await;
+/// The embedded EVM with the contracts deployed, a job's terms for `spec`, and funded accounts
+/// (the node registered with 3 ETH).
+struct Market {
+    chain: Contracts<std::sync::Arc<Revm>>,
+    terms: JobTerms,
+    eth: U256,
+    accounts: Vec<Address>,
+    requester: Address,
+    node: Address,
+    challenger: Address,
+    referee: Address,
+}
+
+async fn market(spec: &JobSpec, version: &Version) -> Market {
     let evm = std::sync::Arc::new(Revm::with_seed(11));
-    let accounts: Vec<_> = (1..=6u8).map(oai_chain::Address::repeat_byte).collect();
+    let accounts: Vec<_> = (1..=8u8).map(Address::repeat_byte).collect();
     let eth = U256::from(10u128.pow(18));
     for a in &accounts {
         oai_chain::Evm::set_balance(evm.as_ref(), *a, eth * U256::from(100))
             .await
             .unwrap();
     }
-    let (deployer, requester, node, referee) = (accounts[0], accounts[1], accounts[2], accounts[3]);
     let config = ChainConfig {
         min_stake: eth,
         unbond_delay: 7 * 86_400,
         move_timeout: 3_600,
         adjudication_timeout: 86_400,
-        referees: vec![referee],
+        referees: vec![accounts[3]],
         threshold: 1,
     };
-    let (chain, _) = Contracts::deploy(evm.clone(), deployer, &config)
-        .await
-        .unwrap();
+    let (chain, _) = Contracts::deploy(evm, accounts[0], &config).await.unwrap();
     let terms = JobTerms {
         dataset_root: B256::from(version.root().0),
         spec: oai_verify::commitment(&spec.cid().unwrap()).unwrap(),
@@ -524,9 +532,33 @@ async fn results_read_from_the_chain_are_verified() {
         challenge_window: 86_400,
         required_stake: eth,
     };
+    chain
+        .register(accounts[2], eth * U256::from(3))
+        .await
+        .unwrap();
+    Market {
+        chain,
+        terms,
+        eth,
+        requester: accounts[1],
+        node: accounts[2],
+        referee: accounts[3],
+        challenger: accounts[6],
+        accounts,
+    }
+}
+
+/// A whole job through the embedded EVM: terms from the spec, the node's result as the chain
+/// holds it, the audit seeded by a block made after the submission.
+#[tokio::test]
+async fn results_read_from_the_chain_are_verified() {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    let (chain, terms, eth, accounts) = (&m.chain, &m.terms, m.eth, &m.accounts);
+    let (requester, node) = (m.requester, m.node);
     chain.register(node, eth * U256::from(3)).await.unwrap();
     for cheat in [false, true] {
-        let (job, _) = chain.post_job(requester, &terms, eth).await.unwrap();
+        let (job, _) = chain.post_job(requester, terms, eth).await.unwrap();
         chain.claim_job(node, job).await.unwrap();
         let mut log = train(&store, &spec).await;
         if cheat {
@@ -656,4 +688,205 @@ fn strategies_and_verdicts_serialise() {
     let v = Verdict::Rejected(Fault::Terms { reason: "x".into() });
     let back: Verdict = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
     assert_eq!(back, v);
+}
+
+/// The optimistic game on real logs: the node's and the challenger's bisection moves come from
+/// their own logs, the referee re-executes the one disputed step.
+mod game {
+    use super::*;
+    use oai_train::VerifiedLog;
+    use oai_verify::game::{challenge, challenger_move, node_move, referee_move, Judgement};
+
+    /// Post the job, let the node claim it and submit `log`; returns the job.
+    async fn submitted(m: &Market, log: &TrainingLog) -> u64 {
+        let (job, _) = m
+            .chain
+            .post_job(m.requester, &m.terms, m.eth)
+            .await
+            .unwrap();
+        m.chain.claim_job(m.node, job).await.unwrap();
+        let result = Submission::chain_result(log).unwrap();
+        m.chain.submit_result(m.node, job, &result).await.unwrap();
+        job
+    }
+
+    async fn load(store: &MemStore, log: &TrainingLog) -> VerifiedLog {
+        VerifiedLog::from_head(store, &log.header, &log.head)
+            .await
+            .unwrap()
+    }
+
+    /// Both sides move from their logs until the dispute waits for the referee; returns the
+    /// number of rounds.
+    async fn bisect(m: &Market, job: u64, node: &VerifiedLog, own: &VerifiedLog) -> u32 {
+        let mut rounds = 0;
+        loop {
+            let d = m.chain.dispute(job).await.unwrap().expect("a dispute");
+            if d.turn == Turn::Adjudication {
+                return rounds;
+            }
+            if node_move(&m.chain, m.node, job, node)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                rounds += 1;
+            }
+            challenger_move(&m.chain, m.challenger, job, own)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cheating_node_is_bisected_to_its_forged_step_and_slashed() {
+        let (store, spec, version) = job().await;
+        let m = market(&spec, &version).await;
+        let forged = forge(&store, &train(&store, &spec).await, |r| {
+            r[13].grad_norm *= 2.0
+        })
+        .await;
+        let job = submitted(&m, &forged).await;
+        // The challenger trains the job itself, audits the result, and challenges.
+        let own = load(&store, &train(&store, &spec).await).await;
+        let sub =
+            Submission::from_chain(&m.terms, &m.chain.job(job).await.unwrap().result.unwrap());
+        let audit = verify(&store, &sub, Strategy::Full).await;
+        assert_eq!(audit.fault().and_then(Fault::step), Some(13));
+        assert!(challenge(&m.chain, m.challenger, job, &own)
+            .await
+            .unwrap()
+            .is_some());
+        let rounds = bisect(&m, job, &load(&store, &forged).await, &own).await;
+        assert!(rounds <= STEPS.ilog2() + 1, "{rounds} rounds");
+        let d = m.chain.dispute(job).await.unwrap().unwrap();
+        assert_eq!(
+            (d.lo, d.hi),
+            (13, 14),
+            "the bisection ends on the forged step"
+        );
+        let (judgement, _) = referee_move(&m.chain, m.referee, job, &store, CPU)
+            .await
+            .unwrap()
+            .unwrap();
+        let Judgement::NodeWrong(Fault::Step(miss)) = judgement else {
+            panic!("{judgement:?}")
+        };
+        assert_eq!((miss.step, miss.field), (13, Field::GradNorm));
+        m.chain.resolve(m.challenger, job).await.unwrap();
+        assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Slashed);
+        // the challenger gets its bond back and the node's stake
+        assert_eq!(
+            m.chain.owed(m.challenger).await.unwrap(),
+            m.eth * U256::from(2)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_challenger_of_an_honest_result_loses_its_bond() {
+        let (store, spec, version) = job().await;
+        let m = market(&spec, &version).await;
+        let honest = train(&store, &spec).await;
+        let job = submitted(&m, &honest).await;
+        // An honest challenger never challenges it.
+        let same = load(&store, &train(&store, &spec).await).await;
+        assert!(challenge(&m.chain, m.challenger, job, &same)
+            .await
+            .unwrap()
+            .is_none());
+        // A challenger whose "own log" is another seed's run disputes it from step 0 on.
+        let liar = load(
+            &store,
+            &train(
+                &store,
+                &JobSpec {
+                    seed: 5,
+                    ..spec.clone()
+                },
+            )
+            .await,
+        )
+        .await;
+        assert!(challenge(&m.chain, m.challenger, job, &liar)
+            .await
+            .unwrap()
+            .is_some());
+        bisect(&m, job, &load(&store, &honest).await, &liar).await;
+        let d = m.chain.dispute(job).await.unwrap().unwrap();
+        assert_eq!((d.lo, d.hi), (0, 1));
+        let (judgement, _) = referee_move(&m.chain, m.referee, job, &store, CPU)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(judgement, Judgement::NodeCorrect);
+        m.chain.resolve(m.node, job).await.unwrap();
+        assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Submitted);
+        assert_eq!(
+            m.chain.owed(m.node).await.unwrap(),
+            m.eth,
+            "the bond goes to the node"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_node_that_withholds_its_blocks_loses_by_the_availability_rule() {
+        let (store, spec, version) = job().await;
+        let m = market(&spec, &version).await;
+        let forged = forge(&store, &train(&store, &spec).await, |r| r[20].loss += 1.0).await;
+        let job = submitted(&m, &forged).await;
+        let own = load(&store, &train(&store, &spec).await).await;
+        challenge(&m.chain, m.challenger, job, &own).await.unwrap();
+        bisect(&m, job, &load(&store, &forged).await, &own).await;
+        // The referee can reach the dataset and the spec, but none of the node's log.
+        let referee_store = MemStore::new();
+        oai_data::car::import(&referee_store, &car_of(&store, &version.cid()).await[..])
+            .await
+            .unwrap();
+        spec.put(&referee_store).await.unwrap();
+        let (judgement, _) = referee_move(&m.chain, m.referee, job, &referee_store, CPU)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(judgement, Judgement::Unavailable(_)),
+            "{judgement:?}"
+        );
+        m.chain.resolve(m.challenger, job).await.unwrap();
+        assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Slashed);
+    }
+
+    async fn car_of(store: &MemStore, root: &Cid) -> Vec<u8> {
+        let mut car = Vec::new();
+        oai_data::car::export(store, root, &mut car).await.unwrap();
+        car
+    }
+
+    #[tokio::test]
+    async fn a_node_that_stops_answering_loses_by_timeout() {
+        let (store, spec, version) = job().await;
+        let m = market(&spec, &version).await;
+        let forged = forge(&store, &train(&store, &spec).await, |r| r[5].lr *= 2.0).await;
+        let job = submitted(&m, &forged).await;
+        let own = load(&store, &train(&store, &spec).await).await;
+        challenge(&m.chain, m.challenger, job, &own).await.unwrap();
+        // one round, then the node falls silent
+        let node_log = load(&store, &forged).await;
+        node_move(&m.chain, m.node, job, &node_log)
+            .await
+            .unwrap()
+            .unwrap();
+        challenger_move(&m.chain, m.challenger, job, &own)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(m.chain.timeout(m.challenger, job).await.is_err(), "not yet");
+        m.chain.advance_time(3_601).await.unwrap();
+        m.chain.timeout(m.challenger, job).await.unwrap();
+        assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Slashed);
+        // a restarted node finds nothing left to answer
+        assert!(node_move(&m.chain, m.node, job, &node_log)
+            .await
+            .unwrap()
+            .is_none());
+    }
 }

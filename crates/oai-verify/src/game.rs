@@ -1,0 +1,209 @@
+//! The optimistic game on real logs: the moves of the node, the challenger and the referee.
+//!
+//! The market bisects over the commitments c_i of a log (c_0 the digest of the header's CID,
+//! c_i the digest of step record i-1's CID) until one step is disputed; a referee re-executes
+//! that step. Each move here reads the dispute's state from the chain and acts on it, so a
+//! party that crashes and starts again simply moves again: the chain is the only state.
+//!
+//! - [`node_move`]: on the node's turn, post its c_mid from the log it submitted.
+//! - [`challenger_move`]: on the challenger's turn, post c_mid from its own (honest) log.
+//! - [`judge`]: the referee's judgement of a one-step case: the node's record at c_lo+1 must be
+//!   step lo, link to the agreed c_lo, belong to a well-formed prefix of a log for the job's
+//!   spec, and replay bit for bit (for step 0 that includes the initial weights).
+//! - [`referee_move`]: judge the case and vote. **Data availability rule**: the node must keep
+//!   its log's blocks available until the dispute ends; a referee that cannot fetch what it
+//!   needs to judge the case (the record, its prefix, a checkpoint, the spec) votes that the
+//!   node is wrong. A referee's own outage is covered by the m-of-n referee set, not by
+//!   trusting the node.
+
+use oai_chain::{Address, Chain, Dispute, Job, JobId, Receipt, Turn, B256};
+use oai_data::BlockStore;
+use oai_train::candle::Device;
+use oai_train::log::{self, StepRecord};
+use oai_train::{replay_span_on, StepOutcome, VerifiedLog};
+
+use crate::submission::{cid_of, commitment};
+use crate::verdict::Fault;
+use crate::Result;
+
+/// c_i of a verified log: the header's commitment for 0, record i-1's after.
+pub fn commitment_at(vlog: &VerifiedLog, i: u64) -> Result<B256> {
+    match i {
+        0 => commitment(&vlog.log.header),
+        i => Ok(vlog
+            .leaves
+            .get(i as usize - 1)
+            .map(|d| B256::from(d.0))
+            .unwrap_or_default()),
+    }
+}
+
+/// The node's move: on its turn, post c_mid of the log it submitted (`log`). `None` when it is
+/// not the node's turn (or no dispute runs).
+pub async fn node_move<C: Chain + ?Sized>(
+    chain: &C,
+    node: Address,
+    job: JobId,
+    log: &VerifiedLog,
+) -> Result<Option<Receipt>> {
+    match chain.dispute(job).await? {
+        Some(d) if d.turn == Turn::Node => {
+            let c = commitment_at(log, d.mid())?;
+            Ok(Some(chain.bisect(node, job, c).await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Challenge the result of `job` with the challenger's own log of the job (`own`), bonding the
+/// job's required stake, when its head differs from the node's. `None` when they agree (an
+/// honest result is never challenged).
+pub async fn challenge<C: Chain + ?Sized>(
+    chain: &C,
+    challenger: Address,
+    job: JobId,
+    own: &VerifiedLog,
+) -> Result<Option<Receipt>> {
+    let j = chain.job(job).await?;
+    let Some(result) = j.result else {
+        return Ok(None);
+    };
+    let mine = commitment_at(own, own.log.steps)?;
+    if result.head == mine {
+        return Ok(None);
+    }
+    Ok(Some(
+        chain
+            .challenge(challenger, job, mine, j.terms.required_stake)
+            .await?,
+    ))
+}
+
+/// The challenger's move: on its turn, post c_mid of its own log.
+pub async fn challenger_move<C: Chain + ?Sized>(
+    chain: &C,
+    challenger: Address,
+    job: JobId,
+    own: &VerifiedLog,
+) -> Result<Option<Receipt>> {
+    match chain.dispute(job).await? {
+        Some(d) if d.turn == Turn::Challenger && d.challenger == challenger => {
+            let c = commitment_at(own, d.mid())?;
+            Ok(Some(chain.bisect(challenger, job, c).await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A referee's judgement of a one-step case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    /// The node's c_lo+1 follows from c_lo.
+    NodeCorrect,
+    /// It does not: the fault found.
+    NodeWrong(Fault),
+    /// What the case needs cannot be fetched (see the data availability rule).
+    Unavailable(String),
+}
+
+/// Judge the one-step case of `dispute` on `job` with the blocks of `store`, replaying on
+/// `device`.
+pub async fn judge<S: BlockStore + Clone + 'static>(
+    store: &S,
+    job: &Job,
+    dispute: &Dispute,
+    device: Device,
+) -> Result<Judgement> {
+    let Some(result) = &job.result else {
+        return Err(crate::Error::InvalidInput("the job has no result".into()));
+    };
+    let step = dispute.lo;
+    let wrong = |reason: String| {
+        Ok(Judgement::NodeWrong(Fault::Log {
+            step: Some(step),
+            reason,
+        }))
+    };
+    let (header, after) = (cid_of(&result.genesis), cid_of(&dispute.node_hi));
+    // The disputed record: step `lo`, linked to the agreed commitment.
+    let record: StepRecord = match store.get(&after).await {
+        Ok(bytes) => match log::decode("step record", &bytes) {
+            Ok(r) => r,
+            Err(e) => return wrong(format!("the record at c_{} is not one: {e}", step + 1)),
+        },
+        Err(e) => return unavailable(e),
+    };
+    if record.step != step {
+        return wrong(format!(
+            "c_{} is a record of step {}",
+            step + 1,
+            record.step
+        ));
+    }
+    if commitment(&record.prev)? != dispute.agreed {
+        return wrong(format!(
+            "record {step} does not link to the agreed c_{step} ({})",
+            dispute.agreed
+        ));
+    }
+    // The node's log up to that record, checked whole; then the step replayed.
+    let vlog = match VerifiedLog::from_head(store, &header, &after).await {
+        Ok(v) => v,
+        Err(e) => return judged(e),
+    };
+    if vlog.header.spec != cid_of(&job.terms.spec) {
+        return Ok(Judgement::NodeWrong(Fault::Terms {
+            reason: format!("the log trains spec {}, not the job's", vlog.header.spec),
+        }));
+    }
+    match replay_span_on(&vlog, step, step, store, device).await {
+        Ok(StepOutcome::Match { .. }) => Ok(Judgement::NodeCorrect),
+        Ok(StepOutcome::Mismatch(m)) => Ok(Judgement::NodeWrong(Fault::Step(m))),
+        Err(e) => judged(e),
+    }
+}
+
+/// A replay error as a judgement: missing blocks are unavailable data, the node's broken log is
+/// its fault, anything else is the referee's own trouble.
+fn judged(e: oai_train::Error) -> Result<Judgement> {
+    match e {
+        oai_train::Error::Data(d) => unavailable(d),
+        other => match crate::verifier::node_fault(other) {
+            Ok(fault) => Ok(Judgement::NodeWrong(fault)),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+fn unavailable(e: oai_data::Error) -> Result<Judgement> {
+    match e {
+        oai_data::Error::NotFound(_) | oai_data::Error::IpfsUnreachable { .. } => {
+            Ok(Judgement::Unavailable(e.to_string()))
+        }
+        other => Err(other.into()),
+    }
+}
+
+/// The referee's move: when `job`'s dispute waits for adjudication, judge it and vote (node
+/// wrong on [`Judgement::Unavailable`], by the data availability rule). `None` when there is
+/// nothing to judge.
+pub async fn referee_move<C: Chain + ?Sized, S: BlockStore + Clone + 'static>(
+    chain: &C,
+    referee: Address,
+    job: JobId,
+    store: &S,
+    device: Device,
+) -> Result<Option<(Judgement, Receipt)>> {
+    let Some(d) = chain.dispute(job).await? else {
+        return Ok(None);
+    };
+    if d.turn != Turn::Adjudication {
+        return Ok(None);
+    }
+    let j = chain.job(job).await?;
+    let judgement = judge(store, &j, &d, device).await?;
+    let case = chain.case_id(job, &d).await?;
+    let correct = judgement == Judgement::NodeCorrect;
+    let receipt = chain.referee_vote(referee, case, correct).await?;
+    Ok(Some((judgement, receipt)))
+}
