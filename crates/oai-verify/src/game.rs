@@ -46,10 +46,21 @@ pub async fn node_move<C: Chain + ?Sized>(
     job: JobId,
     log: &VerifiedLog,
 ) -> Result<Option<Receipt>> {
+    post_mid(chain, node, job, log, |d| d.turn == Turn::Node).await
+}
+
+/// Post `mover`'s c_mid from `log` when `its_turn` says the dispute waits for it.
+async fn post_mid<C: Chain + ?Sized>(
+    chain: &C,
+    mover: Address,
+    job: JobId,
+    log: &VerifiedLog,
+    its_turn: impl Fn(&Dispute) -> bool,
+) -> Result<Option<Receipt>> {
     match chain.dispute(job).await? {
-        Some(d) if d.turn == Turn::Node => {
+        Some(d) if its_turn(&d) => {
             let c = commitment_at(log, d.mid())?;
-            Ok(Some(chain.bisect(node, job, c).await?))
+            Ok(Some(chain.bisect(mover, job, c).await?))
         }
         _ => Ok(None),
     }
@@ -86,13 +97,10 @@ pub async fn challenger_move<C: Chain + ?Sized>(
     job: JobId,
     own: &VerifiedLog,
 ) -> Result<Option<Receipt>> {
-    match chain.dispute(job).await? {
-        Some(d) if d.turn == Turn::Challenger && d.challenger == challenger => {
-            let c = commitment_at(own, d.mid())?;
-            Ok(Some(chain.bisect(challenger, job, c).await?))
-        }
-        _ => Ok(None),
-    }
+    post_mid(chain, challenger, job, own, |d| {
+        d.turn == Turn::Challenger && d.challenger == challenger
+    })
+    .await
 }
 
 /// A referee's judgement of a one-step case.
