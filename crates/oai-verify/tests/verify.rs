@@ -58,15 +58,23 @@ fn spec(dataset: Cid, seed: u64) -> JobSpec {
     }
 }
 
-/// A store with the dataset, and the job's spec.
+/// What the helpers need of a store (the tests use a `MemStore`, or an IPFS node).
+trait Store: BlockStore + Clone + Send + Sync + 'static {}
+impl<S: BlockStore + Clone + Send + Sync + 'static> Store for S {}
+
+/// A memory store with the dataset, and the job's spec.
 async fn job() -> (MemStore, JobSpec, Version) {
-    let store = MemStore::new();
+    job_in(MemStore::new()).await
+}
+
+/// `store` with the dataset, and the job's spec.
+async fn job_in<S: Store>(store: S) -> (S, JobSpec, Version) {
     let version = Version::from_records(&store, records()).await.unwrap();
     let spec = spec(version.cid(), 42);
     (store, spec, version)
 }
 
-async fn train(store: &MemStore, spec: &JobSpec) -> TrainingLog {
+async fn train<S: Store>(store: &S, spec: &JobSpec) -> TrainingLog {
     let mut t = Trainer::new(store.clone(), spec.clone(), CPU)
         .await
         .unwrap();
@@ -77,7 +85,7 @@ fn submission(log: &TrainingLog, spec: &JobSpec, version: &Version) -> Submissio
     Submission::for_log(log, spec.cid().unwrap(), version.root(), spec.steps)
 }
 
-async fn verify(store: &MemStore, sub: &Submission, strategy: Strategy) -> Verdict {
+async fn verify<S: Store>(store: &S, sub: &Submission, strategy: Strategy) -> Verdict {
     Verifier::new(store.clone())
         .verify(sub, strategy, &Seed::from_u64(1))
         .await
@@ -86,8 +94,8 @@ async fn verify(store: &MemStore, sub: &Submission, strategy: Strategy) -> Verdi
 
 /// The records of `log`, edited by `edit` and chained again consistently (a dishonest node
 /// that takes care to publish a well-formed log).
-async fn forge(
-    store: &MemStore,
+async fn forge<S: Store>(
+    store: &S,
     log: &TrainingLog,
     edit: impl FnOnce(&mut Vec<StepRecord>),
 ) -> TrainingLog {
@@ -494,8 +502,8 @@ async fn spans_in_parallel_give_the_same_verdicts() {
 
 /// The embedded EVM with the contracts deployed, a job's terms for `spec`, and funded accounts
 /// (the node registered with 3 ETH).
-struct Market {
-    chain: Contracts<std::sync::Arc<Revm>>,
+struct Market<E> {
+    chain: Contracts<std::sync::Arc<E>>,
     terms: JobTerms,
     eth: U256,
     accounts: Vec<Address>,
@@ -505,9 +513,24 @@ struct Market {
     referee: Address,
 }
 
-async fn market(spec: &JobSpec, version: &Version) -> Market {
-    let evm = std::sync::Arc::new(Revm::with_seed(11));
+async fn market(spec: &JobSpec, version: &Version) -> Market<Revm> {
     let accounts: Vec<_> = (1..=8u8).map(Address::repeat_byte).collect();
+    market_on(
+        std::sync::Arc::new(Revm::with_seed(11)),
+        accounts,
+        spec,
+        version,
+    )
+    .await
+}
+
+/// [`market`] on `evm`, acting for `accounts` (at least 7).
+async fn market_on<E: oai_chain::Evm + 'static>(
+    evm: std::sync::Arc<E>,
+    accounts: Vec<Address>,
+    spec: &JobSpec,
+    version: &Version,
+) -> Market<E> {
     let eth = U256::from(10u128.pow(18));
     for a in &accounts {
         oai_chain::Evm::set_balance(evm.as_ref(), *a, eth * U256::from(100))
@@ -698,7 +721,7 @@ mod game {
     use oai_verify::game::{challenge, challenger_move, node_move, referee_move, Judgement};
 
     /// Post the job, let the node claim it and submit `log`; returns the job.
-    async fn submitted(m: &Market, log: &TrainingLog) -> u64 {
+    async fn submitted<E: oai_chain::Evm + 'static>(m: &Market<E>, log: &TrainingLog) -> u64 {
         let (job, _) = m
             .chain
             .post_job(m.requester, &m.terms, m.eth)
@@ -710,7 +733,7 @@ mod game {
         job
     }
 
-    async fn load(store: &MemStore, log: &TrainingLog) -> VerifiedLog {
+    async fn load<S: Store>(store: &S, log: &TrainingLog) -> VerifiedLog {
         VerifiedLog::from_head(store, &log.header, &log.head)
             .await
             .unwrap()
@@ -718,7 +741,12 @@ mod game {
 
     /// Both sides move from their logs until the dispute waits for the referee; returns the
     /// number of rounds.
-    async fn bisect(m: &Market, job: u64, node: &VerifiedLog, own: &VerifiedLog) -> u32 {
+    async fn bisect<E: oai_chain::Evm + 'static>(
+        m: &Market<E>,
+        job: u64,
+        node: &VerifiedLog,
+        own: &VerifiedLog,
+    ) -> u32 {
         let mut rounds = 0;
         loop {
             let d = m.chain.dispute(job).await.unwrap().expect("a dispute");
@@ -742,22 +770,29 @@ mod game {
     async fn a_cheating_node_is_bisected_to_its_forged_step_and_slashed() {
         let (store, spec, version) = job().await;
         let m = market(&spec, &version).await;
-        let forged = forge(&store, &train(&store, &spec).await, |r| {
-            r[13].grad_norm *= 2.0
-        })
-        .await;
-        let job = submitted(&m, &forged).await;
-        // The challenger trains the job itself, audits the result, and challenges.
-        let own = load(&store, &train(&store, &spec).await).await;
+        cheating_node_is_slashed(&m, &store, &spec).await;
+    }
+
+    /// A node forges step 13; the challenger trains the job itself, audits the result and
+    /// challenges; both bisect from their logs to step 13; the referee's replay finds the node
+    /// wrong; it is slashed.
+    pub(super) async fn cheating_node_is_slashed<E: oai_chain::Evm + 'static, S: Store>(
+        m: &Market<E>,
+        store: &S,
+        spec: &JobSpec,
+    ) {
+        let forged = forge(store, &train(store, spec).await, |r| r[13].grad_norm *= 2.0).await;
+        let job = submitted(m, &forged).await;
+        let own = load(store, &train(store, spec).await).await;
         let sub =
             Submission::from_chain(&m.terms, &m.chain.job(job).await.unwrap().result.unwrap());
-        let audit = verify(&store, &sub, Strategy::Full).await;
+        let audit = verify(store, &sub, Strategy::Full).await;
         assert_eq!(audit.fault().and_then(Fault::step), Some(13));
         assert!(challenge(&m.chain, m.challenger, job, &own)
             .await
             .unwrap()
             .is_some());
-        let rounds = bisect(&m, job, &load(&store, &forged).await, &own).await;
+        let rounds = bisect(m, job, &load(store, &forged).await, &own).await;
         assert!(rounds <= STEPS.ilog2() + 1, "{rounds} rounds");
         let d = m.chain.dispute(job).await.unwrap().unwrap();
         assert_eq!(
@@ -765,7 +800,7 @@ mod game {
             (13, 14),
             "the bisection ends on the forged step"
         );
-        let (judgement, _) = referee_move(&m.chain, m.referee, job, &store, CPU)
+        let (judgement, _) = referee_move(&m.chain, m.referee, job, store, CPU)
             .await
             .unwrap()
             .unwrap();
@@ -888,5 +923,43 @@ mod game {
             .await
             .unwrap()
             .is_none());
+    }
+}
+
+/// The same game on real components: anvil for the chain, a js-ipfs node for every block (the
+/// dataset, the spec, both logs and their checkpoints travel through it; the referee reads them
+/// back from it). Runs when anvil and `OAI_IPFS_API` are there (`.ci/run` provides both).
+#[cfg(all(feature = "alloy", feature = "ipfs"))]
+mod on_anvil_and_ipfs {
+    use super::*;
+    use oai_chain::rpc::{dev_signers, Anvil, RpcEvm};
+    use oai_data::store::IpfsStore;
+
+    fn skip(what: &str) {
+        assert!(
+            std::env::var_os("OAI_REQUIRE_REAL").is_none(),
+            "OAI_REQUIRE_REAL is set but {what}"
+        );
+        eprintln!("skipped: {what}");
+    }
+
+    #[tokio::test]
+    async fn a_cheating_node_is_slashed_on_anvil_with_its_blocks_in_ipfs() {
+        let Ok(api) = std::env::var("OAI_IPFS_API") else {
+            return skip("OAI_IPFS_API is not set (a kubo-style RPC, e.g. .ci/ipfs-daemon.sh)");
+        };
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let Some(bin) = Anvil::locate(&root) else {
+            return skip(
+                "no anvil (npm @foundry-rs/anvil-linux-amd64 under .ci/node, or OAI_ANVIL)",
+            );
+        };
+        let node = Anvil::start(&bin).await.unwrap();
+        let signers = dev_signers(8);
+        let accounts: Vec<Address> = signers.iter().map(|s| s.address()).collect();
+        let evm = std::sync::Arc::new(RpcEvm::connect(node.url(), signers).await.unwrap());
+        let (store, spec, version) = job_in(IpfsStore::new(&api).unwrap()).await;
+        let m = market_on(evm, accounts, &spec, &version).await;
+        game::cheating_node_is_slashed(&m, &store, &spec).await;
     }
 }
