@@ -14,8 +14,9 @@ use crate::evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
 use crate::{Error, Result};
 
 /// The oai contracts on an EVM backend: the one implementation of [`Chain`], so every
-/// backend sends byte-identical transactions.
-#[derive(Debug)]
+/// backend sends byte-identical transactions. Cheap to clone when the backend is (an `Arc`,
+/// an `RpcEvm`): every clone talks to the same chain.
+#[derive(Debug, Clone)]
 pub struct Contracts<E> {
     evm: E,
     deployment: Deployment,

@@ -12,12 +12,14 @@
 //!   allow.
 //!
 //! [`game`] plays the optimistic dispute on real logs: the node's and the challenger's
-//! bisection moves from their logs and the referee's one-step judgement.
+//! bisection moves from their logs and the referee's one-step judgement; [`agents`] are the
+//! parties that play it over any chain and store, restartable from the chain's state.
 //!
 //! The answer is a [`Verdict`]: accepted, or rejected with a [`Fault`] naming the first bad
 //! step, the field and the reason. The verifier's own trouble (a block nobody serves, a store
 //! that lies, a compute class this machine cannot judge) is an [`Error`], never a verdict.
 
+pub mod agents;
 mod error;
 pub mod game;
 pub mod sampling;

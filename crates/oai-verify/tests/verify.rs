@@ -963,3 +963,118 @@ mod on_anvil_and_ipfs {
         game::cheating_node_is_slashed(&m, &store, &spec).await;
     }
 }
+
+/// The parties as agents ticking against the embedded EVM: an honest node and a cheating node
+/// each take a job, a challenger audits both results, a referee judges the one disputed step.
+/// The cheating node and the challenger are killed and started again mid-dispute.
+mod agents {
+    use super::*;
+    use oai_verify::agents::{ChallengerAgent, NodeAgent, RefereeAgent};
+
+    #[tokio::test]
+    async fn agents_pay_the_honest_node_and_slash_the_cheater_across_restarts() {
+        let (store, spec, version) = job().await;
+        let m = market(&spec, &version).await;
+        spec.put(&store).await.unwrap();
+        let cheater = m.accounts[4];
+        m.chain
+            .register(cheater, m.eth * U256::from(3))
+            .await
+            .unwrap();
+        let terms = JobTerms {
+            challenge_window: 7_200,
+            ..m.terms.clone()
+        };
+        for _ in 0..2 {
+            m.chain.post_job(m.requester, &terms, m.eth).await.unwrap();
+        }
+        let before = (
+            m.chain.balance(m.node).await.unwrap(),
+            m.chain.balance(cheater).await.unwrap(),
+            m.chain.balance(m.challenger).await.unwrap(),
+        );
+        let c = || m.chain.clone();
+        let forging = || -> oai_verify::agents::Forgery { Box::new(|r| r[13].loss += 1.0) };
+        let mut honest = NodeAgent::new(c(), store.clone(), m.node);
+        let mut cheat = NodeAgent::new(c(), store.clone(), cheater).forging(forging());
+        let mut challenger = ChallengerAgent::new(c(), store.clone(), m.challenger);
+        let mut referee = RefereeAgent::new(c(), store.clone(), m.referee);
+        let mut lines = Vec::new();
+        for round in 0..40 {
+            lines.extend(honest.tick().await.unwrap());
+            lines.extend(cheat.tick().await.unwrap());
+            lines.extend(challenger.tick().await.unwrap());
+            lines.extend(referee.tick().await.unwrap());
+            if round == 2 {
+                // both crash mid-bisection and start again from the chain's state
+                assert_eq!(m.chain.job(2).await.unwrap().status, JobStatus::Disputed);
+                cheat = NodeAgent::new(c(), store.clone(), cheater).forging(forging());
+                challenger = ChallengerAgent::new(c(), store.clone(), m.challenger);
+            }
+            m.chain.advance_time(600).await.unwrap();
+            let (one, two) = (m.chain.job(1).await.unwrap(), m.chain.job(2).await.unwrap());
+            if one.status == JobStatus::Paid
+                && two.status == JobStatus::Slashed
+                && m.chain.owed(m.node).await.unwrap().is_zero()
+                && m.chain.owed(m.challenger).await.unwrap().is_zero()
+            {
+                break;
+            }
+        }
+        let (one, two) = (m.chain.job(1).await.unwrap(), m.chain.job(2).await.unwrap());
+        assert_eq!(
+            (one.node, one.status),
+            (Some(m.node), JobStatus::Paid),
+            "{lines:#?}"
+        );
+        assert_eq!(
+            (two.node, two.status),
+            (Some(cheater), JobStatus::Slashed),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("job 2: step 13 is wrong: challenged")),
+            "{lines:#?}"
+        );
+        assert!(!lines
+            .iter()
+            .any(|l| l.starts_with("job 1") && l.contains("challenged")));
+        // gas is free on the embedded EVM, so balances move by exactly what the market pays
+        let after = (
+            m.chain.balance(m.node).await.unwrap(),
+            m.chain.balance(cheater).await.unwrap(),
+            m.chain.balance(m.challenger).await.unwrap(),
+        );
+        assert_eq!(
+            after.0,
+            before.0 + m.eth,
+            "the honest node is paid the reward"
+        );
+        assert_eq!(
+            after.1, before.1,
+            "the cheater's slashed stake stays in the registry"
+        );
+        assert_eq!(
+            after.2,
+            before.2 + m.eth,
+            "the challenger gains the cheater's stake"
+        );
+        assert_eq!(
+            m.chain.stake(cheater).await.unwrap().stake,
+            m.eth * U256::from(2),
+            "the cheater lost the job's stake"
+        );
+        // As a long-running task: ticks until told to stop; nothing is left to do here.
+        let mut reported = Vec::new();
+        oai_verify::agents::run(
+            referee,
+            std::time::Duration::from_millis(1),
+            tokio::time::sleep(std::time::Duration::from_millis(30)),
+            |r| reported.push(r.map_err(|e| e.to_string())),
+        )
+        .await;
+        assert!(reported.iter().all(|r| r.is_ok()), "{reported:?}");
+    }
+}

@@ -1,0 +1,471 @@
+//! The parties as agents: each [`tick`](NodeAgent::tick) reads the chain, does what its role
+//! asks for now and says what it did; [`run`] repeats ticks until told to stop. An agent keeps
+//! only caches: everything it acts on is read again from the chain and the block store, so an
+//! agent that crashes mid-dispute and is started again picks up where the chain stands.
+//!
+//! - [`NodeAgent`]: claims open jobs it can do (spec and dataset in its store, the job's step
+//!   count the spec's, enough free stake), trains, publishes the log (its blocks stay in the
+//!   store) and submits the result; answers every bisection move from its log; times out a
+//!   silent challenger; finalizes after the window; withdraws what it is owed.
+//! - [`ChallengerAgent`]: audits every submitted result it has not judged yet (by default a
+//!   full replay, in parallel where cores allow); challenges a rejected one, and bisects
+//!   towards the first bad step: it agrees with the node's commitment up to that step and
+//!   disputes it after, so it never needs a log of its own; an accepted result is never
+//!   challenged. Times out a silent node, resolves and withdraws.
+//! - [`RefereeAgent`]: judges every case waiting for adjudication by re-executing its step
+//!   ([`game::referee_move`], with the data availability rule) and votes once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use oai_chain::bindings::TrainingMarket::{TrainingMarketErrors, TrainingMarketEvents};
+use oai_chain::{Address, Chain, Event, Job, JobId, JobStatus, Receipt, Revert, Turn, B256};
+use oai_core::{Digest, Seed};
+use oai_data::dataset::Version;
+use oai_data::BlockStore;
+use oai_train::candle::Device;
+use oai_train::log::{store_chain, StepRecord};
+use oai_train::{JobSpec, Trainer, VerifiedLog};
+
+use crate::game::{self, commitment_at};
+use crate::submission::{cid_of, Submission};
+use crate::verdict::{Strategy, Verdict};
+use crate::verifier::Verifier;
+use crate::{Error, Result};
+
+/// Ids of the market's jobs, from the `JobPosted` events since `from_block`.
+async fn job_ids<C: Chain + ?Sized>(chain: &C, from_block: u64) -> Result<Vec<JobId>> {
+    Ok(chain
+        .events(from_block)
+        .await?
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            Event::Market(TrainingMarketEvents::JobPosted(p)) => p.jobId.try_into().ok(),
+            _ => None,
+        })
+        .collect())
+}
+
+/// `Ok(None)` for a revert the market answers when a move is not due yet (no verdict, not timed
+/// out): the agent tries again next tick.
+fn not_yet(r: oai_chain::Result<Receipt>) -> Result<Option<Receipt>> {
+    match r {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => match e.revert() {
+            Some(Revert::Market(
+                TrainingMarketErrors::NoVerdict(_) | TrainingMarketErrors::NotTimedOut(_),
+            )) => Ok(None),
+            _ => Err(e.into()),
+        },
+    }
+}
+
+/// Resolve a dispute waiting for adjudication once the adjudicator has decided, or time out
+/// the other side when its move is overdue; `None` when neither is due.
+async fn settle<C: Chain + ?Sized>(
+    chain: &C,
+    me: Address,
+    job: JobId,
+    their_turn: Turn,
+) -> Result<Option<(&'static str, Receipt)>> {
+    let Some(d) = chain.dispute(job).await? else {
+        return Ok(None);
+    };
+    if d.turn == Turn::Adjudication {
+        return Ok(not_yet(chain.resolve(me, job).await)?.map(|r| ("resolved", r)));
+    }
+    if d.turn == their_turn && chain.now().await? > d.deadline {
+        return Ok(not_yet(chain.timeout(me, job).await)?.map(|r| ("timed out the other side", r)));
+    }
+    Ok(None)
+}
+
+/// Withdraw what the market owes `me`, if anything.
+async fn withdraw<C: Chain + ?Sized>(chain: &C, me: Address, did: &mut Vec<String>) -> Result<()> {
+    let owed = chain.owed(me).await?;
+    if !owed.is_zero() {
+        chain.withdraw(me).await?;
+        did.push(format!("withdrew {owed} wei"));
+    }
+    Ok(())
+}
+
+/// A record editor a dishonest node applies to its records before publishing (for tests and
+/// demonstrations of what the others catch).
+pub type Forgery = Box<dyn Fn(&mut Vec<StepRecord>) + Send + Sync>;
+
+/// A training node.
+pub struct NodeAgent<C, S> {
+    chain: C,
+    store: S,
+    me: Address,
+    device: Device,
+    from_block: u64,
+    forgery: Option<Forgery>,
+    logs: BTreeMap<JobId, VerifiedLog>,
+}
+
+impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
+    /// A node acting for `me` (registered with stake) over `chain` and `store`, training on
+    /// the CPU, reading the chain's events from block 0.
+    pub fn new(chain: C, store: S, me: Address) -> Self {
+        Self {
+            chain,
+            store,
+            me,
+            device: Device::Cpu,
+            from_block: 0,
+            forgery: None,
+            logs: BTreeMap::new(),
+        }
+    }
+
+    /// Read events from `block` on (the deployment's block, on a long chain).
+    pub fn from_block(mut self, block: u64) -> Self {
+        self.from_block = block;
+        self
+    }
+
+    /// A dishonest node: edit the records of every log before publishing it.
+    pub fn forging(mut self, edit: Forgery) -> Self {
+        self.forgery = Some(edit);
+        self
+    }
+
+    /// One round: claim and do at most one job, answer disputes, finalize, withdraw. Returns
+    /// what it did, one line an action.
+    pub async fn tick(&mut self) -> Result<Vec<String>> {
+        let mut did = Vec::new();
+        let mut claimed = false;
+        for id in job_ids(&self.chain, self.from_block).await? {
+            let job = self.chain.job(id).await?;
+            let mine = job.node == Some(self.me);
+            match job.status {
+                JobStatus::Open if !claimed => {
+                    if let Some(spec) = self.can_do(&job).await? {
+                        claimed = true;
+                        self.chain.claim_job(self.me, id).await?;
+                        let log = self.train(spec).await?;
+                        let result = Submission::chain_result(&log.log)?;
+                        self.chain.submit_result(self.me, id, &result).await?;
+                        did.push(format!(
+                            "job {id}: claimed, trained {} steps, submitted head {}",
+                            log.log.steps, result.head
+                        ));
+                        self.logs.insert(id, log);
+                    }
+                }
+                JobStatus::Submitted if mine && self.chain.now().await? >= job.deadline => {
+                    self.chain.finalize(self.me, id).await?;
+                    did.push(format!("job {id}: finalized"));
+                }
+                JobStatus::Disputed if mine => {
+                    let log = self.log(id, &job).await?;
+                    if game::node_move(&self.chain, self.me, id, &log)
+                        .await?
+                        .is_some()
+                    {
+                        did.push(format!("job {id}: answered a bisection move"));
+                    } else if let Some((what, _)) =
+                        settle(&self.chain, self.me, id, Turn::Challenger).await?
+                    {
+                        did.push(format!("job {id}: {what}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        withdraw(&self.chain, self.me, &mut did).await?;
+        Ok(did)
+    }
+
+    /// The spec of `job` when this node can do it.
+    async fn can_do(&self, job: &Job) -> Result<Option<JobSpec>> {
+        let Ok(spec) = JobSpec::get(&self.store, &cid_of(&job.terms.spec)).await else {
+            return Ok(None);
+        };
+        let Ok(version) = Version::open(&self.store, &spec.dataset).await else {
+            return Ok(None);
+        };
+        let stake = self.chain.stake(self.me).await?;
+        let free = stake.stake.saturating_sub(stake.locked);
+        Ok((spec.steps == job.terms.steps
+            && version.root().0 == job.terms.dataset_root.0
+            && free >= job.terms.required_stake)
+            .then_some(spec))
+    }
+
+    async fn train(&self, spec: JobSpec) -> Result<VerifiedLog> {
+        let mut t = Trainer::new(self.store.clone(), spec, self.device.clone()).await?;
+        let (_, log) = t.run().await?;
+        let log = match &self.forgery {
+            None => log,
+            Some(edit) => {
+                let v = VerifiedLog::from_head(&self.store, &log.header, &log.head).await?;
+                let mut records = v.records;
+                edit(&mut records);
+                store_chain(&self.store, log.header, v.header.init, records)
+                    .await?
+                    .1
+            }
+        };
+        Ok(VerifiedLog::from_head(&self.store, &log.header, &log.head).await?)
+    }
+
+    /// The log this node submitted for `job`: cached, or loaded again from the result's head.
+    async fn log(&mut self, id: JobId, job: &Job) -> Result<VerifiedLog> {
+        if let Some(l) = self.logs.get(&id) {
+            return Ok(l.clone());
+        }
+        let result = job
+            .result
+            .ok_or_else(|| Error::InvalidInput(format!("job {id} has no result")))?;
+        let log =
+            VerifiedLog::from_head(&self.store, &cid_of(&result.genesis), &cid_of(&result.head))
+                .await?;
+        self.logs.insert(id, log.clone());
+        Ok(log)
+    }
+}
+
+/// A challenger: audits results and disputes the bad ones.
+pub struct ChallengerAgent<C, S> {
+    chain: C,
+    store: S,
+    me: Address,
+    strategy: Strategy,
+    parallelism: usize,
+    from_block: u64,
+    /// The first bad step of each result judged (`None`: accepted).
+    judged: BTreeMap<JobId, Option<u64>>,
+}
+
+impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C, S> {
+    /// A challenger acting for `me`, auditing with a full replay.
+    pub fn new(chain: C, store: S, me: Address) -> Self {
+        Self {
+            chain,
+            store,
+            me,
+            strategy: Strategy::Full,
+            parallelism: 1,
+            from_block: 0,
+            judged: BTreeMap::new(),
+        }
+    }
+
+    /// Audit with `strategy` (sampled audits are seeded by the randomness of the block after
+    /// the one the challenger reads the result in).
+    pub fn auditing(mut self, strategy: Strategy, parallelism: usize) -> Self {
+        self.strategy = strategy;
+        self.parallelism = parallelism.max(1);
+        self
+    }
+
+    /// Read events from `block` on.
+    pub fn from_block(mut self, block: u64) -> Self {
+        self.from_block = block;
+        self
+    }
+
+    /// One round: audit new results, challenge bad ones, move in its disputes, resolve,
+    /// withdraw.
+    pub async fn tick(&mut self) -> Result<Vec<String>> {
+        let mut did = Vec::new();
+        for id in job_ids(&self.chain, self.from_block).await? {
+            let job = self.chain.job(id).await?;
+            match job.status {
+                JobStatus::Submitted if self.chain.now().await? < job.deadline => {
+                    if let Some(bad) = self.bad_step(id, &job).await? {
+                        let claim = disagree(&job.result.expect("submitted").head);
+                        self.chain
+                            .challenge(self.me, id, claim, job.terms.required_stake)
+                            .await?;
+                        did.push(format!("job {id}: step {bad} is wrong: challenged"));
+                    }
+                }
+                JobStatus::Disputed => {
+                    let Some(d) = self.chain.dispute(id).await? else {
+                        continue;
+                    };
+                    if d.challenger != self.me {
+                        continue;
+                    }
+                    if d.turn == Turn::Challenger {
+                        let bad = self.bad_step(id, &job).await?.unwrap_or(0);
+                        let theirs = self.node_commitment(&job, d.mid()).await?;
+                        let c = if d.mid() <= bad && Some(d.node_mid) == theirs {
+                            d.node_mid
+                        } else {
+                            disagree(&d.node_mid)
+                        };
+                        self.chain.bisect(self.me, id, c).await?;
+                        did.push(format!(
+                            "job {id}: {} c_{}",
+                            if c == d.node_mid {
+                                "agreed on"
+                            } else {
+                                "disputed"
+                            },
+                            d.mid()
+                        ));
+                    } else if let Some((what, _)) =
+                        settle(&self.chain, self.me, id, Turn::Node).await?
+                    {
+                        did.push(format!("job {id}: {what}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        withdraw(&self.chain, self.me, &mut did).await?;
+        Ok(did)
+    }
+
+    /// The first bad step of `job`'s result (audited once, again after a restart); `None`
+    /// when the audit accepts it.
+    async fn bad_step(&mut self, id: JobId, job: &Job) -> Result<Option<u64>> {
+        if let Some(b) = self.judged.get(&id) {
+            return Ok(*b);
+        }
+        let Some(result) = &job.result else {
+            return Ok(None);
+        };
+        let sub = Submission::from_chain(&job.terms, result);
+        let block = self.chain.block_number().await?;
+        let seed = match self.strategy {
+            Strategy::Full => Seed::from_u64(0),
+            _ => crate::audit_seed(&sub, &self.chain.randomness(block).await?),
+        };
+        let verdict = Verifier::new(self.store.clone())
+            .with_parallelism(self.parallelism)
+            .verify(&sub, self.strategy, &seed)
+            .await?;
+        let bad = match verdict {
+            Verdict::Accepted(_) => None,
+            Verdict::Rejected(f) => Some(f.step().unwrap_or(0)),
+        };
+        self.judged.insert(id, bad);
+        Ok(bad)
+    }
+
+    /// The node's c_i from its published log (`None` when the log cannot be read).
+    async fn node_commitment(&self, job: &Job, i: u64) -> Result<Option<B256>> {
+        let Some(r) = &job.result else {
+            return Ok(None);
+        };
+        match VerifiedLog::from_head(&self.store, &cid_of(&r.genesis), &cid_of(&r.head)).await {
+            Ok(log) => Ok(Some(commitment_at(&log, i)?)),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// A commitment that differs from `theirs` (the challenger's claim where it disputes the node's
+/// value; the market compares commitments, it does not judge the challenger's).
+fn disagree(theirs: &B256) -> B256 {
+    B256::from(Digest::of_parts(&[b"oai-verify: not this commitment", theirs.as_slice()]).0)
+}
+
+/// A referee of the market's adjudicator.
+pub struct RefereeAgent<C, S> {
+    chain: C,
+    store: S,
+    me: Address,
+    device: Device,
+    from_block: u64,
+    voted: BTreeSet<B256>,
+}
+
+impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S> {
+    /// A referee acting for `me` (one of the adjudicator's referees), replaying on the CPU.
+    pub fn new(chain: C, store: S, me: Address) -> Self {
+        Self {
+            chain,
+            store,
+            me,
+            device: Device::Cpu,
+            from_block: 0,
+            voted: BTreeSet::new(),
+        }
+    }
+
+    /// Read events from `block` on.
+    pub fn from_block(mut self, block: u64) -> Self {
+        self.from_block = block;
+        self
+    }
+
+    /// One round: judge and vote on every case waiting for adjudication.
+    pub async fn tick(&mut self) -> Result<Vec<String>> {
+        let mut did = Vec::new();
+        for id in job_ids(&self.chain, self.from_block).await? {
+            let Some(d) = self.chain.dispute(id).await? else {
+                continue;
+            };
+            if d.turn != Turn::Adjudication {
+                continue;
+            }
+            let case = self.chain.case_id(id, &d).await?;
+            if self.voted.contains(&case) {
+                continue;
+            }
+            match game::referee_move(&self.chain, self.me, id, &self.store, self.device.clone())
+                .await
+            {
+                Ok(Some((judgement, _))) => {
+                    did.push(format!("job {id}: step {} judged: {judgement:?}", d.lo));
+                }
+                Ok(None) => {}
+                // voted before a restart, or the case is decided already
+                Err(Error::Chain(e)) if matches!(e.revert(), Some(Revert::Referee(_))) => {}
+                Err(e) => return Err(e),
+            }
+            self.voted.insert(case);
+        }
+        Ok(did)
+    }
+}
+
+/// Something [`run`] can tick.
+#[async_trait::async_trait]
+pub trait Agent: Send {
+    /// One round of work; what it did.
+    async fn tick(&mut self) -> Result<Vec<String>>;
+}
+
+macro_rules! agent {
+    ($t:ident) => {
+        #[async_trait::async_trait]
+        impl<C: Chain + Send, S: BlockStore + Clone + Send + Sync + 'static> Agent for $t<C, S> {
+            async fn tick(&mut self) -> Result<Vec<String>> {
+                $t::tick(self).await
+            }
+        }
+    };
+}
+agent!(NodeAgent);
+agent!(ChallengerAgent);
+agent!(RefereeAgent);
+
+/// Tick `agent` every `poll` until `stop` resolves, passing what it did to `report`. An error of
+/// one tick is reported and the agent goes on (a chain that is down comes back); the loop ends
+/// only when `stop` does.
+pub async fn run<A: Agent>(
+    mut agent: A,
+    poll: Duration,
+    stop: impl std::future::Future<Output = ()>,
+    mut report: impl FnMut(std::result::Result<String, Error>) + Send,
+) {
+    tokio::pin!(stop);
+    loop {
+        match agent.tick().await {
+            Ok(lines) => lines.into_iter().for_each(|l| report(Ok(l))),
+            Err(e) => report(Err(e)),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
