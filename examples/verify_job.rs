@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use oai::chain::rpc::{dev_signers, Anvil, RpcEvm};
 use oai::chain::{
     Address, Chain, ChainConfig, Contracts, Evm, JobStatus, JobTerms, Receipt, Revm, B256, U256,
 };
@@ -71,10 +72,68 @@ async fn main() -> Result<()> {
     };
     let spec_cid = spec.put(&store).await?;
 
-    // The chain: requester, node, challenger, referee.
-    let evm = std::sync::Arc::new(Revm::with_seed(2026));
+    // The node trains; a challenger that trains the same spec gets the very same log (training
+    // is deterministic), so the example computes it once and gives both the result.
+    let t = Instant::now();
+    let honest = Trainer::new(store.clone(), spec.clone(), Device::Cpu)
+        .await?
+        .run()
+        .await?
+        .1;
+    let train_secs = t.elapsed().as_secs_f64();
+    println!(
+        "training: {steps} steps in {train_secs:.1} s (the challenger's own log is the same spec \
+         trained again, bit for bit this log: computed once here)"
+    );
+    let own = VerifiedLog::from_head(&store, &honest.header, &honest.head).await?;
+
+    let job = Job {
+        store,
+        spec,
+        spec_cid,
+        version,
+        honest,
+        own,
+    };
+    println!("\n##### on the embedded EVM");
     let names = ["deployer", "requester", "node", "challenger", "referee"];
     let who: Vec<Address> = (1..=names.len() as u8).map(Address::repeat_byte).collect();
+    play(std::sync::Arc::new(Revm::with_seed(2026)), who, &job).await?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match Anvil::locate(&root) {
+        Some(bin) => {
+            println!("\n##### on anvil ({})", bin.display());
+            let node = Anvil::start(&bin).await?;
+            let signers = dev_signers(5);
+            let who = signers.iter().map(|s| s.address()).collect();
+            play(std::sync::Arc::new(RpcEvm::connect(node.url(), signers).await?), who, &job).await?;
+        }
+        None => println!("\n(no anvil: install npm @foundry-rs/anvil-linux-amd64 under .ci/node or set OAI_ANVIL to play on it too)"),
+    }
+    Ok(())
+}
+
+/// What both chains play with: the data, the spec and the honest log.
+struct Job {
+    store: MemStore,
+    spec: JobSpec,
+    spec_cid: oai::core::Cid,
+    version: Version,
+    honest: oai::train::TrainingLog,
+    own: VerifiedLog,
+}
+
+/// The two jobs on `evm`, acting for `who` (deployer, requester, node, challenger, referee).
+async fn play<E: Evm + 'static>(
+    evm: std::sync::Arc<E>,
+    who: Vec<Address>,
+    job: &Job,
+) -> Result<()> {
+    let (store, spec, spec_cid) = (job.store.clone(), &job.spec, job.spec_cid);
+    let (version, honest, own) = (&job.version, &job.honest, &job.own);
+    let steps = spec.steps;
+    let names = ["deployer", "requester", "node", "challenger", "referee"];
+    // The chain: requester, node, challenger, referee.
     let eth = U256::from(ETH);
     for a in &who {
         evm.set_balance(*a, eth * U256::from(100)).await?;
@@ -101,21 +160,6 @@ async fn main() -> Result<()> {
     let mut gas = Gas::default();
     gas.add("node", chain.register(node, eth * U256::from(4)).await?);
     gas.add("challenger", chain.register(challenger, eth).await?);
-
-    // The node trains; a challenger that trains the same spec gets the very same log (training
-    // is deterministic), so the example computes it once and gives both the result.
-    let t = Instant::now();
-    let honest = Trainer::new(store.clone(), spec.clone(), Device::Cpu)
-        .await?
-        .run()
-        .await?
-        .1;
-    let train_secs = t.elapsed().as_secs_f64();
-    println!(
-        "training: {steps} steps in {train_secs:.1} s (the challenger's own log is the same spec \
-         trained again, bit for bit this log: computed once here)"
-    );
-    let own = VerifiedLog::from_head(&store, &honest.header, &honest.head).await?;
 
     for cheat in [false, true] {
         let label = if cheat {
