@@ -215,7 +215,7 @@ async fn play<E: Evm + 'static>(
             t.elapsed().as_secs_f64()
         );
         let t = Instant::now();
-        match challenge(&chain, challenger, job, &own).await? {
+        match challenge(&chain, challenger, job, own).await? {
             None => {
                 println!("the challenger's own log has the same head: no challenge");
                 chain.advance_time(86_401).await?;
@@ -246,7 +246,7 @@ async fn play<E: Evm + 'static>(
                 gas.add("node", r);
                 rounds += 1;
             }
-            if let Some(r) = challenger_move(&chain, challenger, job, &own).await? {
+            if let Some(r) = challenger_move(&chain, challenger, job, own).await? {
                 gas.add("challenger", r);
             }
         }
