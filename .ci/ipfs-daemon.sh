@@ -11,6 +11,7 @@ port="${IPFS_API_PORT:-$(free_port)}"
 if ! python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
   echo "ipfs-daemon: port $port on 127.0.0.1 is already in use" >&2; exit 1
 fi
+rpc_port="$(free_port)"   # js-ipfs's own gRPC-over-websocket listener (5003 by default)
 export IPFS_PATH="$repo"
 export NODE_OPTIONS="--require $here/node/polyfill.cjs"
 jsipfs="$here/node/node_modules/.bin/jsipfs"
@@ -21,8 +22,9 @@ const fs = require("fs"); const p = process.argv[1] + "/config"; const port = pr
 const c = JSON.parse(fs.readFileSync(p));
 c.Addresses.Swarm = []; c.Addresses.Delegates = []; c.Bootstrap = [];
 c.Addresses.API = "/ip4/127.0.0.1/tcp/" + port; c.Addresses.Gateway = "";
+c.Addresses.RPC = "/ip4/127.0.0.1/tcp/" + process.argv[3];
 if (c.Discovery) { c.Discovery.MDNS = { Enabled: false }; c.Discovery.webRTCStar = { Enabled: false }; }
-fs.writeFileSync(p, JSON.stringify(c, null, 2));' "$repo" "$port"
+fs.writeFileSync(p, JSON.stringify(c, null, 2));' "$repo" "$port" "$rpc_port"
 nohup "$jsipfs" daemon --offline >"$repo.daemon.log" 2>&1 &
 echo $! >"$repo.pid"
 for _ in $(seq 1 120); do
