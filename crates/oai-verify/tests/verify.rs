@@ -579,7 +579,6 @@ async fn results_read_from_the_chain_are_verified() {
     let m = market(&spec, &version).await;
     let (chain, terms, eth, accounts) = (&m.chain, &m.terms, m.eth, &m.accounts);
     let (requester, node) = (m.requester, m.node);
-    chain.register(node, eth * U256::from(3)).await.unwrap();
     for cheat in [false, true] {
         let (job, _) = chain.post_job(requester, terms, eth).await.unwrap();
         chain.claim_job(node, job).await.unwrap();
