@@ -942,16 +942,17 @@ mod on_anvil_and_ipfs {
         eprintln!("skipped: {what}");
     }
 
-    #[tokio::test]
-    async fn a_cheating_node_is_slashed_on_anvil_with_its_blocks_in_ipfs() {
+    /// anvil with the contracts, and the job's data in the IPFS node; `None` (skipped) without
+    /// them. The anvil process lives as long as the returned handle.
+    async fn real_market() -> Option<(Anvil, Market<RpcEvm>, IpfsStore, JobSpec)> {
         let Ok(api) = std::env::var("OAI_IPFS_API") else {
-            return skip("OAI_IPFS_API is not set (a kubo-style RPC, e.g. .ci/ipfs-daemon.sh)");
+            skip("OAI_IPFS_API is not set (a kubo-style RPC, e.g. .ci/ipfs-daemon.sh)");
+            return None;
         };
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let Some(bin) = Anvil::locate(&root) else {
-            return skip(
-                "no anvil (npm @foundry-rs/anvil-linux-amd64 under .ci/node, or OAI_ANVIL)",
-            );
+            skip("no anvil (npm @foundry-rs/anvil-linux-amd64 under .ci/node, or OAI_ANVIL)");
+            return None;
         };
         let node = Anvil::start(&bin).await.unwrap();
         let signers = dev_signers(8);
@@ -959,26 +960,22 @@ mod on_anvil_and_ipfs {
         let evm = std::sync::Arc::new(RpcEvm::connect(node.url(), signers).await.unwrap());
         let (store, spec, version) = job_in(IpfsStore::new(&api).unwrap()).await;
         let m = market_on(evm, accounts, &spec, &version).await;
+        Some((node, m, store, spec))
+    }
+
+    #[tokio::test]
+    async fn a_cheating_node_is_slashed_on_anvil_with_its_blocks_in_ipfs() {
+        let Some((_anvil, m, store, spec)) = real_market().await else {
+            return;
+        };
         game::cheating_node_is_slashed(&m, &store, &spec).await;
     }
 
     #[tokio::test]
     async fn the_agents_play_on_anvil_with_their_blocks_in_ipfs() {
-        let Ok(api) = std::env::var("OAI_IPFS_API") else {
-            return skip("OAI_IPFS_API is not set (a kubo-style RPC, e.g. .ci/ipfs-daemon.sh)");
+        let Some((_anvil, m, store, spec)) = real_market().await else {
+            return;
         };
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let Some(bin) = Anvil::locate(&root) else {
-            return skip(
-                "no anvil (npm @foundry-rs/anvil-linux-amd64 under .ci/node, or OAI_ANVIL)",
-            );
-        };
-        let node = Anvil::start(&bin).await.unwrap();
-        let signers = dev_signers(8);
-        let accounts: Vec<Address> = signers.iter().map(|s| s.address()).collect();
-        let evm = std::sync::Arc::new(RpcEvm::connect(node.url(), signers).await.unwrap());
-        let (store, spec, version) = job_in(IpfsStore::new(&api).unwrap()).await;
-        let m = market_on(evm, accounts, &spec, &version).await;
         agents::agents_play(&m, &store, &spec, false).await;
     }
 }
