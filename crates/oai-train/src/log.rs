@@ -163,12 +163,7 @@ pub async fn store_chain<S: BlockStore + ?Sized>(
         before = r.weights_after;
         prev = put(store, r).await?;
         leaves.push(ids::digest_of(&prev)?);
-        if let Some(cid) = r.checkpoint {
-            checkpoints.push(CheckpointRef {
-                step: r.step + 1,
-                cid,
-            });
-        }
+        checkpoints.extend(r.committed_checkpoint());
     }
     let log = TrainingLog {
         format: LOG_FORMAT,
@@ -209,7 +204,28 @@ impl VerifiedLog {
     /// states: a huge `steps` is refused, not trusted.
     pub async fn load<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Self> {
         let log: TrainingLog = get(store, "training log", cid).await?;
-        Self::verify(store, *cid, log).await
+        if log.format != LOG_FORMAT {
+            return Err(Error::malformed(
+                "training log",
+                format!("format {} (this build reads {LOG_FORMAT})", log.format),
+            ));
+        }
+        let (header, spec) = header_and_spec(store, &log.header).await?;
+        if log.steps > spec.steps {
+            return Err(broken(
+                spec.steps,
+                format!(
+                    "the log has {} steps, the spec asks for {}",
+                    log.steps, spec.steps
+                ),
+            ));
+        }
+        let too_long = (0, "chain does not end at the header".to_string());
+        let (records, leaves) = walk(store, &log.header, &log.head, log.steps, too_long).await?;
+        if let Some(short) = log.steps.checked_sub(records.len() as u64 + 1) {
+            return Err(broken(short, "chain reaches the header early"));
+        }
+        Self::checked(*cid, log, header, spec, records, leaves)
     }
 
     /// Load the log whose header and last record are `header` and `head` (what a result on
@@ -222,89 +238,46 @@ impl VerifiedLog {
         header: &Cid,
         head: &Cid,
     ) -> Result<Self> {
-        let h: LogHeader = get(store, "log header", header).await?;
-        let spec = JobSpec::get(store, &h.spec).await?;
-        let mut leaves = Vec::new();
-        let mut checkpoints = Vec::new();
-        let mut cur = *head;
-        while cur != *header {
-            if leaves.len() as u64 >= spec.steps {
-                return Err(broken(
-                    spec.steps,
-                    format!(
-                        "the chain from the head is longer than the spec's {} steps",
-                        spec.steps
-                    ),
-                ));
-            }
-            let r: StepRecord = get(store, "step record", &cur).await?;
-            leaves.push(ids::digest_of(&cur)?);
-            if let Some(cid) = r.checkpoint {
-                checkpoints.push(CheckpointRef {
-                    step: r.step + 1,
-                    cid,
-                });
-            }
-            cur = r.prev;
-        }
-        leaves.reverse();
-        checkpoints.reverse();
+        let (h, spec) = header_and_spec(store, header).await?;
+        let too_long = (
+            spec.steps,
+            format!(
+                "the chain from the head is longer than the spec's {} steps",
+                spec.steps
+            ),
+        );
+        let (records, leaves) = walk(store, header, head, spec.steps, too_long).await?;
         let log = TrainingLog {
             format: LOG_FORMAT,
             header: *header,
             head: *head,
-            steps: leaves.len() as u64,
+            steps: records.len() as u64,
             root: MerkleTree::new(&leaves).root(),
-            checkpoints,
+            checkpoints: records
+                .iter()
+                .filter_map(StepRecord::committed_checkpoint)
+                .collect(),
         };
         let cid = ids::cid_v1(ids::DAG_CBOR, &encode(&log)?);
-        Self::verify(store, cid, log).await
+        Self::checked(cid, log, h, spec, records, leaves)
     }
 
-    async fn verify<S: BlockStore + ?Sized>(store: &S, cid: Cid, log: TrainingLog) -> Result<Self> {
-        if log.format != LOG_FORMAT {
-            return Err(Error::malformed(
-                "training log",
-                format!("format {} (this build reads {LOG_FORMAT})", log.format),
-            ));
-        }
-        let header: LogHeader = get(store, "log header", &log.header).await?;
-        if header.format != LOG_FORMAT {
-            return Err(Error::malformed(
-                "log header",
-                format!("format {}", header.format),
-            ));
-        }
-        let spec = JobSpec::get(store, &header.spec).await?;
-        if log.steps > spec.steps {
-            return Err(broken(
-                spec.steps,
-                format!(
-                    "the log has {} steps, the spec asks for {}",
-                    log.steps, spec.steps
-                ),
-            ));
-        }
-        let mut records = Vec::new();
-        let mut leaves = Vec::new();
-        let mut cur = log.head;
-        for s in (0..log.steps).rev() {
-            if cur == log.header {
-                return Err(broken(s, "chain reaches the header early"));
+    /// The checks that need no I/O, on records already walked: step numbers, the commitment
+    /// chain, per-record consistency, the Merkle root and the checkpoints.
+    fn checked(
+        cid: Cid,
+        log: TrainingLog,
+        header: LogHeader,
+        spec: JobSpec,
+        records: Vec<StepRecord>,
+        leaves: Vec<Digest>,
+    ) -> Result<Self> {
+        // from the head down, as the chain was walked
+        for (s, r) in records.iter().enumerate().rev() {
+            if r.step != s as u64 {
+                return Err(broken(s as u64, format!("record holds step {}", r.step)));
             }
-            let r: StepRecord = get(store, "step record", &cur).await?;
-            if r.step != s {
-                return Err(broken(s, format!("record holds step {}", r.step)));
-            }
-            leaves.push(ids::digest_of(&cur)?);
-            cur = r.prev;
-            records.push(r);
         }
-        if cur != log.header {
-            return Err(broken(0, "chain does not end at the header"));
-        }
-        records.reverse();
-        leaves.reverse();
         let mut before = header.init;
         for r in &records {
             r.check(&header, &before)?;
@@ -354,13 +327,49 @@ impl VerifiedLog {
         self.records[..(step as usize).min(self.records.len())]
             .iter()
             .rev()
-            .find_map(|r| {
-                r.checkpoint.map(|cid| CheckpointRef {
-                    step: r.step + 1,
-                    cid,
-                })
-            })
+            .find_map(StepRecord::committed_checkpoint)
     }
+}
+
+/// The header `cid` (of this build's format) and the spec it names.
+async fn header_and_spec<S: BlockStore + ?Sized>(
+    store: &S,
+    cid: &Cid,
+) -> Result<(LogHeader, JobSpec)> {
+    let header: LogHeader = get(store, "log header", cid).await?;
+    if header.format != LOG_FORMAT {
+        return Err(Error::malformed(
+            "log header",
+            format!("format {}", header.format),
+        ));
+    }
+    let spec = JobSpec::get(store, &header.spec).await?;
+    Ok((header, spec))
+}
+
+/// The records from `head` back to `header`, each read once, returned in step order with their
+/// digests. At most `max` are read: a longer chain is `BrokenLog` with `too_long`.
+async fn walk<S: BlockStore + ?Sized>(
+    store: &S,
+    header: &Cid,
+    head: &Cid,
+    max: u64,
+    too_long: (u64, String),
+) -> Result<(Vec<StepRecord>, Vec<Digest>)> {
+    let (mut records, mut leaves) = (Vec::new(), Vec::new());
+    let mut cur = *head;
+    while cur != *header {
+        if records.len() as u64 >= max {
+            return Err(broken(too_long.0, too_long.1));
+        }
+        let r: StepRecord = get(store, "step record", &cur).await?;
+        leaves.push(ids::digest_of(&cur)?);
+        cur = r.prev;
+        records.push(r);
+    }
+    records.reverse();
+    leaves.reverse();
+    Ok((records, leaves))
 }
 
 /// The records commit a checkpoint exactly where the spec makes one due; the summary lists
@@ -383,12 +392,7 @@ fn check_checkpoints(log: &TrainingLog, spec: &JobSpec, records: &[StepRecord]) 
     }
     let mut expected: Vec<CheckpointRef> = records
         .iter()
-        .filter_map(|r| {
-            r.checkpoint.map(|cid| CheckpointRef {
-                step: r.step + 1,
-                cid,
-            })
-        })
+        .filter_map(StepRecord::committed_checkpoint)
         .collect();
     let resume_point = log
         .checkpoints
@@ -420,6 +424,14 @@ fn broken(step: u64, reason: impl Into<String>) -> Error {
 }
 
 impl StepRecord {
+    /// The checkpoint this record commits (of the state after its step), if any.
+    pub fn committed_checkpoint(&self) -> Option<CheckpointRef> {
+        self.checkpoint.map(|cid| CheckpointRef {
+            step: self.step + 1,
+            cid,
+        })
+    }
+
     /// Internal consistency against the header and the previous commitment.
     fn check(&self, header: &LogHeader, before: &Digest) -> Result<()> {
         let s = self.step;

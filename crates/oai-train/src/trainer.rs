@@ -37,7 +37,7 @@ pub struct Trainer<S> {
     header: Cid,
     head: Cid,
     leaves: Vec<Digest>,
-    /// The checkpoint at step 0 and those the records commit (due by the spec).
+    /// The checkpoints the records commit (due by the spec; the initial state is never listed).
     checkpoints: Vec<CheckpointRef>,
     /// A checkpoint of a state no record commits (a stop between due checkpoints), listed
     /// last in a summary published at its step so that the run can resume from it.
