@@ -238,6 +238,8 @@ pub struct ChallengerAgent<C, S> {
     from_block: u64,
     /// The first bad step of each result judged (`None`: accepted).
     judged: BTreeMap<JobId, Option<u64>>,
+    /// The node's published log of each disputed job, once read.
+    node_logs: BTreeMap<JobId, VerifiedLog>,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C, S> {
@@ -251,11 +253,12 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             parallelism: 1,
             from_block: 0,
             judged: BTreeMap::new(),
+            node_logs: BTreeMap::new(),
         }
     }
 
-    /// Audit with `strategy` (sampled audits are seeded by the randomness of the block after
-    /// the one the challenger reads the result in).
+    /// Audit with `strategy` (sampled audits are seeded by the randomness of the latest block
+    /// when the challenger audits, which is made after the submission).
     pub fn auditing(mut self, strategy: Strategy, parallelism: usize) -> Self {
         self.strategy = strategy;
         self.parallelism = parallelism.max(1);
@@ -293,7 +296,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                     }
                     if d.turn == Turn::Challenger {
                         let bad = self.bad_step(id, &job).await?.unwrap_or(0);
-                        let theirs = self.node_commitment(&job, d.mid()).await?;
+                        let theirs = self.node_commitment(id, &job, d.mid()).await?;
                         let c = if d.mid() <= bad && Some(d.node_mid) == theirs {
                             d.node_mid
                         } else {
@@ -349,15 +352,20 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         Ok(bad)
     }
 
-    /// The node's c_i from its published log (`None` when the log cannot be read).
-    async fn node_commitment(&self, job: &Job, i: u64) -> Result<Option<B256>> {
-        let Some(r) = &job.result else {
-            return Ok(None);
-        };
-        match VerifiedLog::from_head(&self.store, &cid_of(&r.genesis), &cid_of(&r.head)).await {
-            Ok(log) => Ok(Some(commitment_at(&log, i)?)),
-            Err(_) => Ok(None),
+    /// The node's c_i from its published log (read once a dispute; `None` while it cannot
+    /// be read).
+    async fn node_commitment(&mut self, id: JobId, job: &Job, i: u64) -> Result<Option<B256>> {
+        if !self.node_logs.contains_key(&id) {
+            let Some(r) = &job.result else {
+                return Ok(None);
+            };
+            let (header, head) = (cid_of(&r.genesis), cid_of(&r.head));
+            match VerifiedLog::from_head(&self.store, &header, &head).await {
+                Ok(log) => self.node_logs.insert(id, log),
+                Err(_) => return Ok(None),
+            };
         }
+        Ok(Some(commitment_at(&self.node_logs[&id], i)?))
     }
 }
 
