@@ -13,9 +13,8 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use oai::core::seed::uniform_below;
 use oai::core::Seed;
-use oai::data::dataset::{Record, Tensor as RecordTensor, Version};
+use oai::data::dataset::{Record, Version};
 use oai::data::MemStore;
 use oai::train::candle::Device;
 use oai::train::log::store_chain;
@@ -40,25 +39,7 @@ async fn main() -> Result<()> {
 
 /// `n` labelled records of `dim` seeded features in `classes` classes.
 fn records(n: u64, dim: usize, classes: u64) -> Vec<Record> {
-    let mut rng = Seed::from_u64(3).rng();
-    (0..n)
-        .map(|i| {
-            let values: Vec<f32> = (0..dim)
-                .map(|j| {
-                    let lean = if j as u64 % classes == i % classes {
-                        0.5
-                    } else {
-                        0.0
-                    };
-                    lean + uniform_below(&mut rng, 1000) as f32 / 1000.0
-                })
-                .collect();
-            Record::Labeled {
-                input: RecordTensor::from_f32(vec![dim as u64], &values).expect("sized"),
-                label: i % classes,
-            }
-        })
-        .collect()
+    oai::train::corpus::seeded_classes(Seed::from_u64(3), n, dim, classes)
 }
 
 fn mlp(dataset: oai::core::Cid, input: usize, hidden: Vec<usize>, classes: usize) -> JobSpec {

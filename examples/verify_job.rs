@@ -13,9 +13,8 @@ use oai::chain::rpc::{dev_signers, Anvil, RpcEvm};
 use oai::chain::{
     Address, Chain, ChainConfig, Contracts, Evm, JobStatus, JobTerms, Receipt, Revm, B256, U256,
 };
-use oai::core::seed::uniform_below;
 use oai::core::Seed;
-use oai::data::dataset::{Record, Tensor as RecordTensor, Version};
+use oai::data::dataset::Version;
 use oai::data::MemStore;
 use oai::train::candle::Device;
 use oai::train::log::store_chain;
@@ -34,23 +33,7 @@ async fn main() -> Result<()> {
         .transpose()?
         .unwrap_or(10_000);
     let store = MemStore::new();
-    let records: Vec<Record> = {
-        let mut rng = Seed::from_u64(3).rng();
-        (0..512u64)
-            .map(|i| {
-                let values: Vec<f32> = (0..8u64)
-                    .map(|j| {
-                        let lean = if j % 3 == i % 3 { 0.5 } else { 0.0 };
-                        lean + uniform_below(&mut rng, 1000) as f32 / 1000.0
-                    })
-                    .collect();
-                Record::Labeled {
-                    input: RecordTensor::from_f32(vec![8], &values).expect("sized"),
-                    label: i % 3,
-                }
-            })
-            .collect()
-    };
+    let records = oai::train::corpus::seeded_classes(Seed::from_u64(3), 512, 8, 3);
     let version = Version::from_records(&store, records).await?;
     let spec = JobSpec {
         dataset: version.cid(),

@@ -1,8 +1,33 @@
 //! Turning common raw data into dataset records the models train on.
 
+use oai_core::seed::uniform_below;
+use oai_core::Seed;
 use oai_data::dataset::{Record, Tensor};
 
 use crate::{Error, Result};
+
+/// `n` labelled records of `dim` features in `classes` (> 0) classes, drawn from `seed`: record
+/// `i` has label `i % classes`, and its feature `j` is uniform in `[0, 1)` (in thousandths) plus
+/// 0.5 where `j % classes` is its label. A small, learnable, reproducible dataset for examples,
+/// tests and benches.
+pub fn seeded_classes(seed: Seed, n: u64, dim: usize, classes: u64) -> Vec<Record> {
+    let mut rng = seed.rng();
+    (0..n)
+        .map(|i| {
+            let values: Vec<f32> = (0..dim as u64)
+                .map(|j| {
+                    let lean = if j % classes == i % classes { 0.5 } else { 0.0 };
+                    lean + uniform_below(&mut rng, 1000) as f32 / 1000.0
+                })
+                .collect();
+            Record::Labeled {
+                input: Tensor::from_f32(vec![dim as u64], &values)
+                    .expect("the shape holds dim values"),
+                label: i % classes,
+            }
+        })
+        .collect()
+}
 
 /// Records from CSV lines of numeric features with an integer class in the last column (the
 /// layout of scikit-learn's `digits.csv`): each line becomes a `Labeled` f32 tensor record,

@@ -6,7 +6,7 @@ use oai_chain::{
     Address, Chain, ChainConfig, Contracts, JobStatus, JobTerms, Revm, Turn, B256, U256,
 };
 use oai_core::{Cid, Digest, Seed};
-use oai_data::dataset::{Record, Tensor as RecordTensor, Version};
+use oai_data::dataset::{Record, Version};
 use oai_data::{BlockStore, MemStore};
 use oai_train::log::{self, StepRecord, TrainingLog};
 use oai_train::{Checkpoint, Field, JobSpec, ModelSpec, OptimizerSpec, Schedule, Trainer};
@@ -17,24 +17,9 @@ const CPU: oai_train::candle::Device = oai_train::candle::Device::Cpu;
 const STEPS: u64 = 24;
 const EVERY: u64 = 4;
 
-/// 192 records of 8 features in 3 classes: a class's features lean its way, plus seeded noise.
+/// 192 records of 8 features in 3 classes.
 fn records() -> Vec<Record> {
-    let mut rng = Seed::from_u64(3).rng();
-    (0..192u64)
-        .map(|i| {
-            let class = i % 3;
-            let values: Vec<f32> = (0..8u64)
-                .map(|j| {
-                    let noise = oai_core::seed::uniform_below(&mut rng, 1000) as f32 / 1000.0;
-                    noise + if j % 3 == class { 0.5 } else { 0.0 }
-                })
-                .collect();
-            Record::Labeled {
-                input: RecordTensor::from_f32(vec![8], &values).unwrap(),
-                label: class,
-            }
-        })
-        .collect()
+    oai_train::corpus::seeded_classes(Seed::from_u64(3), 192, 8, 3)
 }
 
 fn spec(dataset: Cid, seed: u64) -> JobSpec {
