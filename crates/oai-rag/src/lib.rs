@@ -1,7 +1,7 @@
 //! Retrieval over shared knowledge for oai.
 //!
-//! - [`embed`]: the [`Embedder`] trait and [`MiniLm`] (all-MiniLM-L6-v2 on candle, loaded from
-//!   local files).
+//! - [`embed`]: the [`Embedder`] trait, [`MiniLm`] (all-MiniLM-L6-v2 on candle, loaded from
+//!   local files) and [`HashedWords`] (feature hashing, no model file).
 //! - [`vector`]: the [`VectorStore`] trait (every hit cites its source chunk's CID), exact
 //!   [`FlatStore`], approximate [`HnswStore`], and the conformance suite.
 //! - [`ingest`]: documents to passages to index entries, incremental by dataset diff.
@@ -17,7 +17,7 @@ pub mod generate;
 pub mod ingest;
 pub mod vector;
 
-pub use embed::{Embedder, MiniLm};
+pub use embed::{Embedder, HashedWords, MiniLm};
 pub use error::{Error, Result};
 pub use generate::{Answer, Extractive, Generator, LocalLm, Passage};
 pub use ingest::{IngestReport, Ingestor};

@@ -1,5 +1,10 @@
-//! Sentence embeddings: the [`Embedder`] trait and [`MiniLm`], all-MiniLM-L6-v2 run by
-//! candle-transformers' BERT from local files.
+//! Sentence embeddings: the [`Embedder`] trait, [`MiniLm`] (all-MiniLM-L6-v2 run by
+//! candle-transformers' BERT from local files) and [`HashedWords`] (feature hashing of words, no
+//! model file).
+
+mod hashed;
+
+pub use hashed::HashedWords;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
