@@ -107,6 +107,11 @@ impl<E: Evm> Contracts<E> {
         Ok((this, gas))
     }
 
+    /// The contracts' addresses.
+    pub fn deployment(&self) -> Deployment {
+        self.deployment
+    }
+
     /// The backend.
     pub fn evm(&self) -> &E {
         &self.evm

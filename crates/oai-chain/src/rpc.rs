@@ -10,9 +10,10 @@ use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{keccak256, Address, Bytes, Log, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{BlockNumberOrTag, Filter, TransactionRequest};
-use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::TransportError;
 use async_trait::async_trait;
+
+pub use alloy::signers::local::PrivateKeySigner;
 
 use crate::evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
 use crate::{Error, Result};

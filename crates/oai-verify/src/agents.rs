@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use oai_chain::bindings::TrainingMarket::{TrainingMarketErrors, TrainingMarketEvents};
 use oai_chain::{Address, Chain, Event, Job, JobId, JobStatus, Receipt, Revert, Turn, B256};
-use oai_core::{Digest, Seed};
+use oai_core::Seed;
 use oai_data::dataset::Version;
 use oai_data::BlockStore;
 use oai_train::candle::Device;
@@ -280,7 +280,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             match job.status {
                 JobStatus::Submitted if self.chain.now().await? < job.deadline => {
                     if let Some(bad) = self.bad_step(id, &job).await? {
-                        let claim = disagree(&job.result.expect("submitted").head);
+                        let claim = game::disagreeing(&job.result.expect("submitted").head);
                         self.chain
                             .challenge(self.me, id, claim, job.terms.required_stake)
                             .await?;
@@ -300,7 +300,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                         let c = if d.mid() <= bad && Some(d.node_mid) == theirs {
                             d.node_mid
                         } else {
-                            disagree(&d.node_mid)
+                            game::disagreeing(&d.node_mid)
                         };
                         self.chain.bisect(self.me, id, c).await?;
                         did.push(format!(
@@ -367,12 +367,6 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         }
         Ok(Some(commitment_at(&self.node_logs[&id], i)?))
     }
-}
-
-/// A commitment that differs from `theirs` (the challenger's claim where it disputes the node's
-/// value; the market compares commitments, it does not judge the challenger's).
-fn disagree(theirs: &B256) -> B256 {
-    B256::from(Digest::of_parts(&[b"oai-verify: not this commitment", theirs.as_slice()]).0)
 }
 
 /// A referee of the market's adjudicator.
@@ -453,6 +447,13 @@ macro_rules! agent {
     };
 }
 agent!(NodeAgent);
+
+#[async_trait::async_trait]
+impl<A: Agent + ?Sized> Agent for Box<A> {
+    async fn tick(&mut self) -> Result<Vec<String>> {
+        (**self).tick().await
+    }
+}
 agent!(ChallengerAgent);
 agent!(RefereeAgent);
 

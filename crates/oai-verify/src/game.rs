@@ -26,6 +26,14 @@ use crate::submission::{cid_of, commitment};
 use crate::verdict::Fault;
 use crate::Result;
 
+/// A commitment that differs from `theirs`: a challenger's claim where it disputes the node's
+/// value (the market compares commitments; it does not judge the challenger's).
+pub fn disagreeing(theirs: &B256) -> B256 {
+    B256::from(
+        oai_core::Digest::of_parts(&[b"oai-verify: not this commitment", theirs.as_slice()]).0,
+    )
+}
+
 /// c_i of a verified log: the header's commitment for 0, record i-1's after.
 pub fn commitment_at(vlog: &VerifiedLog, i: u64) -> Result<B256> {
     match i {
