@@ -4,6 +4,7 @@
 //! Run `oai --help` for the commands.
 
 use anyhow::{bail, Context, Result};
+use blocks::Blocks;
 use clap::{Parser, Subcommand, ValueEnum};
 use oai::core::{ids, Seed};
 use oai::data::dataset::{Builder, Record, Repo, Sampler, Version};
@@ -12,7 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 
+mod blocks;
+mod chain;
+mod node;
+mod rag;
 mod train;
+mod verify;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +30,10 @@ struct Cli {
     /// Directory of the block and ref store.
     #[arg(long, env = "OAI_STORE", default_value = ".oai", global = true)]
     store: PathBuf,
+    /// Keep blocks in the IPFS node at this RPC API URL (e.g. `http://127.0.0.1:5001`); heads
+    /// stay in `--store`.
+    #[arg(long, env = "OAI_IPFS", global = true)]
+    ipfs: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +70,21 @@ enum Command {
     Train(train::TrainCommand),
     /// Delete every block no head (dataset or `files/` name) reaches.
     Gc,
+    /// The contracts on an Ethereum node: deploy, status, jobs, stake.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// A job's life: post, fund, claim, submit, challenge, finalize, refund, withdraw.
+    #[command(subcommand)]
+    Job(chain::JobCommand),
+    /// Run a node playing trainer, challenger and/or referee until SIGINT or SIGTERM.
+    /// Example: `oai node --config node.toml --key-file node.key`.
+    Node(node::NodeArgs),
+    /// Audit a published run, or a job's result on chain, by replaying it.
+    #[command(subcommand)]
+    Verify(verify::VerifyCommand),
+    /// Retrieval: index a dataset's passages, answer questions with citations, serve peers.
+    #[command(subcommand)]
+    Rag(rag::RagCommand),
 }
 
 #[derive(Subcommand)]
@@ -188,7 +213,8 @@ impl From<ProfileArg> for unixfs::Profile {
     }
 }
 
-type StoreRepo = Repo<FsStore, FsStore>;
+/// Datasets over the command's blocks, heads in the filesystem store.
+type StoreRepo = Repo<Blocks, FsStore>;
 
 /// A dataset version by name (its head) or by manifest CID.
 async fn resolve(repo: &StoreRepo, name_or_cid: &str) -> Result<Version> {
@@ -254,10 +280,17 @@ fn describe(v: &Version) -> String {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let store = FsStore::open(&cli.store)
+    if let Command::Chain(cmd) = cli.command {
+        return chain::run_chain(cmd).await;
+    }
+    let fs = FsStore::open(&cli.store)
         .await
         .with_context(|| format!("opening store {}", cli.store.display()))?;
-    let repo = Repo::new(store.clone(), store.clone());
+    let store = match &cli.ipfs {
+        Some(url) => Blocks::Ipfs(oai::data::store::IpfsStore::new(url)?),
+        None => Blocks::Fs(fs.clone()),
+    };
+    let repo = Repo::new(store.clone(), fs.clone());
     match cli.command {
         Command::Add {
             file,
@@ -273,8 +306,8 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", r.root);
             if let Some(name) = name {
                 let refname = format!("files/{name}");
-                let old = store.get_ref(&refname).await?;
-                store.compare_and_swap(&refname, old, Some(r.root)).await?;
+                let old = fs.get_ref(&refname).await?;
+                fs.compare_and_swap(&refname, old, Some(r.root)).await?;
             }
             eprintln!(
                 "{} bytes in {secs:.2} s ({:.0} MB/s)",
@@ -313,9 +346,14 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Gc => {
-            let r = gc::collect_refs(&store, &store).await?;
+            let r = gc::collect_refs(&store, &fs).await?;
             println!("kept {} blocks, deleted {}", r.kept, r.deleted);
         }
+        Command::Job(cmd) => chain::run_job(&repo, cmd).await?,
+        Command::Verify(cmd) => verify::run(&repo, cmd).await?,
+        Command::Node(args) => node::run(&store, args).await?,
+        Command::Rag(cmd) => rag::run(&repo, cmd).await?,
+        Command::Chain(_) => unreachable!("handled above"),
     }
     Ok(())
 }

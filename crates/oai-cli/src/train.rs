@@ -6,11 +6,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oai::core::{ids, Cid};
-use oai::data::{FsStore, RefStore};
+use oai::data::RefStore;
 use oai::train::candle::Device;
 use oai::train::{replay_step_on, JobSpec, StepOutcome, Trainer, TrainingLog, VerifiedLog};
 
-use crate::{resolve, StoreRepo};
+use crate::{resolve, Blocks, StoreRepo};
 
 #[derive(Subcommand)]
 pub enum TrainCommand {
@@ -78,20 +78,20 @@ fn run_ref(name: &str) -> String {
     format!("runs/{name}")
 }
 
-async fn log_cid(store: &FsStore, name_or_cid: &str) -> Result<Cid> {
+pub async fn log_cid(repo: &StoreRepo, name_or_cid: &str) -> Result<Cid> {
     if let Ok(cid) = ids::parse(name_or_cid) {
         return Ok(cid);
     }
-    store
+    repo.refs()
         .get_ref(&run_ref(name_or_cid))
         .await?
         .with_context(|| format!("no run named {name_or_cid:?}"))
 }
 
 async fn train_and_publish(
-    store: &FsStore,
+    repo: &StoreRepo,
     name: &str,
-    mut trainer: Trainer<FsStore>,
+    mut trainer: Trainer<Blocks>,
     stop_after: Option<u64>,
 ) -> Result<()> {
     let total = trainer.spec().steps;
@@ -108,8 +108,10 @@ async fn train_and_publish(
     let secs = t.elapsed().as_secs_f64();
     let (cid, log) = trainer.publish().await?;
     let refname = run_ref(name);
-    let old = store.get_ref(&refname).await?;
-    store.compare_and_swap(&refname, old, Some(cid)).await?;
+    let old = repo.refs().get_ref(&refname).await?;
+    repo.refs()
+        .compare_and_swap(&refname, old, Some(cid))
+        .await?;
     print_log(&cid, &log);
     eprintln!(
         "{steps} steps in {secs:.1} s ({:.1} steps/s); head runs/{name}",
@@ -156,14 +158,14 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             println!("spec         {}", trainer.spec().cid()?);
             println!("compute      {}", trainer.env().class);
             println!("kernels      {}", trainer.env().kernels);
-            train_and_publish(store, &name, trainer, stop_after).await?;
+            train_and_publish(repo, &name, trainer, stop_after).await?;
         }
         TrainCommand::Resume {
             log,
             stop_after,
             device,
         } => {
-            let cid = log_cid(store, &log).await?;
+            let cid = log_cid(repo, &log).await?;
             let trainer = Trainer::resume(store.clone(), &cid, device.open()?).await?;
             eprintln!("resumed at step {}", trainer.step_index());
             let name = if ids::parse(&log).is_ok() {
@@ -171,10 +173,10 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             } else {
                 log
             };
-            train_and_publish(store, &name, trainer, stop_after).await?;
+            train_and_publish(repo, &name, trainer, stop_after).await?;
         }
         TrainCommand::Replay { log, step, device } => {
-            let cid = log_cid(store, &log).await?;
+            let cid = log_cid(repo, &log).await?;
             let t = Instant::now();
             let outcome = replay_step_on(&cid, step, store, device.open()?).await?;
             let secs = t.elapsed().as_secs_f64();
@@ -197,7 +199,7 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             }
         }
         TrainCommand::Show { log } => {
-            let cid = log_cid(store, &log).await?;
+            let cid = log_cid(repo, &log).await?;
             let v = VerifiedLog::load(store, &cid).await?;
             print_log(&cid, &v.log);
             println!("spec         {}", v.header.spec);
@@ -213,7 +215,7 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             println!("verified     hash chain, commitments, batch roots and Merkle root");
         }
         TrainCommand::Prove { log, step } => {
-            let cid = log_cid(store, &log).await?;
+            let cid = log_cid(repo, &log).await?;
             let v = VerifiedLog::load(store, &cid).await?;
             let p = v.prove(step)?;
             println!("{}", serde_json::to_string_pretty(&p)?);
@@ -287,7 +289,7 @@ impl DeviceOpt {
 /// A reasonable starting spec for `v`, sized from its first record.
 async fn example_spec(
     v: &oai::data::dataset::Version,
-    store: &FsStore,
+    store: &Blocks,
     model: &str,
 ) -> Result<JobSpec> {
     use oai::data::dataset::Record;

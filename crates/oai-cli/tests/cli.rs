@@ -205,6 +205,23 @@ fn train_stop_resume_replay_and_prove_from_the_command_line() {
     assert!(replay.contains("step 17: match"), "{replay}");
     let show = ok(&store, &["train", "show", "toy-run"]);
     assert!(show.contains("verified"));
+    let audit = ok(
+        &store,
+        &["verify", "audit", "toy-run", "--samples", "4", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(audit.trim()).unwrap();
+    assert_eq!(v["verdict"], "accepted", "{audit}");
+    assert_eq!(v["sampled"], 4, "{audit}");
+    let full = ok(
+        &store,
+        &["verify", "audit", "toy-run", "--parallelism", "2"],
+    );
+    assert!(
+        full.contains("accepted: 30 steps sampled, 30 replayed"),
+        "{full}"
+    );
+    let out = oai(&store, &["verify", "audit", "toy-run", "--samples", "0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--samples must be at least 1"));
     let proof = ok(&store, &["train", "prove", field(&resumed, "log"), "29"]);
     assert!(proof.contains("verified against root"));
 
@@ -238,4 +255,158 @@ fn train_stop_resume_replay_and_prove_from_the_command_line() {
     std::fs::write(&spec_path, spec.replace("\"adam_w\"", "\"lion\"")).unwrap();
     let out = oai(&store, &["train", "run", spec_path.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid job spec"));
+}
+
+/// `oai` with no account key or chain settings inherited from the environment.
+fn oai_clean(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_oai"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("OAI_KEY")
+        .env_remove("OAI_KEY_FILE")
+        .env_remove("OAI_RPC")
+        .env_remove("OAI_DEPLOYMENT")
+        .output()
+        .expect("run oai");
+    assert!(!out.status.success(), "oai {args:?} succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn chain_job_and_node_commands_fail_clearly_on_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let err = oai_clean(d, &["chain", "status"]);
+    assert!(
+        err.contains("no account key: give --key-file FILE or set OAI_KEY"),
+        "{err}"
+    );
+    std::fs::write(d.join("bad.key"), "not a key\n").unwrap();
+    let err = oai_clean(d, &["chain", "status", "--key-file", "bad.key"]);
+    assert!(
+        err.contains("key file bad.key does not hold a private key"),
+        "{err}"
+    );
+    // a well-formed key: the next missing piece is the deployment, then the node
+    let key = Command::new(env!("CARGO_BIN_EXE_oai"))
+        .current_dir(d)
+        .args(["chain", "dev-key", "0", "good.key"])
+        .output()
+        .unwrap();
+    assert!(key.status.success());
+    let err = oai_clean(d, &["chain", "jobs"]);
+    assert!(err.contains("run `oai chain deploy` first"), "{err}");
+    std::fs::write(d.join("deployment.json"), "{\"market\": 1}").unwrap();
+    let err = oai_clean(d, &["chain", "jobs", "--key-file", "good.key"]);
+    assert!(
+        err.contains("deployment deployment.json is malformed"),
+        "{err}"
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rpc = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let err = oai_clean(
+        d,
+        &[
+            "chain",
+            "dev-fund",
+            "0x0000000000000000000000000000000000000001",
+            "1",
+            "--rpc",
+            &rpc,
+        ],
+    );
+    assert!(
+        err.contains(&format!("connecting to the Ethereum node at {rpc}")),
+        "{err}"
+    );
+    let err = oai_clean(d, &["job", "fund", "1", "lots", "--key-file", "good.key"]);
+    assert!(err.contains("\"lots\" is not an ETH amount"), "{err}");
+
+    // oai node: no role, a config with an unknown key or a bad value
+    let err = oai_clean(d, &["node", "--key-file", "good.key"]);
+    assert!(err.contains("no role"), "{err}");
+    std::fs::write(d.join("node.toml"), "roles = [\"trainer\"]\nstake = 1\n").unwrap();
+    let err = oai_clean(d, &["node", "--config", "node.toml"]);
+    assert!(err.contains("unknown field `stake`"), "{err}");
+    std::fs::write(
+        d.join("node.toml"),
+        "roles = [\"trainer\"]\nstake_eth = \"x\"\nkey_file = \"good.key\"\n",
+    )
+    .unwrap();
+    let err = oai_clean(d, &["node", "--config", "node.toml"]);
+    assert!(err.contains("\"x\" is not an ETH amount"), "{err}");
+}
+
+#[test]
+fn rag_ingest_query_update_and_serve_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(
+        &notes,
+        "A fork of a dataset costs no bytes.\nA cheating node loses its stake.\nCAR files carry blocks.\n",
+    )
+    .unwrap();
+    import_lines(&store, "notes", &notes);
+    let first = ok(&store, &["rag", "ingest", "notes"]);
+    assert!(
+        first.contains("index notes: 3 embedded, 0 unchanged, 0 removed"),
+        "{first}"
+    );
+    let q = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "rag",
+            "query",
+            "notes",
+            "What does a cheating node lose?",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(ok(&store, &args).trim()).unwrap()
+    };
+    let a = q(&[]);
+    assert_eq!(a["answer"], "A cheating node loses its stake.", "{a}");
+    assert_eq!(a["citations"].as_array().unwrap().len(), 1, "{a}");
+
+    // the next version: only the changed line is embedded
+    std::fs::write(
+        &notes,
+        "A fork of a dataset costs no bytes.\nA cheating node loses its whole stake.\nCAR files carry blocks.\n",
+    )
+    .unwrap();
+    import_lines(&store, "notes", &notes);
+    let second = ok(&store, &["rag", "ingest", "notes"]);
+    assert!(
+        second.contains("1 embedded, 0 unchanged, 1 removed"),
+        "{second}"
+    );
+    assert_eq!(q(&[])["answer"], "A cheating node loses its whole stake.");
+
+    // a peer serving the same index over gRPC, and a dead peer: the answer stands, the dead
+    // peer is reported
+    let free = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let (addr, dead) = (free(), free());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_oai"))
+        .arg("--store")
+        .arg(&store)
+        .args(["rag", "serve", "notes", "--listen", &addr])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let peer = format!("http://{addr}");
+    let dead = format!("http://{dead}");
+    let a = q(&["--peer", &peer, "--peer", &dead]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(a["answer"], "A cheating node loses its whole stake.", "{a}");
+    assert_eq!(a["answered"].as_array().unwrap().len(), 2, "{a}");
+    assert_eq!(a["failures"].as_array().unwrap().len(), 1, "{a}");
+
+    let out = oai(&store, &["rag", "query", "nothing", "?"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no index named \"nothing\""));
 }

@@ -1,0 +1,332 @@
+//! `oai node`: a long-running process playing one or more of oai-verify's roles (trainer,
+//! challenger, referee) against a deployment on an Ethereum node and a block store.
+//!
+//! Everything it acts on is read again from the chain and the store, so a node stopped (or
+//! killed) mid-dispute and started again picks up where the chain stands. Logs are JSON lines
+//! on stdout (`{"t":..,"role":..,"level":..,"msg":..}`); SIGINT and SIGTERM stop it cleanly
+//! after the tick in progress.
+
+use std::path::{Path, PathBuf};
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use oai::chain::Chain;
+use oai::verify::agents::{self, Agent, ChallengerAgent, NodeAgent, RefereeAgent};
+use oai::verify::Strategy;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::chain::{load_key, parse_eth, ChainOpt};
+use crate::Blocks;
+
+/// A role a node plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Claims jobs it can do, trains, submits, answers disputes, finalizes, withdraws.
+    Trainer,
+    /// Audits submitted results, challenges bad ones and bisects to the bad step.
+    Challenger,
+    /// Judges one-step cases by re-executing the step and votes.
+    Referee,
+}
+
+/// The TOML config of `oai node`. Unknown keys are errors.
+///
+/// ```toml
+/// roles = ["trainer"]            # trainer, challenger, referee: one or more
+/// poll_ms = 1000                 # between ticks
+/// stake_eth = "1"                # a trainer or challenger stakes this much if it has no stake
+/// key_file = "node.key"          # else --key-file or $OAI_KEY
+/// rpc = "http://127.0.0.1:8545"  # else --rpc
+/// deployment = "deployment.json" # else --deployment
+///
+/// [audit]                        # the challenger's audits
+/// strategy = "full"              # or "sampling" with samples = K
+/// parallelism = 2
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Roles to play.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Milliseconds between ticks.
+    pub poll_ms: Option<u64>,
+    /// Stake to register with when the account has none.
+    pub stake_eth: Option<String>,
+    /// Key file.
+    pub key_file: Option<PathBuf>,
+    /// JSON-RPC URL.
+    pub rpc: Option<String>,
+    /// Deployment file.
+    pub deployment: Option<PathBuf>,
+    /// How the challenger audits.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Demonstrations only: a trainer that halves the loss it logs for this step (a cheater
+    /// the others must catch).
+    pub forge_loss_at_step: Option<u64>,
+}
+
+/// How the challenger audits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// `full` or `sampling`.
+    #[serde(default = "full")]
+    pub strategy: String,
+    /// Steps a sampled audit replays.
+    pub samples: Option<u32>,
+    /// Checkpoint intervals replayed at once.
+    #[serde(default = "one")]
+    pub parallelism: usize,
+}
+
+fn full() -> String {
+    "full".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            strategy: full(),
+            samples: None,
+            parallelism: 1,
+        }
+    }
+}
+
+impl AuditConfig {
+    fn strategy(&self) -> Result<Strategy> {
+        match (self.strategy.as_str(), self.samples) {
+            ("full", None) => Ok(Strategy::Full),
+            ("full", Some(_)) => bail!("audit.samples is only for strategy = \"sampling\""),
+            ("sampling", Some(k)) if k > 0 => Ok(Strategy::Sampling { samples: k }),
+            ("sampling", _) => bail!("strategy = \"sampling\" needs audit.samples > 0"),
+            (s, _) => bail!("audit.strategy {s:?}: expected \"full\" or \"sampling\""),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Parse a config file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let config: Self =
+            toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        config
+            .audit
+            .strategy()
+            .with_context(|| format!("config {}", path.display()))?;
+        Ok(config)
+    }
+}
+
+/// The options of `oai node` (they override the config file's values).
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// TOML config file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Roles to play (repeat or separate by commas).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    role: Vec<Role>,
+    /// JSON-RPC URL of the Ethereum node (else the config's `rpc`).
+    #[arg(long, env = "OAI_RPC")]
+    rpc: Option<String>,
+    /// Deployment file (else the config's `deployment`).
+    #[arg(long, env = "OAI_DEPLOYMENT")]
+    deployment: Option<PathBuf>,
+    /// Key file (else the config's `key_file`, else `$OAI_KEY`).
+    #[arg(long, env = "OAI_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
+/// One JSON log line.
+fn log(started: Instant, role: &str, level: &str, msg: impl std::fmt::Display) {
+    println!(
+        "{}",
+        json!({"t": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0, "role": role, "level": level, "msg": msg.to_string()})
+    );
+}
+
+/// Run the node until SIGINT or SIGTERM.
+pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
+    let started = Instant::now();
+    let config = match &args.config {
+        Some(p) => NodeConfig::read(p)?,
+        None => NodeConfig::default(),
+    };
+    let mut roles = if args.role.is_empty() {
+        config.roles.clone()
+    } else {
+        args.role.clone()
+    };
+    roles.sort();
+    roles.dedup();
+    if roles.is_empty() {
+        bail!("no role: give --role trainer,challenger,referee or `roles` in the config");
+    }
+    let opt = ChainOpt {
+        rpc: args
+            .rpc
+            .or(config.rpc.clone())
+            .unwrap_or_else(|| "http://127.0.0.1:8545".into()),
+        deployment: args
+            .deployment
+            .or(config.deployment.clone())
+            .unwrap_or_else(|| "deployment.json".into()),
+        key_file: args.key_file.or(config.key_file.clone()),
+        json: true,
+    };
+    load_key(opt.key_file.as_deref())?;
+    let store = store.clone();
+    let strategy = config.audit.strategy()?;
+    let stake = config.stake_eth.as_deref().map(parse_eth).transpose()?;
+    let poll = Duration::from_millis(config.poll_ms.unwrap_or(1000).max(10));
+
+    let c = opt.connect().await?;
+    let (chain, me, from) = (c.chain, c.me, c.deployment.block);
+    log(
+        started,
+        "node",
+        "info",
+        format!(
+            "account {me}, roles {roles:?}, store {}, chain {} (market {}), from block {from}",
+            match &store {
+                Blocks::Fs(_) => "filesystem",
+                Blocks::Ipfs(_) => "IPFS",
+            },
+            opt.rpc,
+            c.deployment.market
+        ),
+    );
+    if let Some(stake) = stake {
+        if roles.iter().any(|r| *r != Role::Referee) && chain.stake(me).await?.stake.is_zero() {
+            chain.register(me, stake).await?;
+            log(
+                started,
+                "node",
+                "info",
+                format!("registered with stake {stake} wei"),
+            );
+        }
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for role in roles {
+        let agent: Box<dyn Agent> = match role {
+            Role::Trainer => {
+                let mut a = NodeAgent::new(chain.clone(), store.clone(), me).from_block(from);
+                if let Some(step) = config.forge_loss_at_step {
+                    log(
+                        started,
+                        "trainer",
+                        "warn",
+                        format!("demonstration: this trainer forges the loss of step {step}"),
+                    );
+                    a = a.forging(Box::new(move |records| {
+                        if let Some(r) = records.get_mut(step as usize) {
+                            r.loss *= 0.5;
+                        }
+                    }));
+                }
+                Box::new(a)
+            }
+            Role::Challenger => Box::new(
+                ChallengerAgent::new(chain.clone(), store.clone(), me)
+                    .auditing(strategy, config.audit.parallelism)
+                    .from_block(from),
+            ),
+            Role::Referee => {
+                Box::new(RefereeAgent::new(chain.clone(), store.clone(), me).from_block(from))
+            }
+        };
+        let name = format!("{role:?}").to_lowercase();
+        let mut rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            agents::run(
+                agent,
+                poll,
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+                move |r| match r {
+                    Ok(line) => log(started, &name, "info", line),
+                    Err(e) => log(started, &name, "error", e),
+                },
+            )
+            .await
+        }));
+    }
+
+    let signal = shutdown_signal().await?;
+    log(
+        started,
+        "node",
+        "info",
+        format!("{signal}: stopping after the tick in progress"),
+    );
+    stop_tx.send(true).ok();
+    for t in tasks {
+        t.await.context("an agent task panicked")?;
+    }
+    log(started, "node", "info", "stopped");
+    Ok(())
+}
+
+/// Wait for SIGINT or SIGTERM; its name.
+pub async fn shutdown_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<NodeConfig> {
+        let dir = tempfile::tempdir()?;
+        let p = dir.path().join("node.toml");
+        std::fs::write(&p, text)?;
+        NodeConfig::read(&p)
+    }
+
+    #[test]
+    fn configs_parse_and_bad_ones_are_named() {
+        let c = parse("roles = [\"trainer\", \"referee\"]\npoll_ms = 50\n[audit]\nstrategy = \"sampling\"\nsamples = 8\n").unwrap();
+        assert_eq!(c.roles, vec![Role::Trainer, Role::Referee]);
+        assert_eq!(
+            c.audit.strategy().unwrap(),
+            Strategy::Sampling { samples: 8 }
+        );
+        let err = format!(
+            "{:#}",
+            parse("roles = [\"trainer\"]\npol_ms = 5\n").unwrap_err()
+        );
+        assert!(err.contains("unknown field `pol_ms`"), "{err}");
+        let err = format!("{:#}", parse("roles = [\"miner\"]\n").unwrap_err());
+        assert!(err.contains("unknown variant `miner`"), "{err}");
+        let err = format!("{:#}", parse("poll_ms = \"fast\"\n").unwrap_err());
+        assert!(err.contains("poll_ms"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse("[audit]\nstrategy = \"sampling\"\n").unwrap_err()
+        );
+        assert!(err.contains("needs audit.samples"), "{err}");
+    }
+}
