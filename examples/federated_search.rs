@@ -17,7 +17,7 @@ use oai::data::MemStore;
 use oai::rag::federation::grpc::{serve, GrpcPeer};
 use oai::rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerQuery};
 use oai::rag::ingest::passages;
-use oai::rag::{Embedder, Extractive, Generator, HnswStore, Ingestor, MiniLm, Passage};
+use oai::rag::{Embedder, Extractive, Generator, HnswStore, Ingestor, MiniLm};
 
 /// Passages taken from the corpus (kept small so the example embeds in well under a minute).
 const PASSAGES: usize = 600;
@@ -96,15 +96,7 @@ async fn main() -> Result<()> {
             preview.replace('\n', " ")
         );
     }
-    let context: Vec<Passage> = answer
-        .hits
-        .iter()
-        .map(|h| Passage {
-            source: h.source,
-            text: h.text.clone(),
-        })
-        .collect();
-    let reply = Extractive.answer(&question, &context).await?;
+    let reply = Extractive.answer(&question, &answer.passages()).await?;
     let cited: Vec<String> = reply.citations.iter().map(|c| c.to_string()).collect();
     println!("\nA: {}\n   citing {}", reply.text, cited.join(", "));
     Ok(())

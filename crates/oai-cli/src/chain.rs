@@ -555,9 +555,11 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
             let job = c.chain.job(id).await?;
             let result = job.result.context("the job has no result to challenge")?;
             let sub = Submission::from_chain(&job.terms, &result);
+            let spin = crate::progress::spinner("replaying the result");
             let verdict = Verifier::new(store.clone())
                 .verify(&sub, Strategy::Full, &oai::core::Seed::from_u64(0))
                 .await?;
+            spin.finish_and_clear();
             let fault = match verdict {
                 Verdict::Accepted(_) => {
                     chain.print(json!({"id": id, "verdict": "accepted"}), || {

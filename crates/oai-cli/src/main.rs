@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 mod blocks;
 mod chain;
 mod node;
+mod progress;
 mod rag;
 mod train;
 mod verify;
@@ -41,6 +42,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Import a file as IPFS would (same CID as `ipfs add`), streaming.
+    /// Example: `oai add big.bin --name big`.
     Add {
         /// The file.
         file: PathBuf,
@@ -52,6 +54,7 @@ enum Command {
         name: Option<String>,
     },
     /// Write a file's bytes (verified block by block) to stdout or `--output`.
+    /// Example: `oai cat bafkrei... -o copy.bin`.
     Cat {
         /// Root CID of the file.
         cid: String,
@@ -68,7 +71,8 @@ enum Command {
     /// Training: run a job spec with a full log, resume, replay or prove a step.
     #[command(subcommand)]
     Train(train::TrainCommand),
-    /// Delete every block no head (dataset or `files/` name) reaches.
+    /// Delete every block no head (dataset, `files/`, `runs/` or `indexes/` name) reaches.
+    /// Example: `oai gc`.
     Gc,
     /// The contracts on an Ethereum node: deploy, status, jobs, stake.
     #[command(subcommand)]
@@ -90,7 +94,7 @@ enum Command {
 #[derive(Subcommand)]
 enum DatasetCommand {
     /// Import records into dataset NAME; if NAME exists, the import becomes its next version
-    /// (only changed chunks are stored).
+    /// (only changed chunks are stored). Example: `oai dataset import notes --lines notes.txt`.
     #[command(group = clap::ArgGroup::new("source").required(true).multiple(false))]
     Import {
         /// Dataset name.
@@ -101,21 +105,21 @@ enum DatasetCommand {
         #[arg(long, default_value = "")]
         schema: String,
     },
-    /// List datasets and their heads.
+    /// List datasets and their heads. Example: `oai dataset list`.
     List,
-    /// Show a dataset version (by name or manifest CID).
+    /// Show a dataset version (by name or manifest CID). Example: `oai dataset show notes`.
     Show {
         /// Name or CID.
         dataset: String,
     },
-    /// Fork dataset FROM as TO (no bytes copied).
+    /// Fork dataset FROM as TO (no bytes copied). Example: `oai dataset fork notes notes-es`.
     Fork {
         /// Existing dataset.
         from: String,
         /// New name.
         to: String,
     },
-    /// Records removed and added between two versions.
+    /// Records removed and added between two versions. Example: `oai dataset diff notes notes-es`.
     Diff {
         /// Old version (name or CID).
         a: String,
@@ -123,6 +127,7 @@ enum DatasetCommand {
         b: String,
     },
     /// Print a record with its inclusion proof, and check the proof.
+    /// Example: `oai dataset prove notes 42`.
     Prove {
         /// Name or CID.
         dataset: String,
@@ -130,6 +135,7 @@ enum DatasetCommand {
         index: u64,
     },
     /// Print the record indices and CIDs of a deterministic batch.
+    /// Example: `oai dataset sample notes --seed 7 --batch 32`.
     Sample {
         /// Name or CID.
         dataset: String,
@@ -180,6 +186,7 @@ struct Source {
 #[derive(Subcommand)]
 enum CarCommand {
     /// Write everything reachable from CID (a file or a dataset version) to a CARv1 file.
+    /// Example: `oai car export notes notes.car`.
     Export {
         /// Root (a CID or a dataset name).
         root: String,
@@ -187,6 +194,7 @@ enum CarCommand {
         file: PathBuf,
     },
     /// Import a CARv1 file (every block verified); prints its roots.
+    /// Example: `oai car import notes.car`.
     Import {
         /// The CAR file.
         file: PathBuf,
@@ -301,7 +309,9 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("opening {}", file.display()))?;
             let t = Instant::now();
+            let spin = progress::spinner("importing");
             let r = unixfs::import(&store, tokio::io::BufReader::new(f), profile.into()).await?;
+            spin.finish_and_clear();
             let secs = t.elapsed().as_secs_f64();
             println!("{}", r.root);
             if let Some(name) = name {
@@ -371,10 +381,13 @@ async fn dataset(repo: &StoreRepo, cmd: DatasetCommand) -> Result<()> {
             let mut b = Builder::new(store)
                 .schema(schema)
                 .parent(head.as_ref().map(Version::cid));
+            let bar = progress::bar(records.len() as u64, "records");
             for r in records {
                 b.push(r).await?;
+                bar.inc(1);
             }
             let v = b.finish().await?;
+            bar.finish_and_clear();
             repo.set_head(&name, head.as_ref().map(Version::cid), &v)
                 .await?;
             println!("{}", describe(&v));

@@ -16,9 +16,7 @@ use oai::data::dataset::Version;
 use oai::data::{BlockStore, RefStore};
 use oai::rag::federation::grpc::{self, GrpcPeer};
 use oai::rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerQuery};
-use oai::rag::{
-    Embedder, Extractive, Generator, HashedWords, HnswStore, Ingestor, MiniLm, Passage,
-};
+use oai::rag::{Embedder, Extractive, Generator, HashedWords, HnswStore, Ingestor, MiniLm};
 use oai::train::candle::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -187,6 +185,7 @@ pub async fn run(repo: &StoreRepo, cmd: RagCommand) -> Result<()> {
             let (embedder, kind) = embed.open()?;
             let old = load_descriptor(repo, &name).await?;
             let t = std::time::Instant::now();
+            let spin = crate::progress::spinner("embedding");
             let (report, hnsw) = match &old {
                 Some(d) if d.embedder != kind => {
                     bail!("index {name} was embedded with {}, not {kind}", d.embedder)
@@ -204,6 +203,7 @@ pub async fn run(repo: &StoreRepo, cmd: RagCommand) -> Result<()> {
                     (r, ingestor.into_index())
                 }
             };
+            spin.finish_and_clear();
             let descriptor = IndexDescriptor {
                 index: hnsw.save(store).await?,
                 dataset: version.cid(),
@@ -257,15 +257,7 @@ pub async fn run(repo: &StoreRepo, cmd: RagCommand) -> Result<()> {
                     filter: None,
                 })
                 .await?;
-            let passages: Vec<Passage> = answer
-                .hits
-                .iter()
-                .map(|h| Passage {
-                    source: h.source,
-                    text: h.text.clone(),
-                })
-                .collect();
-            let a = Extractive.answer(&question, &passages).await?;
+            let a = Extractive.answer(&question, &answer.passages()).await?;
             if json {
                 println!(
                     "{}",

@@ -15,6 +15,7 @@ use crate::{resolve, Blocks, StoreRepo};
 #[derive(Subcommand)]
 pub enum TrainCommand {
     /// Train the job spec in a JSON file and publish its log (kept under the head `runs/NAME`).
+    /// Example: `oai train run digits-run.json --stop-after 200`.
     Run {
         /// The job spec (JSON; `oai train spec` prints one).
         spec: PathBuf,
@@ -31,6 +32,7 @@ pub enum TrainCommand {
         device: DeviceOpt,
     },
     /// Continue a run (name or log CID) from its last checkpoint up to the spec's steps.
+    /// Example: `oai train resume digits-run`.
     Resume {
         /// Run name or log CID.
         log: String,
@@ -42,7 +44,7 @@ pub enum TrainCommand {
     },
     /// Re-execute one step from the nearest checkpoint and compare it with the log, bit for
     /// bit. Exits with status 2 on a mismatch. A log is judged only on its own compute class:
-    /// a GPU's log on that GPU, with `--device`.
+    /// a GPU's log on that GPU, with `--device`. Example: `oai train replay digits-run 137`.
     Replay {
         /// Run name or log CID.
         log: String,
@@ -51,12 +53,13 @@ pub enum TrainCommand {
         #[command(flatten)]
         device: DeviceOpt,
     },
-    /// Verify a log's hash chain and root, and print it.
+    /// Verify a log's hash chain and root, and print it. Example: `oai train show digits-run`.
     Show {
         /// Run name or log CID.
         log: String,
     },
     /// Print a step record with its inclusion proof against the log root, and check it.
+    /// Example: `oai train prove digits-run 137`.
     Prove {
         /// Run name or log CID.
         log: String,
@@ -64,7 +67,7 @@ pub enum TrainCommand {
         step: u64,
     },
     /// Print an example job spec for a dataset (an MLP for labelled tensors, a transformer
-    /// language model for byte windows).
+    /// language model for byte windows). Example: `oai train spec digits > digits-run.json`.
     Spec {
         /// Dataset name or version CID.
         dataset: String,
@@ -98,12 +101,15 @@ async fn train_and_publish(
     let until = stop_after.map_or(total, |n| (trainer.step_index() + n).min(total));
     let started = trainer.step_index();
     let t = Instant::now();
+    let bar = crate::progress::bar(until - started, "steps");
     while trainer.step_index() < until {
         let r = trainer.step().await?;
+        bar.inc(1);
         if r.step % 50 == 0 || r.step + 1 == until {
-            eprintln!("step {:>6}  loss {:.4}  lr {:.2e}", r.step, r.loss, r.lr);
+            bar.suspend(|| eprintln!("step {:>6}  loss {:.4}  lr {:.2e}", r.step, r.loss, r.lr));
         }
     }
+    bar.finish_and_clear();
     let steps = trainer.step_index() - started;
     let secs = t.elapsed().as_secs_f64();
     let (cid, log) = trainer.publish().await?;
@@ -178,7 +184,9 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
         TrainCommand::Replay { log, step, device } => {
             let cid = log_cid(repo, &log).await?;
             let t = Instant::now();
+            let spin = crate::progress::spinner("replaying");
             let outcome = replay_step_on(&cid, step, store, device.open()?).await?;
+            spin.finish_and_clear();
             let secs = t.elapsed().as_secs_f64();
             match outcome {
                 StepOutcome::Match {

@@ -72,10 +72,12 @@ async fn audit(
 ) -> Result<()> {
     let strategy = opt.strategy()?;
     let t = std::time::Instant::now();
+    let spin = crate::progress::spinner("auditing");
     let verdict = Verifier::new(store.clone())
         .with_parallelism(opt.parallelism)
         .verify(sub, strategy, &seed)
         .await?;
+    spin.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     let out = match &verdict {
         Verdict::Accepted(r) => json!({"verdict": "accepted", "replayed_steps": r.replayed_steps,

@@ -158,6 +158,19 @@ pub struct FederatedAnswer {
     pub failures: Vec<PeerFailure>,
 }
 
+impl FederatedAnswer {
+    /// The hits as passages for a [`crate::Generator`], best first.
+    pub fn passages(&self) -> Vec<crate::Passage> {
+        self.hits
+            .iter()
+            .map(|h| crate::Passage {
+                source: h.source,
+                text: h.text.clone(),
+            })
+            .collect()
+    }
+}
+
 /// The rank constant of reciprocal-rank fusion (the usual 60).
 pub const RRF_K: f64 = 60.0;
 
