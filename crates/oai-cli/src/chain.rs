@@ -120,7 +120,7 @@ impl ChainOpt {
     }
 
     /// Connect to read only: no key needed (a throwaway one signs nothing).
-    async fn connect_reader(&self) -> Result<Connected> {
+    pub async fn connect_reader(&self) -> Result<Connected> {
         if self.key_file.is_none() && std::env::var_os("OAI_KEY").is_none() {
             return self.connect_with(dev_signers(1).remove(0)).await;
         }

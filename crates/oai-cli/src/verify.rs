@@ -51,8 +51,8 @@ pub enum VerifyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Audit the result of job ID on chain (its blocks must be in the store). Exits with 2
-    /// when it is rejected. Example: `oai verify result 1 --json`.
+    /// Audit the result of job ID on chain (its blocks must be in the store; needs no key).
+    /// Exits with 2 when it is rejected. Example: `oai verify result 1 --json`.
     Result {
         /// Job id.
         id: JobId,
@@ -124,7 +124,7 @@ pub async fn run(repo: &StoreRepo, cmd: VerifyCommand) -> Result<()> {
             audit: opt,
             chain,
         } => {
-            let c = chain.connect().await?;
+            let c = chain.connect_reader().await?;
             let job = c.chain.job(id).await?;
             let Some(result) = job.result else {
                 bail!("job {id} has no result ({:?})", job.status);

@@ -1,0 +1,156 @@
+//! A job's life move by move from the command line against a real anvil (skips without one;
+//! fails under `OAI_REQUIRE_REAL`): deploy, stake, post, claim, train, submit, audit the result,
+//! a challenge of an honest result refused, finalize, withdraw; and a move out of turn is the
+//! contract's decoded error.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use oai::chain::rpc::{dev_signers, Anvil, RpcEvm};
+use oai::chain::Evm;
+
+struct Cli<'a> {
+    dir: &'a Path,
+    rpc: String,
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_oai"))
+            .current_dir(self.dir)
+            .args(args)
+            .env("OAI_STORE", self.dir.join("store"))
+            .env("OAI_RPC", &self.rpc)
+            .env("OAI_DEPLOYMENT", self.dir.join("deployment.json"))
+            .env_remove("OAI_KEY")
+            .env_remove("OAI_IPFS")
+            .output()
+            .expect("run oai")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "oai {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+}
+
+#[tokio::test]
+async fn a_job_move_by_move_from_the_command_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let Some(bin) = Anvil::locate(&root) else {
+        assert!(
+            std::env::var_os("OAI_REQUIRE_REAL").is_none(),
+            "OAI_REQUIRE_REAL is set but there is no anvil (.ci/node or OAI_ANVIL)"
+        );
+        eprintln!("skipped: no anvil (install .ci/node or set OAI_ANVIL)");
+        return;
+    };
+    let anvil = Anvil::start(&bin).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        dir: dir.path(),
+        rpc: anvil.url().to_string(),
+    };
+    let mut who = Vec::new();
+    for (i, name) in ["deployer", "requester", "node", "referee"]
+        .iter()
+        .enumerate()
+    {
+        let key = format!("{name}.key");
+        let addr = cli.ok(&["chain", "dev-key", &i.to_string(), &key]);
+        cli.ok(&["chain", "dev-fund", addr.trim(), "100"]);
+        who.push(addr.trim().to_string());
+    }
+    cli.ok(&[
+        "chain",
+        "deploy",
+        "--referee",
+        &who[3],
+        "--key-file",
+        "deployer.key",
+    ]);
+
+    // the requester's data and spec, then the job
+    let csv: String = (0..90)
+        .map(|i| format!("{},{},{}\n", i % 7, (i * 3) % 5, i % 3))
+        .collect();
+    std::fs::write(dir.path().join("toy.csv"), csv).unwrap();
+    cli.ok(&["dataset", "import", "toy", "--csv", "toy.csv"]);
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["train", "spec", "toy"])).unwrap();
+    spec["steps"] = 12.into();
+    spec["checkpoint_every"] = 4.into();
+    std::fs::write(dir.path().join("spec.json"), spec.to_string()).unwrap();
+    let posted = cli.json(&[
+        "job",
+        "post",
+        "spec.json",
+        "--reward-eth",
+        "1.5",
+        "--stake-eth",
+        "1",
+        "--challenge-window",
+        "3600",
+        "--key-file",
+        "requester.key",
+        "--json",
+    ]);
+    let id = posted["id"].to_string();
+
+    // the node: stake, claim, train, submit
+    let staked = cli.json(&["chain", "stake", "2", "--key-file", "node.key", "--json"]);
+    assert_eq!(staked["stake_eth"], "2");
+    cli.ok(&["job", "claim", &id, "--key-file", "node.key"]);
+    let run = cli.ok(&["train", "run", "spec.json", "--name", "r"]);
+    cli.ok(&["job", "submit", &id, "r", "--key-file", "node.key"]);
+    let job = cli.json(&["chain", "job", &id, "--json"]);
+    assert_eq!(job["status"], "Submitted", "{job}");
+    let header = run
+        .lines()
+        .find_map(|l| l.strip_prefix("head"))
+        .map(str::trim)
+        .unwrap();
+    assert_eq!(job["result"]["head"], header, "{job} vs {run}");
+
+    // anyone audits it; a challenge of an honest result is refused before anything is sent
+    let audit = cli.json(&["verify", "result", &id, "--samples", "3", "--json"]);
+    assert_eq!(audit["verdict"], "accepted", "{audit}");
+    let out = cli.run(&[
+        "job",
+        "challenge",
+        &id,
+        "--key-file",
+        "requester.key",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"verdict\":\"accepted\""));
+
+    // finalizing early is the market's decoded error; after the window it pays
+    let out = cli.run(&["job", "finalize", &id, "--key-file", "node.key"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TrainingMarket.ChallengeWindowOpen"), "{err}");
+    let evm = RpcEvm::connect(anvil.url(), dev_signers(1)).await.unwrap();
+    evm.advance_time(3_601).await.unwrap();
+    cli.ok(&["job", "finalize", &id, "--key-file", "node.key"]);
+    assert_eq!(cli.json(&["chain", "job", &id, "--json"])["status"], "Paid");
+    let paid = cli.json(&["job", "withdraw", "--key-file", "node.key", "--json"]);
+    assert_eq!(paid["withdrawn_eth"], "1.5");
+    let status = cli.json(&["chain", "status", "--key-file", "node.key", "--json"]);
+    assert_eq!(status["owed_eth"], "0", "{status}");
+    assert_eq!(status["stake_eth"], "2", "{status}");
+    assert_eq!(status["locked_eth"], "0", "{status}");
+    let jobs = cli.json(&["chain", "jobs", "--json"]);
+    assert_eq!(jobs.as_array().unwrap().len(), 1);
+}
