@@ -316,7 +316,7 @@ async fn play<E: Evm + Clone + 'static>(
             continue;
         }
         let mut settled = true;
-        for (id, _) in jobs(chain).await? {
+        for id in oai::verify::agents::job_ids(chain, 0).await? {
             let status = chain.job(id).await?.status;
             settled &= matches!(status, JobStatus::Paid | JobStatus::Slashed);
         }
@@ -327,21 +327,6 @@ async fn play<E: Evm + Clone + 'static>(
         println!("  (nobody has anything to do: a day passes, the challenge windows close)");
     }
     bail!("the jobs did not settle in 200 rounds")
-}
-
-/// The market's jobs and their statuses.
-async fn jobs<C: Chain>(chain: &C) -> Result<Vec<(u64, JobStatus)>> {
-    let mut out = Vec::new();
-    for (_, e) in chain.events(0).await? {
-        if let oai::chain::Event::Market(
-            oai::chain::bindings::TrainingMarket::TrainingMarketEvents::JobPosted(p),
-        ) = e
-        {
-            let id: u64 = p.jobId.try_into()?;
-            out.push((id, chain.job(id).await?.status));
-        }
-    }
-    Ok(out)
 }
 
 /// Retrieve passages for [`QUESTION`] and answer it, extractively and with the trained model.

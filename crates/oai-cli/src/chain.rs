@@ -14,6 +14,7 @@ use oai::chain::{
     Address, Chain, ChainConfig, Contracts, Deployment, Evm, Job, JobId, JobTerms, B256, U256,
 };
 use oai::train::{JobSpec, VerifiedLog};
+use oai::verify::agents::job_ids;
 use oai::verify::{cid_of, commitment, Strategy, Submission, Verdict, Verifier};
 use serde_json::json;
 
@@ -348,18 +349,6 @@ fn job_json(id: JobId, j: &Job) -> serde_json::Value {
             "head": cid_of(&r.head).to_string(),
         })),
     })
-}
-
-/// Ids of every job the market has posted since the deployment.
-pub async fn job_ids<C: Chain>(chain: &C, from_block: u64) -> Result<Vec<JobId>> {
-    use oai::chain::bindings::TrainingMarket::TrainingMarketEvents;
-    let mut ids = Vec::new();
-    for (_, e) in chain.events(from_block).await? {
-        if let oai::chain::Event::Market(TrainingMarketEvents::JobPosted(p)) = e {
-            ids.push(p.jobId.try_into()?);
-        }
-    }
-    Ok(ids)
 }
 
 pub async fn run_chain(cmd: ChainCommand) -> Result<()> {

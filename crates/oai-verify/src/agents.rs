@@ -34,7 +34,7 @@ use crate::verifier::Verifier;
 use crate::{Error, Result};
 
 /// Ids of the market's jobs, from the `JobPosted` events since `from_block`.
-async fn job_ids<C: Chain + ?Sized>(chain: &C, from_block: u64) -> Result<Vec<JobId>> {
+pub async fn job_ids<C: Chain + ?Sized>(chain: &C, from_block: u64) -> Result<Vec<JobId>> {
     Ok(chain
         .events(from_block)
         .await?
