@@ -39,7 +39,9 @@ use oai::train::model::Quantization;
 use oai::train::{
     corpus, JobSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec, VerifiedLog,
 };
-use oai::verify::agents::{Agent, ChallengerAgent, NodeAgent, RefereeAgent};
+use oai::verify::agents::{
+    play_until_settled, Agent, ChallengerAgent, NodeAgent, Played, RefereeAgent,
+};
 use oai::verify::{cid_of, commitment, Strategy};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -304,29 +306,16 @@ async fn play<E: Evm + Clone + 'static>(
         ),
     ];
     let t = Instant::now();
-    for _round in 0..200 {
-        let mut busy = false;
-        for (name, agent) in agents.iter_mut() {
-            for line in agent.tick().await? {
-                println!("  [{:>5.1} s] {name}: {line}", t.elapsed().as_secs_f64());
-                busy = true;
-            }
+    play_until_settled(chain, &mut agents, 0, 86_401, 200, |p| match p {
+        Played::Did { agent, line } => {
+            println!("  [{:>5.1} s] {agent}: {line}", t.elapsed().as_secs_f64())
         }
-        if busy {
-            continue;
+        Played::Idle { .. } => {
+            println!("  (nobody has anything to do: a day passes, the challenge windows close)")
         }
-        let mut settled = true;
-        for id in oai::verify::agents::job_ids(chain, 0).await? {
-            let status = chain.job(id).await?.status;
-            settled &= matches!(status, JobStatus::Paid | JobStatus::Slashed);
-        }
-        if settled {
-            return Ok(());
-        }
-        chain.advance_time(86_401).await?;
-        println!("  (nobody has anything to do: a day passes, the challenge windows close)");
-    }
-    bail!("the jobs did not settle in 200 rounds")
+    })
+    .await?;
+    Ok(())
 }
 
 /// Retrieve passages for [`QUESTION`] and answer it, extractively and with the trained model.

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Check that oai-train (library and tests), the `cuda_bits` bench and the `oai` command build
-# with the `cuda` feature, on a machine without a GPU or a CUDA install: nvcc, its headers and
-# libraries come from pinned PyPI wheels in a virtualenv.
+# Check that the workspace (every crate and target: oai-train, the `cuda_bits` bench, the `oai`
+# command) builds with the `cuda` feature, on a machine without a GPU or a CUDA install: nvcc,
+# its headers and libraries come from pinned PyPI wheels in a virtualenv.
 # candle's kernels are compiled to PTX/cubins by its build script, so this takes minutes.
+# The features are the test command's plus `cuda`: after `cargo clippy` with the same features
+# only candle and what depends on it are checked again (a subset of packages would resolve the
+# dependencies' features anew and check most of them a second time).
 #
 # Usage: scripts/check_cuda.sh [VENV_DIR]   (default: target/nvcc-venv)
 set -euo pipefail
@@ -17,5 +20,5 @@ cuda="$(cd "$venv" && pwd)/$(cd "$venv" && ls -d lib/python3*/site-packages/nvid
 export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 nvcc --version | tail -1
 # One invocation: each separate one resolves features anew and compiles candle's kernels again.
-cargo check -p oai-train -p oai-benches -p oai-cli --all-targets \
-  --features oai-train/cuda,oai-benches/cuda,oai-cli/cuda
+cargo check --workspace --all-targets \
+  --features oai/ipfs,oai/qdrant,oai/federation,oai/alloy,oai/cuda,oai-benches/cuda,oai-cli/cuda

@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use oai_benches::report::{self, Row, Side};
 use oai_benches::runtime;
 use oai_core::seed::RngCore;
 use oai_core::Cid;
@@ -84,6 +85,15 @@ fn import_report() {
             mb / d.as_secs_f64(),
             100.0 * sha.as_secs_f64() / d.as_secs_f64()
         );
+        if !name.ends_with("(plain)") {
+            report::record(Row::new(
+                "data",
+                format!("import of {mb:.0} MB of random bytes (best of 3)"),
+                Side::new(format!("import, {name}"), mb / d.as_secs_f64(), "MB/s"),
+                Side::new("sha2-256 of the bytes", mb / sha.as_secs_f64(), "MB/s"),
+                true,
+            ));
+        }
     }
 }
 
@@ -208,6 +218,17 @@ fn fork_cost_report() {
             100.0 * fixed_new as f64 / data_bytes,
             apply_time
         );
+        report::record(Row::new(
+            "data",
+            format!(
+                "fork of a {} MB dataset, 1% of its {size} B records replaced (chunk avg {} B)",
+                total >> 20,
+                chunking.avg
+            ),
+            Side::new("new bytes the fork stores", new_bytes as f64, "bytes"),
+            Side::new("fixed 256 KiB chunks, new bytes", fixed_new as f64, "bytes"),
+            false,
+        ));
     }
     println!("(oai new bytes = blocks reachable from the fork's head and not from its parent; default chunking min 512 B / avg 4 KiB / max 64 KiB; the 1 KiB avg row uses min 256 B / max 16 KiB)\n");
 }
@@ -268,6 +289,9 @@ criterion_group!(benches, import_benches, dataset_benches);
 fn main() {
     import_report();
     fork_cost_report();
+    if report::recording() {
+        return; // the report needs the side-by-side figures only
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -15,6 +15,7 @@
 //! `scripts/fetch_models.sh`) and skip without them.
 //! Run: `cargo bench -p oai-benches --bench rag`
 
+use oai_benches::report::{self, Row, Side};
 use oai_data::dataset::Record;
 use oai_rag::federation::grpc::{serve, GrpcPeer};
 use oai_rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerQuery};
@@ -56,6 +57,7 @@ fn throughput_report(model: &MiniLm) {
         words as f64 / all.len() as f64
     );
     println!("{:>6} {:>12}", "batch", "sentences/s");
+    let mut one_at_a_time = None;
     for batch in [1, 8, 32, 128] {
         model.embed_blocking(&all[..batch]).expect("warm-up");
         let start = Instant::now();
@@ -64,6 +66,16 @@ fn throughput_report(model: &MiniLm) {
         }
         let rate = all.len() as f64 / start.elapsed().as_secs_f64();
         println!("{batch:>6} {rate:>12.1}");
+        match one_at_a_time {
+            None => one_at_a_time = Some(rate),
+            Some(single) => report::record(Row::new(
+                "rag",
+                format!("embedding with all-MiniLM-L6-v2, {} sentences", all.len()),
+                Side::new(format!("batches of {batch}"), rate, "sentences/s"),
+                Side::new("one at a time", single, "sentences/s"),
+                true,
+            )),
+        }
     }
 }
 
@@ -186,7 +198,7 @@ fn search_report(model: &MiniLm, dir: &str) {
         flat_build.as_secs_f64(),
         1.0,
         ms(percentile(flat_t.clone(), 0.5)),
-        ms(percentile(flat_t, 0.95))
+        ms(percentile(flat_t.clone(), 0.95))
     );
     println!(
         "{:<28} {:>10.1} {:>10.4} {:>10.3} {:>10.3}",
@@ -194,8 +206,38 @@ fn search_report(model: &MiniLm, dir: &str) {
         hnsw_build.as_secs_f64(),
         found as f64 / (10 * queries.len()) as f64,
         ms(percentile(hnsw_t.clone(), 0.5)),
-        ms(percentile(hnsw_t, 0.95))
+        ms(percentile(hnsw_t.clone(), 0.95))
     );
+    let measure = format!(
+        "vector search, {n} WordNet gloss embeddings (384 dims), {} queries, k = 10",
+        queries.len()
+    );
+    report::record(Row::new(
+        "rag",
+        measure.clone(),
+        Side::new(
+            "HnswStore (m 16, ef 128), p50",
+            ms(percentile(hnsw_t, 0.5)),
+            "ms",
+        ),
+        Side::new(
+            "FlatStore (exact scan), p50",
+            ms(percentile(flat_t, 0.5)),
+            "ms",
+        ),
+        false,
+    ));
+    report::record(Row::new(
+        "rag",
+        measure,
+        Side::new(
+            "HnswStore recall@10",
+            found as f64 / (10 * queries.len()) as f64,
+            "",
+        ),
+        Side::new("FlatStore (exact)", 1.0, ""),
+        true,
+    ));
 }
 
 /// `n` unit vectors of dimension 384 around 50 seeded centres.
@@ -272,14 +314,24 @@ fn federation_report() {
         "{:<34} {:>9.3} {:>9.3}",
         "one peer, in process",
         ms(percentile(local.clone(), 0.5)),
-        ms(percentile(local, 0.95))
+        ms(percentile(local.clone(), 0.95))
     );
     println!(
         "{:<34} {:>9.3} {:>9.3}",
         "federation of 3 (gRPC, checked)",
         ms(percentile(fed.clone(), 0.5)),
-        ms(percentile(fed, 0.95))
+        ms(percentile(fed.clone(), 0.95))
     );
+    report::record(Row::new(
+        "rag",
+        format!(
+            "federated query, 3 peers x {PER_PEER} vectors over gRPC on 127.0.0.1, k = 10, {} queries",
+            fed.len()
+        ),
+        Side::new("federation of 3 (gRPC, checked), p50", ms(percentile(fed, 0.5)), "ms"),
+        Side::new("one peer in process, p50", ms(percentile(local, 0.5)), "ms"),
+        false,
+    ));
 }
 
 fn main() {

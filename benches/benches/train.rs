@@ -13,6 +13,7 @@
 //! Run: `cargo bench -p oai-benches --bench train` (`OAI_BENCH_STEPS` steps per round, default 20)
 
 use criterion::Criterion;
+use oai_benches::report::{self, Row, Side};
 use oai_benches::{runtime, train_workloads, Workload};
 use oai_data::MemStore;
 use oai_train::candle::Device;
@@ -62,9 +63,10 @@ fn trainer(
 /// of `b` over `a` between best rounds, and the median per-round overhead.
 fn print_ab(
     rt: &tokio::runtime::Runtime,
-    name: &str,
-    a: &mut Trainer<MemStore>,
-    b: &mut Trainer<MemStore>,
+    (title, name): (&str, &str),
+    (label_a, a): (&str, &mut Trainer<MemStore>),
+    (label_b, b): (&str, &mut Trainer<MemStore>),
+    target: Option<f64>,
 ) {
     let n = steps_per_round();
     let mut rounds = Vec::new();
@@ -86,6 +88,17 @@ fn print_ab(
         (best_b.as_secs_f64() / best_a.as_secs_f64() - 1.0) * 100.0,
         ratios[ratios.len() / 2] * 100.0,
     );
+    let row = Row::new(
+        "train",
+        format!("{title}: {name} (best of {ROUNDS} alternating rounds)"),
+        Side::new(label_b, 1.0 / best_b.as_secs_f64(), "steps/s"),
+        Side::new(label_a, 1.0 / best_a.as_secs_f64(), "steps/s"),
+        true,
+    );
+    report::record(match target {
+        Some(t) => row.target(t),
+        None => row,
+    });
 }
 
 fn replay_report(rt: &tokio::runtime::Runtime, w: &Workload) {
@@ -120,25 +133,50 @@ fn replay_report(rt: &tokio::runtime::Runtime, w: &Workload) {
         far.as_secs_f64() * 1e3,
         far.as_secs_f64() / step.as_secs_f64(),
     );
+    for (what, d) in [
+        ("replay of step 10 (right after a checkpoint)", near),
+        ("replay of step 19 (nine steps after one)", far),
+    ] {
+        report::record(Row::new(
+            "train",
+            format!("replay cost, checkpoints every 10 steps: {}", w.name),
+            Side::new(what, d.as_secs_f64() * 1e3, "ms"),
+            Side::new("one training step", step.as_secs_f64() * 1e3, "ms"),
+            false,
+        ));
+    }
 }
 
 fn main() {
     let rt = runtime();
     let work = train_workloads(&rt);
-    // (title, (column, kernels, logging) of the baseline, the same of the compared trainer)
+    // (title, (column, kernels, logging) of the baseline, the same of the compared trainer,
+    // the ratio an issue asks for)
     let comparisons = [
         (
             "verifiable kernels vs plain candle, logging off",
             ("candle/s", Kernels::Native, false),
             ("verif/s", Kernels::Verifiable, false),
+            None,
         ),
         (
             "logging overhead, verifiable kernels",
             ("off st/s", Kernels::Verifiable, false),
             ("on st/s", Kernels::Verifiable, true),
+            Some(0.95), // logging costs at most 5%
         ),
     ];
-    for (title, (col_a, kernels_a, log_a), (col_b, kernels_b, log_b)) in comparisons {
+    let label = |kernels: Kernels, logging: bool| {
+        format!(
+            "{} kernels, logging {}",
+            match kernels {
+                Kernels::Native => "plain candle",
+                Kernels::Verifiable => "verifiable",
+            },
+            if logging { "on" } else { "off" }
+        )
+    };
+    for (title, (col_a, kernels_a, log_a), (col_b, kernels_b, log_b), target) in comparisons {
         println!(
             "\n{title} ({} steps/round, {ROUNDS} alternating rounds; best rounds and median \
              per-round overhead)",
@@ -151,7 +189,13 @@ fn main() {
         for w in &work {
             let mut a = trainer(&rt, w, kernels_a, log_a);
             let mut b = trainer(&rt, w, kernels_b, log_b);
-            print_ab(&rt, w.name, &mut a, &mut b);
+            print_ab(
+                &rt,
+                (title, w.name),
+                (&label(kernels_a, log_a), &mut a),
+                (&label(kernels_b, log_b), &mut b),
+                target,
+            );
         }
     }
     println!("\nreplay cost (checkpoints every 10 steps)");
@@ -161,6 +205,9 @@ fn main() {
     );
     for w in &work {
         replay_report(&rt, w);
+    }
+    if report::recording() {
+        return; // the report needs the side-by-side figures only
     }
     let mut c = Criterion::default().configure_from_args().sample_size(10);
     for w in &work {

@@ -1,5 +1,8 @@
 //! Criterion benches of oai; see `benches/`. This library holds what several benches share:
-//! the runtime they block on and the training workloads they measure.
+//! the runtime they block on, the training workloads they measure, and the rows of the bench
+//! report ([`report`]).
+
+pub mod report;
 
 use oai_core::seed::RngCore;
 use oai_core::{Cid, Seed};

@@ -26,6 +26,25 @@ pub struct RpcEvm {
     provider: DynProvider,
     accounts: BTreeSet<Address>,
     log_page: u64,
+    receipt_timeout: Duration,
+}
+
+/// How long [`Evm::send`] waits for a transaction's receipt unless
+/// [`RpcEvm::with_receipt_timeout`] says otherwise. A node that goes down, or restarts
+/// without the pending transaction, then gives a [`Error::Backend`] instead of a wait forever;
+/// the caller reads the chain again and decides (nonces come from the node every time, so a
+/// lost transaction leaves no gap).
+pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What one account's transactions cost in a range of blocks ([`RpcEvm::spent`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Transactions sent.
+    pub txs: u64,
+    /// Gas they used.
+    pub gas: u64,
+    /// Fees paid: gas used times the effective gas price, summed (wei).
+    pub fee: U256,
 }
 
 /// Blocks per `eth_getLogs` request unless [`RpcEvm::with_log_page`] says otherwise (public
@@ -72,7 +91,35 @@ impl RpcEvm {
             provider,
             accounts,
             log_page: LOG_PAGE_BLOCKS,
+            receipt_timeout: RECEIPT_TIMEOUT,
         })
+    }
+
+    /// Wait at most `timeout` for a sent transaction's receipt (default [`RECEIPT_TIMEOUT`]).
+    pub fn with_receipt_timeout(mut self, timeout: Duration) -> Self {
+        self.receipt_timeout = timeout;
+        self
+    }
+
+    /// What the transactions `from` sent in blocks `from_block..=to_block` cost, by reading
+    /// every block's receipts (`eth_getBlockReceipts`): one request a block, so meant for
+    /// development chains and short ranges, not for scanning a public chain's history.
+    pub async fn spent(&self, from: Address, from_block: u64, to_block: u64) -> Result<Spent> {
+        let mut spent = Spent::default();
+        for block in from_block..=to_block {
+            let receipts = self
+                .provider
+                .get_block_receipts(BlockNumberOrTag::Number(block).into())
+                .await
+                .map_err(|e| backend(&format!("eth_getBlockReceipts for block {block}"), e))?
+                .ok_or_else(|| Error::InvalidInput(format!("block {block} is not made yet")))?;
+            for r in receipts.iter().filter(|r| r.from == from) {
+                spent.txs += 1;
+                spent.gas += r.gas_used;
+                spent.fee += U256::from(r.gas_used) * U256::from(r.effective_gas_price);
+            }
+        }
+        Ok(spent)
     }
 
     /// Ask `eth_getLogs` for at most `blocks` blocks at a time (at least 1; default
@@ -125,6 +172,7 @@ impl Evm for RpcEvm {
             .await
             .map_err(|e| backend("eth_sendRawTransaction", e))?;
         let r = pending
+            .with_timeout(Some(self.receipt_timeout))
             .get_receipt()
             .await
             .map_err(|e| backend("transaction receipt", e))?;

@@ -38,6 +38,9 @@ pub struct ChainOpt {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Seconds to wait for a sent transaction's receipt before giving up with an error.
+    #[arg(long, env = "OAI_RECEIPT_TIMEOUT", default_value_t = 120)]
+    pub receipt_timeout: u64,
 }
 
 /// The account key: from `file`, else from `$OAI_KEY`.
@@ -110,9 +113,10 @@ pub struct Connected {
 
 impl ChainOpt {
     async fn evm(&self, signer: Signer) -> Result<RpcEvm> {
-        RpcEvm::connect(&self.rpc, vec![signer])
+        Ok(RpcEvm::connect(&self.rpc, vec![signer])
             .await
-            .with_context(|| format!("connecting to the Ethereum node at {}", self.rpc))
+            .with_context(|| format!("connecting to the Ethereum node at {}", self.rpc))?
+            .with_receipt_timeout(std::time::Duration::from_secs(self.receipt_timeout)))
     }
 
     /// Connect to the deployment, acting for the account of the key.
@@ -177,6 +181,19 @@ pub enum ChainCommand {
     /// The chain's block and time, the deployment, and the account's balance, stake and what
     /// the market owes it. Example: `oai chain status --json`.
     Status {
+        #[command(flatten)]
+        chain: ChainOpt,
+    },
+    /// Gas and fees an account's transactions cost since the deployment (or `--from-block`),
+    /// read from every block's receipts: for development chains and short ranges.
+    /// Example: `oai chain spent --json --key-file node.key`.
+    Spent {
+        /// The account (default: the key's; then no key is needed).
+        #[arg(long)]
+        account: Option<Address>,
+        /// First block read (default: the deployment's).
+        #[arg(long)]
+        from_block: Option<u64>,
         #[command(flatten)]
         chain: ChainOpt,
     },
@@ -334,7 +351,8 @@ pub fn format_eth(wei: U256) -> String {
 }
 
 /// A job as JSON.
-fn job_json(id: JobId, j: &Job) -> serde_json::Value {
+/// A job as the `--json` output shows it.
+pub fn job_json(id: JobId, j: &Job) -> serde_json::Value {
     json!({
         "id": id,
         "status": format!("{:?}", j.status),
@@ -422,6 +440,34 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
                 },
             );
         }
+        ChainCommand::Spent {
+            account,
+            from_block,
+            chain,
+        } => {
+            let c = match account {
+                Some(_) => chain.connect_reader().await?,
+                None => chain.connect().await?,
+            };
+            let who = account.unwrap_or(c.me);
+            let (from, to) = (
+                from_block.unwrap_or(c.deployment.block),
+                c.chain.block_number().await?,
+            );
+            let s = c.chain.evm().spent(who, from, to).await?;
+            chain.print(
+                json!({"account": who, "from_block": from, "to_block": to, "txs": s.txs,
+                       "gas": s.gas, "fee_eth": format_eth(s.fee)}),
+                || {
+                    format!(
+                        "{who}: {} transactions in blocks {from}..={to}, {} gas, {} ETH in fees",
+                        s.txs,
+                        s.gas,
+                        format_eth(s.fee)
+                    )
+                },
+            );
+        }
         ChainCommand::Jobs { chain } => {
             let c = chain.connect_reader().await?;
             let mut all = Vec::new();
@@ -482,6 +528,56 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
     Ok(())
 }
 
+/// A job's windows, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    /// To claim the job after it is posted.
+    pub claim: u32,
+    /// From the claim to the submission.
+    pub duration: u32,
+    /// To challenge a result.
+    pub challenge: u32,
+}
+
+impl Default for Windows {
+    /// A day each.
+    fn default() -> Self {
+        Self {
+            claim: 86_400,
+            duration: 86_400,
+            challenge: 86_400,
+        }
+    }
+}
+
+/// The terms of a job for the spec in the JSON file `spec`: the spec is stored in `store`
+/// (its CID returned) and the dataset it names must be there already (its root goes in the
+/// terms).
+pub async fn job_terms(
+    store: &crate::Blocks,
+    spec: &Path,
+    required_stake: U256,
+    windows: Windows,
+) -> Result<(oai::prelude::Cid, JobTerms)> {
+    let json =
+        std::fs::read_to_string(spec).with_context(|| format!("reading {}", spec.display()))?;
+    let spec = JobSpec::from_json(&json).with_context(|| format!("job spec {}", spec.display()))?;
+    let version = oai::data::dataset::Version::open(store, &spec.dataset)
+        .await
+        .with_context(|| format!("the spec's dataset {} is not in the store", spec.dataset))?;
+    let spec_cid = spec.put(store).await?;
+    let terms = JobTerms {
+        dataset_root: B256::from(version.root().0),
+        spec: commitment(&spec_cid)?,
+        steps: spec.steps,
+        claim_window: windows.claim,
+        max_duration: windows.duration,
+        challenge_window: windows.challenge,
+        required_stake,
+    };
+    Ok((spec_cid, terms))
+}
+
 pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
     let store = repo.blocks();
     match cmd {
@@ -494,30 +590,19 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
             challenge_window,
             chain,
         } => {
-            let json = std::fs::read_to_string(&spec)
-                .with_context(|| format!("reading {}", spec.display()))?;
-            let spec = JobSpec::from_json(&json)?;
-            let version = oai::data::dataset::Version::open(store, &spec.dataset)
-                .await
-                .with_context(|| {
-                    format!("the spec's dataset {} is not in the store", spec.dataset)
-                })?;
-            let spec_cid = spec.put(store).await?;
-            let terms = JobTerms {
-                dataset_root: B256::from(version.root().0),
-                spec: commitment(&spec_cid)?,
-                steps: spec.steps,
-                claim_window,
-                max_duration,
-                challenge_window,
-                required_stake: parse_eth(&stake_eth)?,
+            let windows = Windows {
+                claim: claim_window,
+                duration: max_duration,
+                challenge: challenge_window,
             };
+            let (spec_cid, terms) =
+                job_terms(store, &spec, parse_eth(&stake_eth)?, windows).await?;
             let reward = parse_eth(&reward_eth)?;
             let c = chain.connect().await?;
             let (id, r) = c.chain.post_job(c.me, &terms, reward).await?;
             chain.print(
                 json!({"id": id, "spec": spec_cid.to_string(), "gas": r.gas_used}),
-                || format!("job {id}: spec {spec_cid}, {} steps", spec.steps),
+                || format!("job {id}: spec {spec_cid}, {} steps", terms.steps),
             );
         }
         JobCommand::Fund { id, eth, chain } => {

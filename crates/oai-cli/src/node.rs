@@ -1,5 +1,7 @@
 //! `oai node`: a long-running process playing one or more of oai-verify's roles (trainer,
-//! challenger, referee) against a deployment on an Ethereum node and a block store.
+//! challenger, referee) against a deployment on an Ethereum node and a block store, or, with
+//! `--embedded`, a single-process demo on an embedded EVM that plays the jobs it is given
+//! until they settle.
 //!
 //! Everything it acts on is read again from the chain and the store, so a node stopped (or
 //! killed) mid-dispute and started again picks up where the chain stands. Logs are JSON lines
@@ -33,6 +35,17 @@ pub enum Role {
     Referee,
 }
 
+impl Role {
+    /// Its name in configs and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Trainer => "trainer",
+            Role::Challenger => "challenger",
+            Role::Referee => "referee",
+        }
+    }
+}
+
 /// The TOML config of `oai node`. Unknown keys are errors.
 ///
 /// ```toml
@@ -42,6 +55,7 @@ pub enum Role {
 /// key_file = "node.key"          # else --key-file or $OAI_KEY
 /// rpc = "http://127.0.0.1:8545"  # else --rpc
 /// deployment = "deployment.json" # else --deployment
+/// receipt_timeout_s = 30         # a transaction without receipt by then is sent again
 ///
 /// [audit]                        # the challenger's audits
 /// strategy = "full"              # or "sampling" with samples = K
@@ -63,6 +77,10 @@ pub struct NodeConfig {
     pub rpc: Option<String>,
     /// Deployment file.
     pub deployment: Option<PathBuf>,
+    /// Seconds to wait for a transaction's receipt (default 30); one lost by a node that went
+    /// down is given up on then, and the next tick reads the chain and acts again, well within
+    /// a move timeout.
+    pub receipt_timeout_s: Option<u64>,
     /// How the challenger audits.
     #[serde(default)]
     pub audit: AuditConfig,
@@ -148,6 +166,19 @@ pub struct NodeArgs {
     /// Key file (else the config's `key_file`, else `$OAI_KEY`).
     #[arg(long, env = "OAI_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// A single-process demo instead: deploy the contracts on an embedded EVM in this process
+    /// (in memory, gone when it exits), give every role its own development account, post the
+    /// `--post` jobs from a requester's, and play until they are settled: when nobody has
+    /// anything to do a day passes on the chain, so challenge windows close. Prints a JSON
+    /// summary (the jobs, each account's balance and stake) and exits. Roles default to all
+    /// three; `--rpc`, `--deployment` and the key are not used.
+    /// Example: `oai node --embedded --post spec.json`.
+    #[arg(long)]
+    embedded: bool,
+    /// With `--embedded`: a job spec (JSON, its dataset in the store) to post; repeat for
+    /// several jobs.
+    #[arg(long = "post", requires = "embedded")]
+    post: Vec<PathBuf>,
 }
 
 /// One JSON log line.
@@ -170,10 +201,17 @@ pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
     } else {
         args.role.clone()
     };
+    if args.embedded && roles.is_empty() {
+        roles = vec![Role::Trainer, Role::Challenger, Role::Referee];
+    }
     roles.sort();
     roles.dedup();
     if roles.is_empty() {
         bail!("no role: give --role trainer,challenger,referee or `roles` in the config");
+    }
+    let strategy = config.audit.strategy()?;
+    if args.embedded {
+        return embedded(store, &args.post, &config, &roles, strategy, started).await;
     }
     let opt = ChainOpt {
         rpc: args
@@ -186,10 +224,10 @@ pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
             .unwrap_or_else(|| "deployment.json".into()),
         key_file: args.key_file.or(config.key_file.clone()),
         json: true,
+        receipt_timeout: config.receipt_timeout_s.unwrap_or(30).max(1),
     };
     load_key(opt.key_file.as_deref())?;
     let store = store.clone();
-    let strategy = config.audit.strategy()?;
     let stake = config.stake_eth.as_deref().map(parse_eth).transpose()?;
     let poll = Duration::from_millis(config.poll_ms.unwrap_or(1000).max(10));
 
@@ -224,34 +262,17 @@ pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for role in roles {
-        let agent: Box<dyn Agent> = match role {
-            Role::Trainer => {
-                let mut a = NodeAgent::new(chain.clone(), store.clone(), me).from_block(from);
-                if let Some(step) = config.forge_loss_at_step {
-                    log(
-                        started,
-                        "trainer",
-                        "warn",
-                        format!("demonstration: this trainer forges the loss of step {step}"),
-                    );
-                    a = a.forging(Box::new(move |records| {
-                        if let Some(r) = records.get_mut(step as usize) {
-                            r.loss *= 0.5;
-                        }
-                    }));
-                }
-                Box::new(a)
-            }
-            Role::Challenger => Box::new(
-                ChallengerAgent::new(chain.clone(), store.clone(), me)
-                    .auditing(strategy, config.audit.parallelism)
-                    .from_block(from),
-            ),
-            Role::Referee => {
-                Box::new(RefereeAgent::new(chain.clone(), store.clone(), me).from_block(from))
-            }
-        };
-        let name = format!("{role:?}").to_lowercase();
+        let agent = agent(
+            role,
+            chain.clone(),
+            &store,
+            me,
+            from,
+            &config,
+            strategy,
+            started,
+        );
+        let name = role.name();
         let mut rx = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             agents::run(
@@ -261,8 +282,8 @@ pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
                     let _ = rx.wait_for(|s| *s).await;
                 },
                 move |r| match r {
-                    Ok(line) => log(started, &name, "info", line),
-                    Err(e) => log(started, &name, "error", e),
+                    Ok(line) => log(started, name, "info", line),
+                    Err(e) => log(started, name, "error", e),
                 },
             )
             .await
@@ -281,6 +302,159 @@ pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
         t.await.context("an agent task panicked")?;
     }
     log(started, "node", "info", "stopped");
+    Ok(())
+}
+
+/// The agent playing `role` for `me` on `chain`, reading events from block `from`.
+#[allow(clippy::too_many_arguments)]
+fn agent<C: Chain + Clone + 'static>(
+    role: Role,
+    chain: C,
+    store: &Blocks,
+    me: oai::chain::Address,
+    from: u64,
+    config: &NodeConfig,
+    strategy: Strategy,
+    started: Instant,
+) -> Box<dyn Agent> {
+    let store = store.clone();
+    match role {
+        Role::Trainer => {
+            let mut a = NodeAgent::new(chain, store, me).from_block(from);
+            if let Some(step) = config.forge_loss_at_step {
+                log(
+                    started,
+                    "trainer",
+                    "warn",
+                    format!("demonstration: this trainer forges the loss of step {step}"),
+                );
+                a = a.forging(Box::new(move |records| {
+                    if let Some(r) = records.get_mut(step as usize) {
+                        r.loss *= 0.5;
+                    }
+                }));
+            }
+            Box::new(a)
+        }
+        Role::Challenger => Box::new(
+            ChallengerAgent::new(chain, store, me)
+                .auditing(strategy, config.audit.parallelism)
+                .from_block(from),
+        ),
+        Role::Referee => Box::new(RefereeAgent::new(chain, store, me).from_block(from)),
+    }
+}
+
+/// `oai node --embedded`: deploy on an in-process EVM, post `specs`, play `roles` (each with
+/// its own development account) until every job is settled, print a summary.
+async fn embedded(
+    store: &Blocks,
+    specs: &[PathBuf],
+    config: &NodeConfig,
+    roles: &[Role],
+    strategy: Strategy,
+    started: Instant,
+) -> Result<()> {
+    use oai::chain::{Address, ChainConfig, Contracts, Evm, Revm, U256};
+    if specs.is_empty() {
+        bail!(
+            "--embedded needs a job to play: --post SPEC.json (nobody else can reach this chain)"
+        );
+    }
+    if !roles.contains(&Role::Trainer) {
+        bail!("--embedded: nobody would train the jobs: add the trainer role");
+    }
+    let eth = U256::from(10u64.pow(18));
+    let stake = match config.stake_eth.as_deref() {
+        Some(s) => parse_eth(s)?,
+        None => eth,
+    };
+    let (deployer, requester) = (Address::repeat_byte(0xde), Address::repeat_byte(0x01));
+    let account = |role: Role| Address::repeat_byte(0x10 + role as u8);
+    let evm = std::sync::Arc::new(Revm::with_seed(1));
+    for a in [deployer, requester]
+        .into_iter()
+        .chain(roles.iter().map(|r| account(*r)))
+    {
+        evm.set_balance(a, eth * U256::from(100)).await?;
+    }
+    let chain_config = ChainConfig {
+        min_stake: stake.min(eth),
+        unbond_delay: 7 * 86_400,
+        move_timeout: 3_600,
+        adjudication_timeout: 86_400,
+        referees: vec![account(Role::Referee)],
+        threshold: 1,
+    };
+    let (chain, _) = Contracts::deploy(evm, deployer, &chain_config).await?;
+    for role in roles.iter().filter(|r| **r != Role::Referee) {
+        chain.register(account(*role), stake).await?;
+    }
+    for path in specs {
+        let (spec, terms) =
+            crate::chain::job_terms(store, path, stake, crate::chain::Windows::default()).await?;
+        let (id, _) = chain.post_job(requester, &terms, eth).await?;
+        log(
+            started,
+            "node",
+            "info",
+            format!(
+                "embedded chain: job {id} posted ({} steps of spec {spec}, 1 ETH)",
+                terms.steps
+            ),
+        );
+    }
+    let mut agents: Vec<(String, Box<dyn Agent>)> = roles
+        .iter()
+        .map(|r| {
+            let a = agent(
+                *r,
+                chain.clone(),
+                store,
+                account(*r),
+                0,
+                config,
+                strategy,
+                started,
+            );
+            (r.name().to_string(), a)
+        })
+        .collect();
+    let play = agents::play_until_settled(&chain, &mut agents, 0, 86_401, 1_000, |p| match p {
+        agents::Played::Did { agent, line } => log(started, agent, "info", line),
+        agents::Played::Idle { secs } => log(
+            started,
+            "node",
+            "info",
+            format!("nobody has anything to do: {secs} s pass on the embedded chain"),
+        ),
+    });
+    tokio::select! {
+        played = play => { played?; }
+        signal = shutdown_signal() => {
+            log(started, "node", "info", format!("{}: stopped before the jobs settled", signal?));
+            return Ok(());
+        }
+    }
+    let mut jobs = Vec::new();
+    for id in agents::job_ids(&chain, 0).await? {
+        jobs.push(crate::chain::job_json(id, &chain.job(id).await?));
+    }
+    let mut accounts = serde_json::Map::new();
+    let named = std::iter::once(("requester", requester))
+        .chain(roles.iter().map(|r| (r.name(), account(*r))));
+    for (name, a) in named {
+        accounts.insert(
+            name.into(),
+            json!({
+                "account": a,
+                "balance_eth": crate::chain::format_eth(chain.balance(a).await?),
+                "stake_eth": crate::chain::format_eth(chain.stake(a).await?.stake),
+            }),
+        );
+    }
+    log(started, "node", "info", "settled");
+    println!("{}", json!({"jobs": jobs, "accounts": accounts}));
     Ok(())
 }
 

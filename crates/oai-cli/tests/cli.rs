@@ -410,3 +410,133 @@ fn rag_ingest_query_update_and_serve_from_the_command_line() {
     let out = oai(&store, &["rag", "query", "nothing", "?"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no index named \"nothing\""));
 }
+
+/// A small labelled-points dataset and a 30-step MLP spec for it in `store`; the spec's path.
+fn points_job(store: &Path, dir: &Path) -> std::path::PathBuf {
+    let csv: String = (0..240)
+        .map(|i| {
+            let c = i % 3;
+            let x = (i * 37 % 100) as f64 / 100.0;
+            format!(
+                "{:.3},{:.3},{:.3},{c}\n",
+                c as f64 + x,
+                x - c as f64,
+                x * c as f64
+            )
+        })
+        .collect();
+    let points = dir.join("points.csv");
+    std::fs::write(&points, csv).unwrap();
+    ok(
+        store,
+        &[
+            "dataset",
+            "import",
+            "points",
+            "--csv",
+            points.to_str().unwrap(),
+        ],
+    );
+    let full = ok(store, &["train", "spec", "points", "--model", "mlp"]);
+    let mut spec: serde_json::Value = serde_json::from_str(&full).unwrap();
+    spec["steps"] = 30.into();
+    spec["checkpoint_every"] = 10.into();
+    spec["batch_size"] = 16.into();
+    let path = dir.join("spec.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    path
+}
+
+/// The summary `oai node --embedded` prints last.
+fn embedded_summary(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.lines().last().expect("a summary")).unwrap()
+}
+
+#[test]
+fn node_embedded_plays_jobs_until_they_settle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, store) = (dir.path(), dir.path().join("store"));
+    let spec = points_job(&store, d);
+    let spec = spec.to_str().unwrap();
+
+    // An honest trainer, a challenger and a referee: the result is accepted and paid.
+    let out = ok(&store, &["node", "--embedded", "--post", spec]);
+    let s = embedded_summary(&out);
+    assert_eq!(s["jobs"][0]["status"], "Paid", "{out}");
+    assert_eq!(s["accounts"]["trainer"]["stake_eth"], "1", "{out}");
+    assert!(out.contains("claimed, trained 30 steps"), "{out}");
+    assert!(out.contains("nobody has anything to do"), "{out}");
+
+    // A trainer that forges step 13's loss, twice over: caught by bisection, both slashed.
+    std::fs::write(d.join("cheat.toml"), "forge_loss_at_step = 13\n").unwrap();
+    let cheat = d.join("cheat.toml");
+    let out = ok(
+        &store,
+        &[
+            "node",
+            "--embedded",
+            "--config",
+            cheat.to_str().unwrap(),
+            "--post",
+            spec,
+        ],
+    );
+    let s = embedded_summary(&out);
+    assert_eq!(s["jobs"][0]["status"], "Slashed", "{out}");
+    assert_eq!(s["accounts"]["trainer"]["stake_eth"], "0", "{out}");
+    assert!(out.contains("step 13 is wrong: challenged"), "{out}");
+
+    // Bad input: no job, a job but no trainer, --post without --embedded, a malformed spec.
+    let fails = |args: &[&str]| {
+        let out = oai(&store, args);
+        assert!(!out.status.success(), "oai {args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let err = fails(&["node", "--embedded"]);
+    assert!(err.contains("--embedded needs a job to play"), "{err}");
+    let err = fails(&["node", "--embedded", "--role", "challenger", "--post", spec]);
+    assert!(err.contains("nobody would train"), "{err}");
+    let err = fails(&["node", "--post", spec]);
+    assert!(err.contains("--embedded"), "{err}");
+    std::fs::write(d.join("bad.json"), "{\"steps\": 3}").unwrap();
+    let bad = d.join("bad.json");
+    let err = fails(&["node", "--embedded", "--post", bad.to_str().unwrap()]);
+    assert!(err.contains("job spec"), "{err}");
+}
+
+#[test]
+fn an_ipfs_node_that_is_not_there_is_a_clear_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, store) = (dir.path(), dir.path().join("store"));
+    let notes = d.join("notes.txt");
+    std::fs::write(&notes, "one\ntwo\n").unwrap();
+    import_lines(&store, "notes", &notes);
+    let before = ok(&store, &["dataset", "list"]);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    std::fs::write(&notes, "one\ntwo\nthree\n").unwrap();
+    for args in [
+        vec![
+            "dataset",
+            "import",
+            "notes",
+            "--lines",
+            notes.to_str().unwrap(),
+        ],
+        vec!["dataset", "show", "notes"],
+    ] {
+        let out = oai(&store, &[&["--ipfs", url.as_str()], &args[..]].concat());
+        assert!(!out.status.success(), "{args:?} succeeded without IPFS");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains(&format!("IPFS node at {url}")) && err.contains("unreachable"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        ok(&store, &["dataset", "list"]),
+        before,
+        "the failed import moved no head"
+    );
+}

@@ -1,6 +1,8 @@
 //! The whole loop as separate processes: `scripts/network_demo.sh` against this build's `oai`
 //! and a real anvil (skips without one; fails under `OAI_REQUIRE_REAL`), with every block in
-//! the IPFS node of `OAI_IPFS_API` when it is set.
+//! the IPFS node of `OAI_IPFS_API` when it is set. Mid-dispute the challenger and the cheating
+//! trainer are killed with SIGKILL, the chain stops and starts again from its saved state, and
+//! (with IPFS) the IPFS node goes away for a while: no honest party may lose by it.
 
 use std::path::Path;
 use std::process::Command;
@@ -64,12 +66,46 @@ fn cheater_slashed_and_honest_node_paid_across_processes() {
             "{who} withdrew everything: {summary}"
         );
     }
-    assert_eq!(summary["challenger_killed_mid_dispute"], true);
+    let faults = &summary["faults"];
+    for fault in [
+        "challenger_killed_mid_dispute",
+        "cheater_killed_mid_dispute",
+        "chain_restarted_mid_dispute",
+    ] {
+        assert_eq!(faults[fault], true, "{fault}: {summary}");
+    }
+    assert!(
+        faults["cheater_answers_after_restart"].as_u64().unwrap() >= 1,
+        "the restarted cheater went on answering its dispute: {summary}"
+    );
+    // Gas per party, from the receipts of every block (each party's own transactions).
+    let txs = |who: &str| parties[who]["txs"].as_u64().unwrap();
+    let gas = |who: &str| parties[who]["gas"].as_u64().unwrap();
+    assert!(
+        txs("honest") >= 4,
+        "register, claim, submit, finalize, withdraw: {summary}"
+    );
+    assert!(txs("challenger") >= 3, "stake, challenge, moves: {summary}");
+    assert!(txs("referee") >= 1, "a vote: {summary}");
+    assert!(
+        txs("ada") >= 1 && txs("bo") >= 2,
+        "posts and funds: {summary}"
+    );
+    for who in ["ada", "bo", "honest", "cheater", "challenger", "referee"] {
+        assert!(
+            gas(who) >= 21_000 * txs(who),
+            "{who} paid at least the base gas of each transaction: {summary}"
+        );
+    }
     if let Ok(api) = std::env::var("OAI_IPFS_API") {
         assert_eq!(
             summary["blocks"],
             api.as_str(),
             "every block in the IPFS node"
+        );
+        assert!(
+            faults["ipfs_outage_s"].as_u64().unwrap() > 0,
+            "the IPFS node went away: {summary}"
         );
     }
 }

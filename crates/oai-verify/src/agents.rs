@@ -145,15 +145,19 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
                     if let Some(spec) = self.can_do(&job).await? {
                         claimed = true;
                         self.chain.claim_job(self.me, id).await?;
-                        let log = self.train(spec).await?;
-                        let result = Submission::chain_result(&log.log)?;
-                        self.chain.submit_result(self.me, id, &result).await?;
-                        did.push(format!(
-                            "job {id}: claimed, trained {} steps, submitted head {}",
-                            log.log.steps, result.head
-                        ));
-                        self.logs.insert(id, log);
+                        let head = self.train_and_submit(id, spec).await?;
+                        did.push(format!("job {id}: claimed, {head}"));
                     }
+                }
+                // Claimed but not submitted: this node stopped (or failed) mid-training. The
+                // same spec trains to the same bits, so it trains again and submits.
+                JobStatus::Claimed
+                    if mine && !claimed && self.chain.now().await? < job.deadline =>
+                {
+                    claimed = true;
+                    let spec = JobSpec::get(&self.store, &cid_of(&job.terms.spec)).await?;
+                    let head = self.train_and_submit(id, spec).await?;
+                    did.push(format!("job {id}: resumed a claimed job, {head}"));
                 }
                 JobStatus::Submitted if mine && self.chain.now().await? >= job.deadline => {
                     self.chain.finalize(self.me, id).await?;
@@ -176,6 +180,19 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             }
         }
         withdraw(&self.chain, self.me, &mut did).await?;
+        Ok(did)
+    }
+
+    /// Train `spec` for job `id` and submit the result; what it did, in words.
+    async fn train_and_submit(&mut self, id: JobId, spec: JobSpec) -> Result<String> {
+        let log = self.train(spec).await?;
+        let result = Submission::chain_result(&log.log)?;
+        self.chain.submit_result(self.me, id, &result).await?;
+        let did = format!(
+            "trained {} steps, submitted head {}",
+            log.log.steps, result.head
+        );
+        self.logs.insert(id, log);
         Ok(did)
     }
 
@@ -456,6 +473,78 @@ impl<A: Agent + ?Sized> Agent for Box<A> {
 }
 agent!(ChallengerAgent);
 agent!(RefereeAgent);
+
+/// What [`play_until_settled`] reports as the play goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Played<'a> {
+    /// An agent did something (one line of its [`Agent::tick`]).
+    Did {
+        /// The agent's name.
+        agent: &'a str,
+        /// What it did.
+        line: &'a str,
+    },
+    /// Nobody had anything to do: the chain's clock was moved on by `secs`.
+    Idle {
+        /// Seconds that passed.
+        secs: u64,
+    },
+}
+
+/// Play `agents` in turns on a chain whose clock may be moved (the embedded EVM, a development
+/// node) until every job posted since `from_block` is settled (paid, slashed or cancelled).
+/// Each round every agent ticks once; after a round in which nobody did anything, `idle_secs`
+/// pass on the chain, so challenge windows and move timeouts run out as they would in time.
+/// Returns the rounds played. A tick's error ends the play; so do `max_rounds` rounds without
+/// settling ([`Error::Unsettled`], naming the jobs still open).
+pub async fn play_until_settled<C: Chain + ?Sized, N: AsRef<str>>(
+    chain: &C,
+    agents: &mut [(N, Box<dyn Agent>)],
+    from_block: u64,
+    idle_secs: u64,
+    max_rounds: usize,
+    mut report: impl FnMut(Played<'_>),
+) -> Result<usize> {
+    let mut open = Vec::new();
+    for round in 1..=max_rounds {
+        let mut busy = false;
+        for (name, agent) in agents.iter_mut() {
+            for line in agent.tick().await? {
+                report(Played::Did {
+                    agent: name.as_ref(),
+                    line: &line,
+                });
+                busy = true;
+            }
+        }
+        if busy {
+            continue;
+        }
+        open.clear();
+        for id in job_ids(chain, from_block).await? {
+            let status = chain.job(id).await?.status;
+            if !matches!(
+                status,
+                JobStatus::Paid | JobStatus::Slashed | JobStatus::Cancelled
+            ) {
+                open.push(format!("job {id} {status:?}"));
+            }
+        }
+        if open.is_empty() {
+            return Ok(round);
+        }
+        chain.advance_time(idle_secs).await?;
+        report(Played::Idle { secs: idle_secs });
+    }
+    Err(Error::Unsettled(format!(
+        "after {max_rounds} rounds: {}",
+        if open.is_empty() {
+            "the agents were still busy".to_string()
+        } else {
+            open.join(", ")
+        }
+    )))
+}
 
 /// Tick `agent` every `poll` until `stop` resolves, passing what it did to `report`. An error of
 /// one tick is reported and the agent goes on (a chain that is down comes back); the loop ends

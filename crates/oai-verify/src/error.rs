@@ -19,6 +19,9 @@ pub enum Error {
     /// A value given to the verifier is unusable (e.g. zero samples).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// [`crate::agents::play_until_settled`] ran out of rounds with jobs still open.
+    #[error("not settled: {0}")]
+    Unsettled(String),
     /// An audit task panicked or was cancelled.
     #[error("audit task failed: {0}")]
     Task(String),

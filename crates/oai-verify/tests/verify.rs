@@ -979,6 +979,37 @@ mod agents {
         agents_play(&m, &store, &spec, true).await;
     }
 
+    #[tokio::test]
+    async fn a_node_stopped_after_claiming_trains_again_and_submits() {
+        let (store, spec, version) = job().await;
+        let m = market(&spec, &version).await;
+        spec.put(&store).await.unwrap();
+        let (job, _) = m
+            .chain
+            .post_job(m.requester, &m.terms, m.eth)
+            .await
+            .unwrap();
+        // The node claimed the job and died before it submitted.
+        m.chain.claim_job(m.node, job).await.unwrap();
+        let mut other = NodeAgent::new(m.chain.clone(), store.clone(), m.accounts[4]);
+        assert!(other.tick().await.unwrap().is_empty(), "not its job");
+        let mut node = NodeAgent::new(m.chain.clone(), store.clone(), m.node);
+        let did = node.tick().await.unwrap();
+        assert!(
+            did.iter()
+                .any(|l| l.starts_with(&format!("job {job}: resumed a claimed job"))),
+            "{did:?}"
+        );
+        let j = m.chain.job(job).await.unwrap();
+        assert_eq!(j.status, JobStatus::Submitted);
+        let straight = train(&store, &spec).await;
+        assert_eq!(
+            oai_verify::cid_of(&j.result.unwrap().head),
+            straight.head,
+            "the same head as a run that never stopped"
+        );
+    }
+
     /// The agents' game on `m` with the blocks in `store`. Gas is free on the embedded EVM, so
     /// there (`exact`) balances move by exactly what the market pays; elsewhere by that less
     /// the gas each party paid.
