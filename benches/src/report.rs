@@ -126,14 +126,17 @@ fn value(v: f64) -> String {
     } else if a >= 10.0 {
         format!("{v:.1}")
     } else if a >= 0.1 {
-        format!("{v:.2}")
+        format!("{v:.3}")
     } else {
         format!("{v:.4}")
     }
 }
 
 fn side(s: &Side) -> String {
-    format!("{} {} ({})", value(s.value), s.unit, s.label)
+    match s.unit.as_str() {
+        "" => format!("{} ({})", value(s.value), s.label),
+        unit => format!("{} {unit} ({})", value(s.value), s.label),
+    }
 }
 
 /// One Markdown table of `rows` in their order: ours, the baseline, the ratio and the target.
@@ -145,9 +148,8 @@ pub fn markdown(rows: &[Row]) -> String {
     for r in rows {
         let target = match (r.target, r.meets_target()) {
             (Some(t), Some(met)) => format!(
-                "{} {}x: {}",
+                "{} {t}x: {}",
                 if r.higher_is_better { ">=" } else { "<=" },
-                value(t),
                 if met { "met" } else { "**missed**" }
             ),
             _ => String::new(),

@@ -556,6 +556,19 @@ async fn market_on<E: oai_chain::Evm + 'static>(
     }
 }
 
+impl<E: oai_chain::Evm + 'static> Market<E> {
+    /// Post the job and let the node claim it; returns the job.
+    async fn claimed(&self) -> u64 {
+        let (job, _) = self
+            .chain
+            .post_job(self.requester, &self.terms, self.eth)
+            .await
+            .unwrap();
+        self.chain.claim_job(self.node, job).await.unwrap();
+        job
+    }
+}
+
 /// A whole job through the embedded EVM: terms from the spec, the node's result as the chain
 /// holds it, the audit seeded by a block made after the submission.
 #[tokio::test]
@@ -706,12 +719,7 @@ mod game {
 
     /// Post the job, let the node claim it and submit `log`; returns the job.
     async fn submitted<E: oai_chain::Evm + 'static>(m: &Market<E>, log: &TrainingLog) -> u64 {
-        let (job, _) = m
-            .chain
-            .post_job(m.requester, &m.terms, m.eth)
-            .await
-            .unwrap();
-        m.chain.claim_job(m.node, job).await.unwrap();
+        let job = m.claimed().await;
         let result = Submission::chain_result(log).unwrap();
         m.chain.submit_result(m.node, job, &result).await.unwrap();
         job
@@ -984,13 +992,8 @@ mod agents {
         let (store, spec, version) = job().await;
         let m = market(&spec, &version).await;
         spec.put(&store).await.unwrap();
-        let (job, _) = m
-            .chain
-            .post_job(m.requester, &m.terms, m.eth)
-            .await
-            .unwrap();
         // The node claimed the job and died before it submitted.
-        m.chain.claim_job(m.node, job).await.unwrap();
+        let job = m.claimed().await;
         let mut other = NodeAgent::new(m.chain.clone(), store.clone(), m.accounts[4]);
         assert!(other.tick().await.unwrap().is_empty(), "not its job");
         let mut node = NodeAgent::new(m.chain.clone(), store.clone(), m.node);
