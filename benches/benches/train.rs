@@ -88,16 +88,15 @@ fn print_ab(
         (best_b.as_secs_f64() / best_a.as_secs_f64() - 1.0) * 100.0,
         ratios[ratios.len() / 2] * 100.0,
     );
-    let row = Row::new(
-        "train",
-        format!("{title}: {name} (best of {ROUNDS} alternating rounds)"),
-        Side::new(label_b, 1.0 / best_b.as_secs_f64(), "steps/s"),
-        Side::new(label_a, 1.0 / best_a.as_secs_f64(), "steps/s"),
-        true,
-    );
-    report::record(match target {
-        Some(t) => row.target(t),
-        None => row,
+    report::record(Row {
+        target,
+        ..Row::new(
+            "train",
+            format!("{title}: {name} (best of {ROUNDS} alternating rounds)"),
+            Side::new(label_b, 1.0 / best_b.as_secs_f64(), "steps/s"),
+            Side::new(label_a, 1.0 / best_a.as_secs_f64(), "steps/s"),
+            true,
+        )
     });
 }
 

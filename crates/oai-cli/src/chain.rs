@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use oai::chain::rpc::{dev_signers, RpcEvm};
+use oai::chain::rpc::{dev_signers, RpcEvm, RECEIPT_TIMEOUT};
 use oai::chain::{
     Address, Chain, ChainConfig, Contracts, Deployment, Evm, Job, JobId, JobTerms, B256, U256,
 };
@@ -39,7 +39,7 @@ pub struct ChainOpt {
     #[arg(long)]
     pub json: bool,
     /// Seconds to wait for a sent transaction's receipt before giving up with an error.
-    #[arg(long, env = "OAI_RECEIPT_TIMEOUT", default_value_t = 120)]
+    #[arg(long, env = "OAI_RECEIPT_TIMEOUT", default_value_t = RECEIPT_TIMEOUT.as_secs())]
     pub receipt_timeout: u64,
 }
 
@@ -253,15 +253,8 @@ pub enum JobCommand {
         /// ETH of stake the node locks (and a challenger bonds).
         #[arg(long, default_value = "1")]
         stake_eth: String,
-        /// Seconds a node has to claim the job.
-        #[arg(long, default_value_t = 86_400)]
-        claim_window: u32,
-        /// Seconds from the claim to the submission.
-        #[arg(long, default_value_t = 86_400)]
-        max_duration: u32,
-        /// Seconds a result can be challenged.
-        #[arg(long, default_value_t = 86_400)]
-        challenge_window: u32,
+        #[command(flatten)]
+        windows: Windows,
         #[command(flatten)]
         chain: ChainOpt,
     },
@@ -350,7 +343,6 @@ pub fn format_eth(wei: U256) -> String {
     }
 }
 
-/// A job as JSON.
 /// A job as the `--json` output shows it.
 pub fn job_json(id: JobId, j: &Job) -> serde_json::Value {
     json!({
@@ -528,24 +520,30 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
     Ok(())
 }
 
+/// A day, in seconds: the default of each of a job's windows.
+const DAY: u32 = 86_400;
+
 /// A job's windows, in seconds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Args, Debug, Clone, Copy)]
 pub struct Windows {
-    /// To claim the job after it is posted.
-    pub claim: u32,
-    /// From the claim to the submission.
-    pub duration: u32,
-    /// To challenge a result.
-    pub challenge: u32,
+    /// Seconds a node has to claim the job.
+    #[arg(long, default_value_t = DAY)]
+    pub claim_window: u32,
+    /// Seconds from the claim to the submission.
+    #[arg(long, default_value_t = DAY)]
+    pub max_duration: u32,
+    /// Seconds a result can be challenged.
+    #[arg(long, default_value_t = DAY)]
+    pub challenge_window: u32,
 }
 
 impl Default for Windows {
     /// A day each.
     fn default() -> Self {
         Self {
-            claim: 86_400,
-            duration: 86_400,
-            challenge: 86_400,
+            claim_window: DAY,
+            max_duration: DAY,
+            challenge_window: DAY,
         }
     }
 }
@@ -570,9 +568,9 @@ pub async fn job_terms(
         dataset_root: B256::from(version.root().0),
         spec: commitment(&spec_cid)?,
         steps: spec.steps,
-        claim_window: windows.claim,
-        max_duration: windows.duration,
-        challenge_window: windows.challenge,
+        claim_window: windows.claim_window,
+        max_duration: windows.max_duration,
+        challenge_window: windows.challenge_window,
         required_stake,
     };
     Ok((spec_cid, terms))
@@ -585,16 +583,9 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
             spec,
             reward_eth,
             stake_eth,
-            claim_window,
-            max_duration,
-            challenge_window,
+            windows,
             chain,
         } => {
-            let windows = Windows {
-                claim: claim_window,
-                duration: max_duration,
-                challenge: challenge_window,
-            };
             let (spec_cid, terms) =
                 job_terms(store, &spec, parse_eth(&stake_eth)?, windows).await?;
             let reward = parse_eth(&reward_eth)?;

@@ -55,7 +55,7 @@ impl Role {
 /// key_file = "node.key"          # else --key-file or $OAI_KEY
 /// rpc = "http://127.0.0.1:8545"  # else --rpc
 /// deployment = "deployment.json" # else --deployment
-/// receipt_timeout_s = 30         # a transaction without receipt by then is sent again
+/// receipt_timeout_s = 30         # no receipt by then: an error, the next tick acts again
 ///
 /// [audit]                        # the challenger's audits
 /// strategy = "full"              # or "sampling" with samples = K

@@ -505,7 +505,6 @@ pub async fn play_until_settled<C: Chain + ?Sized, N: AsRef<str>>(
     max_rounds: usize,
     mut report: impl FnMut(Played<'_>),
 ) -> Result<usize> {
-    let mut open = Vec::new();
     for round in 1..=max_rounds {
         let mut busy = false;
         for (name, agent) in agents.iter_mut() {
@@ -520,30 +519,35 @@ pub async fn play_until_settled<C: Chain + ?Sized, N: AsRef<str>>(
         if busy {
             continue;
         }
-        open.clear();
-        for id in job_ids(chain, from_block).await? {
-            let status = chain.job(id).await?.status;
-            if !matches!(
-                status,
-                JobStatus::Paid | JobStatus::Slashed | JobStatus::Cancelled
-            ) {
-                open.push(format!("job {id} {status:?}"));
-            }
-        }
-        if open.is_empty() {
+        if unsettled(chain, from_block).await?.is_empty() {
             return Ok(round);
         }
         chain.advance_time(idle_secs).await?;
         report(Played::Idle { secs: idle_secs });
     }
+    let open = unsettled(chain, from_block).await?;
+    if open.is_empty() {
+        return Ok(max_rounds); // settled by the last round's moves
+    }
     Err(Error::Unsettled(format!(
         "after {max_rounds} rounds: {}",
-        if open.is_empty() {
-            "the agents were still busy".to_string()
-        } else {
-            open.join(", ")
-        }
+        open.join(", ")
     )))
+}
+
+/// The jobs posted since `from_block` that are not paid, slashed or cancelled, in words.
+async fn unsettled<C: Chain + ?Sized>(chain: &C, from_block: u64) -> Result<Vec<String>> {
+    let mut open = Vec::new();
+    for id in job_ids(chain, from_block).await? {
+        let status = chain.job(id).await?.status;
+        if !matches!(
+            status,
+            JobStatus::Paid | JobStatus::Slashed | JobStatus::Cancelled
+        ) {
+            open.push(format!("job {id} {status:?}"));
+        }
+    }
+    Ok(open)
 }
 
 /// Tick `agent` every `poll` until `stop` resolves, passing what it did to `report`. An error of
