@@ -104,6 +104,24 @@ impl<T: BlockStore + ?Sized> BlockStore for std::sync::Arc<T> {
     }
 }
 
+#[async_trait]
+impl<T: RefStore + ?Sized> RefStore for std::sync::Arc<T> {
+    async fn get_ref(&self, name: &str) -> Result<Option<Cid>> {
+        (**self).get_ref(name).await
+    }
+    async fn compare_and_swap(
+        &self,
+        name: &str,
+        expected: Option<Cid>,
+        new: Option<Cid>,
+    ) -> Result<()> {
+        (**self).compare_and_swap(name, expected, new).await
+    }
+    async fn list_refs(&self) -> Result<Vec<(String, Cid)>> {
+        (**self).list_refs().await
+    }
+}
+
 /// A block whose bytes are known to match its CID: either hashed here ([`Block::new`],
 /// [`Block::new_v0`]) or checked ([`Block::verified`]). The only thing a [`BlockStore`] accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,123 @@
+//! Rust errors as the exceptions of `oai.errors` (defined in Python, so that they can also
+//! derive from `ValueError`, `LookupError` or `ConnectionError`).
+
+use oai::data::Error as DataError;
+use oai::train::Error as TrainError;
+use oai::verify::Error as VerifyError;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+/// The classes of `oai.errors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `OaiError`: anything else.
+    Oai,
+    /// `IntegrityError`: bytes that do not match their CID, a proof or log that does not check.
+    Integrity,
+    /// `NotFoundError` (also a `LookupError`).
+    NotFound,
+    /// `InvalidInputError` (also a `ValueError`).
+    InvalidInput,
+    /// `StoreClosedError`.
+    StoreClosed,
+    /// `UnavailableError` (also a `ConnectionError`): an IPFS node that cannot be reached.
+    Unavailable,
+    /// `ConflictError`: a head moved under a compare-and-swap.
+    Conflict,
+    /// `ComputeError`: a log of another compute class or kernel version.
+    Compute,
+}
+
+impl Kind {
+    fn class(self) -> &'static str {
+        match self {
+            Kind::Oai => "OaiError",
+            Kind::Integrity => "IntegrityError",
+            Kind::NotFound => "NotFoundError",
+            Kind::InvalidInput => "InvalidInputError",
+            Kind::StoreClosed => "StoreClosedError",
+            Kind::Unavailable => "UnavailableError",
+            Kind::Conflict => "ConflictError",
+            Kind::Compute => "ComputeError",
+        }
+    }
+}
+
+/// A Python exception of `kind` with `message`.
+pub fn error(kind: Kind, message: impl Into<String>) -> PyErr {
+    let message = message.into();
+    Python::attach(|py| {
+        match py
+            .import("oai.errors")
+            .and_then(|m| m.getattr(kind.class()))
+            .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from))
+        {
+            Ok(class) => PyErr::from_type(class, message),
+            Err(_) => PyRuntimeError::new_err(message),
+        }
+    })
+}
+
+fn data_kind(e: &DataError) -> Kind {
+    match e {
+        DataError::CorruptBlock { .. }
+        | DataError::Verification(_)
+        | DataError::Truncated { .. } => Kind::Integrity,
+        DataError::NotFound(_) => Kind::NotFound,
+        DataError::InvalidCid(_)
+        | DataError::InvalidArgument(_)
+        | DataError::InvalidRefName(_)
+        | DataError::IndexOutOfRange { .. }
+        | DataError::UnknownCodec(_)
+        | DataError::UnsupportedHash(_)
+        | DataError::BlockTooLarge { .. }
+        | DataError::Malformed { .. } => Kind::InvalidInput,
+        DataError::CasConflict(_) => Kind::Conflict,
+        DataError::IpfsUnreachable { .. } | DataError::Ipfs { .. } => Kind::Unavailable,
+        DataError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => Kind::NotFound,
+        _ => Kind::Oai,
+    }
+}
+
+fn train_kind(e: &TrainError) -> Kind {
+    match e {
+        TrainError::Data(d) => data_kind(d),
+        TrainError::InvalidSpec(_) | TrainError::Malformed { .. } => Kind::InvalidInput,
+        TrainError::StepOutOfRange { .. } => Kind::InvalidInput,
+        TrainError::BrokenLog { .. }
+        | TrainError::CheckpointMismatch(_)
+        | TrainError::BatchProof { .. }
+        | TrainError::ResumeMismatch { .. } => Kind::Integrity,
+        TrainError::IncompatibleCompute { .. }
+        | TrainError::KernelMismatch { .. }
+        | TrainError::MissingComputeClass => Kind::Compute,
+        _ => Kind::Oai,
+    }
+}
+
+/// `oai-data`'s errors as exceptions.
+pub fn data(e: DataError) -> PyErr {
+    error(data_kind(&e), e.to_string())
+}
+
+/// `oai-train`'s errors as exceptions.
+pub fn train(e: TrainError) -> PyErr {
+    error(train_kind(&e), e.to_string())
+}
+
+/// `oai-verify`'s errors as exceptions.
+pub fn verify(e: VerifyError) -> PyErr {
+    let kind = match &e {
+        VerifyError::Train(t) => train_kind(t),
+        VerifyError::Data(d) => data_kind(d),
+        VerifyError::InvalidInput(_) => Kind::InvalidInput,
+        _ => Kind::Oai,
+    };
+    error(kind, e.to_string())
+}
+
+/// A CID from its string form, or `InvalidInputError`.
+pub fn parse_cid(s: &str) -> PyResult<oai::core::Cid> {
+    oai::core::ids::parse(s).map_err(|e| error(Kind::InvalidInput, format!("{s:?}: {e}")))
+}

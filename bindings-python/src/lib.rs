@@ -1,0 +1,42 @@
+//! `oai._native`: the compiled half of the `oai` Python package (PyO3, abi3).
+//!
+//! The pure-Python layer in `python/oai` re-exports these classes, defines the exception
+//! hierarchy (the `errors` module raises its classes) and checks the CPU before this module loads. Every
+//! call that computes or does I/O runs on one Tokio runtime per process (the `runtime` module) with the
+//! GIL released.
+
+use pyo3::prelude::*;
+
+mod dataset;
+mod errors;
+mod records;
+mod runtime;
+mod store;
+mod train;
+mod verify;
+
+/// The module `oai._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<store::Store>()?;
+    m.add_class::<dataset::Dataset>()?;
+    m.add_class::<dataset::Proof>()?;
+    m.add_class::<dataset::Batch>()?;
+    m.add_class::<dataset::Diff>()?;
+    m.add_class::<train::Trainer>()?;
+    m.add_class::<train::Log>()?;
+    m.add_class::<train::Outcome>()?;
+    m.add_class::<verify::Verdict>()?;
+    m.add_function(wrap_pyfunction!(compute_class, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
+    Ok(())
+}
+
+/// The compute class of this machine's CPU (what a log trained here names).
+#[pyfunction]
+fn compute_class() -> String {
+    oai::train::ComputeEnv::detect(&oai::train::candle::Device::Cpu, Default::default())
+        .class
+        .to_string()
+}
