@@ -27,6 +27,7 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet "$wheel" "pytest==8.4.2" "safetensors==0.8.0"
 # run from outside the source tree: the tests import the installed wheel, not python/oai
 cd "$work"
+rm -rf "$work/example-store" "$work/digits-store"   # the examples start from empty stores
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings-python/tests"
 "$work/venv/bin/python" "$root/examples/python/dataset_fork.py" "$work/example-store"
 if [[ -n "${OAI_DIGITS:-}" ]]; then

@@ -135,7 +135,7 @@ impl Dataset {
             block_on(py, async move { v.prove(inner.blocks(), index).await })?
                 .map_err(errors::data)?;
         Ok(Proof {
-            record: Python::attach(|py| records::to_python(py, &record).map(Bound::unbind))?,
+            record: records::to_python(py, &record)?.unbind(),
             cid: cid.to_string(),
             root: self.version.root().to_string(),
             proof,

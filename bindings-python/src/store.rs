@@ -106,6 +106,20 @@ fn read_file(path: &PathBuf) -> PyResult<Vec<u8>> {
     })
 }
 
+/// A UTF-8 file's text; invalid UTF-8 is `InvalidInputError` naming the first bad byte.
+fn read_text(path: &PathBuf) -> PyResult<String> {
+    String::from_utf8(read_file(path)?).map_err(|e| {
+        errors::error(
+            Kind::InvalidInput,
+            format!(
+                "{} is not UTF-8 (byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
 #[pymethods]
 impl Store {
     /// A store in memory (gone with the process).
@@ -248,23 +262,12 @@ impl Store {
                 .map(|r| records::record(&r?))
                 .collect::<PyResult<Vec<_>>>()?
         } else if let Some(p) = lines {
-            let text = String::from_utf8(read_file(&p)?).map_err(|e| {
-                errors::error(
-                    Kind::InvalidInput,
-                    format!(
-                        "{} is not UTF-8 (byte {})",
-                        p.display(),
-                        e.utf8_error().valid_up_to()
-                    ),
-                )
-            })?;
+            let text = read_text(&p)?;
             text.lines()
                 .map(|l| oai::data::dataset::Record::Text(l.to_string()))
                 .collect()
         } else if let Some(p) = csv {
-            let text = String::from_utf8(read_file(&p)?).map_err(|_| {
-                errors::error(Kind::InvalidInput, format!("{} is not UTF-8", p.display()))
-            })?;
+            let text = read_text(&p)?;
             oai::train::corpus::labeled_from_csv(&text, scale).map_err(errors::train)?
         } else {
             let dir = files.expect("one source is given");

@@ -100,15 +100,13 @@ impl Trainer {
 impl Trainer {
     /// Steps done so far.
     #[getter]
-    fn step_index(&self, py: Python<'_>) -> PyResult<u64> {
-        let _ = py;
+    fn step_index(&self) -> PyResult<u64> {
         Ok(self.lock()?.step_index())
     }
 
     /// Steps the spec asks for.
     #[getter]
-    fn steps(&self, py: Python<'_>) -> PyResult<u64> {
-        let _ = py;
+    fn steps(&self) -> PyResult<u64> {
         Ok(self.lock()?.spec().steps)
     }
 
@@ -121,8 +119,7 @@ impl Trainer {
 
     /// The compute class this trainer's log names.
     #[getter]
-    fn compute_class(&self, py: Python<'_>) -> PyResult<String> {
-        let _ = py;
+    fn compute_class(&self) -> PyResult<String> {
         Ok(self.lock()?.env().class.to_string())
     }
 
@@ -237,8 +234,7 @@ impl Trainer {
         Ok(d)
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let _ = py;
+    fn __repr__(&self) -> String {
         match self.lock().map(|t| (t.step_index(), t.spec().steps)) {
             Ok((done, total)) => format!("<oai.Trainer step {done} of {total}>"),
             Err(_) => "<oai.Trainer (unavailable)>".into(),
