@@ -18,7 +18,10 @@ from conftest import mlp_spec, points
 
 def test_training_releases_the_gil(store):
     ds = store.import_dataset("points", points())
-    t = store.trainer(mlp_spec(ds.cid, steps=60, checkpoint_every=60))
+    # a run long enough (hundreds of ms even in a release build) for the main loop to tick
+    spec = mlp_spec(ds.cid, steps=200, checkpoint_every=200)
+    spec["model"]["mlp"]["hidden"] = [256, 256]
+    t = store.trainer(spec)
     done = threading.Event()
     worker = threading.Thread(target=lambda: (t.run(), done.set()))
     ticks = 0
@@ -29,7 +32,7 @@ def test_training_releases_the_gil(store):
         time.sleep(0.001)
     worker.join()
     elapsed = time.perf_counter() - start
-    assert t.step_index == 60
+    assert t.step_index == 200
     # with the GIL held for the whole run the loop would have ticked once or twice
     assert ticks > 10, f"{ticks} ticks in {elapsed:.2f} s"
 
