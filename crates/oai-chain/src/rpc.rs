@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alloy::network::{EthereumWallet, TransactionBuilder};
-use alloy::primitives::{keccak256, Address, Bytes, Log, U256};
+use alloy::eips::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{keccak256, Address, Bytes, Log, TxHash, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::{BlockNumberOrTag, Filter, TransactionRequest};
-use alloy::transports::TransportError;
+use alloy::rpc::types::{BlockNumberOrTag, Filter, TransactionReceipt, TransactionRequest};
+use alloy::transports::{RpcError, TransportError};
 use async_trait::async_trait;
 
 pub use alloy::signers::local::PrivateKeySigner;
@@ -20,20 +21,25 @@ use crate::{Error, Result};
 
 /// An Ethereum node over JSON-RPC. Transactions are signed locally with the given keys (one
 /// per account the caller acts for); reverts are found by the gas estimate, so a reverting
-/// transaction is never broadcast.
+/// transaction is never broadcast. A sent transaction is watched by polling its receipt; if
+/// the node forgets it (a restart that drops the pending pool), the same signed bytes are sent
+/// again, so a node that comes back loses nothing the caller sent.
 #[derive(Debug, Clone)]
 pub struct RpcEvm {
     provider: DynProvider,
+    wallet: EthereumWallet,
+    chain_id: u64,
     accounts: BTreeSet<Address>,
     log_page: u64,
     receipt_timeout: Duration,
 }
 
 /// How long [`Evm::send`] waits for a transaction's receipt unless
-/// [`RpcEvm::with_receipt_timeout`] says otherwise. A node that goes down, or restarts
-/// without the pending transaction, then gives a [`Error::Backend`] instead of a wait forever;
-/// the caller reads the chain again and decides (nonces come from the node every time, so a
-/// lost transaction leaves no gap).
+/// [`RpcEvm::with_receipt_timeout`] says otherwise. While it waits, a node that is down is
+/// asked again and a node that forgot the transaction gets it again; a node that is still down
+/// (or refuses the transaction) at the end gives a [`Error::Backend`] instead of a wait forever,
+/// and the caller reads the chain again and decides (nonces come from the node every time, so
+/// a lost transaction leaves no gap).
 pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What one account's transactions cost in a range of blocks ([`RpcEvm::spent`]).
@@ -79,16 +85,15 @@ impl RpcEvm {
         let url = url
             .parse()
             .map_err(|e| Error::InvalidInput(format!("node url {url:?}: {e}")))?;
-        let provider = ProviderBuilder::new()
-            .wallet(wallet)
-            .connect_http(url)
-            .erased();
-        provider
+        let provider = ProviderBuilder::new().connect_http(url).erased();
+        let chain_id = provider
             .get_chain_id()
             .await
             .map_err(|e| backend("eth_chainId", e))?;
         Ok(RpcEvm {
             provider,
+            wallet,
+            chain_id,
             accounts,
             log_page: LOG_PAGE_BLOCKS,
             receipt_timeout: RECEIPT_TIMEOUT,
@@ -134,6 +139,46 @@ impl RpcEvm {
         &self.provider
     }
 
+    /// Poll for the receipt of the transaction `hash` (signed bytes `raw`) until
+    /// [`RpcEvm::with_receipt_timeout`] runs out. Errors reaching the node are retried; a node
+    /// that knows neither the receipt nor the transaction lost it (a restart) and is sent `raw`
+    /// again; a node that refuses `raw` then is answered at once with its reason.
+    async fn receipt(&self, hash: TxHash, raw: &[u8]) -> Result<TransactionReceipt> {
+        let deadline = Instant::now() + self.receipt_timeout;
+        let poll = self.provider.client().poll_interval();
+        loop {
+            let last_error = match self.provider.get_transaction_receipt(hash).await {
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) => match self.provider.get_transaction_by_hash(hash).await {
+                    Ok(Some(_)) => None,
+                    Ok(None) => match self.provider.send_raw_transaction(raw).await {
+                        Ok(_) => None,
+                        Err(RpcError::ErrorResp(e)) => {
+                            return Err(Error::Backend(format!(
+                                "transaction {hash} was dropped by the node, which refused it \
+                                 when sent again: {e}"
+                            )))
+                        }
+                        Err(e) => Some(format!("eth_sendRawTransaction: {e}")),
+                    },
+                    Err(e) => Some(format!("eth_getTransactionByHash: {e}")),
+                },
+                Err(e) => Some(format!("eth_getTransactionReceipt: {e}")),
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                let why = last_error
+                    .map(|e| format!(" (last: {e})"))
+                    .unwrap_or_default();
+                return Err(Error::Backend(format!(
+                    "transaction receipt: transaction {hash} was not confirmed within {} s{why}",
+                    self.receipt_timeout.as_secs_f64()
+                )));
+            }
+            tokio::time::sleep(poll.min(deadline - now)).await;
+        }
+    }
+
     async fn dev_call(&self, method: &'static str, params: serde_json::Value) -> Result<()> {
         self.provider
             .raw_request::<_, serde_json::Value>(method.into(), params)
@@ -166,16 +211,34 @@ impl Evm for RpcEvm {
                 }
             }
         };
-        let pending = self
+        let nonce = self
             .provider
-            .send_transaction(req.with_gas_limit(gas))
+            .get_transaction_count(tx.from)
+            .pending()
+            .await
+            .map_err(|e| backend("eth_getTransactionCount", e))?;
+        let fees = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(|e| backend("eth_feeHistory", e))?;
+        let signed = req
+            .with_gas_limit(gas)
+            .with_nonce(nonce)
+            .with_chain_id(self.chain_id)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+            .build(&self.wallet)
+            .await
+            .map_err(|e| backend("signing the transaction", e))?;
+        let raw = signed.encoded_2718();
+        // The returned watcher is not used: `receipt` polls, and sends again if need be.
+        let _watcher = self
+            .provider
+            .send_raw_transaction(&raw)
             .await
             .map_err(|e| backend("eth_sendRawTransaction", e))?;
-        let r = pending
-            .with_timeout(Some(self.receipt_timeout))
-            .get_receipt()
-            .await
-            .map_err(|e| backend("transaction receipt", e))?;
+        let r = self.receipt(*signed.tx_hash(), &raw).await?;
         if !r.status() {
             return Ok(Outcome::Halt(format!(
                 "transaction {} failed on chain",

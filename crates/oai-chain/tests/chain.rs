@@ -152,4 +152,142 @@ mod anvil {
             "a stopped node is a backend error"
         );
     }
+
+    /// An anvil on `port` that keeps its state in `state` (written when it stops on SIGTERM),
+    /// mining only when told to if `mining` is false.
+    fn anvil_with_state(
+        bin: &std::path::Path,
+        port: u16,
+        state: &std::path::Path,
+        mining: bool,
+    ) -> std::process::Child {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--silent",
+        ])
+        .arg("--state")
+        .arg(state)
+        .stdout(std::process::Stdio::null());
+        if !mining {
+            cmd.arg("--no-mining");
+        }
+        cmd.spawn().unwrap()
+    }
+
+    async fn answering(url: &str) {
+        for _ in 0..400 {
+            if RpcEvm::connect(url, dev_signers(1)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("anvil did not answer on {url}");
+    }
+
+    /// The fault of the network demo, made certain: a transaction is in the node's pending pool
+    /// when the node stops, and the node comes back from its saved state without it. The
+    /// sender's wait rides out the outage and sends the same signed transaction again, which
+    /// the node then mines; the next transaction takes the next nonce (alloy's cached nonces
+    /// left a gap here, and every later transaction of the process waited behind it).
+    #[tokio::test]
+    async fn a_transaction_lost_in_a_node_restart_is_sent_again() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let Some(bin) = Anvil::locate(&root) else {
+            assert!(std::env::var_os("OAI_REQUIRE_REAL").is_none(), "no anvil");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut node = anvil_with_state(&bin, port, &state, false);
+        answering(&url).await;
+        let signers = dev_signers(2);
+        let (from, to) = (signers[0].address(), signers[1].address());
+        let rpc = RpcEvm::connect(&url, signers)
+            .await
+            .unwrap()
+            .with_receipt_timeout(std::time::Duration::from_secs(60));
+        rpc.set_balance(from, U256::from(10u128.pow(20)))
+            .await
+            .unwrap();
+        let before = rpc.balance(to).await.unwrap();
+        let sender = rpc.clone();
+        let sent = tokio::spawn(async move {
+            sender
+                .send(Tx {
+                    from,
+                    to: Some(to),
+                    data: Default::default(),
+                    value: U256::from(12_345u64),
+                })
+                .await
+        });
+        use alloy::providers::Provider;
+        let pool = |rpc: RpcEvm| async move {
+            let pending: U256 = rpc
+                .provider()
+                .raw_request("eth_getTransactionCount".into(), (from, "pending"))
+                .await
+                .unwrap();
+            pending
+        };
+        for _ in 0..200 {
+            if pool(rpc.clone()).await == U256::from(1) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            pool(rpc.clone()).await,
+            U256::from(1),
+            "the transaction is pending"
+        );
+        let stopped = std::process::Command::new("kill")
+            .args(["-TERM", &node.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(stopped.success());
+        node.wait().unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert!(!sent.is_finished(), "the sender waits through the outage");
+        let mut node = anvil_with_state(&bin, port, &state, true);
+        answering(&url).await;
+        let receipt = tokio::time::timeout(std::time::Duration::from_secs(30), sent)
+            .await
+            .expect("the send ends once the node is back")
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(receipt, oai_chain::Outcome::Success(_)),
+            "{receipt:?}"
+        );
+        assert_eq!(
+            rpc.balance(to).await.unwrap(),
+            before + U256::from(12_345u64),
+            "the value arrived once"
+        );
+        let next = rpc
+            .send(Tx {
+                from,
+                to: Some(to),
+                data: Default::default(),
+                value: U256::from(1u64),
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(next, oai_chain::Outcome::Success(_)),
+            "the next transaction takes the next nonce: {next:?}"
+        );
+        node.kill().unwrap();
+        node.wait().unwrap();
+    }
 }
