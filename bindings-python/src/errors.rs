@@ -2,6 +2,7 @@
 //! derive from `ValueError`, `LookupError` or `ConnectionError`).
 
 use oai::data::Error as DataError;
+use oai::rag::Error as RagError;
 use oai::train::Error as TrainError;
 use oai::verify::Error as VerifyError;
 use pyo3::exceptions::PyRuntimeError;
@@ -112,6 +113,21 @@ pub fn verify(e: VerifyError) -> PyErr {
         VerifyError::Train(t) => train_kind(t),
         VerifyError::Data(d) => data_kind(d),
         VerifyError::InvalidInput(_) => Kind::InvalidInput,
+        _ => Kind::Oai,
+    };
+    error(kind, e.to_string())
+}
+
+/// `oai-rag`'s errors as exceptions: missing model files are `NotFoundError`, a vector of
+/// the wrong size or an empty text `InvalidInputError`, a corrupt saved index
+/// `IntegrityError`, a Qdrant server that fails `UnavailableError`.
+pub fn rag(e: RagError) -> PyErr {
+    let kind = match &e {
+        RagError::Data(d) => data_kind(d),
+        RagError::Model { path, .. } if !std::path::Path::new(path).exists() => Kind::NotFound,
+        RagError::Dimension { .. } | RagError::InvalidInput(_) => Kind::InvalidInput,
+        RagError::Index(_) => Kind::Integrity,
+        RagError::Backend(_) => Kind::Unavailable,
         _ => Kind::Oai,
     };
     error(kind, e.to_string())

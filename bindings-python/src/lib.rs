@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 mod dataset;
 mod errors;
+mod rag;
 mod records;
 mod runtime;
 mod store;
@@ -28,6 +29,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<train::Log>()?;
     m.add_class::<train::Outcome>()?;
     m.add_class::<verify::Verdict>()?;
+    m.add_class::<rag::Embedder>()?;
+    m.add_class::<rag::Index>()?;
+    m.add_class::<rag::SearchHit>()?;
+    m.add_class::<rag::IngestReport>()?;
+    m.add_class::<rag::Passage>()?;
+    m.add_class::<rag::Answer>()?;
+    m.add_class::<rag::Knowledge>()?;
     m.add_function(wrap_pyfunction!(compute_class, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
     Ok(())

@@ -30,6 +30,18 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
 }
 
+/// A shared embedder is an embedder (e.g. `Arc<dyn Embedder>` chosen at run time).
+#[async_trait::async_trait]
+impl<T: Embedder + ?Sized> Embedder for std::sync::Arc<T> {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        (**self).embed(texts).await
+    }
+}
+
 /// all-MiniLM-L6-v2 (384 dimensions): BERT, mean pooling over the attention mask, L2
 /// normalisation; inputs truncated to 256 tokens as sentence-transformers does.
 ///

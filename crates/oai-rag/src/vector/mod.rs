@@ -92,6 +92,34 @@ pub trait VectorStore: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A shared vector store is a vector store (e.g. `Arc<dyn VectorStore>` chosen at run time).
+#[async_trait::async_trait]
+impl<T: VectorStore + ?Sized> VectorStore for std::sync::Arc<T> {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+
+    async fn upsert(&self, entries: Vec<Entry>) -> Result<()> {
+        (**self).upsert(entries).await
+    }
+
+    async fn remove(&self, sources: &[Cid]) -> Result<()> {
+        (**self).remove(sources).await
+    }
+
+    async fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
+        (**self).search(query, k, filter).await
+    }
+
+    async fn contains(&self, source: &Cid) -> Result<bool> {
+        (**self).contains(source).await
+    }
+
+    async fn len(&self) -> Result<usize> {
+        (**self).len().await
+    }
+}
+
 /// Check a vector against a store's dimension.
 pub(crate) fn check_vector(dim: usize, v: &[f32]) -> Result<()> {
     if v.len() != dim {
