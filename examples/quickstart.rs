@@ -46,7 +46,7 @@ use oai::verify::{cid_of, commitment, Strategy};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
 /// The step the cheating node forges.
-const FORGED_STEP: usize = 97;
+const FORGED_STEP: u64 = 97;
 /// Training steps of the job.
 const STEPS: u64 = 150;
 const QUESTION: &str = "How is a cheating node caught and slashed?";
@@ -280,10 +280,8 @@ async fn play<E: Evm + Clone + 'static>(
     store: &FsStore,
     [honest, cheater, challenger, referee]: [Address; 4],
 ) -> Result<()> {
-    let forge: oai::verify::agents::Forgery = Box::new(|records| {
-        // a better loss than it computed, re-chained so the log is well formed
-        records[FORGED_STEP].loss *= 0.5;
-    });
+    // a better loss than it computed, re-chained so the log is well formed
+    let forge = oai::verify::agents::halve_loss_at(FORGED_STEP);
     let mut agents: Vec<(&str, Box<dyn Agent>)> = vec![
         (
             "honest node",

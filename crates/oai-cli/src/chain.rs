@@ -11,11 +11,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oai::chain::rpc::{dev_signers, RpcEvm, RECEIPT_TIMEOUT};
 use oai::chain::{
-    Address, Chain, ChainConfig, Contracts, Deployment, Evm, Job, JobId, JobTerms, B256, U256,
+    Address, Chain, ChainConfig, Contracts, Deployment, Evm, Job, JobId, JobTerms, U256,
 };
 use oai::train::{JobSpec, VerifiedLog};
 use oai::verify::agents::job_ids;
-use oai::verify::{cid_of, commitment, Strategy, Submission, Verdict, Verifier};
+use oai::verify::{cid_of, Strategy, Submission, Verdict, Verifier};
 use serde_json::json;
 
 use crate::train::log_cid;
@@ -560,20 +560,19 @@ pub async fn job_terms(
     let json =
         std::fs::read_to_string(spec).with_context(|| format!("reading {}", spec.display()))?;
     let spec = JobSpec::from_json(&json).with_context(|| format!("job spec {}", spec.display()))?;
-    let version = oai::data::dataset::Version::open(store, &spec.dataset)
-        .await
-        .with_context(|| format!("the spec's dataset {} is not in the store", spec.dataset))?;
-    let spec_cid = spec.put(store).await?;
-    let terms = JobTerms {
-        dataset_root: B256::from(version.root().0),
-        spec: commitment(&spec_cid)?,
-        steps: spec.steps,
+    let windows = oai::verify::Windows {
         claim_window: windows.claim_window,
         max_duration: windows.max_duration,
         challenge_window: windows.challenge_window,
-        required_stake,
     };
-    Ok((spec_cid, terms))
+    oai::verify::job_terms(store, &spec, required_stake, windows)
+        .await
+        .with_context(|| {
+            format!(
+                "the job's terms (the spec's dataset {} must be in the store)",
+                spec.dataset
+            )
+        })
 }
 
 pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {

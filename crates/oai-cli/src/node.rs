@@ -328,11 +328,7 @@ fn agent<C: Chain + Clone + 'static>(
                     "warn",
                     format!("demonstration: this trainer forges the loss of step {step}"),
                 );
-                a = a.forging(Box::new(move |records| {
-                    if let Some(r) = records.get_mut(step as usize) {
-                        r.loss *= 0.5;
-                    }
-                }));
+                a = a.forging(oai::verify::agents::halve_loss_at(step));
             }
             Box::new(a)
         }

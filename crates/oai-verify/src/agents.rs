@@ -94,6 +94,16 @@ async fn withdraw<C: Chain + ?Sized>(chain: &C, me: Address, did: &mut Vec<Strin
 /// demonstrations of what the others catch).
 pub type Forgery = Box<dyn Fn(&mut Vec<StepRecord>) + Send + Sync>;
 
+/// The forgery of the demonstrations: report half the loss computed at `step` (the node
+/// re-chains its records, so the log is well formed and only a replay of that step catches it).
+pub fn halve_loss_at(step: u64) -> Forgery {
+    Box::new(move |records| {
+        if let Some(r) = usize::try_from(step).ok().and_then(|i| records.get_mut(i)) {
+            r.loss *= 0.5;
+        }
+    })
+}
+
 /// A training node.
 pub struct NodeAgent<C, S> {
     chain: C,

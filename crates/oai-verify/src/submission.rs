@@ -1,9 +1,11 @@
 //! What is verified: a node's result (the two CIDs its log starts and ends with) and the terms
 //! of the job it answers, read from a chain or given directly.
 
-use oai_chain::{JobResult, JobTerms, B256};
+use oai_chain::{JobResult, JobTerms, B256, U256};
 use oai_core::{ids, Cid, Digest};
-use oai_train::TrainingLog;
+use oai_data::dataset::Version;
+use oai_data::BlockStore;
+use oai_train::{JobSpec, TrainingLog};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -70,4 +72,49 @@ pub fn commitment(cid: &Cid) -> Result<B256> {
 /// The CID of the log object (dag-cbor, sha2-256) whose digest a chain holds.
 pub fn cid_of(commitment: &B256) -> Cid {
     ids::cid_v1_of_digest(ids::DAG_CBOR, &Digest(commitment.0))
+}
+
+/// How long each phase of a posted job may take, in seconds (a day each by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// Seconds nodes may claim the job once it is open.
+    pub claim_window: u32,
+    /// Seconds a node has from claiming to submitting.
+    pub max_duration: u32,
+    /// Seconds anyone may challenge a submission.
+    pub challenge_window: u32,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        const DAY: u32 = 86_400;
+        Self {
+            claim_window: DAY,
+            max_duration: DAY,
+            challenge_window: DAY,
+        }
+    }
+}
+
+/// The terms to post for `spec`: the spec is stored in `store` (its CID is returned) and the
+/// dataset it names must be there already (its version root goes in the terms, so a node
+/// cannot train on another version).
+pub async fn job_terms<S: BlockStore + ?Sized>(
+    store: &S,
+    spec: &JobSpec,
+    required_stake: U256,
+    windows: Windows,
+) -> Result<(Cid, JobTerms)> {
+    let version = Version::open(store, &spec.dataset).await?;
+    let spec_cid = spec.put(store).await?;
+    let terms = JobTerms {
+        dataset_root: B256::from(version.root().0),
+        spec: commitment(&spec_cid)?,
+        steps: spec.steps,
+        claim_window: windows.claim_window,
+        max_duration: windows.max_duration,
+        challenge_window: windows.challenge_window,
+        required_stake,
+    };
+    Ok((spec_cid, terms))
 }
