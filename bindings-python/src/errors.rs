@@ -1,13 +1,14 @@
 //! Rust errors as the exceptions of `oai.errors` (defined in Python, so that they can also
 //! derive from `ValueError`, `LookupError` or `ConnectionError`).
 
+use oai::chain::Error as ChainError;
 use oai::data::Error as DataError;
 use oai::rag::Error as RagError;
 use oai::train::Error as TrainError;
 use oai::verify::Error as VerifyError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyDict, PyType};
 
 /// The classes of `oai.errors`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +108,12 @@ pub fn train(e: TrainError) -> PyErr {
     error(train_kind(&e), e.to_string())
 }
 
-/// `oai-verify`'s errors as exceptions.
+/// `oai-verify`'s errors as exceptions (a chain's revert is a `ChainRevertError`).
 pub fn verify(e: VerifyError) -> PyErr {
+    let e = match e {
+        VerifyError::Chain(c) => return chain(c),
+        other => other,
+    };
     let kind = match &e {
         VerifyError::Train(t) => train_kind(t),
         VerifyError::Data(d) => data_kind(d),
@@ -136,4 +141,37 @@ pub fn rag(e: RagError) -> PyErr {
 /// A CID from its string form, or `InvalidInputError`.
 pub fn parse_cid(s: &str) -> PyResult<oai::core::Cid> {
     oai::core::ids::parse(s).map_err(|e| error(Kind::InvalidInput, format!("{s:?}: {e}")))
+}
+
+/// `oai-chain`'s errors as exceptions: a revert is a `ChainRevertError` carrying the decoded
+/// contract error (`call`, `contract`, `error`, `fields`); an account nobody can sign for and
+/// arguments no contract accepts are `InvalidInputError`; a node that fails is
+/// `UnavailableError`.
+pub fn chain(e: ChainError) -> PyErr {
+    let kind = match &e {
+        ChainError::Reverted { call, revert } => {
+            return Python::attach(|py| revert_error(py, call, revert, e.to_string()))
+        }
+        ChainError::UnknownAccount(_) | ChainError::InvalidInput(_) => Kind::InvalidInput,
+        ChainError::Backend(_) => Kind::Unavailable,
+        _ => Kind::Oai,
+    };
+    error(kind, e.to_string())
+}
+
+fn revert_error(py: Python<'_>, call: &str, revert: &oai::chain::Revert, message: String) -> PyErr {
+    let made = (|| {
+        let (contract, name, fields) = crate::chain_values::revert_parts(py, revert)?;
+        let class = py.import("oai.errors")?.getattr("ChainRevertError")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("call", call)?;
+        kwargs.set_item("contract", contract)?;
+        kwargs.set_item("error", name)?;
+        kwargs.set_item("fields", fields)?;
+        class.call((message.clone(),), Some(&kwargs))
+    })();
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(_) => PyRuntimeError::new_err(message),
+    }
 }

@@ -7,6 +7,9 @@
 
 use pyo3::prelude::*;
 
+mod agents;
+mod chain;
+mod chain_values;
 mod dataset;
 mod errors;
 mod rag;
@@ -36,6 +39,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rag::Passage>()?;
     m.add_class::<rag::Answer>()?;
     m.add_class::<rag::Knowledge>()?;
+    m.add_class::<chain::Chain>()?;
+    m.add_class::<chain::Receipt>()?;
+    m.add_class::<chain::Job>()?;
+    m.add_class::<chain::NodeStake>()?;
+    m.add_class::<chain::Dispute>()?;
+    m.add_class::<chain_values::ChainEvent>()?;
+    m.add_class::<agents::Agent>()?;
     m.add_function(wrap_pyfunction!(compute_class, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
     Ok(())

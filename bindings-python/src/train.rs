@@ -24,6 +24,15 @@ pub fn json_value<'py, T: Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'
     py.import("json")?.call_method1("loads", (s,))
 }
 
+/// A job spec from a dict or a JSON string (`oai.spec_json`).
+pub fn job_spec(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<JobSpec> {
+    let json: String = py
+        .import("oai")?
+        .call_method1("spec_json", (spec,))?
+        .extract()?;
+    JobSpec::from_json(&json).map_err(errors::train)
+}
+
 fn run_ref(name: &str) -> String {
     format!("runs/{name}")
 }
@@ -251,6 +260,11 @@ pub struct Log {
 }
 
 impl Log {
+    /// The log, verified when it was loaded.
+    pub fn verified(&self) -> &VerifiedLog {
+        &self.log
+    }
+
     fn load(py: Python<'_>, store: Py<Store>, cid: Cid) -> PyResult<Self> {
         let inner = store.get().inner()?;
         let log = block_on(
@@ -457,11 +471,7 @@ impl Store {
         spec: &Bound<'_, PyAny>,
         dataset: Option<String>,
     ) -> PyResult<Trainer> {
-        let json: String = py
-            .import("oai")?
-            .call_method1("spec_json", (spec,))?
-            .extract()?;
-        let mut job = JobSpec::from_json(&json).map_err(errors::train)?;
+        let mut job = job_spec(py, spec)?;
         let inner = slf.get().inner()?;
         let t = block_on(py, async move {
             if let Some(d) = dataset {

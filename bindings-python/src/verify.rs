@@ -70,6 +70,31 @@ impl Verdict {
     }
 }
 
+impl From<oai::verify::Verdict> for Verdict {
+    fn from(verdict: oai::verify::Verdict) -> Self {
+        Verdict { verdict }
+    }
+}
+
+/// The strategy of an audit of every step (`samples=None`) or of `samples` sampled steps;
+/// zero samples or zero parallelism is `InvalidInputError`.
+pub fn strategy(samples: Option<u32>, parallelism: usize) -> PyResult<Strategy> {
+    if parallelism == 0 {
+        return Err(errors::error(
+            Kind::InvalidInput,
+            "parallelism must be at least 1",
+        ));
+    }
+    match samples {
+        None => Ok(Strategy::Full),
+        Some(0) => Err(errors::error(
+            Kind::InvalidInput,
+            "samples must be at least 1",
+        )),
+        Some(samples) => Ok(Strategy::Sampling { samples }),
+    }
+}
+
 /// The verification methods of `Store`.
 #[pymethods]
 impl Store {
@@ -86,22 +111,7 @@ impl Store {
         seed: u64,
         parallelism: usize,
     ) -> PyResult<Verdict> {
-        let strategy = match samples {
-            None => Strategy::Full,
-            Some(0) => {
-                return Err(errors::error(
-                    Kind::InvalidInput,
-                    "samples must be at least 1",
-                ))
-            }
-            Some(samples) => Strategy::Sampling { samples },
-        };
-        if parallelism == 0 {
-            return Err(errors::error(
-                Kind::InvalidInput,
-                "parallelism must be at least 1",
-            ));
-        }
+        let strategy = strategy(samples, parallelism)?;
         let inner = slf.get().inner()?;
         let verdict = block_on(py, async move {
             let cid = crate::train::log_cid(&inner, &log).await?;

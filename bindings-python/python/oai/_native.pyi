@@ -310,4 +310,177 @@ class Knowledge:
         self, question: str, k: int = 3, where: Optional[Mapping[str, str]] = None
     ) -> Answer: ...
 
+Address = str
+Wei = int
+
+class ChainEvent:
+    """An event of the oai contracts, decoded by name."""
+
+    block: int
+    contract: str
+    address: Address
+    name: str
+    args: dict[str, Any]
+
+class Receipt:
+    """A mined transaction."""
+
+    gas_used: int
+    fee: Wei
+    block: int
+    events: list[ChainEvent]
+
+class NodeStake:
+    """A node's bond in the registry."""
+
+    registered: bool
+    stake: Wei
+    locked: Wei
+    unbonding: Wei
+    unbond_at: int
+
+class Job:
+    """A job as the market stores it."""
+
+    id: int
+    requester: Address
+    node: Optional[Address]
+    status: str
+    deadline: int
+    reward: Wei
+    spec: str
+    dataset_root: str
+    steps: int
+    claim_window: int
+    max_duration: int
+    challenge_window: int
+    required_stake: Wei
+    header: Optional[str]
+    head: Optional[str]
+
+class Dispute:
+    """A running bisection dispute."""
+
+    challenger: Address
+    deadline: int
+    turn: str
+    lo: int
+    hi: int
+    mid: int
+    bond: Wei
+    agreed: str
+    node_hi: str
+    node_mid: str
+
+class Chain:
+    """The oai contracts on the embedded EVM; reverts raise ChainRevertError."""
+
+    @staticmethod
+    def embedded(
+        *,
+        referees: list[Address],
+        threshold: int = 1,
+        min_stake: Wei = 10**18,
+        unbond_delay: int = 604800,
+        move_timeout: int = 3600,
+        adjudication_timeout: int = 86400,
+        seed: int = 0,
+        deployer: Optional[Address] = None,
+    ) -> Chain: ...
+    @property
+    def deployment(self) -> dict[str, Address]: ...
+    def balance(self, account: Address) -> Wei: ...
+    def set_balance(self, account: Address, wei: Wei) -> None: ...
+    def now(self) -> int: ...
+    def block_number(self) -> int: ...
+    def randomness(self, block: int) -> str: ...
+    def advance_time(self, secs: int) -> None: ...
+    def events(self, from_block: int = 0) -> list[ChainEvent]: ...
+    def register(self, node: Address, stake: Wei) -> Receipt: ...
+    def top_up(self, node: Address, amount: Wei) -> Receipt: ...
+    def request_unbond(self, node: Address, amount: Wei) -> Receipt: ...
+    def withdraw_stake(self, node: Address, *, to: Optional[Address] = None) -> Receipt: ...
+    def stake(self, node: Address) -> NodeStake: ...
+    def post_job(
+        self,
+        requester: Address,
+        store: Store,
+        spec: Spec,
+        *,
+        reward: Wei,
+        required_stake: Wei,
+        dataset: Optional[str] = None,
+        claim_window: int = 86400,
+        max_duration: int = 86400,
+        challenge_window: int = 86400,
+    ) -> int: ...
+    def fund_job(self, funder: Address, job: int, amount: Wei) -> Receipt: ...
+    def cancel_job(self, caller: Address, job: int) -> Receipt: ...
+    def claim_job(self, node: Address, job: int) -> Receipt: ...
+    def submit_result(self, node: Address, job: int, log: Log) -> Receipt: ...
+    def expire_job(self, caller: Address, job: int) -> Receipt: ...
+    def challenge(
+        self,
+        challenger: Address,
+        job: int,
+        *,
+        claimed_final: Optional[Union[str, bytes]] = None,
+        bond: Optional[Wei] = None,
+    ) -> Receipt: ...
+    def bisect(self, mover: Address, job: int, commitment: Union[str, bytes]) -> Receipt: ...
+    def resolve(self, caller: Address, job: int) -> Receipt: ...
+    def timeout(self, caller: Address, job: int) -> Receipt: ...
+    def finalize(self, caller: Address, job: int) -> Receipt: ...
+    def refund(self, funder: Address, job: int) -> Receipt: ...
+    def withdraw(self, account: Address, *, to: Optional[Address] = None) -> Receipt: ...
+    def owed(self, account: Address) -> Wei: ...
+    def job(self, job: int) -> Job: ...
+    def dispute(self, job: int) -> Optional[Dispute]: ...
+    def case_id(self, job: int) -> str: ...
+    def referee_vote(
+        self, referee: Address, case: Union[str, bytes], node_correct: bool
+    ) -> Receipt: ...
+    def verify_result(
+        self, store: Store, job: int, *, samples: Optional[int] = None, parallelism: int = 1
+    ) -> Verdict: ...
+    def play(
+        self,
+        agents: Union[Mapping[str, Agent], Iterable[tuple[str, Agent]]],
+        *,
+        idle_secs: int = 86401,
+        max_rounds: int = 200,
+        from_block: int = 0,
+        progress: Optional[Callable[[Optional[str], str], Any]] = None,
+    ) -> int: ...
+
+class Agent:
+    """A party of the game (node, challenger, referee) acting for one account."""
+
+    @staticmethod
+    def node(
+        chain: Chain,
+        store: Store,
+        account: Address,
+        *,
+        from_block: int = 0,
+        forge_loss_at_step: Optional[int] = None,
+    ) -> Agent: ...
+    @staticmethod
+    def challenger(
+        chain: Chain,
+        store: Store,
+        account: Address,
+        *,
+        samples: Optional[int] = None,
+        parallelism: int = 1,
+        from_block: int = 0,
+    ) -> Agent: ...
+    @staticmethod
+    def referee(chain: Chain, store: Store, account: Address, *, from_block: int = 0) -> Agent: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def account(self) -> Address: ...
+    def tick(self) -> list[str]: ...
+
 def _after_fork_in_child() -> None: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping, Optional
+
 __all__ = [
     "OaiError",
     "IntegrityError",
@@ -11,6 +13,7 @@ __all__ = [
     "UnavailableError",
     "ConflictError",
     "ComputeError",
+    "ChainRevertError",
 ]
 
 
@@ -44,3 +47,28 @@ class ConflictError(OaiError):
 
 class ComputeError(OaiError):
     """A log of another compute class or kernel version than this machine can judge."""
+
+
+class ChainRevertError(OaiError):
+    """A contract call reverted: nothing changed on chain.
+
+    ``call`` is the function called (``TrainingMarket.claimJob``), ``contract`` the contract
+    whose custom error it is (``""`` for Solidity's ``Error(string)`` and ``Panic(uint256)``,
+    ``None`` when the revert data decodes as nothing known), ``error`` the error's name
+    (``StakeTooLow``) and ``fields`` its arguments by name (``{"sent": ..., "minimum": ...}``;
+    ``{"data": bytes}`` when undecoded)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        call: Optional[str] = None,
+        contract: Optional[str] = None,
+        error: Optional[str] = None,
+        fields: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        super().__init__(message)
+        self.call = call
+        self.contract = contract
+        self.error = error
+        self.fields = dict(fields or {})
