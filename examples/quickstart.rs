@@ -23,9 +23,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use oai::chain::{
-    Address, Chain, ChainConfig, Contracts, Evm, JobStatus, JobTerms, Revm, B256, U256,
-};
+use oai::chain::{Address, Chain, ChainConfig, Contracts, Evm, JobStatus, Revm, U256};
 use oai::core::Cid;
 use oai::data::dataset::{ChangeSet, Record, Repo, Version};
 use oai::data::FsStore;
@@ -42,7 +40,7 @@ use oai::train::{
 use oai::verify::agents::{
     play_until_settled, Agent, ChallengerAgent, NodeAgent, Played, RefereeAgent,
 };
-use oai::verify::{cid_of, commitment, Strategy};
+use oai::verify::{cid_of, job_terms, Strategy, Windows};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
 /// The step the cheating node forges.
@@ -108,17 +106,9 @@ async fn main() -> Result<()> {
         threshold: 1,
     };
     let (chain, _) = Contracts::deploy(evm.clone(), Address::repeat_byte(0xde), &config).await?;
-    let (spec, train_data) = training_job(&store, &knowledge).await?;
-    let spec_cid = spec.put(&store).await?;
-    let terms = JobTerms {
-        dataset_root: B256::from(train_data.root().0),
-        spec: commitment(&spec_cid)?,
-        steps: spec.steps,
-        claim_window: 86_400,
-        max_duration: 86_400,
-        challenge_window: 86_400,
-        required_stake: eth,
-    };
+    let spec = training_job(&store, &knowledge).await?;
+    // the spec stored, its dataset's root in the terms; a day for each window
+    let (spec_cid, terms) = job_terms(&store, &spec, eth, Windows::default()).await?;
     let (job1, _) = chain.post_job(ada, &terms, eth).await?;
     chain.fund_job(bo, job1, eth).await?;
     let (job2, _) = chain.post_job(bo, &terms, eth).await?;
@@ -242,7 +232,7 @@ async fn community_dataset(store: &FsStore) -> Result<Version> {
 }
 
 /// The job: a byte-level transformer trained on windows of the knowledge's text.
-async fn training_job(store: &FsStore, knowledge: &Version) -> Result<(JobSpec, Version)> {
+async fn training_job(store: &FsStore, knowledge: &Version) -> Result<JobSpec> {
     let mut text = Vec::new();
     for r in knowledge.records(store).await? {
         if let Record::Text(t) = r {
@@ -271,7 +261,7 @@ async fn training_job(store: &FsStore, knowledge: &Version) -> Result<(JobSpec, 
         kernels: Default::default(),
         compute_class: None,
     };
-    Ok((spec, data))
+    Ok(spec)
 }
 
 /// Tick the agents until both jobs are settled; when nobody has anything to do, a day passes.

@@ -8,8 +8,7 @@ use oai::chain::{
     Address, Chain as _, ChainConfig, Contracts, Deployment, Evm, JobId, JobStatus, Revm, Turn,
     U256,
 };
-use oai::core::Seed;
-use oai::verify::{audit_seed, cid_of, Submission, Verifier, Windows};
+use oai::verify::{audit_seed_now, cid_of, Submission, Verifier, Windows};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -23,7 +22,7 @@ use crate::verify::{strategy, Verdict};
 /// The contracts over any EVM backend.
 pub type AnyChain = Contracts<Arc<dyn Evm>>;
 
-const DAY: u32 = 86_400;
+const DAY: u32 = Windows::DAY;
 /// One ether in wei.
 const ETH: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
 
@@ -423,8 +422,7 @@ impl Chain {
                 )));
             };
             let sub = Submission::from_chain(&j.terms, &result);
-            let block = chain.block_number().await?;
-            let seed: Seed = audit_seed(&sub, &chain.randomness(block).await?);
+            let seed = audit_seed_now(&chain, &sub).await?;
             Verifier::new(blocks)
                 .with_parallelism(parallelism)
                 .verify(&sub, strategy, &seed)

@@ -520,8 +520,7 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
     Ok(())
 }
 
-/// A day, in seconds: the default of each of a job's windows.
-const DAY: u32 = 86_400;
+const DAY: u32 = oai::verify::Windows::DAY;
 
 /// A job's windows, in seconds.
 #[derive(Args, Debug, Clone, Copy)]
@@ -537,13 +536,12 @@ pub struct Windows {
     pub challenge_window: u32,
 }
 
-impl Default for Windows {
-    /// A day each.
-    fn default() -> Self {
+impl From<Windows> for oai::verify::Windows {
+    fn from(w: Windows) -> Self {
         Self {
-            claim_window: DAY,
-            max_duration: DAY,
-            challenge_window: DAY,
+            claim_window: w.claim_window,
+            max_duration: w.max_duration,
+            challenge_window: w.challenge_window,
         }
     }
 }
@@ -555,16 +553,11 @@ pub async fn job_terms(
     store: &crate::Blocks,
     spec: &Path,
     required_stake: U256,
-    windows: Windows,
+    windows: oai::verify::Windows,
 ) -> Result<(oai::prelude::Cid, JobTerms)> {
     let json =
         std::fs::read_to_string(spec).with_context(|| format!("reading {}", spec.display()))?;
     let spec = JobSpec::from_json(&json).with_context(|| format!("job spec {}", spec.display()))?;
-    let windows = oai::verify::Windows {
-        claim_window: windows.claim_window,
-        max_duration: windows.max_duration,
-        challenge_window: windows.challenge_window,
-    };
     oai::verify::job_terms(store, &spec, required_stake, windows)
         .await
         .with_context(|| {
@@ -586,7 +579,7 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
             chain,
         } => {
             let (spec_cid, terms) =
-                job_terms(store, &spec, parse_eth(&stake_eth)?, windows).await?;
+                job_terms(store, &spec, parse_eth(&stake_eth)?, windows.into()).await?;
             let reward = parse_eth(&reward_eth)?;
             let c = chain.connect().await?;
             let (id, r) = c.chain.post_job(c.me, &terms, reward).await?;

@@ -387,8 +387,7 @@ async fn embedded(
         chain.register(account(*role), stake).await?;
     }
     for path in specs {
-        let (spec, terms) =
-            crate::chain::job_terms(store, path, stake, crate::chain::Windows::default()).await?;
+        let (spec, terms) = crate::chain::job_terms(store, path, stake, Default::default()).await?;
         let (id, _) = chain.post_job(requester, &terms, eth).await?;
         log(
             started,

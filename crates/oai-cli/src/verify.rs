@@ -7,7 +7,7 @@ use oai::chain::{Chain, JobId};
 use oai::core::Seed;
 use oai::data::dataset::Version;
 use oai::train::VerifiedLog;
-use oai::verify::{audit_seed, Strategy, Submission, Verdict, Verifier};
+use oai::verify::{audit_seed_now, Strategy, Submission, Verdict, Verifier};
 use serde_json::json;
 
 use crate::chain::ChainOpt;
@@ -130,8 +130,7 @@ pub async fn run(repo: &StoreRepo, cmd: VerifyCommand) -> Result<()> {
                 bail!("job {id} has no result ({:?})", job.status);
             };
             let sub = Submission::from_chain(&job.terms, &result);
-            let block = c.chain.block_number().await?;
-            let seed = audit_seed(&sub, &c.chain.randomness(block).await?);
+            let seed = audit_seed_now(&c.chain, &sub).await?;
             audit(store, &sub, opt, seed, chain.json).await
         }
     }

@@ -362,10 +362,9 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             return Ok(None);
         };
         let sub = Submission::from_chain(&job.terms, result);
-        let block = self.chain.block_number().await?;
         let seed = match self.strategy {
             Strategy::Full => Seed::from_u64(0),
-            _ => crate::audit_seed(&sub, &self.chain.randomness(block).await?),
+            _ => crate::audit_seed_now(&self.chain, &sub).await?,
         };
         let verdict = Verifier::new(self.store.clone())
             .with_parallelism(self.parallelism)

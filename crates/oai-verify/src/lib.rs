@@ -28,7 +28,7 @@ mod verdict;
 mod verifier;
 
 pub use error::{Error, Result};
-pub use sampling::{audit_seed, audit_steps, Forgery};
+pub use sampling::{audit_seed, audit_seed_now, audit_steps, Forgery};
 pub use submission::{cid_of, commitment, job_terms, Submission, Windows};
 pub use verdict::{Fault, Report, Strategy, Verdict};
 pub use verifier::Verifier;

@@ -29,7 +29,7 @@
 //! loads) and storage (checkpoints kept) of an audit, so a requester can pick `K` and `k` on
 //! the frontier ([`frontier`]).
 
-use oai_chain::B256;
+use oai_chain::{Chain, B256};
 use oai_core::seed::uniform_below;
 use oai_core::{Digest, Seed};
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,16 @@ pub fn audit_seed(submission: &Submission, randomness: &B256) -> Seed {
         ])
         .0,
     )
+}
+
+/// The audit seed of `submission` for an audit made now: under the latest block's randomness,
+/// which did not exist when the result was submitted.
+pub async fn audit_seed_now<C: Chain + ?Sized>(
+    chain: &C,
+    submission: &Submission,
+) -> crate::Result<Seed> {
+    let block = chain.block_number().await?;
+    Ok(audit_seed(submission, &chain.randomness(block).await?))
 }
 
 /// `samples` distinct steps of `0..steps` drawn from `seed`, sorted (all steps when

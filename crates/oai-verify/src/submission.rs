@@ -85,13 +85,17 @@ pub struct Windows {
     pub challenge_window: u32,
 }
 
+impl Windows {
+    /// A day, in seconds: the default of each window.
+    pub const DAY: u32 = 86_400;
+}
+
 impl Default for Windows {
     fn default() -> Self {
-        const DAY: u32 = 86_400;
         Self {
-            claim_window: DAY,
-            max_duration: DAY,
-            challenge_window: DAY,
+            claim_window: Self::DAY,
+            max_duration: Self::DAY,
+            challenge_window: Self::DAY,
         }
     }
 }
