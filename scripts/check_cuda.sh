@@ -7,7 +7,8 @@
 # only candle and what depends on it are checked again (a subset of packages would resolve the
 # dependencies' features anew and check most of them a second time).
 #
-# Usage: scripts/check_cuda.sh [VENV_DIR]   (default: target/nvcc-venv)
+# Usage: scripts/check_cuda.sh [VENV_DIR] [--install-only]   (default: target/nvcc-venv)
+# --install-only fills the virtualenv and stops (CI downloads it while it compiles other things).
 set -euo pipefail
 venv="${1:-target/nvcc-venv}"
 if [[ ! -x "$venv/bin/python" ]]; then
@@ -16,6 +17,7 @@ fi
 # One CUDA release for every part (cudarc 0.19 knows CUDA up to 13.4; ptxas must match nvvm).
 "$venv/bin/pip" install --quiet "nvidia-cuda-nvcc==13.2.86" "nvidia-cuda-crt==13.2.86" \
   "nvidia-cuda-runtime==13.2.*" "nvidia-nvvm==13.2.86" "nvidia-cuda-cccl==13.2.86"
+[[ "${2:-}" == "--install-only" ]] && exit 0
 cuda="$(cd "$venv" && pwd)/$(cd "$venv" && ls -d lib/python3*/site-packages/nvidia/cu13)"
 export PATH="$cuda/bin:$PATH" CUDA_ROOT="$cuda" CUDA_PATH="$cuda" CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 nvcc --version | tail -1

@@ -122,7 +122,7 @@ s["checkpoint_every"] = 20
 s["batch_size"] = 16
 json.dump(s, open(sys.argv[2], "w"), indent=1)
 PY
-post() { "$oai" job post "$work/spec.json" --reward-eth 1 --stake-eth 1 --challenge-window 20 \
+post() { "$oai" job post "$work/spec.json" --reward-eth 1 --stake-eth 1 --challenge-window 60 \
   --key-file "$work/$1.key" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 job_a="$(post ada)"
 "$oai" job fund "$job_a" 1 --key-file "$work/bo.key" >&2
