@@ -2,6 +2,7 @@
 //! derive from `ValueError`, `LookupError` or `ConnectionError`).
 
 use oai::chain::Error as ChainError;
+use oai::core::ErrorKind;
 use oai::data::Error as DataError;
 use oai::rag::Error as RagError;
 use oai::train::Error as TrainError;
@@ -61,81 +62,43 @@ pub fn error(kind: Kind, message: impl Into<String>) -> PyErr {
     })
 }
 
-fn data_kind(e: &DataError) -> Kind {
-    match e {
-        DataError::CorruptBlock { .. }
-        | DataError::Verification(_)
-        | DataError::Truncated { .. } => Kind::Integrity,
-        DataError::NotFound(_) => Kind::NotFound,
-        DataError::InvalidCid(_)
-        | DataError::InvalidArgument(_)
-        | DataError::InvalidRefName(_)
-        | DataError::IndexOutOfRange { .. }
-        | DataError::UnknownCodec(_)
-        | DataError::UnsupportedHash(_)
-        | DataError::BlockTooLarge { .. }
-        | DataError::Malformed { .. } => Kind::InvalidInput,
-        DataError::CasConflict(_) => Kind::Conflict,
-        DataError::IpfsUnreachable { .. } | DataError::Ipfs { .. } => Kind::Unavailable,
-        DataError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => Kind::NotFound,
-        _ => Kind::Oai,
-    }
-}
-
-fn train_kind(e: &TrainError) -> Kind {
-    match e {
-        TrainError::Data(d) => data_kind(d),
-        TrainError::InvalidSpec(_) | TrainError::Malformed { .. } => Kind::InvalidInput,
-        TrainError::StepOutOfRange { .. } => Kind::InvalidInput,
-        TrainError::BrokenLog { .. }
-        | TrainError::CheckpointMismatch(_)
-        | TrainError::BatchProof { .. }
-        | TrainError::ResumeMismatch { .. } => Kind::Integrity,
-        TrainError::IncompatibleCompute { .. }
-        | TrainError::KernelMismatch { .. }
-        | TrainError::MissingComputeClass => Kind::Compute,
-        _ => Kind::Oai,
+impl From<ErrorKind> for Kind {
+    fn from(k: ErrorKind) -> Self {
+        match k {
+            ErrorKind::Integrity => Kind::Integrity,
+            ErrorKind::NotFound => Kind::NotFound,
+            ErrorKind::InvalidInput => Kind::InvalidInput,
+            ErrorKind::Unavailable => Kind::Unavailable,
+            ErrorKind::Conflict => Kind::Conflict,
+            ErrorKind::Compute => Kind::Compute,
+            _ => Kind::Oai,
+        }
     }
 }
 
 /// `oai-data`'s errors as exceptions.
 pub fn data(e: DataError) -> PyErr {
-    error(data_kind(&e), e.to_string())
+    error(e.kind().into(), e.to_string())
 }
 
 /// `oai-train`'s errors as exceptions.
 pub fn train(e: TrainError) -> PyErr {
-    error(train_kind(&e), e.to_string())
+    error(e.kind().into(), e.to_string())
 }
 
 /// `oai-verify`'s errors as exceptions (a chain's revert is a `ChainRevertError`).
 pub fn verify(e: VerifyError) -> PyErr {
-    let e = match e {
-        VerifyError::Chain(c) => return chain(c),
-        other => other,
-    };
-    let kind = match &e {
-        VerifyError::Train(t) => train_kind(t),
-        VerifyError::Data(d) => data_kind(d),
-        VerifyError::InvalidInput(_) => Kind::InvalidInput,
-        _ => Kind::Oai,
-    };
-    error(kind, e.to_string())
+    match e {
+        VerifyError::Chain(c) => chain(c),
+        other => error(other.kind().into(), other.to_string()),
+    }
 }
 
 /// `oai-rag`'s errors as exceptions: missing model files are `NotFoundError`, a vector of
 /// the wrong size or an empty text `InvalidInputError`, a corrupt saved index
 /// `IntegrityError`, a Qdrant server that fails `UnavailableError`.
 pub fn rag(e: RagError) -> PyErr {
-    let kind = match &e {
-        RagError::Data(d) => data_kind(d),
-        RagError::Model { path, .. } if !std::path::Path::new(path).exists() => Kind::NotFound,
-        RagError::Dimension { .. } | RagError::InvalidInput(_) => Kind::InvalidInput,
-        RagError::Index(_) => Kind::Integrity,
-        RagError::Backend(_) => Kind::Unavailable,
-        _ => Kind::Oai,
-    };
-    error(kind, e.to_string())
+    error(e.kind().into(), e.to_string())
 }
 
 /// A CID from its string form, or `InvalidInputError`.
@@ -148,15 +111,10 @@ pub fn parse_cid(s: &str) -> PyResult<oai::core::Cid> {
 /// arguments no contract accepts are `InvalidInputError`; a node that fails is
 /// `UnavailableError`.
 pub fn chain(e: ChainError) -> PyErr {
-    let kind = match &e {
-        ChainError::Reverted { call, revert } => {
-            return Python::attach(|py| revert_error(py, call, revert, e.to_string()))
-        }
-        ChainError::UnknownAccount(_) | ChainError::InvalidInput(_) => Kind::InvalidInput,
-        ChainError::Backend(_) => Kind::Unavailable,
-        _ => Kind::Oai,
-    };
-    error(kind, e.to_string())
+    if let ChainError::Reverted { call, revert } = &e {
+        return Python::attach(|py| revert_error(py, call, revert, e.to_string()));
+    }
+    error(e.kind().into(), e.to_string())
 }
 
 fn revert_error(py: Python<'_>, call: &str, revert: &oai::chain::Revert, message: String) -> PyErr {

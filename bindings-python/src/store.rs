@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use oai::data::dataset::{Builder, ChangeSet, Repo, Version};
+use oai::data::dataset::{sources, ChangeSet, Repo, Version};
 use oai::data::store::IpfsStore;
 use oai::data::{car, unixfs, BlockStore, FsStore, MemStore, RefStore};
 use pyo3::exceptions::PyTypeError;
@@ -84,40 +84,16 @@ fn profile(name: &str) -> PyResult<unixfs::Profile> {
 
 /// A dataset version by head name or manifest CID.
 pub async fn resolve(repo: &AnyRepo, name_or_cid: &str) -> PyResult<Version> {
-    if let Ok(cid) = oai::core::ids::parse(name_or_cid) {
-        return Version::open(repo.blocks(), &cid)
-            .await
-            .map_err(errors::data);
-    }
-    repo.head(name_or_cid)
-        .await
-        .map_err(errors::data)?
-        .ok_or_else(|| errors::error(Kind::NotFound, format!("no dataset named {name_or_cid:?}")))
+    repo.resolve(name_or_cid).await.map_err(errors::data)
 }
 
-fn read_file(path: &PathBuf) -> PyResult<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        let kind = if e.kind() == std::io::ErrorKind::NotFound {
-            Kind::NotFound
-        } else {
-            Kind::Oai
-        };
-        errors::error(kind, format!("reading {}: {e}", path.display()))
-    })
+fn read_file(path: &std::path::Path) -> PyResult<Vec<u8>> {
+    sources::read_file(path).map_err(errors::data)
 }
 
-/// A UTF-8 file's text; invalid UTF-8 is `InvalidInputError` naming the first bad byte.
-fn read_text(path: &PathBuf) -> PyResult<String> {
-    String::from_utf8(read_file(path)?).map_err(|e| {
-        errors::error(
-            Kind::InvalidInput,
-            format!(
-                "{} is not UTF-8 (byte {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })
+/// A UTF-8 file's text; invalid UTF-8 is `InvalidInputError` naming the line.
+fn read_text(path: &std::path::Path) -> PyResult<String> {
+    sources::utf8(&path.display().to_string(), read_file(path)?).map_err(errors::data)
 }
 
 #[pymethods]
@@ -262,41 +238,19 @@ impl Store {
                 .map(|r| records::record(&r?))
                 .collect::<PyResult<Vec<_>>>()?
         } else if let Some(p) = lines {
-            let text = read_text(&p)?;
-            text.lines()
-                .map(|l| oai::data::dataset::Record::Text(l.to_string()))
-                .collect()
+            sources::lines_of_file(&p).map_err(errors::data)?
         } else if let Some(p) = csv {
             let text = read_text(&p)?;
             oai::train::corpus::labeled_from_csv(&text, scale).map_err(errors::train)?
         } else {
             let dir = files.expect("one source is given");
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|e| errors::error(Kind::NotFound, format!("{}: {e}", dir.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            paths.sort();
-            paths
-                .iter()
-                .map(|p| read_file(p).map(oai::data::dataset::Record::Bytes))
-                .collect::<PyResult<_>>()?
+            sources::files_in(&dir).map_err(errors::data)?
         };
         let inner = slf.get().inner()?;
-        let version = block_on(py, async move {
-            let repo = &inner.repo;
-            let head = repo.head(&name).await?;
-            let mut b = Builder::new(repo.blocks())
-                .schema(schema)
-                .parent(head.as_ref().map(Version::cid));
-            for r in recs {
-                b.push(r).await?;
-            }
-            let v = b.finish().await?;
-            repo.set_head(&name, head.as_ref().map(Version::cid), &v)
-                .await?;
-            Ok::<_, oai::data::Error>(v)
-        })?
+        let (_, version) = block_on(
+            py,
+            async move { inner.repo.import(&name, &schema, recs).await },
+        )?
         .map_err(errors::data)?;
         Ok(Dataset::new(slf, version))
     }

@@ -3,6 +3,8 @@
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::{Panic, Revert as RevertReason, SolError, SolInterface};
 
+use oai_core::ErrorKind;
+
 use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingMarket};
 
 /// Errors of oai-chain.
@@ -132,6 +134,18 @@ impl std::fmt::Display for Revert {
 }
 
 impl Error {
+    /// What kind of failure this is: a revert is [`ErrorKind::Reverted`], an account nobody
+    /// can sign for and arguments no contract accepts [`ErrorKind::InvalidInput`], a node that
+    /// fails [`ErrorKind::Unavailable`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Reverted { .. } => ErrorKind::Reverted,
+            Error::UnknownAccount(_) | Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Backend(_) => ErrorKind::Unavailable,
+            Error::Halted { .. } | Error::Decode { .. } => ErrorKind::Other,
+        }
+    }
+
     /// The decoded revert, when this is one.
     pub fn revert(&self) -> Option<&Revert> {
         match self {

@@ -7,9 +7,9 @@ use anyhow::{bail, Context, Result};
 use blocks::Blocks;
 use clap::{Parser, Subcommand, ValueEnum};
 use oai::core::{ids, Seed};
-use oai::data::dataset::{Builder, Record, Repo, Sampler, Version};
+use oai::data::dataset::{sources, Record, Repo, Sampler, Version};
 use oai::data::{car, gc, unixfs, FsStore, RefStore};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 
@@ -226,51 +226,32 @@ type StoreRepo = Repo<Blocks, FsStore>;
 
 /// A dataset version by name (its head) or by manifest CID.
 async fn resolve(repo: &StoreRepo, name_or_cid: &str) -> Result<Version> {
-    if let Ok(cid) = ids::parse(name_or_cid) {
-        return Ok(Version::open(repo.blocks(), &cid).await?);
-    }
-    repo.head(name_or_cid)
-        .await?
-        .with_context(|| format!("no dataset named {name_or_cid:?} (see `oai dataset list`)"))
+    repo.resolve(name_or_cid).await.map_err(|e| match e {
+        oai::data::Error::UnknownName(_) => anyhow::anyhow!("{e} (see `oai dataset list`)"),
+        other => other.into(),
+    })
 }
 
 fn read_records(src: &Source) -> Result<Vec<Record>> {
-    let read =
-        |path: &Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
     if let Some(path) = &src.csv {
-        let text = String::from_utf8(read(path)?)
-            .with_context(|| format!("{} is not UTF-8", path.display()))?;
+        let text = sources::utf8(&path.display().to_string(), sources::read_file(path)?)?;
         return Ok(oai::train::corpus::labeled_from_csv(&text, src.scale)?);
     }
     if let Some(path) = &src.windows {
         return Ok(oai::train::corpus::byte_windows(
-            &read(path)?,
+            &sources::read_file(path)?,
             src.context,
             src.stride,
         )?);
     }
     if let Some(path) = &src.lines {
-        let bytes = read(path)?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            anyhow::anyhow!("{} is not UTF-8 (line {line})", path.display())
-        })?;
-        return Ok(text.lines().map(|l| Record::Text(l.to_string())).collect());
+        return Ok(sources::lines_of_file(path)?);
     }
     let dir = src
         .files
         .as_deref()
         .context("give --lines, --files, --csv or --windows")?;
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
-    paths.retain(|p| p.is_file());
-    paths.sort();
-    paths.iter().map(|p| read(p).map(Record::Bytes)).collect()
+    Ok(sources::files_in(dir)?)
 }
 
 fn describe(v: &Version) -> String {
@@ -377,19 +358,11 @@ async fn dataset(repo: &StoreRepo, cmd: DatasetCommand) -> Result<()> {
             schema,
         } => {
             let records = read_records(&source)?;
-            let head = repo.head(&name).await?;
-            let mut b = Builder::new(store)
-                .schema(schema)
-                .parent(head.as_ref().map(Version::cid));
             let bar = progress::bar(records.len() as u64, "records");
-            for r in records {
-                b.push(r).await?;
-                bar.inc(1);
-            }
-            let v = b.finish().await?;
-            bar.finish_and_clear();
-            repo.set_head(&name, head.as_ref().map(Version::cid), &v)
+            let (head, v) = repo
+                .import(&name, &schema, records.into_iter().inspect(|_| bar.inc(1)))
                 .await?;
+            bar.finish_and_clear();
             println!("{}", describe(&v));
             if let Some(old) = head {
                 let d = old.diff(store, &v).await?;

@@ -108,7 +108,7 @@ fn bad_input_fails_with_a_message() {
         &["dataset", "import", "x", "--lines", bad.to_str().unwrap()],
     );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8 (line 2)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8 (line 2, byte 3)"));
 
     let car = dir.path().join("broken.car");
     std::fs::write(&car, [0x0a, 1, 2]).unwrap();

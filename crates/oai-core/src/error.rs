@@ -28,3 +28,40 @@ pub enum Error {
 
 /// Result type of `oai-core`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an error of any oai crate is, for callers that branch on it (the
+/// bindings turn it into an exception class or a status code). Each crate's error has a
+/// `kind()` method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Bytes that do not match their CID, a proof, log or checkpoint that does not check out.
+    Integrity,
+    /// A block, file, dataset, run or model that is not there.
+    NotFound,
+    /// An argument, spec, CID or file content that is malformed or out of range.
+    InvalidInput,
+    /// A node or server (IPFS, Ethereum, Qdrant) that cannot be reached or failed.
+    Unavailable,
+    /// A named head moved under a compare-and-swap.
+    Conflict,
+    /// A log of another compute class or kernel version than this machine runs.
+    Compute,
+    /// A contract call reverted.
+    Reverted,
+    /// Anything else (an I/O error, a failing backend library).
+    Other,
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::CidMismatch { .. } => ErrorKind::Integrity,
+            Error::UnsupportedHash(_)
+            | Error::UnknownCodec(_)
+            | Error::InvalidCid(_)
+            | Error::InvalidDigest(_) => ErrorKind::InvalidInput,
+        }
+    }
+}

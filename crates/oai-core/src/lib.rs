@@ -14,6 +14,6 @@ pub mod seed;
 
 pub use cid::Cid;
 pub use digest::Digest;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use merkle::{MerkleProof, MerkleTree};
 pub use seed::Seed;

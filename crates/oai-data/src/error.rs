@@ -1,4 +1,4 @@
-use oai_core::Cid;
+use oai_core::{Cid, ErrorKind};
 
 /// Errors of `oai-data`. Every failure mode of a store, importer or dataset has its own variant.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,9 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// No dataset (named head) of this name.
+    #[error("no dataset named {0:?}")]
+    UnknownName(String),
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -123,6 +126,28 @@ impl Error {
             expected,
             actual,
         }))
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::CorruptBlock { .. } | Error::Verification(_) | Error::Truncated { .. } => {
+                ErrorKind::Integrity
+            }
+            Error::NotFound(_) | Error::UnknownName(_) => ErrorKind::NotFound,
+            Error::InvalidCid(_)
+            | Error::InvalidArgument(_)
+            | Error::InvalidRefName(_)
+            | Error::IndexOutOfRange { .. }
+            | Error::UnknownCodec(_)
+            | Error::UnsupportedHash(_)
+            | Error::BlockTooLarge { .. }
+            | Error::Malformed { .. } => ErrorKind::InvalidInput,
+            Error::CasConflict(_) => ErrorKind::Conflict,
+            Error::IpfsUnreachable { .. } | Error::Ipfs { .. } => ErrorKind::Unavailable,
+            Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Error::Io(_) => ErrorKind::Other,
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+use oai_core::ErrorKind;
+
 /// Errors of `oai-rag`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -37,6 +39,25 @@ pub enum Error {
     /// Invalid input (empty text, non-finite vector, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+}
+
+impl Error {
+    /// What kind of failure this is: model files that are not there are
+    /// [`ErrorKind::NotFound`], a vector of the wrong size or an empty text
+    /// [`ErrorKind::InvalidInput`], a corrupt saved index [`ErrorKind::Integrity`], a Qdrant
+    /// server that fails [`ErrorKind::Unavailable`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Data(d) => d.kind(),
+            Error::Model { path, .. } if !std::path::Path::new(path).exists() => {
+                ErrorKind::NotFound
+            }
+            Error::Dimension { .. } | Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Index(_) => ErrorKind::Integrity,
+            Error::Backend(_) => ErrorKind::Unavailable,
+            Error::Model { .. } | Error::Candle(_) | Error::Tokenizer(_) => ErrorKind::Other,
+        }
+    }
 }
 
 /// Result type of `oai-rag`.

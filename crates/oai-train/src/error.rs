@@ -1,4 +1,4 @@
-use oai_core::{Cid, Digest};
+use oai_core::{Cid, Digest, ErrorKind};
 
 /// Errors of `oai-train`. Each way a run, a log or a checkpoint can be wrong has its own variant;
 /// none of them overwrites stored data.
@@ -122,6 +122,24 @@ impl From<oai_core::Error> for Error {
 }
 
 impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Data(d) => d.kind(),
+            Error::InvalidSpec(_) | Error::Malformed { .. } | Error::StepOutOfRange { .. } => {
+                ErrorKind::InvalidInput
+            }
+            Error::BrokenLog { .. }
+            | Error::CheckpointMismatch(_)
+            | Error::BatchProof { .. }
+            | Error::ResumeMismatch { .. } => ErrorKind::Integrity,
+            Error::IncompatibleCompute { .. }
+            | Error::KernelMismatch { .. }
+            | Error::MissingComputeClass => ErrorKind::Compute,
+            Error::Candle(_) | Error::NonFinite { .. } => ErrorKind::Other,
+        }
+    }
+
     pub(crate) fn malformed(what: &'static str, reason: impl std::fmt::Display) -> Self {
         Error::Malformed {
             what,

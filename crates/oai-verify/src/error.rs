@@ -30,6 +30,19 @@ pub enum Error {
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> oai_core::ErrorKind {
+        match self {
+            Error::Train(t) => t.kind(),
+            Error::Data(d) => d.kind(),
+            Error::Chain(c) => c.kind(),
+            Error::InvalidInput(_) => oai_core::ErrorKind::InvalidInput,
+            Error::Unsettled(_) | Error::Task(_) => oai_core::ErrorKind::Other,
+        }
+    }
+}
+
 impl From<oai_train::Error> for Error {
     fn from(e: oai_train::Error) -> Self {
         Error::Train(Box::new(e))

@@ -15,6 +15,7 @@ mod proposal;
 mod record;
 mod repo;
 mod sampler;
+pub mod sources;
 mod version;
 
 pub use chunker::Chunking;

@@ -1,6 +1,6 @@
 use oai_core::Cid;
 
-use super::{ChangeSet, Version};
+use super::{Builder, ChangeSet, Record, Version};
 use crate::{BlockStore, Error, RefStore, Result};
 
 /// Named datasets and their forks: heads in a [`RefStore`] (`datasets/<name>`), versions in a
@@ -40,6 +40,17 @@ impl<B: BlockStore, R: RefStore> Repo<B, R> {
         }
     }
 
+    /// A version by dataset name (its head) or by manifest CID; [`Error::UnknownName`] when
+    /// it is neither a CID nor a dataset's name.
+    pub async fn resolve(&self, name_or_cid: &str) -> Result<Version> {
+        if let Ok(cid) = oai_core::ids::parse(name_or_cid) {
+            return Version::open(&self.blocks, &cid).await;
+        }
+        self.head(name_or_cid)
+            .await?
+            .ok_or_else(|| Error::UnknownName(name_or_cid.to_string()))
+    }
+
     /// Point `name` at `version` if its head is currently `expected` (`None`: create it).
     pub async fn set_head(
         &self,
@@ -52,13 +63,35 @@ impl<B: BlockStore, R: RefStore> Repo<B, R> {
             .await
     }
 
+    /// Import `records` as the next version of dataset `name` (its first when it does not
+    /// exist; only changed chunks are stored) and advance the head (compare-and-swap). Returns
+    /// the head before, if any, and the new version.
+    pub async fn import(
+        &self,
+        name: &str,
+        schema: &str,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<(Option<Version>, Version)> {
+        let head = self.head(name).await?;
+        let mut b = Builder::new(&self.blocks)
+            .schema(schema)
+            .parent(head.as_ref().map(Version::cid));
+        for r in records {
+            b.push(r).await?;
+        }
+        let v = b.finish().await?;
+        self.set_head(name, head.as_ref().map(Version::cid), &v)
+            .await?;
+        Ok((head, v))
+    }
+
     /// Fork dataset `from` as `to`: a new head on the same version, sharing every block.
     /// Fails with [`Error::CasConflict`] if `to` exists.
     pub async fn fork(&self, from: &str, to: &str) -> Result<Version> {
         let head = self
             .head(from)
             .await?
-            .ok_or_else(|| Error::InvalidArgument(format!("no dataset named {from:?} to fork")))?;
+            .ok_or_else(|| Error::UnknownName(from.to_string()))?;
         self.set_head(to, None, &head).await?;
         Ok(head)
     }
@@ -69,7 +102,7 @@ impl<B: BlockStore, R: RefStore> Repo<B, R> {
         let head = self
             .head(name)
             .await?
-            .ok_or_else(|| Error::InvalidArgument(format!("no dataset named {name:?}")))?;
+            .ok_or_else(|| Error::UnknownName(name.to_string()))?;
         let next = head.apply(&self.blocks, changes).await?;
         self.set_head(name, Some(head.cid()), &next).await?;
         Ok(next)
