@@ -33,22 +33,11 @@ pub fn job_spec(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<JobSpec> {
     JobSpec::from_json(&json).map_err(errors::train)
 }
 
-fn run_ref(name: &str) -> String {
-    format!("runs/{name}")
-}
-
 /// A training log by run name (`runs/NAME`) or CID.
 pub async fn log_cid(inner: &crate::store::Inner, name_or_cid: &str) -> PyResult<Cid> {
-    if let Ok(cid) = oai::core::ids::parse(name_or_cid) {
-        return Ok(cid);
-    }
-    inner
-        .repo
-        .refs()
-        .get_ref(&run_ref(name_or_cid))
+    oai::train::runs::resolve(inner.repo.refs(), name_or_cid)
         .await
-        .map_err(errors::data)?
-        .ok_or_else(|| errors::error(Kind::NotFound, format!("no run named {name_or_cid:?}")))
+        .map_err(errors::train)
 }
 
 fn step_dict<'py>(py: Python<'py>, r: &oai::train::StepReport) -> PyResult<Bound<'py, PyDict>> {
@@ -203,11 +192,9 @@ impl Trainer {
         let cid = block_on(py, async move {
             let (cid, _) = t.publish().await.map_err(errors::train)?;
             if let Some(name) = &name {
-                let refs = inner.repo.refs();
-                let old = refs.get_ref(&run_ref(name)).await.map_err(errors::data)?;
-                refs.compare_and_swap(&run_ref(name), old, Some(cid))
+                oai::train::runs::name(inner.repo.refs(), name, cid)
                     .await
-                    .map_err(errors::data)?;
+                    .map_err(errors::train)?;
             }
             Ok::<_, PyErr>(cid)
         })??;

@@ -227,7 +227,7 @@ type StoreRepo = Repo<Blocks, FsStore>;
 /// A dataset version by name (its head) or by manifest CID.
 async fn resolve(repo: &StoreRepo, name_or_cid: &str) -> Result<Version> {
     repo.resolve(name_or_cid).await.map_err(|e| match e {
-        oai::data::Error::UnknownName(_) => anyhow::anyhow!("{e} (see `oai dataset list`)"),
+        oai::data::Error::UnknownName { .. } => anyhow::anyhow!("{e} (see `oai dataset list`)"),
         other => other.into(),
     })
 }

@@ -6,9 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oai::core::{ids, Cid};
-use oai::data::RefStore;
 use oai::train::candle::Device;
-use oai::train::{replay_step_on, JobSpec, StepOutcome, Trainer, TrainingLog, VerifiedLog};
+use oai::train::{replay_step_on, runs, JobSpec, StepOutcome, Trainer, TrainingLog, VerifiedLog};
 
 use crate::{resolve, Blocks, StoreRepo};
 
@@ -77,18 +76,9 @@ pub enum TrainCommand {
     },
 }
 
-fn run_ref(name: &str) -> String {
-    format!("runs/{name}")
-}
-
+/// A log's CID by run name (`runs/NAME`) or CID.
 pub async fn log_cid(repo: &StoreRepo, name_or_cid: &str) -> Result<Cid> {
-    if let Ok(cid) = ids::parse(name_or_cid) {
-        return Ok(cid);
-    }
-    repo.refs()
-        .get_ref(&run_ref(name_or_cid))
-        .await?
-        .with_context(|| format!("no run named {name_or_cid:?}"))
+    Ok(runs::resolve(repo.refs(), name_or_cid).await?)
 }
 
 async fn train_and_publish(
@@ -113,11 +103,7 @@ async fn train_and_publish(
     let steps = trainer.step_index() - started;
     let secs = t.elapsed().as_secs_f64();
     let (cid, log) = trainer.publish().await?;
-    let refname = run_ref(name);
-    let old = repo.refs().get_ref(&refname).await?;
-    repo.refs()
-        .compare_and_swap(&refname, old, Some(cid))
-        .await?;
+    runs::name(repo.refs(), name, cid).await?;
     print_log(&cid, &log);
     eprintln!(
         "{steps} steps in {secs:.1} s ({:.1} steps/s); head runs/{name}",

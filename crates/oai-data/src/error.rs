@@ -84,9 +84,14 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
-    /// No dataset (named head) of this name.
-    #[error("no dataset named {0:?}")]
-    UnknownName(String),
+    /// No named head of this kind and name (a dataset, a run).
+    #[error("no {what} named {name:?}")]
+    UnknownName {
+        /// What the head names: "dataset", "run".
+        what: &'static str,
+        /// The name asked for.
+        name: String,
+    },
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -134,7 +139,7 @@ impl Error {
             Error::CorruptBlock { .. } | Error::Verification(_) | Error::Truncated { .. } => {
                 ErrorKind::Integrity
             }
-            Error::NotFound(_) | Error::UnknownName(_) => ErrorKind::NotFound,
+            Error::NotFound(_) | Error::UnknownName { .. } => ErrorKind::NotFound,
             Error::InvalidCid(_)
             | Error::InvalidArgument(_)
             | Error::InvalidRefName(_)

@@ -29,6 +29,7 @@ pub mod optim;
 pub mod params;
 pub mod replay;
 mod run;
+pub mod runs;
 pub mod spec;
 mod trainer;
 

@@ -12,6 +12,13 @@ pub struct Repo<B, R> {
     refs: R,
 }
 
+fn unknown(name: &str) -> Error {
+    Error::UnknownName {
+        what: "dataset",
+        name: name.to_string(),
+    }
+}
+
 fn ref_name(name: &str) -> String {
     format!("datasets/{name}")
 }
@@ -48,7 +55,7 @@ impl<B: BlockStore, R: RefStore> Repo<B, R> {
         }
         self.head(name_or_cid)
             .await?
-            .ok_or_else(|| Error::UnknownName(name_or_cid.to_string()))
+            .ok_or_else(|| unknown(name_or_cid))
     }
 
     /// Point `name` at `version` if its head is currently `expected` (`None`: create it).
@@ -88,10 +95,7 @@ impl<B: BlockStore, R: RefStore> Repo<B, R> {
     /// Fork dataset `from` as `to`: a new head on the same version, sharing every block.
     /// Fails with [`Error::CasConflict`] if `to` exists.
     pub async fn fork(&self, from: &str, to: &str) -> Result<Version> {
-        let head = self
-            .head(from)
-            .await?
-            .ok_or_else(|| Error::UnknownName(from.to_string()))?;
+        let head = self.head(from).await?.ok_or_else(|| unknown(from))?;
         self.set_head(to, None, &head).await?;
         Ok(head)
     }
@@ -99,10 +103,7 @@ impl<B: BlockStore, R: RefStore> Repo<B, R> {
     /// Apply `changes` to the head of `name` and advance the head (compare-and-swap against
     /// the head the changes were applied to).
     pub async fn commit(&self, name: &str, changes: &ChangeSet) -> Result<Version> {
-        let head = self
-            .head(name)
-            .await?
-            .ok_or_else(|| Error::UnknownName(name.to_string()))?;
+        let head = self.head(name).await?.ok_or_else(|| unknown(name))?;
         let next = head.apply(&self.blocks, changes).await?;
         self.set_head(name, Some(head.cid()), &next).await?;
         Ok(next)
