@@ -60,8 +60,17 @@ fn is_not_found(body: &str) -> bool {
 }
 
 impl IpfsStore {
-    /// A store talking to the RPC API at `api`, e.g. `http://127.0.0.1:5001`.
+    /// A store talking to the RPC API at `api`, e.g. `http://127.0.0.1:5001`; anything but an
+    /// http(s) URL is [`Error::InvalidArgument`].
     pub fn new(api: &str) -> Result<Self> {
+        match reqwest::Url::parse(api) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "IPFS API {api:?} is not an http:// or https:// URL"
+                )))
+            }
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

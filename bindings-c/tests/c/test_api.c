@@ -1,0 +1,360 @@
+/* Tests of liboai's C API: every function, its error paths included. Built by
+ * bindings-c/tests/c_api.rs against the shared and the static library and run under valgrind.
+ * Usage: test_api WORK_DIR   (an empty directory; OAI_IPFS_API set: an IPFS node is used too) */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oai.h"
+
+static int failures = 0;
+static const char *work;
+
+#define CHECK(cond)                                                               \
+  do {                                                                            \
+    if (!(cond)) {                                                                \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+      failures++;                                                                 \
+    }                                                                             \
+  } while (0)
+
+/* The call returned `want` and the thread's last error says so, with `text` in its message. */
+static void expect_error(oai_status got, oai_status want, const char *text, int line) {
+  if (got != want) {
+    fprintf(stderr, "line %d: got %s, want %s\n", line, oai_status_name(got), oai_status_name(want));
+    failures++;
+    return;
+  }
+  if (oai_last_error_code() != want) {
+    fprintf(stderr, "line %d: last error code %s\n", line, oai_status_name(oai_last_error_code()));
+    failures++;
+  }
+  char *msg = oai_last_error_message();
+  if (msg == NULL || strstr(msg, text) == NULL) {
+    fprintf(stderr, "line %d: message %s lacks \"%s\"\n", line, msg ? msg : "(null)", text);
+    failures++;
+  }
+  oai_string_free(msg);
+}
+#define EXPECT_ERROR(call, want, text) expect_error((call), (want), (text), __LINE__)
+#define OK(call) expect_ok((call), #call, __LINE__)
+
+static void expect_ok(oai_status got, const char *what, int line) {
+  if (got != OAI_OK) {
+    char *msg = oai_last_error_message();
+    fprintf(stderr, "line %d: %s -> %s: %s\n", line, what, oai_status_name(got), msg ? msg : "");
+    oai_string_free(msg);
+    failures++;
+  }
+}
+
+static char *path_in(const char *name) {
+  size_t n = strlen(work) + strlen(name) + 2;
+  char *p = malloc(n);
+  snprintf(p, n, "%s/%s", work, name);
+  return p;
+}
+
+static void write_file(const char *path, const char *bytes, size_t len) {
+  FILE *f = fopen(path, "wb");
+  fwrite(bytes, 1, len, f);
+  fclose(f);
+}
+
+static void test_info(void) {
+  CHECK(strcmp(oai_version(), "0.1.0") == 0);
+  char *class = NULL;
+  OK(oai_compute_class(&class));
+  CHECK(class != NULL && strlen(class) > 0);
+  oai_string_free(class);
+  EXPECT_ERROR(oai_compute_class(NULL), OAI_ERROR_NULL, "class_out is NULL");
+  CHECK(strcmp(oai_status_name(OAI_ERROR_NOT_FOUND), "OAI_ERROR_NOT_FOUND") == 0);
+  CHECK(strcmp(oai_status_name(999), "OAI_UNKNOWN_STATUS") == 0);
+  oai_string_free(NULL);
+  oai_bytes_free(NULL, 0);
+}
+
+static void test_files(oai_store *store) {
+  const char hello[] = "hello from C\n";
+  char *cid = NULL, *cid2 = NULL;
+  OK(oai_store_add(store, (const uint8_t *)hello, strlen(hello), &cid));
+  CHECK(cid != NULL && strncmp(cid, "bafk", 4) == 0); /* one raw leaf, CIDv1 */
+  char *path = path_in("hello.txt");
+  write_file(path, hello, strlen(hello));
+  OK(oai_store_add_file(store, path, &cid2));
+  CHECK(cid2 != NULL && strcmp(cid, cid2) == 0);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  OK(oai_store_cat(store, cid, &data, &len));
+  CHECK(len == strlen(hello) && memcmp(data, hello, len) == 0);
+  oai_bytes_free(data, len);
+
+  char *empty = NULL;
+  OK(oai_store_add(store, NULL, 0, &empty));
+  OK(oai_store_cat(store, empty, &data, &len));
+  CHECK(data == NULL && len == 0);
+  oai_string_free(empty);
+
+  EXPECT_ERROR(oai_store_add(store, NULL, 3, &empty), OAI_ERROR_NULL, "data is NULL");
+  EXPECT_ERROR(oai_store_add(store, (const uint8_t *)"x", 1, NULL), OAI_ERROR_NULL, "cid_out");
+  EXPECT_ERROR(oai_store_cat(store, "not a cid", &data, &len), OAI_ERROR_INVALID_INPUT, "not a cid");
+  EXPECT_ERROR(oai_store_cat(store, "bafkreifwqvs46vuze47wuimepm76irzgg5gl23b37xecsut7dwzkaucdie", &data, &len),
+               OAI_ERROR_NOT_FOUND, "not found");
+  EXPECT_ERROR(oai_store_cat(store, cid, NULL, &len), OAI_ERROR_NULL, "data_out");
+  char *missing = path_in("missing.txt");
+  EXPECT_ERROR(oai_store_add_file(store, missing, &cid2), OAI_ERROR_NOT_FOUND, "missing.txt");
+  free(missing);
+  free(path);
+  oai_string_free(cid);
+  oai_string_free(cid2);
+}
+
+static void test_tampered_block(void) {
+  char *dir = path_in("tamper-store");
+  oai_store *store = NULL;
+  OK(oai_store_open(dir, &store));
+  char *cid = NULL;
+  OK(oai_store_add(store, (const uint8_t *)"precious", 8, &cid));
+  /* The filesystem store keeps a block at blocks/<two characters before the last>/<cid>. */
+  size_t n = strlen(cid);
+  char sub[3] = {cid[n - 3], cid[n - 2], 0};
+  size_t plen = strlen(dir) + n + 16;
+  char *block = malloc(plen);
+  snprintf(block, plen, "%s/blocks/%s/%s", dir, sub, cid);
+  FILE *f = fopen(block, "r+b");
+  CHECK(f != NULL);
+  if (f) {
+    fputc('P', f);
+    fclose(f);
+  }
+  uint8_t *data = (uint8_t *)"untouched";
+  size_t len = 42;
+  EXPECT_ERROR(oai_store_cat(store, cid, &data, &len), OAI_ERROR_INTEGRITY, "corrupt block");
+  CHECK(len == 42); /* nothing written on failure */
+  OK(oai_store_free(store));
+  free(block);
+  free(dir);
+  oai_string_free(cid);
+}
+
+static void test_datasets(oai_store *store) {
+  char *lines = path_in("notes.txt");
+  write_file(lines, "alpha\nbeta\ngamma\n", 17);
+  oai_dataset *notes = NULL, *again = NULL, *by_cid = NULL, *fork = NULL, *grown = NULL;
+  OK(oai_dataset_import_lines(store, "notes", lines, &notes));
+  uint64_t n = 0;
+  OK(oai_dataset_len(notes, &n));
+  CHECK(n == 3);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  OK(oai_dataset_record(notes, 1, &data, &len));
+  CHECK(len == 4 && memcmp(data, "beta", 4) == 0);
+  oai_bytes_free(data, len);
+  EXPECT_ERROR(oai_dataset_record(notes, 3, &data, &len), OAI_ERROR_INVALID_INPUT, "out of range");
+
+  char *cid = NULL, *cid2 = NULL, *root = NULL, *root2 = NULL;
+  OK(oai_dataset_cid(notes, &cid));
+  OK(oai_dataset_open(store, "notes", &again));
+  OK(oai_dataset_open(store, cid, &by_cid));
+  OK(oai_dataset_cid(by_cid, &cid2));
+  CHECK(strcmp(cid, cid2) == 0);
+  oai_string_free(cid2);
+  EXPECT_ERROR(oai_dataset_open(store, "nothing", &again), OAI_ERROR_NOT_FOUND, "no dataset named \"nothing\"");
+
+  OK(oai_dataset_fork(store, "notes", "notes-fork", &fork));
+  EXPECT_ERROR(oai_dataset_fork(store, "notes", "notes-fork", &fork), OAI_ERROR_CONFLICT, "CAS conflict");
+  EXPECT_ERROR(oai_dataset_fork(store, "nothing", "x", &fork), OAI_ERROR_NOT_FOUND, "nothing");
+  const char *more[] = {"delta", "epsilon"};
+  OK(oai_dataset_append_lines(store, "notes-fork", more, 2, &grown));
+  OK(oai_dataset_len(grown, &n));
+  CHECK(n == 5);
+  OK(oai_dataset_len(notes, &n));
+  CHECK(n == 3); /* the original is untouched */
+  EXPECT_ERROR(oai_dataset_append_lines(store, "notes-fork", NULL, 1, &grown), OAI_ERROR_NULL, "lines");
+  const char *with_null[] = {"ok", NULL};
+  EXPECT_ERROR(oai_dataset_append_lines(store, "notes-fork", with_null, 2, &grown), OAI_ERROR_NULL, "lines[1]");
+
+  char *diff = NULL;
+  OK(oai_dataset_diff(notes, grown, &diff));
+  CHECK(diff != NULL && strstr(diff, "\"removed\":[]") != NULL && strstr(diff, "\"added\":[[3,") != NULL);
+  oai_string_free(diff);
+
+  char *proof = NULL;
+  bool valid = false;
+  OK(oai_dataset_prove(notes, 2, &proof));
+  OK(oai_dataset_root(notes, &root));
+  OK(oai_dataset_root(grown, &root2));
+  CHECK(strlen(root) == 64);
+  OK(oai_proof_verify(proof, root, &valid));
+  CHECK(valid);
+  OK(oai_proof_verify(proof, NULL, &valid));
+  CHECK(valid);
+  OK(oai_proof_verify(proof, root2, &valid)); /* another version's root */
+  CHECK(!valid);
+  /* A proof for another record: swap in the CID of record 0. */
+  char *proof0 = NULL;
+  OK(oai_dataset_prove(notes, 0, &proof0));
+  char *tampered = strdup(proof);
+  memcpy(strstr(tampered, "\"record\":\"") + 10, strstr(proof0, "\"record\":\"") + 10, 59);
+  OK(oai_proof_verify(tampered, root, &valid));
+  CHECK(!valid);
+  free(tampered);
+  oai_string_free(proof0);
+  EXPECT_ERROR(oai_proof_verify("{not json", root, &valid), OAI_ERROR_INVALID_INPUT, "proof_json");
+  EXPECT_ERROR(oai_proof_verify("{}", root, &valid), OAI_ERROR_INVALID_INPUT, "record");
+  EXPECT_ERROR(oai_proof_verify(proof, "abc", &valid), OAI_ERROR_INVALID_INPUT, "root");
+  EXPECT_ERROR(oai_dataset_prove(notes, 99, &proof0), OAI_ERROR_INVALID_INPUT, "out of range");
+
+  /* Bad input: NULLs, invalid UTF-8, a file that is not UTF-8, a missing file. */
+  EXPECT_ERROR(oai_dataset_import_lines(store, NULL, lines, &again), OAI_ERROR_NULL, "name is NULL");
+  EXPECT_ERROR(oai_dataset_import_lines(store, "bad\xff", lines, &again), OAI_ERROR_INVALID_UTF8, "name is not UTF-8");
+  EXPECT_ERROR(oai_dataset_import_lines(store, "x", lines, NULL), OAI_ERROR_NULL, "out is NULL");
+  char *bad = path_in("bad.txt");
+  write_file(bad, "fine\n\xfe\xff\n", 8);
+  EXPECT_ERROR(oai_dataset_import_lines(store, "bad", bad, &again), OAI_ERROR_INVALID_INPUT, "line 2");
+  EXPECT_ERROR(oai_dataset_open(store, "bad", &again), OAI_ERROR_NOT_FOUND, "bad"); /* nothing was made */
+  char *missing = path_in("missing.txt");
+  EXPECT_ERROR(oai_dataset_import_lines(store, "m", missing, &again), OAI_ERROR_NOT_FOUND, "missing.txt");
+  free(missing);
+  free(bad);
+
+  /* Handles: the wrong kind, freed ones, double frees. */
+  EXPECT_ERROR(oai_dataset_len((oai_dataset *)store, &n), OAI_ERROR_WRONG_HANDLE, "is an oai_store");
+  EXPECT_ERROR(oai_dataset_open((oai_store *)notes, "notes", &again), OAI_ERROR_WRONG_HANDLE, "not an oai_store");
+  EXPECT_ERROR(oai_store_free((oai_store *)notes), OAI_ERROR_WRONG_HANDLE, "oai_dataset");
+  EXPECT_ERROR(oai_dataset_len(NULL, &n), OAI_ERROR_NULL, "dataset is NULL");
+  EXPECT_ERROR(oai_dataset_len((oai_dataset *)(uintptr_t)0x1234560, &n), OAI_ERROR_WRONG_HANDLE, "not a live handle");
+  OK(oai_dataset_free(by_cid));
+  EXPECT_ERROR(oai_dataset_len(by_cid, &n), OAI_ERROR_WRONG_HANDLE, "not a live handle");
+  EXPECT_ERROR(oai_dataset_free(by_cid), OAI_ERROR_WRONG_HANDLE, "not a live handle");
+  OK(oai_dataset_free(NULL));
+
+  OK(oai_dataset_free(notes));
+  OK(oai_dataset_free(again));
+  OK(oai_dataset_free(fork));
+  OK(oai_dataset_free(grown));
+  oai_string_free(proof);
+  oai_string_free(root);
+  oai_string_free(root2);
+  oai_string_free(cid);
+  free(lines);
+}
+
+/* A dataset outlives its store handle; each thread has its own last error. */
+struct worker {
+  oai_store *store;
+  const char *name;
+  oai_status status;
+  oai_status last_code;
+};
+
+static void *import_in_thread(void *arg) {
+  struct worker *w = arg;
+  char *lines = path_in("notes.txt");
+  oai_dataset *ds = NULL;
+  w->status = oai_dataset_import_lines(w->store, w->name, lines, &ds);
+  w->last_code = oai_last_error_code();
+  oai_dataset_free(ds);
+  free(lines);
+  return NULL;
+}
+
+static void test_threads(void) {
+  oai_store *store = NULL;
+  char *dir = path_in("thread-store");
+  OK(oai_store_open(dir, &store));
+  EXPECT_ERROR(oai_dataset_open(store, "nothing", NULL), OAI_ERROR_NULL, "out");
+  struct worker ws[4] = {{store, "t0", 0, 0}, {store, "t1", 0, 0}, {store, "t2", 0, 0}, {store, "t3", 0, 0}};
+  pthread_t ts[4];
+  for (int i = 0; i < 4; i++) pthread_create(&ts[i], NULL, import_in_thread, &ws[i]);
+  for (int i = 0; i < 4; i++) pthread_join(ts[i], NULL);
+  for (int i = 0; i < 4; i++) {
+    CHECK(ws[i].status == OAI_OK);
+    CHECK(ws[i].last_code == OAI_OK); /* this thread's failure is not theirs */
+  }
+  CHECK(oai_last_error_code() == OAI_ERROR_NULL);
+  oai_dataset *t2 = NULL;
+  OK(oai_dataset_open(store, "t2", &t2));
+  OK(oai_store_free(store));
+  uint64_t n = 0;
+  OK(oai_dataset_len(t2, &n));
+  CHECK(n == 3);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  OK(oai_dataset_record(t2, 0, &data, &len)); /* reads blocks through the freed store handle's store */
+  CHECK(len == 5 && memcmp(data, "alpha", 5) == 0);
+  oai_bytes_free(data, len);
+  OK(oai_dataset_free(t2));
+  free(dir);
+}
+
+static void test_ipfs(void) {
+  oai_store *store = NULL;
+  /* Nothing listens on port 9 of localhost: a clear error, and nothing is made. */
+  OK(oai_store_ipfs("http://127.0.0.1:9", NULL, &store));
+  char *cid = NULL;
+  EXPECT_ERROR(oai_store_add(store, (const uint8_t *)"x", 1, &cid), OAI_ERROR_UNAVAILABLE, "unreachable");
+  CHECK(cid == NULL);
+  OK(oai_store_free(store));
+  EXPECT_ERROR(oai_store_ipfs("not a url", NULL, &store), OAI_ERROR_INVALID_INPUT, "not a url");
+  const char *url = getenv("OAI_IPFS_API");
+  if (url == NULL || *url == 0) {
+    printf("skipping the real IPFS node: OAI_IPFS_API is not set\n");
+    return;
+  }
+  char *refs = path_in("ipfs-refs");
+  OK(oai_store_ipfs(url, refs, &store));
+  OK(oai_store_add(store, (const uint8_t *)"through IPFS\n", 13, &cid));
+  uint8_t *data = NULL;
+  size_t len = 0;
+  OK(oai_store_cat(store, cid, &data, &len));
+  CHECK(len == 13 && memcmp(data, "through IPFS\n", 13) == 0);
+  oai_bytes_free(data, len);
+  oai_string_free(cid);
+  OK(oai_store_free(store));
+  free(refs);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
+    return 2;
+  }
+  work = argv[1];
+  CHECK(oai_last_error_code() == OAI_OK);
+  CHECK(oai_last_error_message() == NULL);
+  test_info();
+
+  oai_store *mem = NULL, *fs = NULL;
+  size_t live = 99;
+  OK(oai_live_handles(&live));
+  CHECK(live == 0);
+  EXPECT_ERROR(oai_store_memory(NULL), OAI_ERROR_NULL, "out is NULL");
+  EXPECT_ERROR(oai_store_open(NULL, &fs), OAI_ERROR_NULL, "path is NULL");
+  OK(oai_store_memory(&mem));
+  test_files(mem);
+  char *dir = path_in("store");
+  OK(oai_store_open(dir, &fs));
+  test_files(fs);
+  test_datasets(fs);
+  test_datasets(mem);
+  test_tampered_block();
+  test_threads();
+  test_ipfs();
+  OK(oai_store_free(mem));
+  OK(oai_store_free(fs));
+  EXPECT_ERROR(oai_store_free(fs), OAI_ERROR_WRONG_HANDLE, "not a live handle");
+  OK(oai_store_free(NULL));
+  free(dir);
+  live = 99;
+  OK(oai_live_handles(&live));
+  CHECK(live == 0); /* every handle made here was freed */
+  EXPECT_ERROR(oai_live_handles(NULL), OAI_ERROR_NULL, "count_out");
+  if (failures) {
+    fprintf(stderr, "%d checks failed\n", failures);
+    return 1;
+  }
+  printf("all C API checks passed\n");
+  return 0;
+}
