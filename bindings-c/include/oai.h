@@ -86,6 +86,12 @@ typedef struct oai_dataset oai_dataset;
  */
 typedef struct oai_store oai_store;
 
+/**
+ * Called after every training step with the step index, the batch's loss and the `user`
+ * pointer given to [`oai_train`], on the thread that called `oai_train`.
+ */
+typedef void (*oai_progress)(uint64_t step, float loss, void *user);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -118,6 +124,21 @@ oai_status oai_dataset_import_lines(const oai_store *store,
                                     const char *name,
                                     const char *path,
                                     oai_dataset **out);
+
+/**
+ * Import the CSV file at `path` as [`oai_dataset_import_lines`] imports lines: each line
+ * numeric features with an integer class last (the layout of scikit-learn's digits), a
+ * labelled float32 record per line with the features times `scale`. The records an MLP job
+ * trains on.
+ *
+ * # Safety
+ * `name` and `path` are NULL or NUL-terminated strings; `out` is NULL or writable.
+ */
+oai_status oai_dataset_import_csv(const oai_store *store,
+                                  const char *name,
+                                  const char *path,
+                                  float scale,
+                                  oai_dataset **out);
 
 /**
  * Open a dataset version by name (its head) or by manifest CID into `*out`.
@@ -337,6 +358,73 @@ oai_status oai_store_cat(const oai_store *store,
                          const char *cid,
                          uint8_t **data_out,
                          size_t *len_out);
+
+/**
+ * Train the job spec `spec_json` (JSON, as `oai train spec` writes it; its dataset must be in
+ * `store`) on the CPU with the verifiable kernels, every step logged, then publish the log
+ * and return its CID in `*log_cid_out` (free with `oai_string_free`). With `run_name`, the
+ * head `runs/NAME` names the log too. `progress` (may be NULL) is called after every step.
+ *
+ * # Safety
+ * `spec_json` and `run_name` are NULL or NUL-terminated strings; `log_cid_out` is NULL or
+ * writable; `progress`, when not NULL, may be called with `user` from this thread.
+ */
+oai_status oai_train(const oai_store *store,
+                     const char *spec_json,
+                     const char *run_name,
+                     oai_progress progress,
+                     void *user,
+                     char **log_cid_out);
+
+/**
+ * The training log `log` (a run name or the log's CID), loaded and checked (hash chain,
+ * commitments, checkpoints), as JSON in `*json_out` (free with `oai_string_free`):
+ * `{"cid", "steps", "spec_cid", "spec", "compute", "checkpoints": [[step, CID], ...],
+ * "losses": [...]}`. A log that does not check out is `OAI_ERROR_INTEGRITY`.
+ *
+ * # Safety
+ * `log` is NULL or a NUL-terminated string; `json_out` is NULL or writable.
+ */
+oai_status oai_log_json(const oai_store *store, const char *log, char **json_out);
+
+/**
+ * Re-execute step `step` of the log `log` (run name or CID) on the CPU from the checkpoint
+ * before it and compare every field with the log: `*matches_out` is true when replay gave the
+ * logged bits. With `outcome_json_out` (may be NULL), the outcome as JSON: `{"match": true,
+ * "step", "weights_after": hex}` or `{"match": false, "step", "field", "tensor", "logged",
+ * "replayed"}` (the first differing field). A log made on another compute class is
+ * `OAI_ERROR_COMPUTE`.
+ *
+ * # Safety
+ * `log` is NULL or a NUL-terminated string; `matches_out` is NULL or writable;
+ * `outcome_json_out` is NULL or writable.
+ */
+oai_status oai_replay_step(const oai_store *store,
+                           const char *log,
+                           uint64_t step,
+                           bool *matches_out,
+                           char **outcome_json_out);
+
+/**
+ * Audit the log `log` (run name or CID) against its own spec and dataset with the strategy
+ * `strategy_json`: `{"strategy": "full"}` (every step) or `{"strategy": "sampling",
+ * "samples": K}` (K steps drawn from `seed`), replaying `parallelism` (at least 1)
+ * checkpoint intervals at once. `*accepted_out` is true when every check passed; with
+ * `verdict_json_out` (may be NULL) the verdict as JSON (`{"Accepted": {"sampled", "spans",
+ * "replayed_steps"}}` or `{"Rejected": fault}`, naming the first bad step). A forged step is a
+ * rejected verdict, not an error; a block nobody serves or another compute class is.
+ *
+ * # Safety
+ * `log` and `strategy_json` are NULL or NUL-terminated strings; `accepted_out` is NULL or
+ * writable; `verdict_json_out` is NULL or writable.
+ */
+oai_status oai_verify_log(const oai_store *store,
+                          const char *log,
+                          const char *strategy_json,
+                          uint64_t seed,
+                          size_t parallelism,
+                          bool *accepted_out,
+                          char **verdict_json_out);
 
 #ifdef __cplusplus
 }  // extern "C"

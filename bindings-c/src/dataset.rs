@@ -52,6 +52,44 @@ pub unsafe extern "C" fn oai_dataset_import_lines(
     path: *const c_char,
     out: *mut *mut oai_dataset,
 ) -> oai_status {
+    // SAFETY: the caller's contract.
+    unsafe { import(store, name, path, out, |p| Ok(sources::lines_of_file(p)?)) }
+}
+
+/// Import the CSV file at `path` as [`oai_dataset_import_lines`] imports lines: each line
+/// numeric features with an integer class last (the layout of scikit-learn's digits), a
+/// labelled float32 record per line with the features times `scale`. The records an MLP job
+/// trains on.
+///
+/// # Safety
+/// `name` and `path` are NULL or NUL-terminated strings; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_dataset_import_csv(
+    store: *const oai_store,
+    name: *const c_char,
+    path: *const c_char,
+    scale: f32,
+    out: *mut *mut oai_dataset,
+) -> oai_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        import(store, name, path, out, |p| {
+            Ok(oai::train::corpus::labeled_from_csv_file(p, scale)?)
+        })
+    }
+}
+
+/// Import the records `read` makes of the file at `path` as the next version of `name`.
+///
+/// # Safety
+/// As [`oai_dataset_import_lines`].
+unsafe fn import(
+    store: *const oai_store,
+    name: *const c_char,
+    path: *const c_char,
+    out: *mut *mut oai_dataset,
+    read: impl FnOnce(&std::path::Path) -> Result<Vec<Record>>,
+) -> oai_status {
     call(|| {
         let store = store_arg(store, "store")?;
         // SAFETY: the caller's contract.
@@ -59,7 +97,7 @@ pub unsafe extern "C" fn oai_dataset_import_lines(
         // SAFETY: the caller's contract.
         let path = unsafe { str_arg(path, "path") }?;
         let out = Out::new(out, "out")?;
-        let records = sources::lines_of_file(path.as_ref())?;
+        let records = read(path.as_ref())?;
         let (_, version) = block_on(store.repo.import(name, "", records))??;
         register(store, version, out);
         Ok(())

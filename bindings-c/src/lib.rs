@@ -17,3 +17,4 @@ pub mod info;
 pub mod runtime;
 pub mod status;
 pub mod store;
+pub mod train;

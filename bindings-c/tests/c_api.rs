@@ -80,8 +80,9 @@ fn compile(source: &Path, exe: &Path, flags: &[String]) {
     );
 }
 
-/// Run `exe WORK_DIR` under valgrind; fails on any memory error or definite/indirect leak.
-fn run_under_valgrind(exe: &Path) {
+/// Run `exe WORK_DIR` under valgrind; fails on any memory error or definite/indirect leak,
+/// and unless its output has `expect`.
+fn run_under_valgrind(exe: &Path, expect: &str) {
     let work = tempfile::tempdir().unwrap();
     let out = Command::new("valgrind")
         .args([
@@ -106,9 +107,11 @@ fn run_under_valgrind(exe: &Path) {
         "{} under valgrind: {text}",
         exe.display()
     );
-    assert!(text.contains("all C API checks passed"), "{text}");
+    assert!(text.contains(expect), "{text}");
     print!("{}: {text}", exe.display());
 }
+
+const PASSED: &str = "all C API checks passed";
 
 #[test]
 fn the_c_api_tests_pass_under_valgrind_with_the_shared_and_the_static_library() {
@@ -128,7 +131,7 @@ fn the_c_api_tests_pass_under_valgrind_with_the_shared_and_the_static_library() 
     // The shared library as a user links it: `cc app.c $(pkg-config --cflags --libs oai)`.
     let with_shared = bin.path().join("test_api_shared");
     compile(&source, &with_shared, &pkg_config(&["--cflags", "--libs"]));
-    run_under_valgrind(&with_shared);
+    run_under_valgrind(&with_shared, PASSED);
 
     // The static library by path (next to the shared one, `-loai` would pick the shared),
     // with the system libraries it needs from `pkg-config --static --libs`.
@@ -141,5 +144,17 @@ fn the_c_api_tests_pass_under_valgrind_with_the_shared_and_the_static_library() 
             .filter(|f| f.starts_with("-l") && f != "-loai"),
     );
     compile(&source, &with_static, &flags);
-    run_under_valgrind(&with_static);
+    run_under_valgrind(&with_static, PASSED);
+}
+
+#[test]
+fn the_c_example_trains_replays_and_verifies_a_step() {
+    if !require("cc") || !require("valgrind") || !require("pkg-config") {
+        return;
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/verify_step.c");
+    let bin = tempfile::tempdir().unwrap();
+    let exe = bin.path().join("verify_step");
+    compile(&source, &exe, &pkg_config(&["--cflags", "--libs"]));
+    run_under_valgrind(&exe, "sampled audit: accepted");
 }

@@ -91,11 +91,6 @@ fn read_file(path: &std::path::Path) -> PyResult<Vec<u8>> {
     sources::read_file(path).map_err(errors::data)
 }
 
-/// A UTF-8 file's text; invalid UTF-8 is `InvalidInputError` naming the line.
-fn read_text(path: &std::path::Path) -> PyResult<String> {
-    sources::utf8(&path.display().to_string(), read_file(path)?).map_err(errors::data)
-}
-
 #[pymethods]
 impl Store {
     /// A store in memory (gone with the process).
@@ -240,8 +235,7 @@ impl Store {
         } else if let Some(p) = lines {
             sources::lines_of_file(&p).map_err(errors::data)?
         } else if let Some(p) = csv {
-            let text = read_text(&p)?;
-            oai::train::corpus::labeled_from_csv(&text, scale).map_err(errors::train)?
+            oai::train::corpus::labeled_from_csv_file(&p, scale).map_err(errors::train)?
         } else {
             let dir = files.expect("one source is given");
             sources::files_in(&dir).map_err(errors::data)?

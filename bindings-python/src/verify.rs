@@ -1,8 +1,6 @@
 //! `store.verify(log)`: audit a published log by replaying it (oai-verify's strategies).
 
 use oai::core::Seed;
-use oai::data::dataset::Version;
-use oai::train::VerifiedLog;
 use oai::verify::{Strategy, Submission, Verifier};
 use pyo3::prelude::*;
 
@@ -116,13 +114,9 @@ impl Store {
         let verdict = block_on(py, async move {
             let cid = crate::train::log_cid(&inner, &log).await?;
             let store = inner.blocks();
-            let v = VerifiedLog::load(store, &cid)
+            let sub = Submission::of_published(store, &cid)
                 .await
-                .map_err(errors::train)?;
-            let version = Version::open(store, &v.spec.dataset)
-                .await
-                .map_err(errors::data)?;
-            let sub = Submission::for_log(&v.log, v.header.spec, version.root(), v.spec.steps);
+                .map_err(errors::verify)?;
             Verifier::new(store.clone())
                 .with_parallelism(parallelism)
                 .verify(&sub, strategy, &Seed::from_u64(seed))

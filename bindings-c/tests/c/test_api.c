@@ -316,6 +316,126 @@ static void test_ipfs(void) {
   free(refs);
 }
 
+
+/* Points in three classes, a line each: four features and the class. */
+static void write_points(const char *path, int n) {
+  FILE *f = fopen(path, "w");
+  for (int i = 0; i < n; i++) {
+    int c = i % 3;
+    fprintf(f, "%.3f,%.3f,%.3f,%.3f,%d\n", c + (i % 7) / 7.0, (i % 5) / 5.0 - c, (i % 3) / 3.0, c * 0.5, c);
+  }
+  fclose(f);
+}
+
+static const char *SPEC =
+    "{\"dataset\": \"%s\", \"model\": {\"mlp\": {\"input\": 4, \"hidden\": [16], \"classes\": 3, "
+    "\"dropout\": 0.1}}, \"optimizer\": {\"adam_w\": {\"beta1\": 0.9, \"beta2\": 0.999, \"eps\": 1e-8, "
+    "\"weight_decay\": 0.0001}}, \"schedule\": {\"warmup_cosine\": {\"lr\": 0.01, \"warmup\": 2, "
+    "\"decay_steps\": 6, \"min_lr\": 0.001}}, \"batch_size\": 8, \"steps\": 6, \"checkpoint_every\": 2, "
+    "\"grad_clip\": 1.0, \"seed\": 7, \"kernels\": \"verifiable\", \"compute_class\": null}";
+
+static void count_step(uint64_t step, float loss, void *user) {
+  uint64_t *seen = user;
+  if (step == *seen && loss > 0) (*seen)++;
+}
+
+static void test_training(void) {
+  char *dir = path_in("train-store");
+  oai_store *store = NULL;
+  OK(oai_store_open(dir, &store));
+  char *csv = path_in("points.csv");
+  write_points(csv, 60);
+  oai_dataset *points = NULL;
+  OK(oai_dataset_import_csv(store, "points", csv, 1.0f, &points));
+  uint64_t n = 0;
+  OK(oai_dataset_len(points, &n));
+  CHECK(n == 60);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  EXPECT_ERROR(oai_dataset_record(points, 0, &data, &len), OAI_ERROR_INVALID_INPUT, "tensor");
+  char *bad = path_in("bad.csv");
+  write_file(bad, "1,2,x\n", 6);
+  oai_dataset *nope = NULL;
+  EXPECT_ERROR(oai_dataset_import_csv(store, "bad", bad, 1.0f, &nope), OAI_ERROR_INVALID_INPUT, "line 1");
+  free(bad);
+
+  char *cid = NULL;
+  OK(oai_dataset_cid(points, &cid));
+  char spec[1024];
+  snprintf(spec, sizeof spec, SPEC, cid);
+  uint64_t seen = 0;
+  char *log = NULL;
+  OK(oai_train(store, spec, "run", count_step, &seen, &log));
+  CHECK(seen == 6); /* the callback saw steps 0..5 in order */
+  char *again = NULL;
+  OK(oai_train(store, spec, NULL, NULL, NULL, &again)); /* deterministic: the same log */
+  CHECK(log && again && strcmp(log, again) == 0);
+  oai_string_free(again);
+  EXPECT_ERROR(oai_train(store, "{", NULL, NULL, NULL, &again), OAI_ERROR_INVALID_INPUT, "spec");
+  char unknown[1024];
+  snprintf(unknown, sizeof unknown, SPEC, "bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
+  EXPECT_ERROR(oai_train(store, unknown, NULL, NULL, NULL, &again), OAI_ERROR_NOT_FOUND, "not found");
+  EXPECT_ERROR(oai_train(store, spec, NULL, NULL, NULL, NULL), OAI_ERROR_NULL, "log_cid_out");
+
+  char *info = NULL;
+  OK(oai_log_json(store, "run", &info));
+  CHECK(info && strstr(info, "\"steps\":6") && strstr(info, log) && strstr(info, "\"losses\":["));
+  oai_string_free(info);
+  OK(oai_log_json(store, log, &info));
+  oai_string_free(info);
+  EXPECT_ERROR(oai_log_json(store, "nope", &info), OAI_ERROR_NOT_FOUND, "no run named \"nope\"");
+
+  bool matches = false;
+  char *outcome = NULL;
+  OK(oai_replay_step(store, "run", 3, &matches, &outcome));
+  CHECK(matches && outcome && strstr(outcome, "\"match\":true"));
+  oai_string_free(outcome);
+  matches = false;
+  OK(oai_replay_step(store, log, 0, &matches, NULL));
+  CHECK(matches);
+  EXPECT_ERROR(oai_replay_step(store, "run", 6, &matches, NULL), OAI_ERROR_INVALID_INPUT, "out of range");
+
+  bool accepted = false;
+  char *verdict = NULL;
+  OK(oai_verify_log(store, "run", "{\"strategy\": \"full\"}", 0, 2, &accepted, &verdict));
+  CHECK(accepted && verdict && strstr(verdict, "\"Accepted\"") && strstr(verdict, "\"replayed_steps\":6"));
+  oai_string_free(verdict);
+  accepted = false;
+  OK(oai_verify_log(store, log, "{\"strategy\": \"sampling\", \"samples\": 2}", 42, 1, &accepted, NULL));
+  CHECK(accepted);
+  EXPECT_ERROR(oai_verify_log(store, log, "{\"strategy\": \"guess\"}", 0, 1, &accepted, NULL), OAI_ERROR_INVALID_INPUT,
+               "strategy_json");
+  EXPECT_ERROR(oai_verify_log(store, log, "{\"strategy\": \"full\"}", 0, 0, &accepted, NULL), OAI_ERROR_INVALID_INPUT,
+               "parallelism");
+
+  /* A tampered log block: the summary no longer matches its CID. */
+  size_t k = strlen(log);
+  size_t plen = strlen(dir) + k + 16;
+  char *block = malloc(plen);
+  snprintf(block, plen, "%s/blocks/%c%c/%s", dir, log[k - 3], log[k - 2], log);
+  FILE *f = fopen(block, "r+b");
+  CHECK(f != NULL);
+  if (f) { /* flip one bit of byte 8 */
+    fseek(f, 8, SEEK_SET);
+    int byte = fgetc(f);
+    fseek(f, 8, SEEK_SET);
+    fputc(byte ^ 1, f);
+    fclose(f);
+  }
+  EXPECT_ERROR(oai_log_json(store, log, &info), OAI_ERROR_INTEGRITY, "corrupt block");
+  EXPECT_ERROR(oai_replay_step(store, log, 1, &matches, NULL), OAI_ERROR_INTEGRITY, "corrupt block");
+  EXPECT_ERROR(oai_verify_log(store, log, "{\"strategy\": \"full\"}", 0, 1, &accepted, NULL), OAI_ERROR_INTEGRITY,
+               "corrupt block");
+  free(block);
+
+  oai_string_free(log);
+  oai_string_free(cid);
+  OK(oai_dataset_free(points));
+  OK(oai_store_free(store));
+  free(csv);
+  free(dir);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
@@ -341,6 +461,7 @@ int main(int argc, char **argv) {
   test_datasets(mem);
   test_tampered_block();
   test_threads();
+  test_training();
   test_ipfs();
   OK(oai_store_free(mem));
   OK(oai_store_free(fs));

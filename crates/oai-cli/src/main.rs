@@ -234,8 +234,7 @@ async fn resolve(repo: &StoreRepo, name_or_cid: &str) -> Result<Version> {
 
 fn read_records(src: &Source) -> Result<Vec<Record>> {
     if let Some(path) = &src.csv {
-        let text = sources::utf8(&path.display().to_string(), sources::read_file(path)?)?;
-        return Ok(oai::train::corpus::labeled_from_csv(&text, src.scale)?);
+        return Ok(oai::train::corpus::labeled_from_csv_file(path, src.scale)?);
     }
     if let Some(path) = &src.windows {
         return Ok(oai::train::corpus::byte_windows(

@@ -5,8 +5,6 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use oai::chain::{Chain, JobId};
 use oai::core::Seed;
-use oai::data::dataset::Version;
-use oai::train::VerifiedLog;
 use oai::verify::{audit_seed_now, Strategy, Submission, Verdict, Verifier};
 use serde_json::json;
 
@@ -114,9 +112,7 @@ pub async fn run(repo: &StoreRepo, cmd: VerifyCommand) -> Result<()> {
             json,
         } => {
             let cid = log_cid(repo, &log).await?;
-            let v = VerifiedLog::load(store, &cid).await?;
-            let version = Version::open(store, &v.spec.dataset).await?;
-            let sub = Submission::for_log(&v.log, v.header.spec, version.root(), v.spec.steps);
+            let sub = Submission::of_published(store, &cid).await?;
             audit(store, &sub, opt, Seed::from_u64(opt.seed), json).await
         }
         VerifyCommand::Result {

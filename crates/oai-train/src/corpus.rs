@@ -29,6 +29,14 @@ pub fn seeded_classes(seed: Seed, n: u64, dim: usize, classes: u64) -> Vec<Recor
         .collect()
 }
 
+/// [`labeled_from_csv`] of the UTF-8 file at `path` (a missing file is not found, invalid
+/// UTF-8 names its line).
+pub fn labeled_from_csv_file(path: &std::path::Path, scale: f32) -> Result<Vec<Record>> {
+    use oai_data::dataset::sources;
+    let text = sources::utf8(&path.display().to_string(), sources::read_file(path)?)?;
+    labeled_from_csv(&text, scale)
+}
+
 /// Records from CSV lines of numeric features with an integer class in the last column (the
 /// layout of scikit-learn's `digits.csv`): each line becomes a `Labeled` f32 tensor record,
 /// features multiplied by `scale`. Blank lines are skipped.

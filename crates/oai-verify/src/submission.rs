@@ -53,6 +53,20 @@ impl Submission {
         }
     }
 
+    /// The submission of the log published at `log` against its own spec and dataset, as an
+    /// audit of a result nobody posted on chain checks it: the log and its header are loaded
+    /// and verified, the dataset's root read from the version the spec names.
+    pub async fn of_published<S: BlockStore + ?Sized>(store: &S, log: &Cid) -> Result<Self> {
+        let v = oai_train::VerifiedLog::load(store, log).await?;
+        let version = Version::open(store, &v.spec.dataset).await?;
+        Ok(Self::for_log(
+            &v.log,
+            v.header.spec,
+            version.root(),
+            v.spec.steps,
+        ))
+    }
+
     /// The result to submit on chain for a published log: the digests of its header and head.
     pub fn chain_result(log: &TrainingLog) -> Result<JobResult> {
         Ok(JobResult {
