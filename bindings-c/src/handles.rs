@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::dataset::DatasetHandle;
+use crate::rag::{EmbedderHandle, IndexHandle};
 use crate::status::{oai_status, Error, Result};
 use crate::store::StoreHandle;
 
@@ -18,6 +19,10 @@ pub enum Object {
     Store(Arc<StoreHandle>),
     /// An `oai_dataset`.
     Dataset(Arc<DatasetHandle>),
+    /// An `oai_embedder`.
+    Embedder(EmbedderHandle),
+    /// An `oai_index`.
+    Index(IndexHandle),
 }
 
 impl Object {
@@ -25,6 +30,8 @@ impl Object {
         match self {
             Object::Store(_) => "oai_store",
             Object::Dataset(_) => "oai_dataset",
+            Object::Embedder(_) => "oai_embedder",
+            Object::Index(_) => "oai_index",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod buffers;
 pub mod dataset;
 pub mod handles;
 pub mod info;
+pub mod rag;
 pub mod runtime;
 pub mod status;
 pub mod store;

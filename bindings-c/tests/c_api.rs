@@ -1,7 +1,9 @@
 //! Builds the C tests in `tests/c/` with the system C compiler against liboai, the shared and
-//! the static library both, and runs them under valgrind (leak checking on; any error or
-//! definite leak fails). Without a C compiler or valgrind the test says so and skips, unless
-//! `OAI_REQUIRE_REAL` is set (CI), where that fails.
+//! the static library both, and `examples/c/verify_step.c`, and runs them under valgrind (leak
+//! checking on; any error or definite leak fails). Without a C compiler, valgrind or
+//! pkg-config the test says so and skips, unless `OAI_REQUIRE_REAL` is set (CI), where that
+//! fails. `OAI_IPFS_API` and `OAI_MINILM` (an IPFS node, the all-MiniLM-L6-v2 files) add
+//! their parts of the C tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -113,11 +115,24 @@ fn run_under_valgrind(exe: &Path, expect: &str) {
 
 const PASSED: &str = "all C API checks passed";
 
+/// In CI (`OAI_REQUIRE_REAL`) the C tests must reach the real IPFS node and model too.
+fn require_real_env() {
+    if std::env::var_os("OAI_REQUIRE_REAL").is_some() {
+        for var in ["OAI_IPFS_API", "OAI_MINILM"] {
+            assert!(
+                std::env::var_os(var).is_some(),
+                "{var} is needed for the C tests"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_c_api_tests_pass_under_valgrind_with_the_shared_and_the_static_library() {
     if !require("cc") || !require("valgrind") || !require("pkg-config") {
         return;
     }
+    require_real_env();
     let dir = lib_dir();
     let (shared, static_) = (dir.join("liboai.so"), dir.join("liboai.a"));
     assert!(

