@@ -176,3 +176,61 @@ pub extern "C" fn oai_status_name(status: i32) -> *const c_char {
 pub(crate) fn message_cstring(s: &str) -> CString {
     CString::new(s.replace('\0', "\u{fffd}")).expect("NUL bytes replaced")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_message() -> String {
+        LAST.with(|l| {
+            l.borrow()
+                .as_ref()
+                .map(|e| e.message.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    #[test]
+    fn a_panic_is_caught_and_becomes_a_status_and_a_message() {
+        let status = call(|| panic!("boom at the boundary"));
+        assert_eq!(status, oai_status::OAI_ERROR_PANIC);
+        assert_eq!(oai_last_error_code(), oai_status::OAI_ERROR_PANIC);
+        assert!(
+            last_message().contains("boom at the boundary"),
+            "{}",
+            last_message()
+        );
+        // a success leaves the last error as it was, as errno
+        assert_eq!(call(|| Ok(())), oai_status::OAI_OK);
+        assert_eq!(oai_last_error_code(), oai_status::OAI_ERROR_PANIC);
+        // a formatted panic message too
+        let n = 7;
+        assert_eq!(call(|| panic!("step {n}")), oai_status::OAI_ERROR_PANIC);
+        assert!(last_message().contains("step 7"));
+    }
+
+    #[test]
+    fn crate_errors_map_to_their_status_and_messages_keep_nul_bytes_out() {
+        let e: Error = oai::data::Error::UnknownName {
+            what: "dataset",
+            name: "x".into(),
+        }
+        .into();
+        assert_eq!(e.status, oai_status::OAI_ERROR_NOT_FOUND);
+        assert_eq!(e.message, "no dataset named \"x\"");
+        assert_eq!(message_cstring("a\0b").to_str().unwrap(), "a\u{fffd}b");
+        // every named status has its own name; other values are unknown
+        let names: std::collections::BTreeSet<_> = (0..=12)
+            .map(|s| {
+                // SAFETY: oai_status_name returns a static NUL-terminated string.
+                unsafe { std::ffi::CStr::from_ptr(oai_status_name(s)) }
+                    .to_str()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(names.len(), 13);
+        // SAFETY: as above.
+        let unknown = unsafe { std::ffi::CStr::from_ptr(oai_status_name(13)) };
+        assert_eq!(unknown.to_str().unwrap(), "OAI_UNKNOWN_STATUS");
+    }
+}
