@@ -182,7 +182,15 @@ pub unsafe extern "C" fn oai_dataset_append_lines(
             })
             .collect::<Result<Vec<_>>>()?;
         let version = block_on(async {
-            let head = store.repo.resolve(name).await?;
+            let head =
+                store
+                    .repo
+                    .head(name)
+                    .await?
+                    .ok_or_else(|| oai::data::Error::UnknownName {
+                        what: "dataset",
+                        name: name.to_string(),
+                    })?;
             let mut changes = ChangeSet::default();
             for (i, text) in texts.into_iter().enumerate() {
                 let index = head.len() + i as u64;
@@ -190,7 +198,11 @@ pub unsafe extern "C" fn oai_dataset_append_lines(
                     .insert(store.blocks(), index, Record::Text(text))
                     .await?;
             }
-            store.repo.commit(name, &changes).await
+            // against the head the indices were computed from: a writer who moved it since
+            // makes this a conflict, not an append in the wrong place
+            let next = head.apply(store.blocks(), &changes).await?;
+            store.repo.set_head(name, Some(head.cid()), &next).await?;
+            Ok::<_, oai::data::Error>(next)
         })??;
         register(store, version, out);
         Ok(())

@@ -174,6 +174,7 @@ static void test_datasets(oai_store *store) {
   EXPECT_ERROR(oai_dataset_append_lines(store, "notes-fork", NULL, 1, &grown), OAI_ERROR_NULL, "lines");
   const char *with_null[] = {"ok", NULL};
   EXPECT_ERROR(oai_dataset_append_lines(store, "notes-fork", with_null, 2, &grown), OAI_ERROR_NULL, "lines[1]");
+  EXPECT_ERROR(oai_dataset_append_lines(store, "nothing", more, 2, &grown), OAI_ERROR_NOT_FOUND, "no dataset named");
 
   char *diff = NULL;
   OK(oai_dataset_diff(notes, grown, &diff));
