@@ -70,6 +70,11 @@ impl<T> Out<T> {
         }
     }
 
+    /// `ptr` as an optional out-parameter: `None` when the caller passed NULL.
+    pub fn optional(ptr: *mut T) -> Option<Self> {
+        (!ptr.is_null()).then_some(Out(ptr))
+    }
+
     /// Store `value` (the old contents are not read or dropped).
     pub fn set(self, value: T) {
         // SAFETY: non-null and writable by the caller's contract; `write` drops nothing.

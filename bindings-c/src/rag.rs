@@ -240,8 +240,8 @@ pub unsafe extern "C" fn oai_ingest(
             let version = store.repo.resolve(dataset).await?;
             Ingestor::new(e, i).ingest(store.blocks(), &version).await
         })??;
-        if !embedded_out.is_null() {
-            Out::new(embedded_out, "embedded_out")?.set(report.embedded);
+        if let Some(out) = Out::optional(embedded_out) {
+            out.set(report.embedded);
         }
         Ok(())
     })

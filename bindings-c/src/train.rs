@@ -125,9 +125,7 @@ pub unsafe extern "C" fn oai_replay_step(
         // SAFETY: the caller's contract.
         let log = unsafe { str_arg(log, "log") }?;
         let matches_out = Out::new(matches_out, "matches_out")?;
-        let json_out = (!outcome_json_out.is_null())
-            .then(|| Out::new(outcome_json_out, "outcome_json_out"))
-            .transpose()?;
+        let json_out = Out::optional(outcome_json_out);
         let outcome = block_on(async {
             let cid = runs::resolve(store.repo.refs(), log).await?;
             oai::train::replay_step(&cid, step, store.blocks()).await
@@ -183,9 +181,7 @@ pub unsafe extern "C" fn oai_verify_log(
         // SAFETY: the caller's contract.
         let strategy = unsafe { str_arg(strategy_json, "strategy_json") }?;
         let accepted_out = Out::new(accepted_out, "accepted_out")?;
-        let json_out = (!verdict_json_out.is_null())
-            .then(|| Out::new(verdict_json_out, "verdict_json_out"))
-            .transpose()?;
+        let json_out = Out::optional(verdict_json_out);
         let strategy: Strategy = serde_json::from_str(strategy).map_err(|e| {
             Error::invalid(format!(
                 "strategy_json {strategy:?}: {e} (give {{\"strategy\": \"full\"}} or \
