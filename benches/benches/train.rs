@@ -14,11 +14,11 @@
 
 use criterion::Criterion;
 use oai_benches::report::{self, Row, Side};
-use oai_benches::{runtime, train_workloads, Workload};
+use oai_benches::{runtime, time_steps, train_workloads, trainer, Workload};
 use oai_data::MemStore;
 use oai_train::candle::Device;
 use oai_train::{replay_step, JobSpec, Kernels, Trainer};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn steps_per_round() -> u64 {
     std::env::var("OAI_BENCH_STEPS")
@@ -29,35 +29,6 @@ fn steps_per_round() -> u64 {
 
 /// Alternating rounds of logging off / on per workload.
 const ROUNDS: usize = 7;
-
-fn time_steps(rt: &tokio::runtime::Runtime, t: &mut Trainer<MemStore>, n: u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..n {
-        rt.block_on(t.step()).expect("step");
-    }
-    start.elapsed() / n as u32
-}
-
-/// A trainer for `w`, with `kernels`, logging on or off, warmed up by two steps.
-fn trainer(
-    rt: &tokio::runtime::Runtime,
-    w: &Workload,
-    kernels: Kernels,
-    logging: bool,
-) -> Trainer<MemStore> {
-    let spec = JobSpec {
-        kernels,
-        ..w.spec.clone()
-    };
-    let mut t = rt
-        .block_on(Trainer::new(w.store.clone(), spec, Device::Cpu))
-        .expect("trainer");
-    if !logging {
-        t.disable_logging();
-    }
-    time_steps(rt, &mut t, 2);
-    t
-}
 
 /// Steps/s of `a` and `b` in alternating rounds: prints the best round of each, the overhead
 /// of `b` over `a` between best rounds, and the median per-round overhead.

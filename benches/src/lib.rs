@@ -8,7 +8,11 @@ use oai_core::seed::RngCore;
 use oai_core::{Cid, Seed};
 use oai_data::dataset::{Record, Tensor, Version};
 use oai_data::MemStore;
-use oai_train::{corpus, JobSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
+use oai_train::candle::Device;
+use oai_train::{
+    corpus, JobSpec, Kernels, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
+};
+use std::time::{Duration, Instant};
 
 /// A current-thread tokio runtime for the benches' async calls.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -17,8 +21,53 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// The mean time of `n` steps of `t`.
+pub fn time_steps(rt: &tokio::runtime::Runtime, t: &mut Trainer<MemStore>, n: u64) -> Duration {
+    time_phases(rt, t, n).0
+}
+
+/// The mean time of `n` steps of `t`, and of each phase of a step ([`oai_train::StepTimes::phases`]).
+pub fn time_phases(
+    rt: &tokio::runtime::Runtime,
+    t: &mut Trainer<MemStore>,
+    n: u64,
+) -> (Duration, [Duration; 7]) {
+    let mut phases = [Duration::ZERO; 7];
+    let start = Instant::now();
+    for _ in 0..n {
+        let report = rt.block_on(t.step()).expect("step");
+        for (sum, (_, d)) in phases.iter_mut().zip(report.times.phases()) {
+            *sum += d;
+        }
+    }
+    (start.elapsed() / n as u32, phases.map(|d| d / n as u32))
+}
+
+/// A trainer for `w` with `kernels`, logging on or off, warmed up by two steps.
+pub fn trainer(
+    rt: &tokio::runtime::Runtime,
+    w: &Workload,
+    kernels: Kernels,
+    logging: bool,
+) -> Trainer<MemStore> {
+    let spec = JobSpec {
+        kernels,
+        ..w.spec.clone()
+    };
+    let mut t = rt
+        .block_on(Trainer::new(w.store.clone(), spec, Device::Cpu))
+        .expect("trainer");
+    if !logging {
+        t.disable_logging();
+    }
+    time_steps(rt, &mut t, 2);
+    t
+}
+
 /// A training job to measure: its dataset lives in `store`.
 pub struct Workload {
+    /// A short key (`mlp`, `transformer`), as the baselines in `benches/baselines/` name it.
+    pub key: &'static str,
     /// Printed in reports.
     pub name: &'static str,
     /// Holds the dataset `spec` names.
@@ -44,6 +93,7 @@ pub fn train_workloads(rt: &tokio::runtime::Runtime) -> Vec<Workload> {
         .cid();
     vec![
         Workload {
+            key: "mlp",
             name: "MLP 784-1024-1024-10, batch 64",
             store: mlp_store,
             spec: spec(
@@ -58,6 +108,7 @@ pub fn train_workloads(rt: &tokio::runtime::Runtime) -> Vec<Workload> {
             ),
         },
         Workload {
+            key: "transformer",
             name: "transformer d128 L2 ctx64, batch 16",
             store: lm_store,
             spec: spec(

@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod corpus;
 pub mod env;
 mod error;
+mod heap;
 pub mod kernels;
 pub mod log;
 pub mod model;
@@ -44,5 +45,6 @@ pub use params::{Commitment, Params};
 pub use replay::{
     check_init_on, replay_span_on, replay_step, replay_step_on, Field, Mismatch, StepOutcome,
 };
+pub use run::StepTimes;
 pub use spec::{JobSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
 pub use trainer::{Evaluation, StepReport, Trainer};

@@ -2,6 +2,7 @@
 //! that all three compute a step with the very same code.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use oai_core::{ids, Cid, Digest, Seed};
@@ -14,7 +15,7 @@ use crate::error::CheckpointMismatch;
 use crate::kernels::Kernels;
 use crate::log::{CheckpointRef, StepRecord, VerifiedLog};
 use crate::model::{dropout_seed, Dropout, Model, Pass};
-use crate::optim::{clip_grads, Optimizer};
+use crate::optim::{grad_norm, Optimizer};
 use crate::params::{check_tensors, Commitment, Params};
 use crate::spec::{JobSpec, ModelSpec};
 use crate::{Error, Result};
@@ -29,6 +30,54 @@ pub(crate) struct Executed {
     pub lr: f64,
     pub loss: f32,
     pub grad_norm: f32,
+    pub times: StepTimes,
+}
+
+/// Where one step's wall-clock time went, phase by phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepTimes {
+    /// Loading the batch's records from the store, each proven against the dataset root.
+    pub batch: Duration,
+    /// The forward pass and the loss.
+    pub forward: Duration,
+    /// The backward pass.
+    pub backward: Duration,
+    /// The global gradient norm (and the clipping factor).
+    pub clip: Duration,
+    /// Waiting for the previous step's weights hash (a background thread) to finish.
+    pub hash_wait: Duration,
+    /// The optimiser's update of the weights and its state.
+    pub optimizer: Duration,
+    /// Writing the previous step's record, and the checkpoint when one is due.
+    pub log: Duration,
+}
+
+impl StepTimes {
+    /// The phases by name, in the order a step runs them.
+    pub fn phases(&self) -> [(&'static str, Duration); 7] {
+        [
+            ("batch", self.batch),
+            ("forward", self.forward),
+            ("backward", self.backward),
+            ("clip", self.clip),
+            ("hash_wait", self.hash_wait),
+            ("optimizer", self.optimizer),
+            ("log", self.log),
+        ]
+    }
+
+    /// The sum of the phases.
+    pub fn total(&self) -> Duration {
+        self.phases().iter().map(|(_, d)| *d).sum()
+    }
+}
+
+/// The time since `*mark`, moving the mark to now.
+fn lap(mark: &mut Instant) -> Duration {
+    let now = Instant::now();
+    let d = now - *mark;
+    *mark = now;
+    d
 }
 
 /// A run's spec, data, model and mutable training state.
@@ -172,6 +221,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         env: ComputeEnv,
         step: u64,
     ) -> Result<Self> {
+        crate::heap::keep_freed_memory();
         let version = Version::open(&store, &spec.dataset).await?;
         let sampler = Sampler::for_version(&version, seeds(&spec).data, spec.batch_size)
             .map_err(|e| Error::InvalidSpec(e.to_string()))?;
@@ -224,10 +274,15 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
     /// weights of its own step.
     pub async fn execute(&mut self, commit: bool) -> Result<Executed> {
         let step = self.step;
+        let mut mark = Instant::now();
         let (epoch, batch_step, records, batch) = self.batch(step).await?;
+        let mut times = StepTimes {
+            batch: lap(&mut mark),
+            ..StepTimes::default()
+        };
         let lr = self.spec.schedule.lr(step);
         let seed = dropout_seed(seeds(&self.spec).run, step);
-        let (loss, grad_norm) = self.update(&records, step, lr, seed)?;
+        let (loss, grad_norm) = self.update(&records, step, lr, seed, &mut times)?;
         self.step += 1;
         if commit {
             self.commit_job = Some(CommitJob::start(self.step, &self.params));
@@ -240,6 +295,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             lr,
             loss,
             grad_norm,
+            times,
         })
     }
 
@@ -268,7 +324,15 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         Ok(())
     }
 
-    fn update(&mut self, records: &[Record], step: u64, lr: f64, seed: Seed) -> Result<(f32, f32)> {
+    fn update(
+        &mut self,
+        records: &[Record],
+        step: u64,
+        lr: f64,
+        seed: Seed,
+        times: &mut StepTimes,
+    ) -> Result<(f32, f32)> {
+        let mut mark = Instant::now();
         let (x, y) = self.model.batch(records, &self.device)?;
         let pass = Pass::train(self.spec.kernels, Dropout::new(seed));
         let loss = self.model.loss(&self.params, &x, &y, &pass)?;
@@ -280,6 +344,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
                 value,
             });
         }
+        times.forward = lap(&mut mark);
         let grads = loss.backward()?;
         let mut by_name = BTreeMap::new();
         for (name, var) in self.params.vars() {
@@ -289,7 +354,9 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             };
             by_name.insert(name.clone(), g);
         }
-        let (norm, by_name) = clip_grads(by_name, self.spec.grad_clip)?;
+        times.backward = lap(&mut mark);
+        let (norm, grad_scale) = grad_norm(&by_name, self.spec.grad_clip)?;
+        times.clip = lap(&mut mark);
         if !norm.is_finite() {
             return Err(Error::NonFinite {
                 step,
@@ -299,7 +366,10 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         }
         // The previous step's hash must finish reading the weights before they change.
         self.join_commit_job()?;
-        self.optim.step(&self.params, &by_name, lr, step)?;
+        times.hash_wait = lap(&mut mark);
+        self.optim
+            .step(&self.params, &by_name, grad_scale, lr, step)?;
+        times.optimizer = lap(&mut mark);
         Ok((value, norm))
     }
 
@@ -308,7 +378,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         Ok(Checkpoint {
             step: self.step,
             params: self.params.tensors()?,
-            optimizer: self.optim.state().clone(),
+            optimizer: self.optim.state()?,
         })
     }
 

@@ -14,7 +14,7 @@ use crate::log::{
 use crate::model::Pass;
 use crate::params::Commitment;
 use crate::replay::Field;
-use crate::run::{first_difference, Executed, Run};
+use crate::run::{first_difference, Executed, Run, StepTimes};
 use crate::spec::JobSpec;
 use crate::{Error, Result};
 
@@ -182,19 +182,22 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             });
         }
         let ex = self.run.execute(self.logging).await?;
-        let report = StepReport {
+        let mut report = StepReport {
             step: self.run.step - 1,
             loss: ex.loss,
             grad_norm: ex.grad_norm,
             lr: ex.lr,
+            times: ex.times,
         };
         if self.logging {
+            let start = std::time::Instant::now();
             self.flush().await?;
             self.pending = Some(ex);
             let every = self.run.spec.checkpoint_every;
             if every > 0 && self.run.step.is_multiple_of(every) {
                 self.checkpoint().await?;
             }
+            report.times.log = start.elapsed();
         }
         Ok(report)
     }
@@ -334,6 +337,8 @@ pub struct StepReport {
     pub grad_norm: f32,
     /// Learning rate applied.
     pub lr: f64,
+    /// Where the step's time went.
+    pub times: StepTimes,
 }
 
 /// Result of [`Trainer::evaluate`].

@@ -1,0 +1,256 @@
+"""The train bench's two workloads written in JAX, the baseline oai's training speed is held to.
+
+Each workload is what `oai_benches::train_workloads` trains, written the way a JAX user would:
+one `jax.jit` step (forward, backward, global-norm clipping, AdamW) over parameters in a dict,
+batches drawn from numpy arrays each step, the loss read back every step (a logged run reads it;
+it also keeps JAX's asynchronous dispatch from running steps ahead of the clock).
+
+- MLP 784-1024-1024-10, ReLU, dropout 0.1 after each hidden layer, batch 64 from 2,048 records;
+- transformer LM: vocab 256, context 64, d_model 128, 4 heads, 2 pre-norm blocks, d_ff 512,
+  GELU (tanh), learned positions, dropout 0.1 (embeddings, attention weights, both residual
+  branches), batch 16 from windows of 40,000 words;
+- both: AdamW (lr 1e-3, betas 0.9 / 0.999, eps 1e-8, weight decay 0.01 on every tensor),
+  clipping at global norm 1.0, mean cross-entropy.
+
+Prints one JSON line per workload: {"workload", "framework", "steps_per_s", "rounds", "steps"},
+the best of `--rounds` rounds of `--steps` steps after a compiled and warmed-up start. With
+`--oai FILE` (the JSON lines of `cargo run --release -p oai-benches --bin train_speed`) it then
+prints the side-by-side table. `benches/baselines/train_vs_jax.sh` runs both.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+LR, BETA1, BETA2, EPS, WEIGHT_DECAY, CLIP = 1e-3, 0.9, 0.999, 1e-8, 0.01, 1.0
+
+
+def uniform(key, shape, bound):
+    return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+
+def dropout(key, x, prob):
+    keep = 1.0 - prob
+    return jnp.where(jax.random.bernoulli(key, keep, x.shape), x / keep, 0.0)
+
+
+def cross_entropy(logits, targets):
+    lp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(lp, targets[:, None], axis=-1))
+
+
+# --- the MLP ---------------------------------------------------------------------------------
+
+MLP_WIDTHS = [784, 1024, 1024, 10]
+
+
+def mlp_init(key):
+    params = {}
+    for i, (fan_in, fan_out) in enumerate(zip(MLP_WIDTHS, MLP_WIDTHS[1:])):
+        key, kw, kb = jax.random.split(key, 3)
+        bound = 1.0 / np.sqrt(fan_in)
+        params[f"fc{i}.weight"] = uniform(kw, (fan_out, fan_in), bound)
+        params[f"fc{i}.bias"] = uniform(kb, (fan_out,), bound)
+    return params
+
+
+def mlp_loss(params, x, y, key):
+    h = x
+    layers = len(MLP_WIDTHS) - 1
+    for i in range(layers):
+        h = h @ params[f"fc{i}.weight"].T + params[f"fc{i}.bias"]
+        if i + 1 < layers:
+            key, k = jax.random.split(key)
+            h = dropout(k, jax.nn.relu(h), 0.1)
+    return cross_entropy(h, y)
+
+
+def mlp_data(rng):
+    x = rng.random((2048, 784), dtype=np.float32)
+    y = (np.arange(2048) % 10).astype(np.int32)
+    return x, y
+
+
+# --- the transformer -------------------------------------------------------------------------
+
+VOCAB, CONTEXT, D, HEADS, LAYERS, D_FF = 256, 64, 128, 4, 2, 512
+STD_BOUND = 0.02 * np.sqrt(3.0)
+
+
+def lm_init(key):
+    keys = iter(jax.random.split(key, 64))
+    p = {
+        "tok_emb": uniform(next(keys), (VOCAB, D), STD_BOUND),
+        "pos_emb": uniform(next(keys), (CONTEXT, D), STD_BOUND),
+        "head.weight": uniform(next(keys), (VOCAB, D), STD_BOUND),
+        "ln_f.weight": jnp.ones(D),
+        "ln_f.bias": jnp.zeros(D),
+    }
+    for l in range(LAYERS):
+        for n in ("ln1", "ln2"):
+            p[f"blocks.{l}.{n}.weight"] = jnp.ones(D)
+            p[f"blocks.{l}.{n}.bias"] = jnp.zeros(D)
+        for name, o, i in (
+            ("attn.qkv", 3 * D, D),
+            ("attn.proj", D, D),
+            ("mlp.fc", D_FF, D),
+            ("mlp.proj", D, D_FF),
+        ):
+            p[f"blocks.{l}.{name}.weight"] = uniform(next(keys), (o, i), STD_BOUND)
+            p[f"blocks.{l}.{name}.bias"] = jnp.zeros(o)
+    return p
+
+
+def layer_norm(p, name, x):
+    mean = x.mean(-1, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(-1, keepdims=True)
+    return xc / jnp.sqrt(var + 1e-5) * p[f"{name}.weight"] + p[f"{name}.bias"]
+
+
+def linear(p, name, x):
+    y = x @ p[f"{name}.weight"].T
+    bias = p.get(f"{name}.bias")
+    return y if bias is None else y + bias
+
+
+def lm_loss(p, ids, targets, key):
+    b, t = ids.shape
+    dh = D // HEADS
+    keys = iter(jax.random.split(key, 1 + 3 * LAYERS))
+    x = p["tok_emb"][ids] + p["pos_emb"][:t]
+    x = dropout(next(keys), x, 0.1)
+    mask = jnp.where(jnp.arange(t)[None, :] > jnp.arange(t)[:, None], -1e9, 0.0)
+    for l in range(LAYERS):
+        pre = f"blocks.{l}"
+        qkv = linear(p, f"{pre}.attn.qkv", layer_norm(p, f"{pre}.ln1", x))
+        q, k, v = (
+            qkv[..., i * D : (i + 1) * D].reshape(b, t, HEADS, dh).transpose(0, 2, 1, 3)
+            for i in range(3)
+        )
+        att = jax.nn.softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(dh) + mask, axis=-1)
+        att = dropout(next(keys), att, 0.1)
+        y = (att @ v).transpose(0, 2, 1, 3).reshape(b, t, D)
+        x = x + dropout(next(keys), linear(p, f"{pre}.attn.proj", y), 0.1)
+        h = jax.nn.gelu(linear(p, f"{pre}.mlp.fc", layer_norm(p, f"{pre}.ln2", x)), approximate=True)
+        x = x + dropout(next(keys), linear(p, f"{pre}.mlp.proj", h), 0.1)
+    logits = linear(p, "head", layer_norm(p, "ln_f", x))
+    return cross_entropy(logits.reshape(b * t, VOCAB), targets.reshape(b * t))
+
+
+def lm_data(rng):
+    words = [b"open ", b"data ", b"and ", b"logged ", b"training ", b"for ", b"all. "]
+    text = b"".join(words[i] for i in rng.integers(0, 7, 40_000))
+    data = np.frombuffer(text, dtype=np.uint8)
+    starts = np.arange(0, len(data) - (CONTEXT + 1), 61)
+    windows = np.stack([data[s : s + CONTEXT + 1] for s in starts]).astype(np.int32)
+    return windows[:, :-1], windows[:, 1:]
+
+
+# --- one training step -----------------------------------------------------------------------
+
+
+def make_step(loss_fn):
+    def step(params, m, v, t, x, y, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, key)
+        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grads)))
+        scale = jnp.where(norm > CLIP, CLIP / (norm + 1e-6), 1.0)
+        grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
+        m = jax.tree_util.tree_map(lambda m, g: BETA1 * m + (1 - BETA1) * g, m, grads)
+        v = jax.tree_util.tree_map(lambda v, g: BETA2 * v + (1 - BETA2) * g * g, v, grads)
+        c1, c2 = 1 - BETA1**t, 1 - BETA2**t
+
+        def update(w, m, v):
+            return w * (1 - LR * WEIGHT_DECAY) - LR * (m / c1) / (jnp.sqrt(v / c2) + EPS)
+
+        params = jax.tree_util.tree_map(update, params, m, v)
+        return params, m, v, loss, norm
+
+    return jax.jit(step)
+
+
+WORKLOADS = {
+    "mlp": (mlp_init, mlp_loss, mlp_data, 64),
+    "transformer": (lm_init, lm_loss, lm_data, 16),
+}
+
+
+def measure(name, rounds, steps):
+    init, loss_fn, data, batch = WORKLOADS[name]
+    rng = np.random.default_rng(3)
+    xs, ys = data(rng)
+    params = init(jax.random.PRNGKey(3))
+    m = jax.tree_util.tree_map(jnp.zeros_like, params)
+    v = jax.tree_util.tree_map(jnp.zeros_like, params)
+    step_fn = make_step(loss_fn)
+    state = {"params": params, "m": m, "v": v, "t": 0, "order": np.array([], np.int64)}
+
+    def one_step():
+        if len(state["order"]) < batch:
+            state["order"] = rng.permutation(len(xs))
+        idx, state["order"] = state["order"][:batch], state["order"][batch:]
+        state["t"] += 1
+        key = jax.random.fold_in(jax.random.PRNGKey(7), state["t"])
+        p, m, v, loss, _ = step_fn(
+            state["params"], state["m"], state["v"], jnp.float32(state["t"]),
+            jnp.asarray(xs[idx]), jnp.asarray(ys[idx]), key,
+        )
+        state["params"], state["m"], state["v"] = p, m, v
+        return float(loss)
+
+    for _ in range(3):  # compile and warm up
+        one_step()
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            one_step()
+        best = min(best, (time.perf_counter() - start) / steps)
+    return 1.0 / best
+
+
+def table(oai_rows, jax_rows):
+    jax_by = {r["workload"]: r for r in jax_rows}
+    print(f"\n{'workload':<40} {'config':<28} {'oai st/s':>9} {'JAX st/s':>9} {'oai/JAX':>8}")
+    for r in oai_rows:
+        j = jax_by.get(r["workload"])
+        if j is None:
+            continue
+        ratio = r["steps_per_s"] / j["steps_per_s"]
+        print(
+            f"{r['name']:<40} {r['config']:<28} {r['steps_per_s']:>9.1f} "
+            f"{j['steps_per_s']:>9.1f} {ratio:>7.2f}x"
+        )
+    print(f"(JAX {jax.__version__} on {jax.devices()[0].platform}; the issue's target: the MLP at >= 0.8x)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
+    ap.add_argument("--oai", help="oai's train_speed JSON lines, for the side-by-side table")
+    args = ap.parse_args()
+    rows = []
+    for name in args.workload or list(WORKLOADS):
+        row = {
+            "workload": name,
+            "framework": f"jax {jax.__version__}",
+            "steps_per_s": measure(name, args.rounds, args.steps),
+            "rounds": args.rounds,
+            "steps": args.steps,
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    if args.oai:
+        with open(args.oai) as f:
+            table([json.loads(line) for line in f if line.strip()], rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

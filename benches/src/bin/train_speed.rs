@@ -1,0 +1,84 @@
+//! Steps/s of the train bench's workloads, as JSON lines for `benches/baselines/jax_train.py`
+//! to set beside JAX: the verifiable kernels with the full log (what a node runs), the same with
+//! logging off, and plain candle kernels with logging off. The three trainers of a workload
+//! run in alternating rounds; each figure is the best round. Each row also gives where a step's
+//! time went (`StepTimes`: milliseconds per step, the mean over all rounds); a table of it goes
+//! to stderr.
+//!
+//! Usage: `cargo run --release -p oai-benches --bin train_speed [ROUNDS [STEPS [WORKLOAD]]]`
+//! (default 7 rounds of 20 steps of both workloads; WORKLOAD `mlp` or `transformer`: one). `benches/baselines/train_vs_jax.sh` runs it and the JAX baseline.
+
+use oai_benches::{runtime, time_phases, train_workloads, trainer};
+use oai_train::{Kernels, StepTimes};
+use std::time::Duration;
+
+fn arg(i: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(i)
+        .map(|s| s.parse().expect("ROUNDS and STEPS are whole numbers"))
+        .unwrap_or(default)
+}
+
+fn main() {
+    let (rounds, steps) = (arg(1, 7), arg(2, 20));
+    let only = std::env::args().nth(3);
+    let rt = runtime();
+    let configs = [
+        ("verifiable, logged", Kernels::Verifiable, true),
+        ("verifiable, logging off", Kernels::Verifiable, false),
+        ("plain candle, logging off", Kernels::Native, false),
+    ];
+    for w in train_workloads(&rt) {
+        if only.as_ref().is_some_and(|k| k != w.key) {
+            continue;
+        }
+        let mut trainers: Vec<_> = configs
+            .iter()
+            .map(|(_, kernels, logging)| trainer(&rt, &w, *kernels, *logging))
+            .collect();
+        let mut best = vec![Duration::MAX; configs.len()];
+        let mut phases = vec![[0f64; 7]; configs.len()];
+        for _ in 0..rounds {
+            for ((t, best), phases) in trainers.iter_mut().zip(&mut best).zip(&mut phases) {
+                let (step, round) = time_phases(&rt, t, steps);
+                *best = (*best).min(step);
+                for (sum, d) in phases.iter_mut().zip(round) {
+                    *sum += d.as_secs_f64() * 1e3 / rounds as f64;
+                }
+            }
+        }
+        let names = StepTimes::default().phases().map(|(name, _)| name);
+        eprintln!("\n{} (ms per step)", w.name);
+        eprintln!(
+            "{:<28} {:>8} {}",
+            "config",
+            "step",
+            names.map(|n| format!("{n:>9}")).join(" ")
+        );
+        for (((config, ..), best), phases) in configs.iter().zip(&best).zip(&phases) {
+            eprintln!(
+                "{config:<28} {:>8.2} {}",
+                best.as_secs_f64() * 1e3,
+                phases.map(|p| format!("{p:>9.2}")).join(" ")
+            );
+        }
+        for (((config, ..), best), phases) in configs.iter().zip(best).zip(&phases) {
+            let phases_ms: serde_json::Map<String, serde_json::Value> = names
+                .iter()
+                .zip(phases)
+                .map(|(n, p)| (n.to_string(), (*p).into()))
+                .collect();
+            let row = serde_json::json!({
+                "workload": w.key,
+                "name": w.name,
+                "config": config,
+                "framework": format!("oai {}", env!("CARGO_PKG_VERSION")),
+                "steps_per_s": 1.0 / best.as_secs_f64(),
+                "phases_ms": phases_ms,
+                "rounds": rounds,
+                "steps": steps,
+            });
+            println!("{row}");
+        }
+    }
+}

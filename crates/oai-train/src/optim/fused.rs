@@ -1,0 +1,336 @@
+//! The optimisers' updates on the CPU as one pass over each parameter: read the gradient once,
+//! write the weights and the optimiser's state in place. Each element goes through exactly the
+//! f32 operations, in the same order, of the tensor-op chain in [`super`] (candle's `affine(a,
+//! b)` is `x * a + b` with `a` and `b` rounded to f32, which is spelled out here, `+ 0.0`
+//! included: it turns a `-0.0` into `+0.0` as the chain does), so both give the same bits. Rust
+//! never contracts `x * a + b` into an FMA, and splitting the elements between threads cannot
+//! change an elementwise result.
+
+use std::cell::RefCell;
+
+use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Storage, Tensor};
+
+use crate::spec::OptimizerSpec;
+use crate::{Error, Result};
+
+/// Parameters at least this long are split between threads.
+pub(super) const PARALLEL_MIN: usize = 1 << 16;
+
+/// One step's update rule, its constants rounded to f32 as candle's `affine` rounds them.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Rule {
+    /// SGD: `g += decay * w`, then `buf = momentum * buf + g` when there is momentum, and
+    /// `w -= lr * buf` (or `lr * g`).
+    Sgd {
+        scale: Option<f32>,
+        decay: Option<f32>,
+        momentum: Option<f32>,
+        lr: f32,
+    },
+    /// AdamW with bias correction and decoupled weight decay.
+    AdamW {
+        scale: Option<f32>,
+        beta1: f32,
+        one_minus_beta1: f32,
+        beta2: f32,
+        one_minus_beta2: f32,
+        inv_c1: f32,
+        inv_c2: f32,
+        eps: f32,
+        keep: f32,
+        lr: f32,
+    },
+}
+
+impl Rule {
+    /// The rule of step `step` (0-based) with learning rate `lr`, the gradients multiplied by
+    /// `grad_scale` first (clipping).
+    pub(super) fn new(spec: &OptimizerSpec, grad_scale: Option<f64>, lr: f64, step: u64) -> Self {
+        let scale = grad_scale.map(|s| s as f32);
+        match *spec {
+            OptimizerSpec::Sgd {
+                momentum,
+                weight_decay,
+            } => Rule::Sgd {
+                scale,
+                decay: (weight_decay != 0.0).then_some(weight_decay as f32),
+                momentum: (momentum != 0.0).then_some(momentum as f32),
+                lr: lr as f32,
+            },
+            OptimizerSpec::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => {
+                let (c1, c2) = bias_corrections(beta1, beta2, step);
+                Rule::AdamW {
+                    scale,
+                    beta1: beta1 as f32,
+                    one_minus_beta1: (1.0 - beta1) as f32,
+                    beta2: beta2 as f32,
+                    one_minus_beta2: (1.0 - beta2) as f32,
+                    inv_c1: (1.0 / c1) as f32,
+                    inv_c2: (1.0 / c2) as f32,
+                    eps: eps as f32,
+                    keep: (1.0 - lr * weight_decay) as f32,
+                    lr: lr as f32,
+                }
+            }
+        }
+    }
+}
+
+/// AdamW's bias corrections `1 - beta^t` of step `step` (0-based), in f64 with `libm::pow`:
+/// the same bits on every platform, unlike `powi` / `powf`.
+pub(super) fn bias_corrections(beta1: f64, beta2: f64, step: u64) -> (f64, f64) {
+    let t = (step + 1) as f64;
+    (1.0 - libm::pow(beta1, t), 1.0 - libm::pow(beta2, t))
+}
+
+/// Update `w` (a parameter's tensor) and its optimiser `state` (the rule's slots in order)
+/// in place from the gradient `g`. `Ok(false)`, with nothing changed, when a tensor is not a
+/// contiguous f32 tensor on the CPU of `w`'s shape: the caller then takes the tensor-op path.
+pub(super) fn update(rule: &Rule, w: &Tensor, g: &Tensor, state: &[&Tensor]) -> Result<bool> {
+    let fits = |t: &Tensor| {
+        t.device().is_cpu()
+            && t.dtype() == DType::F32
+            && t.layout().is_contiguous()
+            && t.dims() == w.dims()
+    };
+    if !fits(w) || !fits(g) || !state.iter().all(|t| fits(t)) {
+        return Ok(false);
+    }
+    let (g_storage, g_layout) = g.storage_and_layout();
+    let (Storage::Cpu(CpuStorage::F32(g_all)), Some((start, end))) =
+        (&*g_storage, g_layout.contiguous_offsets())
+    else {
+        return Ok(false);
+    };
+    let g = &g_all[start..end];
+    match (*rule, state) {
+        (Rule::Sgd { momentum: None, .. }, []) => {
+            in_place(w, |w| for_chunks([w], g, |[w], g| sgd(rule, w, g)))?
+        }
+        (
+            Rule::Sgd {
+                momentum: Some(_), ..
+            },
+            [buf],
+        ) => in_place(w, |w| {
+            in_place(buf, |buf| {
+                for_chunks([w, buf], g, |[w, buf], g| sgd_momentum(rule, w, buf, g))
+            })
+        })??,
+        (Rule::AdamW { .. }, [m, v]) => in_place(w, |w| {
+            in_place(m, |m| {
+                in_place(v, |v| {
+                    for_chunks([w, m, v], g, |[w, m, v], g| adamw(rule, w, m, v, g))
+                })
+            })
+        })???,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+// The passes. Each is generic over the clipping case, so that every loop is compiled on its
+// own, and takes its slices as separate arguments, so that the compiler knows they do not
+// overlap: both let it vectorise the loop.
+
+/// How a pass scales the gradient first.
+trait Clip: Copy {
+    fn apply(self, g: f32) -> f32;
+}
+
+/// No clipping: the gradient as it is.
+#[derive(Clone, Copy)]
+struct Unclipped;
+
+impl Clip for Unclipped {
+    #[inline(always)]
+    fn apply(self, g: f32) -> f32 {
+        g
+    }
+}
+
+/// Clipping by a factor: `affine(scale, 0)`.
+#[derive(Clone, Copy)]
+struct Scaled(f32);
+
+impl Clip for Scaled {
+    #[inline(always)]
+    fn apply(self, g: f32) -> f32 {
+        g * self.0 + 0.0
+    }
+}
+
+/// SGD's coupled weight decay, `g + affine(w, decay, 0)`.
+#[inline(always)]
+fn decayed(g: f32, w: f32, decay: Option<f32>) -> f32 {
+    match decay {
+        Some(d) => g + (w * d + 0.0),
+        None => g,
+    }
+}
+
+fn sgd(rule: &Rule, w: &mut [f32], g: &[f32]) {
+    if let Rule::Sgd {
+        scale, decay, lr, ..
+    } = *rule
+    {
+        match scale {
+            Some(s) => sgd_pass(Scaled(s), decay, lr, w, g),
+            None => sgd_pass(Unclipped, decay, lr, w, g),
+        }
+    }
+}
+
+#[inline(never)]
+fn sgd_pass(clip: impl Clip, decay: Option<f32>, lr: f32, w: &mut [f32], g: &[f32]) {
+    for (w, g) in w.iter_mut().zip(g) {
+        let g = decayed(clip.apply(*g), *w, decay);
+        *w -= g * lr + 0.0;
+    }
+}
+
+fn sgd_momentum(rule: &Rule, w: &mut [f32], buf: &mut [f32], g: &[f32]) {
+    if let Rule::Sgd {
+        scale,
+        decay,
+        momentum: Some(momentum),
+        lr,
+    } = *rule
+    {
+        let k = (decay, momentum, lr);
+        match scale {
+            Some(s) => sgd_momentum_pass(Scaled(s), k, w, buf, g),
+            None => sgd_momentum_pass(Unclipped, k, w, buf, g),
+        }
+    }
+}
+
+#[inline(never)]
+fn sgd_momentum_pass(
+    clip: impl Clip,
+    (decay, momentum, lr): (Option<f32>, f32, f32),
+    w: &mut [f32],
+    buf: &mut [f32],
+    g: &[f32],
+) {
+    for ((w, b), g) in w.iter_mut().zip(buf).zip(g) {
+        let g = decayed(clip.apply(*g), *w, decay);
+        *b = (*b * momentum + 0.0) + g;
+        *w -= *b * lr + 0.0;
+    }
+}
+
+fn adamw(rule: &Rule, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    if let Rule::AdamW { scale, .. } = *rule {
+        match scale {
+            Some(s) => adamw_pass(Scaled(s), rule, w, m, v, g),
+            None => adamw_pass(Unclipped, rule, w, m, v, g),
+        }
+    }
+}
+
+#[inline(never)]
+fn adamw_pass(
+    clip: impl Clip,
+    rule: &Rule,
+    w: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+) {
+    let Rule::AdamW {
+        beta1,
+        one_minus_beta1,
+        beta2,
+        one_minus_beta2,
+        inv_c1,
+        inv_c2,
+        eps,
+        keep,
+        lr,
+        ..
+    } = *rule
+    else {
+        return;
+    };
+    for (((w, m), v), g) in w.iter_mut().zip(m).zip(v).zip(g) {
+        let g = clip.apply(*g);
+        *m = (*m * beta1 + 0.0) + (g * one_minus_beta1 + 0.0);
+        *v = (*v * beta2 + 0.0) + ((g * g) * one_minus_beta2 + 0.0);
+        let denom = (*v * inv_c2 + 0.0).sqrt() * 1.0 + eps;
+        let step = (*m * inv_c1 + 0.0) / denom;
+        *w = (*w * keep + 0.0) - (step * lr + 0.0);
+    }
+}
+
+/// Run `f` over matching chunks of the `written` slices and of `g`, one chunk per thread of
+/// rayon's pool (the one candle and gemm run on; a single chunk on this thread below
+/// [`PARALLEL_MIN`] elements).
+fn for_chunks<const N: usize>(
+    written: [&mut [f32]; N],
+    g: &[f32],
+    f: impl Fn([&mut [f32]; N], &[f32]) + Sync,
+) {
+    let threads = rayon::current_num_threads();
+    if g.len() < PARALLEL_MIN || threads < 2 {
+        return f(written, g);
+    }
+    let len = g.len().div_ceil(threads);
+    rayon::scope(|s| {
+        let f = &f;
+        let (mut rest, mut g_rest) = (written, g);
+        while !g_rest.is_empty() {
+            let take = len.min(g_rest.len());
+            let (g_head, g_tail) = g_rest.split_at(take);
+            let mut tails = Vec::with_capacity(N);
+            let heads = rest.map(|r| {
+                let (head, tail) = r.split_at_mut(take);
+                tails.push(tail);
+                head
+            });
+            rest = tails.try_into().expect("one tail per slice");
+            g_rest = g_tail;
+            s.spawn(move |_| f(heads, g_head));
+        }
+    });
+}
+
+/// Run `f` on the elements of `t` (a contiguous f32 CPU tensor), written in place.
+fn in_place<R>(t: &Tensor, f: impl FnOnce(&mut [f32]) -> R) -> Result<R> {
+    let op = InPlace {
+        f: RefCell::new(Some(f)),
+        out: RefCell::new(None),
+    };
+    t.inplace_op1(&op)?;
+    op.out
+        .into_inner()
+        .ok_or_else(|| Error::malformed("optimiser update", "the in-place pass did not run"))
+}
+
+/// candle's hook for writing a tensor's storage in place, running one closure.
+struct InPlace<F, R> {
+    f: RefCell<Option<F>>,
+    out: RefCell<Option<R>>,
+}
+
+impl<F: FnOnce(&mut [f32]) -> R, R> InplaceOp1 for InPlace<F, R> {
+    fn name(&self) -> &'static str {
+        "oai-optimizer-update"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let (CpuStorage::F32(all), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("oai-optimizer-update: not a contiguous f32 tensor")
+        };
+        if let Some(f) = self.f.borrow_mut().take() {
+            *self.out.borrow_mut() = Some(f(&mut all[start..end]));
+        }
+        Ok(())
+    }
+}
