@@ -19,16 +19,20 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 /// Length of the fixed k-slices.
 pub const SLICE: usize = 256;
+
+/// Batched products of at most this many multiply-adds each run one per thread.
+const ACROSS_BATCH_MAX: usize = 1 << 21;
 
 /// The custom op: `lhs [.., m, k] @ rhs [.., k, n]` with equal batch dims.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FixedSliceMatmul;
 
 /// Floats the kernel runs on.
-trait Elem: Copy + Default + std::ops::Add<Output = Self> + 'static {
+trait Elem: Copy + Default + Send + Sync + std::ops::Add<Output = Self> + 'static {
     const ONE: Self;
     fn fma(a: Self, b: Self, c: Self) -> Self;
 }
@@ -120,56 +124,80 @@ fn run<T: Elem>(
     let (a, b) = (operand(l1, &batch), operand(l2, &batch));
     let mut out = vec![T::default(); a.offsets.len() * m * n];
     let threads = candle_core::utils::get_num_threads();
-    let par = if threads > 1 {
-        Parallelism::Rayon(threads)
+    let len = (m * n).max(1);
+    if threads > 1 && a.offsets.len() >= threads && m * n * k <= ACROSS_BATCH_MAX {
+        // Many small products (attention heads): one thread per product beats splitting each
+        // one. Either way every output element is computed by one thread in the same order.
+        out.par_chunks_exact_mut(len)
+            .enumerate()
+            .try_for_each(|(bi, dst)| {
+                product(dst, (lhs, &a), (rhs, &b), bi, (m, k, n), Parallelism::None)
+            })?;
     } else {
-        Parallelism::None
-    };
-    for (bi, dst) in out.chunks_exact_mut((m * n).max(1)).enumerate() {
-        let (ao, bo) = (a.offsets[bi], b.offsets[bi]);
-        if k == 0 {
-            continue;
-        }
-        if scalar_shape(m, n) {
-            scalar(dst, &lhs[ao..], &a, &rhs[bo..], &b, m, k, n);
-            continue;
-        }
-        for (s, k0) in (0..k).step_by(SLICE).enumerate() {
-            let ks = SLICE.min(k - k0);
-            let (lhs_s, rhs_s) = (&lhs[ao + k0 * a.cs..], &rhs[bo + k0 * b.rs..]);
-            check_extent(lhs_s.len(), m, ks, a.rs, a.cs)?;
-            check_extent(rhs_s.len(), ks, n, b.rs, b.cs)?;
-            // SAFETY: both operand views were checked to lie inside their storage just above;
-            // dst is an owned m x n row-major buffer; the three do not alias.
-            #[allow(unsafe_code)]
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    ks,
-                    dst.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    s > 0,
-                    lhs_s.as_ptr(),
-                    a.cs as isize,
-                    a.rs as isize,
-                    rhs_s.as_ptr(),
-                    b.cs as isize,
-                    b.rs as isize,
-                    T::ONE,
-                    T::ONE,
-                    false,
-                    false,
-                    false,
-                    par,
-                );
-            }
+        let par = if threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        for (bi, dst) in out.chunks_exact_mut(len).enumerate() {
+            product(dst, (lhs, &a), (rhs, &b), bi, (m, k, n), par)?;
         }
     }
     let mut shape = batch;
     shape.extend([m, n]);
     Ok((out, Shape::from(shape)))
+}
+
+/// Product `bi` of the batch into `dst`: gemm per k-slice, or the scalar definition.
+fn product<T: Elem>(
+    dst: &mut [T],
+    (lhs, a): (&[T], &Operand),
+    (rhs, b): (&[T], &Operand),
+    bi: usize,
+    (m, k, n): (usize, usize, usize),
+    par: Parallelism,
+) -> candle_core::Result<()> {
+    let (ao, bo) = (a.offsets[bi], b.offsets[bi]);
+    if k == 0 {
+        return Ok(());
+    }
+    if scalar_shape(m, n) {
+        scalar(dst, &lhs[ao..], a, &rhs[bo..], b, m, k, n);
+        return Ok(());
+    }
+    for (s, k0) in (0..k).step_by(SLICE).enumerate() {
+        let ks = SLICE.min(k - k0);
+        let (lhs_s, rhs_s) = (&lhs[ao + k0 * a.cs..], &rhs[bo + k0 * b.rs..]);
+        check_extent(lhs_s.len(), m, ks, a.rs, a.cs)?;
+        check_extent(rhs_s.len(), ks, n, b.rs, b.cs)?;
+        // SAFETY: both operand views were checked to lie inside their storage just above;
+        // dst is an owned m x n row-major buffer; the three do not alias.
+        #[allow(unsafe_code)]
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                ks,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                s > 0,
+                lhs_s.as_ptr(),
+                a.cs as isize,
+                a.rs as isize,
+                rhs_s.as_ptr(),
+                b.cs as isize,
+                b.rs as isize,
+                T::ONE,
+                T::ONE,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A rows x cols view with strides (rs, cs) starting at 0 must fit in `len` elements.
@@ -333,6 +361,8 @@ mod tests {
             (2, 50, 700, 1),
             (4, 8, 300, 8),
             (6, 64, 32, 64),
+            // one thread per product (the batch split across threads), several k-slices each
+            (4, 40, 600, 48),
         ] {
             let (a, b) = (rand(&[batch, m, k], 3), rand(&[batch, k, n], 4));
             let got = a.apply_op2_no_bwd(&b, &FixedSliceMatmul).unwrap();
