@@ -46,6 +46,11 @@ fn step_dict<'py>(py: Python<'py>, r: &oai::train::StepReport) -> PyResult<Bound
     d.set_item("loss", r.loss)?;
     d.set_item("grad_norm", r.grad_norm)?;
     d.set_item("lr", r.lr)?;
+    let times = PyDict::new(py);
+    for (phase, time) in r.times.phases() {
+        times.set_item(phase, time.as_secs_f64())?;
+    }
+    d.set_item("times", times)?;
     Ok(d)
 }
 
@@ -121,7 +126,8 @@ impl Trainer {
         Ok(self.lock()?.env().class.to_string())
     }
 
-    /// Run one step; returns `{"step", "loss", "grad_norm", "lr"}`.
+    /// Run one step; returns `{"step", "loss", "grad_norm", "lr", "times"}` (`times`: seconds
+    /// by phase of the step: batch, forward, backward, clip, hash_wait, optimizer, log).
     fn step<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let Some(r) = self.step_report(py)? else {
             let steps = self.lock()?.spec().steps;

@@ -38,6 +38,10 @@ def test_iterating_a_trainer_and_progress_callbacks(store):
     t = store.trainer(mlp_spec(ds.cid, steps=6, checkpoint_every=3))
     first = next(iter(t))
     assert first["step"] == 0 and first["lr"] > 0
+    # where the step's time went, phase by phase, in seconds
+    assert set(first["times"]) == {
+        "batch", "forward", "backward", "clip", "hash_wait", "optimizer", "log"}
+    assert first["times"]["forward"] > 0 and first["times"]["optimizer"] > 0
     seen = []
     assert t.run(steps=2, progress=seen.append) == 2
     assert [s["step"] for s in seen] == [1, 2]

@@ -286,6 +286,51 @@ impl CustomOp2 for FixedSliceMatmul {
     }
 }
 
+/// `lhs [.., m, k] @ rhs [.., n, k]^T`: the fixed-slice matmul with the right operand read
+/// transposed, for a linear layer's `x @ W^T` with `W [out, in]`. The same gemm calls on the
+/// same values as `lhs @ rhs.t()`, so the same bits; but the graph holds no transpose node,
+/// and the gradient of `rhs` is computed in `rhs`'s own layout (`grad^T @ lhs`), so candle adds
+/// it up contiguously instead of through a transposed view.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FixedSliceMatmulT;
+
+impl CustomOp2 for FixedSliceMatmulT {
+    fn name(&self) -> &'static str {
+        "oai-fixed-slice-matmul-t"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let r = l2.dims().len();
+        if r < 2 {
+            return Err(candle_core::Error::Msg(format!(
+                "fixed-slice matmul: cannot transpose {:?}",
+                l2.dims()
+            )));
+        }
+        FixedSliceMatmul.cpu_fwd(s1, l1, s2, &l2.transpose(r - 2, r - 1)?)
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        // d lhs = grad @ rhs; d rhs = grad^T @ lhs: the products `lhs @ rhs.t()`'s backward
+        // computes, each element's k-sum in the same order.
+        let ga = grad.apply_op2_no_bwd(b, &FixedSliceMatmul)?;
+        let gb = grad.t()?.apply_op2_no_bwd(a, &FixedSliceMatmul)?;
+        Ok((Some(ga), Some(gb)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +436,42 @@ mod tests {
             bits(gb),
             bits(&reference(&a.as_tensor().t().unwrap(), &ones))
         );
+    }
+
+    /// `a @ b^T` through the transposed-operand op gives the bits of `a @ b.t()`, and so do
+    /// both gradients, 2-D (a linear layer) and batched (attention).
+    #[test]
+    fn the_transposed_operand_op_gives_the_bits_of_a_transpose() {
+        for (a_shape, b_shape) in [
+            (vec![64, 784], vec![1024, 784]),
+            (vec![20, 300], vec![17, 300]),
+            (vec![3, 4, 64, 32], vec![3, 4, 64, 32]),
+        ] {
+            let a = candle_core::Var::from_tensor(&rand(&a_shape, 5)).unwrap();
+            let b = candle_core::Var::from_tensor(&rand(&b_shape, 6)).unwrap();
+            let plain = a.apply_op2(&b.t().unwrap(), FixedSliceMatmul).unwrap();
+            let fused = a.apply_op2(&b, FixedSliceMatmulT).unwrap();
+            assert_eq!(bits(&plain), bits(&fused), "{a_shape:?} @ {b_shape:?}^T");
+            let w = rand(plain.dims(), 7);
+            let (gp, gf) = (
+                (&plain * &w)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap(),
+                (&fused * &w)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap(),
+            );
+            for v in [&a, &b] {
+                let (p, f) = (gp.get(v).unwrap(), gf.get(v).unwrap());
+                assert_eq!(bits(p), bits(f), "gradient of {:?}", v.dims());
+            }
+        }
     }
 
     #[test]

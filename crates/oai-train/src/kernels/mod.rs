@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use matmul::SLICE;
 
 use crate::Result;
-use matmul::FixedSliceMatmul;
+use matmul::{FixedSliceMatmul, FixedSliceMatmulT};
 use unary::Unary;
 
 /// Version of the verifiable kernels: their summation orders and the crates they rest on. Logs
@@ -53,6 +53,15 @@ impl Kernels {
         Ok(match self {
             Kernels::Verifiable => a.apply_op2(b, FixedSliceMatmul)?,
             Kernels::Native => a.matmul(b)?,
+        })
+    }
+
+    /// `a @ b^T` (`b [.., n, k]`), as a linear layer multiplies by its weight `[out, in]`: the
+    /// bits of `matmul(a, b.t())`, computed without a transpose in the graph.
+    pub fn matmul_t(self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Verifiable => a.apply_op2(b, FixedSliceMatmulT)?,
+            Kernels::Native => a.matmul(&b.t()?)?,
         })
     }
 

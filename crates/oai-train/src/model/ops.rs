@@ -31,7 +31,7 @@ pub fn linear<W: Weights + ?Sized>(
         p.get_opt(&format!("{name}.lora_a")),
         p.get_opt(&format!("{name}.lora_b")),
     ) {
-        let delta = k.matmul(&k.matmul(&x2, &a.t()?)?, &bb.t()?)?;
+        let delta = k.matmul_t(&k.matmul_t(&x2, a)?, bb)?;
         y = (y + delta.affine(scale, 0.0)?)?;
     }
     let mut out_dims = outer.to_vec();

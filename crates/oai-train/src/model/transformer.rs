@@ -11,6 +11,7 @@ use oai_data::dataset::Record;
 use super::ops::{layer_norm, linear};
 use super::Weights;
 use super::{bad_record, Pass};
+use crate::kernels::Kernels;
 use crate::params::{Init, ParamDef};
 use crate::spec::TransformerSpec;
 use crate::Result;
@@ -152,7 +153,12 @@ pub(super) fn forward<W: Weights + ?Sized>(
                 .contiguous()?)
         };
         let (q, kt, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let att = k.matmul(&q, &kt.t()?.contiguous()?)?.affine(scale, 0.0)?;
+        let att = match k {
+            Kernels::Verifiable => k.matmul_t(&q, &kt)?,
+            // as native logs have always computed it
+            Kernels::Native => k.matmul(&q, &kt.t()?.contiguous()?)?,
+        }
+        .affine(scale, 0.0)?;
         let att = k.softmax_last_dim(&att.broadcast_add(&mask)?)?;
         let att = drop(att, format!("{pre}.attn.weights"))?;
         let y = k

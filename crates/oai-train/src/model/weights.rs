@@ -23,7 +23,7 @@ pub trait Weights {
 
     /// `x @ W^T` for a 2-D `x` and the linear layer `name` (weight `{name}.weight`), on `k`.
     fn linear_weight(&self, name: &str, x: &Tensor, k: Kernels) -> Result<Tensor> {
-        k.matmul(x, &self.get(&format!("{name}.weight"))?.t()?)
+        k.matmul_t(x, self.get(&format!("{name}.weight"))?)
     }
 }
 
@@ -100,7 +100,7 @@ impl Weights for QuantizedWeights {
     fn linear_weight(&self, name: &str, x: &Tensor, k: Kernels) -> Result<Tensor> {
         match self.quantized.get(name) {
             Some(q) => Ok(q.forward(x)?),
-            None => k.matmul(x, &self.get(&format!("{name}.weight"))?.t()?),
+            None => k.matmul_t(x, self.get(&format!("{name}.weight"))?),
         }
     }
 }
