@@ -9,6 +9,7 @@
 //! (recorded in the compute class).
 
 mod matmul;
+mod rows;
 mod unary;
 
 use candle_core::{Tensor, D};
@@ -18,6 +19,7 @@ pub use matmul::SLICE;
 
 use crate::Result;
 use matmul::{FixedSliceMatmul, FixedSliceMatmulT};
+use rows::RowOp;
 use unary::Unary;
 
 /// Version of the verifiable kernels: their summation orders and the crates they rest on. Logs
@@ -63,6 +65,22 @@ impl Kernels {
             Kernels::Verifiable => a.apply_op2(b, FixedSliceMatmulT)?,
             Kernels::Native => a.matmul(&b.t()?)?,
         })
+    }
+
+    /// `x + w` with `w` of `x`'s trailing dims (a bias), as `broadcast_add`.
+    pub fn add_rows(self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+        match self {
+            Kernels::Verifiable => RowOp::Add.apply(x, w),
+            Kernels::Native => Ok(x.broadcast_add(w)?),
+        }
+    }
+
+    /// `x * w` with `w` of `x`'s trailing dims (a layer norm's weight), as `broadcast_mul`.
+    pub fn mul_rows(self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+        match self {
+            Kernels::Verifiable => RowOp::Mul.apply(x, w),
+            Kernels::Native => Ok(x.broadcast_mul(w)?),
+        }
     }
 
     /// Elementwise `e^x`.

@@ -3,6 +3,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 /// Which function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +31,25 @@ impl Unary {
     }
 }
 
-/// Contiguous inputs only ([`crate::Kernels`] makes them so).
-fn map<T: Copy>(data: &[T], layout: &Layout, f: impl Fn(T) -> T) -> candle_core::Result<Vec<T>> {
+/// Inputs at least this long are split between the threads of rayon's pool.
+const PARALLEL_MIN: usize = 1 << 14;
+
+/// Contiguous inputs only ([`crate::Kernels`] makes them so). Elementwise, so splitting the
+/// input between threads cannot change a bit.
+fn map<T: Copy + Send + Sync>(
+    data: &[T],
+    layout: &Layout,
+    f: impl Fn(T) -> T + Send + Sync,
+) -> candle_core::Result<Vec<T>> {
     let (start, end) = layout
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg("libm unary ops take contiguous tensors".into()))?;
-    Ok(data[start..end].iter().map(|x| f(*x)).collect())
+    let data = &data[start..end];
+    Ok(if data.len() >= PARALLEL_MIN {
+        data.par_iter().map(|x| f(*x)).collect()
+    } else {
+        data.iter().map(|x| f(*x)).collect()
+    })
 }
 
 impl CustomOp1 for Unary {

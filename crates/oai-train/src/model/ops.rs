@@ -24,7 +24,7 @@ pub fn linear<W: Weights + ?Sized>(
     let x2 = x.reshape(((), *inner))?;
     let mut y = p.linear_weight(name, &x2, k)?;
     if let Some(b) = p.get_opt(&format!("{name}.bias")) {
-        y = y.broadcast_add(b)?;
+        y = k.add_rows(&y, b)?;
     }
     if let (Some(scale), Some(a), Some(bb)) = (
         lora_scale,
@@ -41,14 +41,18 @@ pub fn linear<W: Weights + ?Sized>(
 
 /// Layer normalisation over the last dim with `{name}.weight` and `{name}.bias`, written with
 /// differentiable primitives.
-pub fn layer_norm<W: Weights + ?Sized>(p: &W, name: &str, x: &Tensor) -> Result<Tensor> {
+pub fn layer_norm<W: Weights + ?Sized>(
+    k: Kernels,
+    p: &W,
+    name: &str,
+    x: &Tensor,
+) -> Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?;
     let xc = x.broadcast_sub(&mean)?;
     let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
     let xn = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
-    Ok(xn
-        .broadcast_mul(p.get(&format!("{name}.weight"))?)?
-        .broadcast_add(p.get(&format!("{name}.bias"))?)?)
+    let scaled = k.mul_rows(&xn, p.get(&format!("{name}.weight"))?)?;
+    k.add_rows(&scaled, p.get(&format!("{name}.bias"))?)
 }
 
 /// Inverted dropout whose masks come from the step's seed: site `s` uses the ChaCha20 stream of

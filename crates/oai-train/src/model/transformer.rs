@@ -137,13 +137,13 @@ pub(super) fn forward<W: Weights + ?Sized>(
     };
     let tok = p.get("tok_emb")?.index_select(&ids.flatten_all()?, 0)?;
     let pos = p.get("pos_emb")?.narrow(0, 0, t)?;
-    let mut x = tok.reshape((b, t, d))?.broadcast_add(&pos)?;
+    let mut x = k.add_rows(&tok.reshape((b, t, d))?, &pos)?;
     x = drop(x, "emb".into())?;
     let mask = causal_mask(t, ids.device())?;
     let scale = 1.0 / (dh as f64).sqrt();
     for l in 0..s.layers {
         let pre = format!("blocks.{l}");
-        let hn = layer_norm(p, &format!("{pre}.ln1"), &x)?;
+        let hn = layer_norm(k, p, &format!("{pre}.ln1"), &x)?;
         let qkv = linear(k, p, &format!("{pre}.attn.qkv"), &hn, lora)?;
         let heads = |i: usize| -> Result<Tensor> {
             Ok(qkv
@@ -168,12 +168,12 @@ pub(super) fn forward<W: Weights + ?Sized>(
             .reshape((b, t, d))?;
         let y = linear(k, p, &format!("{pre}.attn.proj"), &y, lora)?;
         x = (x + drop(y, format!("{pre}.attn.out"))?)?;
-        let hn = layer_norm(p, &format!("{pre}.ln2"), &x)?;
+        let hn = layer_norm(k, p, &format!("{pre}.ln2"), &x)?;
         let f = k.gelu(&linear(k, p, &format!("{pre}.mlp.fc"), &hn, lora)?)?;
         let f = linear(k, p, &format!("{pre}.mlp.proj"), &f, lora)?;
         x = (x + drop(f, format!("{pre}.mlp.out"))?)?;
     }
-    let x = layer_norm(p, "ln_f", &x)?;
+    let x = layer_norm(k, p, "ln_f", &x)?;
     linear(k, p, "head", &x, None)
 }
 
