@@ -5,8 +5,9 @@
 //! runs on GPUs, but its bits also depend on the CPU's cache geometry (or the GPU).
 //!
 //! Everything else a model does is elementwise IEEE arithmetic (add, mul, div, sqrt: correctly
-//! rounded everywhere) or a candle reduction, whose order depends only on the instruction set
-//! (recorded in the compute class).
+//! rounded everywhere), a sum over rows in a fixed order (the gradients of biases and layer-norm
+//! weights) or a candle reduction, whose order depends only on the instruction set (recorded in
+//! the compute class).
 
 mod matmul;
 mod rows;
