@@ -90,7 +90,8 @@ pub(super) fn bias_corrections(beta1: f64, beta2: f64, step: u64) -> (f64, f64) 
 
 /// Update `w` (a parameter's tensor) and its optimiser `state` (the rule's slots in order)
 /// in place from the gradient `g`. `Ok(false)`, with nothing changed, when a tensor is not a
-/// contiguous f32 tensor on the CPU of `w`'s shape: the caller then takes the tensor-op path.
+/// contiguous f32 tensor on the CPU of `w`'s shape, or two of them share storage: the caller
+/// then takes the tensor-op path.
 pub(super) fn update(rule: &Rule, w: &Tensor, g: &Tensor, state: &[&Tensor]) -> Result<bool> {
     let fits = |t: &Tensor| {
         t.device().is_cpu()
@@ -98,7 +99,14 @@ pub(super) fn update(rule: &Rule, w: &Tensor, g: &Tensor, state: &[&Tensor]) -> 
             && t.layout().is_contiguous()
             && t.dims() == w.dims()
     };
-    if !fits(w) || !fits(g) || !state.iter().all(|t| fits(t)) {
+    let all: Vec<&Tensor> = [w, g].into_iter().chain(state.iter().copied()).collect();
+    // (the address of each tensor's storage, compared, never dereferenced)
+    let storage = |t: &Tensor| -> *const Storage { &*t.storage_and_layout().0 };
+    let shared = all
+        .iter()
+        .enumerate()
+        .any(|(i, a)| all[i + 1..].iter().any(|b| storage(a) == storage(b)));
+    if shared || !all.iter().all(|t| fits(t)) {
         return Ok(false);
     }
     let (g_storage, g_layout) = g.storage_and_layout();

@@ -395,6 +395,23 @@ mod tests {
         }
     }
 
+    /// A gradient that is the weights' own tensor (a caller's mistake, never the trainer's)
+    /// takes the tensor-op path instead of locking the storage it reads.
+    #[test]
+    fn a_gradient_sharing_the_weights_storage_takes_the_tensor_ops() {
+        let (p, _) = setup();
+        let w0 = values(&p);
+        let g = BTreeMap::from([("w".to_string(), p.get("w").unwrap().clone())]);
+        let mut o = Optimizer::new(&OptimizerSpec::adam_w(0.0), &p).unwrap();
+        o.step(&p, &g, None, 0.01, 0).unwrap();
+        for (w, w0) in values(&p).iter().zip(&w0) {
+            assert!(
+                (w - (w0 - 0.01 * w0.signum())).abs() < 1e-5,
+                "{w} from {w0}"
+            );
+        }
+    }
+
     #[test]
     fn clipping_scales_to_the_limit() {
         let (_, g) = setup();
