@@ -1,8 +1,8 @@
 //! SGD with momentum and AdamW, with their state as named tensors so checkpoints carry it.
 //! Every update walks the parameters in name order and is elementwise arithmetic, whose bits do
 //! not depend on thread count. On the CPU each parameter's update is one pass over its elements
-//! that writes the weights and the state in place (`optim/fused.rs`); on other devices it is a chain
-//! of candle tensor ops. Both do the same f32 operations in the same order: the same bits.
+//! that writes the weights and the state in place (`optim/fused.rs`); on other devices it is a
+//! chain of candle tensor ops. Both do the same f32 operations in the same order: the same bits.
 
 mod fused;
 
