@@ -10,7 +10,8 @@ use oai_data::dataset::{Record, Tensor, Version};
 use oai_data::MemStore;
 use oai_train::candle::Device;
 use oai_train::{
-    corpus, JobSpec, Kernels, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
+    corpus, JobSpec, Kernels, ModelSpec, OptimizerSpec, Schedule, StepTimes, Trainer,
+    TransformerSpec,
 };
 use std::time::{Duration, Instant};
 
@@ -26,21 +27,18 @@ pub fn time_steps(rt: &tokio::runtime::Runtime, t: &mut Trainer<MemStore>, n: u6
     time_phases(rt, t, n).0
 }
 
-/// The mean time of `n` steps of `t`, and of each phase of a step ([`oai_train::StepTimes::phases`]).
+/// The mean time of `n` steps of `t`, and of each phase of a step.
 pub fn time_phases(
     rt: &tokio::runtime::Runtime,
     t: &mut Trainer<MemStore>,
     n: u64,
-) -> (Duration, [Duration; 7]) {
-    let mut phases = [Duration::ZERO; 7];
+) -> (Duration, StepTimes) {
+    let mut phases = StepTimes::default();
     let start = Instant::now();
     for _ in 0..n {
-        let report = rt.block_on(t.step()).expect("step");
-        for (sum, (_, d)) in phases.iter_mut().zip(report.times.phases()) {
-            *sum += d;
-        }
+        phases += rt.block_on(t.step()).expect("step").times;
     }
-    (start.elapsed() / n as u32, phases.map(|d| d / n as u32))
+    (start.elapsed() / n as u32, phases / n as u32)
 }
 
 /// A trainer for `w` with `kernels`, logging on or off, warmed up by two steps.

@@ -6,7 +6,8 @@
 //! to stderr.
 //!
 //! Usage: `cargo run --release -p oai-benches --bin train_speed [ROUNDS [STEPS [WORKLOAD]]]`
-//! (default 7 rounds of 20 steps of both workloads; WORKLOAD `mlp` or `transformer`: one). `benches/baselines/train_vs_jax.sh` runs it and the JAX baseline.
+//! (default 7 rounds of 20 steps of both workloads; WORKLOAD `mlp` or `transformer`: one).
+//! `benches/baselines/train_vs_jax.sh` runs it and the JAX baseline.
 
 use oai_benches::{runtime, time_phases, train_workloads, trainer};
 use oai_train::{Kernels, StepTimes};
@@ -37,16 +38,23 @@ fn main() {
             .map(|(_, kernels, logging)| trainer(&rt, &w, *kernels, *logging))
             .collect();
         let mut best = vec![Duration::MAX; configs.len()];
-        let mut phases = vec![[0f64; 7]; configs.len()];
+        let mut sums = vec![StepTimes::default(); configs.len()];
         for _ in 0..rounds {
-            for ((t, best), phases) in trainers.iter_mut().zip(&mut best).zip(&mut phases) {
+            for ((t, best), sum) in trainers.iter_mut().zip(&mut best).zip(&mut sums) {
                 let (step, round) = time_phases(&rt, t, steps);
                 *best = (*best).min(step);
-                for (sum, d) in phases.iter_mut().zip(round) {
-                    *sum += d.as_secs_f64() * 1e3 / rounds as f64;
-                }
+                *sum += round;
             }
         }
+        // milliseconds per step of each phase, the mean over all rounds
+        let phases: Vec<_> = sums
+            .into_iter()
+            .map(|sum| {
+                (sum / rounds as u32)
+                    .phases()
+                    .map(|(_, d)| d.as_secs_f64() * 1e3)
+            })
+            .collect();
         let names = StepTimes::default().phases().map(|(name, _)| name);
         eprintln!("\n{} (ms per step)", w.name);
         eprintln!(

@@ -38,7 +38,7 @@ pub(crate) struct Executed {
 pub struct StepTimes {
     /// Loading the batch's records from the store, each proven against the dataset root.
     pub batch: Duration,
-    /// The forward pass and the loss.
+    /// The batch's tensors, the forward pass and the loss.
     pub forward: Duration,
     /// The backward pass.
     pub backward: Duration,
@@ -69,6 +69,35 @@ impl StepTimes {
     /// The sum of the phases.
     pub fn total(&self) -> Duration {
         self.phases().iter().map(|(_, d)| *d).sum()
+    }
+
+    /// Each phase of `self` and `other` combined by `f`.
+    fn zip_with(self, other: Self, f: impl Fn(Duration, Duration) -> Duration) -> Self {
+        Self {
+            batch: f(self.batch, other.batch),
+            forward: f(self.forward, other.forward),
+            backward: f(self.backward, other.backward),
+            clip: f(self.clip, other.clip),
+            hash_wait: f(self.hash_wait, other.hash_wait),
+            optimizer: f(self.optimizer, other.optimizer),
+            log: f(self.log, other.log),
+        }
+    }
+}
+
+/// Phase by phase: sums the times of several steps.
+impl std::ops::AddAssign for StepTimes {
+    fn add_assign(&mut self, other: Self) {
+        *self = self.zip_with(other, |a, b| a + b);
+    }
+}
+
+/// Phase by phase: the mean of `n` steps' summed times.
+impl std::ops::Div<u32> for StepTimes {
+    type Output = Self;
+
+    fn div(self, n: u32) -> Self {
+        self.zip_with(self, |a, _| a / n)
     }
 }
 
@@ -535,4 +564,36 @@ fn compute_env(spec: &JobSpec, device: &Device) -> Result<ComputeEnv> {
         )));
     }
     Ok(ComputeEnv::detect(device, spec.kernels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Summing steps' times and dividing by their count gives each phase's mean.
+    #[test]
+    fn step_times_add_up_and_average_phase_by_phase() {
+        let ms = Duration::from_millis;
+        let a = StepTimes {
+            batch: ms(1),
+            forward: ms(4),
+            backward: ms(8),
+            log: ms(2),
+            ..StepTimes::default()
+        };
+        let b = StepTimes {
+            batch: ms(3),
+            optimizer: ms(6),
+            ..StepTimes::default()
+        };
+        let mut sum = StepTimes::default();
+        sum += a;
+        sum += b;
+        let mean = sum / 2;
+        assert_eq!(
+            mean.phases().map(|(_, d)| d),
+            [ms(2), ms(2), ms(4), ms(0), ms(0), ms(3), ms(1)]
+        );
+        assert_eq!(mean.total(), ms(12));
+    }
 }

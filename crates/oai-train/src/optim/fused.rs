@@ -19,27 +19,35 @@ pub(super) const PARALLEL_MIN: usize = 1 << 16;
 /// One step's update rule, its constants rounded to f32 as candle's `affine` rounds them.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Rule {
-    /// SGD: `g += decay * w`, then `buf = momentum * buf + g` when there is momentum, and
-    /// `w -= lr * buf` (or `lr * g`).
-    Sgd {
-        scale: Option<f32>,
-        decay: Option<f32>,
-        momentum: Option<f32>,
-        lr: f32,
-    },
-    /// AdamW with bias correction and decoupled weight decay.
-    AdamW {
-        scale: Option<f32>,
-        beta1: f32,
-        one_minus_beta1: f32,
-        beta2: f32,
-        one_minus_beta2: f32,
-        inv_c1: f32,
-        inv_c2: f32,
-        eps: f32,
-        keep: f32,
-        lr: f32,
-    },
+    /// SGD.
+    Sgd(Sgd),
+    /// AdamW.
+    AdamW(AdamW),
+}
+
+/// SGD: `g += decay * w`, then `buf = momentum * buf + g` when there is momentum, and
+/// `w -= lr * buf` (or `lr * g`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sgd {
+    scale: Option<f32>,
+    decay: Option<f32>,
+    momentum: Option<f32>,
+    lr: f32,
+}
+
+/// AdamW with bias correction and decoupled weight decay.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AdamW {
+    scale: Option<f32>,
+    beta1: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    inv_c1: f32,
+    inv_c2: f32,
+    eps: f32,
+    keep: f32,
+    lr: f32,
 }
 
 impl Rule {
@@ -51,12 +59,12 @@ impl Rule {
             OptimizerSpec::Sgd {
                 momentum,
                 weight_decay,
-            } => Rule::Sgd {
+            } => Rule::Sgd(Sgd {
                 scale,
                 decay: (weight_decay != 0.0).then_some(weight_decay as f32),
                 momentum: (momentum != 0.0).then_some(momentum as f32),
                 lr: lr as f32,
-            },
+            }),
             OptimizerSpec::AdamW {
                 beta1,
                 beta2,
@@ -64,7 +72,7 @@ impl Rule {
                 weight_decay,
             } => {
                 let (c1, c2) = bias_corrections(beta1, beta2, step);
-                Rule::AdamW {
+                Rule::AdamW(AdamW {
                     scale,
                     beta1: beta1 as f32,
                     one_minus_beta1: (1.0 - beta1) as f32,
@@ -75,7 +83,7 @@ impl Rule {
                     eps: eps as f32,
                     keep: (1.0 - lr * weight_decay) as f32,
                     lr: lr as f32,
-                }
+                })
             }
         }
     }
@@ -117,23 +125,28 @@ pub(super) fn update(rule: &Rule, w: &Tensor, g: &Tensor, state: &[&Tensor]) -> 
     };
     let g = &g_all[start..end];
     match (*rule, state) {
-        (Rule::Sgd { momentum: None, .. }, []) => {
-            in_place(w, |w| for_chunks([w], g, |[w], g| sgd(rule, w, g)))?
+        (Rule::Sgd(r @ Sgd { momentum: None, .. }), []) => {
+            in_place(w, |w| for_chunks([w], g, |[w], g| sgd(&r, w, g)))?
         }
         (
-            Rule::Sgd {
-                momentum: Some(_), ..
-            },
+            Rule::Sgd(
+                r @ Sgd {
+                    momentum: Some(momentum),
+                    ..
+                },
+            ),
             [buf],
         ) => in_place(w, |w| {
             in_place(buf, |buf| {
-                for_chunks([w, buf], g, |[w, buf], g| sgd_momentum(rule, w, buf, g))
+                for_chunks([w, buf], g, |[w, buf], g| {
+                    sgd_momentum(&r, momentum, w, buf, g)
+                })
             })
         })??,
-        (Rule::AdamW { .. }, [m, v]) => in_place(w, |w| {
+        (Rule::AdamW(r), [m, v]) => in_place(w, |w| {
             in_place(m, |m| {
                 in_place(v, |v| {
-                    for_chunks([w, m, v], g, |[w, m, v], g| adamw(rule, w, m, v, g))
+                    for_chunks([w, m, v], g, |[w, m, v], g| adamw(&r, w, m, v, g))
                 })
             })
         })???,
@@ -182,50 +195,39 @@ fn decayed(g: f32, w: f32, decay: Option<f32>) -> f32 {
     }
 }
 
-fn sgd(rule: &Rule, w: &mut [f32], g: &[f32]) {
-    if let Rule::Sgd {
-        scale, decay, lr, ..
-    } = *rule
-    {
-        match scale {
-            Some(s) => sgd_pass(Scaled(s), decay, lr, w, g),
-            None => sgd_pass(Unclipped, decay, lr, w, g),
-        }
+fn sgd(r: &Sgd, w: &mut [f32], g: &[f32]) {
+    match r.scale {
+        Some(s) => sgd_pass(Scaled(s), r, w, g),
+        None => sgd_pass(Unclipped, r, w, g),
     }
 }
 
 #[inline(never)]
-fn sgd_pass(clip: impl Clip, decay: Option<f32>, lr: f32, w: &mut [f32], g: &[f32]) {
+fn sgd_pass(clip: impl Clip, r: &Sgd, w: &mut [f32], g: &[f32]) {
+    let Sgd { decay, lr, .. } = *r;
     for (w, g) in w.iter_mut().zip(g) {
         let g = decayed(clip.apply(*g), *w, decay);
         *w -= g * lr + 0.0;
     }
 }
 
-fn sgd_momentum(rule: &Rule, w: &mut [f32], buf: &mut [f32], g: &[f32]) {
-    if let Rule::Sgd {
-        scale,
-        decay,
-        momentum: Some(momentum),
-        lr,
-    } = *rule
-    {
-        let k = (decay, momentum, lr);
-        match scale {
-            Some(s) => sgd_momentum_pass(Scaled(s), k, w, buf, g),
-            None => sgd_momentum_pass(Unclipped, k, w, buf, g),
-        }
+fn sgd_momentum(r: &Sgd, momentum: f32, w: &mut [f32], buf: &mut [f32], g: &[f32]) {
+    match r.scale {
+        Some(s) => sgd_momentum_pass(Scaled(s), r, momentum, w, buf, g),
+        None => sgd_momentum_pass(Unclipped, r, momentum, w, buf, g),
     }
 }
 
 #[inline(never)]
 fn sgd_momentum_pass(
     clip: impl Clip,
-    (decay, momentum, lr): (Option<f32>, f32, f32),
+    r: &Sgd,
+    momentum: f32,
     w: &mut [f32],
     buf: &mut [f32],
     g: &[f32],
 ) {
+    let Sgd { decay, lr, .. } = *r;
     for ((w, b), g) in w.iter_mut().zip(buf).zip(g) {
         let g = decayed(clip.apply(*g), *w, decay);
         *b = (*b * momentum + 0.0) + g;
@@ -233,25 +235,16 @@ fn sgd_momentum_pass(
     }
 }
 
-fn adamw(rule: &Rule, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-    if let Rule::AdamW { scale, .. } = *rule {
-        match scale {
-            Some(s) => adamw_pass(Scaled(s), rule, w, m, v, g),
-            None => adamw_pass(Unclipped, rule, w, m, v, g),
-        }
+fn adamw(r: &AdamW, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    match r.scale {
+        Some(s) => adamw_pass(Scaled(s), r, w, m, v, g),
+        None => adamw_pass(Unclipped, r, w, m, v, g),
     }
 }
 
 #[inline(never)]
-fn adamw_pass(
-    clip: impl Clip,
-    rule: &Rule,
-    w: &mut [f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    g: &[f32],
-) {
-    let Rule::AdamW {
+fn adamw_pass(clip: impl Clip, r: &AdamW, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    let AdamW {
         beta1,
         one_minus_beta1,
         beta2,
@@ -262,10 +255,7 @@ fn adamw_pass(
         keep,
         lr,
         ..
-    } = *rule
-    else {
-        return;
-    };
+    } = *r;
     for (((w, m), v), g) in w.iter_mut().zip(m).zip(v).zip(g) {
         let g = clip.apply(*g);
         *m = (*m * beta1 + 0.0) + (g * one_minus_beta1 + 0.0);
