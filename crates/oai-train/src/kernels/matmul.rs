@@ -35,6 +35,14 @@ pub(crate) struct FixedSliceMatmul;
 trait Elem: Copy + Default + Send + Sync + std::ops::Add<Output = Self> + 'static {
     const ONE: Self;
     fn fma(a: Self, b: Self, c: Self) -> Self;
+    /// Whether oai's own SIMD kernel runs this float on this CPU.
+    fn has_own_kernel() -> bool {
+        false
+    }
+    /// `dst = a @ b` on oai's own SIMD kernel (only called when [`Elem::has_own_kernel`]).
+    fn own_product(_dst: &mut [Self], _a: Matrix<'_, Self>, _b: Matrix<'_, Self>, _par: bool) {
+        unreachable!("no SIMD kernel for this float")
+    }
 }
 
 impl Elem for f32 {
@@ -42,12 +50,61 @@ impl Elem for f32 {
     fn fma(a: Self, b: Self, c: Self) -> Self {
         a.mul_add(b, c)
     }
+    #[cfg(target_arch = "x86_64")]
+    fn has_own_kernel() -> bool {
+        super::avx512::available()
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn own_product(dst: &mut [Self], a: Matrix<'_, Self>, b: Matrix<'_, Self>, par: bool) {
+        use super::avx512::{product, View};
+        fn view(x: Matrix<'_, f32>) -> View<'_> {
+            View {
+                data: x.data,
+                rs: x.rs,
+                cs: x.cs,
+            }
+        }
+        product(dst, view(a), view(b), (a.rows, a.cols, b.cols), par);
+    }
 }
 
 impl Elem for f64 {
     const ONE: Self = 1.0;
     fn fma(a: Self, b: Self, c: Self) -> Self {
         a.mul_add(b, c)
+    }
+}
+
+/// One operand of one product: `rows x cols` at `data[i * rs + j * cs]`.
+#[derive(Debug, Clone, Copy)]
+struct Matrix<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+/// How a product is computed; every path gives the definition's bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// oai's own SIMD kernel (f32 on AVX-512).
+    Own,
+    /// One gemm call per k-slice.
+    Gemm,
+    /// The definition as a scalar loop (shapes gemm would vectorise along k).
+    Scalar,
+}
+
+impl Path {
+    fn for_shape<T: Elem>(m: usize, n: usize) -> Self {
+        if T::has_own_kernel() {
+            Path::Own
+        } else if scalar_shape(m, n) {
+            Path::Scalar
+        } else {
+            Path::Gemm
+        }
     }
 }
 
@@ -125,22 +182,18 @@ fn run<T: Elem>(
     let mut out = vec![T::default(); a.offsets.len() * m * n];
     let threads = candle_core::utils::get_num_threads();
     let len = (m * n).max(1);
+    let path = Path::for_shape::<T>(m, n);
     if threads > 1 && a.offsets.len() >= threads && m * n * k <= ACROSS_BATCH_MAX {
         // Many small products (attention heads): one thread per product beats splitting each
         // one. Either way every output element is computed by one thread in the same order.
         out.par_chunks_exact_mut(len)
             .enumerate()
             .try_for_each(|(bi, dst)| {
-                product(dst, (lhs, &a), (rhs, &b), bi, (m, k, n), Parallelism::None)
+                product(dst, (lhs, &a), (rhs, &b), bi, (m, k, n), path, false)
             })?;
     } else {
-        let par = if threads > 1 {
-            Parallelism::Rayon(threads)
-        } else {
-            Parallelism::None
-        };
         for (bi, dst) in out.chunks_exact_mut(len).enumerate() {
-            product(dst, (lhs, &a), (rhs, &b), bi, (m, k, n), par)?;
+            product(dst, (lhs, &a), (rhs, &b), bi, (m, k, n), path, threads > 1)?;
         }
     }
     let mut shape = batch;
@@ -148,30 +201,71 @@ fn run<T: Elem>(
     Ok((out, Shape::from(shape)))
 }
 
-/// Product `bi` of the batch into `dst`: gemm per k-slice, or the scalar definition.
+/// Product `bi` of the batch into `dst` (zeros) on `path`, over rayon's pool when `parallel`.
 fn product<T: Elem>(
     dst: &mut [T],
     (lhs, a): (&[T], &Operand),
     (rhs, b): (&[T], &Operand),
     bi: usize,
     (m, k, n): (usize, usize, usize),
-    par: Parallelism,
+    path: Path,
+    parallel: bool,
 ) -> candle_core::Result<()> {
+    if k == 0 || m == 0 || n == 0 {
+        return Ok(());
+    }
     let (ao, bo) = (a.offsets[bi], b.offsets[bi]);
-    if k == 0 {
-        return Ok(());
+    let (lhs, rhs) = (
+        lhs.get(ao..).unwrap_or_default(),
+        rhs.get(bo..).unwrap_or_default(),
+    );
+    check_extent(lhs.len(), m, k, a.rs, a.cs)?;
+    check_extent(rhs.len(), k, n, b.rs, b.cs)?;
+    match path {
+        Path::Own => {
+            let lhs = Matrix {
+                data: lhs,
+                rows: m,
+                cols: k,
+                rs: a.rs,
+                cs: a.cs,
+            };
+            let rhs = Matrix {
+                data: rhs,
+                rows: k,
+                cols: n,
+                rs: b.rs,
+                cs: b.cs,
+            };
+            T::own_product(dst, lhs, rhs, parallel);
+        }
+        Path::Scalar => scalar(dst, lhs, a, rhs, b, m, k, n),
+        Path::Gemm => gemm_slices(dst, lhs, a, rhs, b, (m, k, n), parallel),
     }
-    if scalar_shape(m, n) {
-        scalar(dst, &lhs[ao..], a, &rhs[bo..], b, m, k, n);
-        return Ok(());
-    }
+    Ok(())
+}
+
+/// One gemm call per k-slice, accumulating into `dst`; both views checked to fit.
+fn gemm_slices<T: Elem>(
+    dst: &mut [T],
+    lhs: &[T],
+    a: &Operand,
+    rhs: &[T],
+    b: &Operand,
+    (m, k, n): (usize, usize, usize),
+    parallel: bool,
+) {
+    let threads = candle_core::utils::get_num_threads();
+    let par = if parallel && threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
     for (s, k0) in (0..k).step_by(SLICE).enumerate() {
         let ks = SLICE.min(k - k0);
-        let (lhs_s, rhs_s) = (&lhs[ao + k0 * a.cs..], &rhs[bo + k0 * b.rs..]);
-        check_extent(lhs_s.len(), m, ks, a.rs, a.cs)?;
-        check_extent(rhs_s.len(), ks, n, b.rs, b.cs)?;
-        // SAFETY: both operand views were checked to lie inside their storage just above;
-        // dst is an owned m x n row-major buffer; the three do not alias.
+        let (lhs_s, rhs_s) = (&lhs[k0 * a.cs..], &rhs[k0 * b.rs..]);
+        // SAFETY: the whole m x k and k x n views were checked to lie inside their storage
+        // (so each slice's does); dst is an owned m x n row-major buffer; none alias.
         #[allow(unsafe_code)]
         unsafe {
             gemm::gemm(
@@ -197,7 +291,6 @@ fn product<T: Elem>(
             );
         }
     }
-    Ok(())
 }
 
 /// A rows x cols view with strides (rs, cs) starting at 0 must fit in `len` elements.
@@ -280,9 +373,16 @@ impl CustomOp2 for FixedSliceMatmul {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let ga = grad.apply_op2_no_bwd(&b.t()?, self)?;
-        let gb = a.t()?.apply_op2_no_bwd(grad, self)?;
-        Ok((Some(ga), Some(gb)))
+        // An operand no gradient flows to (the input batch) gets none: nothing reads it.
+        let ga = match a.track_op() {
+            true => Some(grad.apply_op2_no_bwd(&b.t()?, self)?),
+            false => None,
+        };
+        let gb = match b.track_op() {
+            true => Some(a.t()?.apply_op2_no_bwd(grad, self)?),
+            false => None,
+        };
+        Ok((ga, gb))
     }
 }
 
@@ -324,10 +424,17 @@ impl CustomOp2 for FixedSliceMatmulT {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         // d lhs = grad @ rhs; d rhs = grad^T @ lhs: the products `lhs @ rhs.t()`'s backward
-        // computes, each element's k-sum in the same order.
-        let ga = grad.apply_op2_no_bwd(b, &FixedSliceMatmul)?;
-        let gb = grad.t()?.apply_op2_no_bwd(a, &FixedSliceMatmul)?;
-        Ok((Some(ga), Some(gb)))
+        // computes, each element's k-sum in the same order. An operand no gradient flows to
+        // (the input batch) gets none.
+        let ga = match a.track_op() {
+            true => Some(grad.apply_op2_no_bwd(b, &FixedSliceMatmul)?),
+            false => None,
+        };
+        let gb = match b.track_op() {
+            true => Some(grad.t()?.apply_op2_no_bwd(a, &FixedSliceMatmul)?),
+            false => None,
+        };
+        Ok((ga, gb))
     }
 }
 
@@ -379,23 +486,112 @@ mod tests {
         Tensor::from_vec(out, shape, &Device::Cpu).unwrap()
     }
 
+    /// The product of `a` and `b` (any layouts) computed on `path`.
+    fn via(path: Path, a: &Tensor, b: &Tensor, parallel: bool) -> Tensor {
+        fn raw(t: &Tensor) -> (Vec<f32>, Layout) {
+            let (storage, layout) = t.storage_and_layout();
+            match &*storage {
+                candle_core::Storage::Cpu(CpuStorage::F32(v)) => (v.clone(), layout.clone()),
+                _ => panic!("f32 on the CPU"),
+            }
+        }
+        let ((av, la), (bv, lb)) = (raw(a), raw(b));
+        let Dims { batch, m, k, n } = dims(&la, &lb).unwrap();
+        let (ao, bo) = (operand(&la, &batch), operand(&lb, &batch));
+        let mut out = vec![0f32; ao.offsets.len() * m * n];
+        for (bi, dst) in out.chunks_exact_mut((m * n).max(1)).enumerate() {
+            product(dst, (&av, &ao), (&bv, &bo), bi, (m, k, n), path, parallel).unwrap();
+        }
+        let mut shape = batch;
+        shape.extend([m, n]);
+        Tensor::from_vec(out, shape, &Device::Cpu).unwrap()
+    }
+
+    /// `t` with the same values stored transposed (a strided view of its last two dims).
+    fn stored_transposed(t: &Tensor) -> Tensor {
+        t.t().unwrap().contiguous().unwrap().t().unwrap()
+    }
+
+    /// gemm (where it sums along k in order) and oai's own SIMD kernel (where the CPU has it)
+    /// give the scalar definition's bits for every shape, operand layout and thread split.
     #[test]
-    fn gemm_path_equals_the_definition_bit_for_bit() {
+    fn every_path_equals_the_definition_bit_for_bit() {
+        let own = f32::has_own_kernel();
+        if !own {
+            eprintln!("no AVX-512 here: oai's own kernel is not checked (the gemm path is)");
+        }
         for (m, k, n) in [
             (64, 784, 1024),
+            (1024, 64, 784),
             (33, 1000, 65),
             (128, 256, 40),
             (20, 513, 17),
             (64, 3, 64),
+            (13, 257, 47),
+            (64, 1024, 10),
+            (1, 700, 50),
+            (50, 700, 1),
+            (8, 300, 8),
         ] {
             let (a, b) = (rand(&[m, k], 1), rand(&[k, n], 2));
+            let want = bits(&reference(&a, &b));
+            for (at, bt) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = if at { stored_transposed(&a) } else { a.clone() };
+                let b = if bt { stored_transposed(&b) } else { b.clone() };
+                let mut paths = Vec::new();
+                if !scalar_shape(m, n) {
+                    paths.push(Path::Gemm);
+                }
+                if own {
+                    paths.push(Path::Own);
+                }
+                for path in paths {
+                    for parallel in [false, true] {
+                        let got = via(path, &a, &b, parallel);
+                        assert_eq!(
+                            bits(&got),
+                            want,
+                            "{m}x{k}x{n} {path:?} parallel {parallel} transposed {at} {bt}"
+                        );
+                    }
+                }
+            }
             let got = a.apply_op2_no_bwd(&b, &FixedSliceMatmul).unwrap();
-            assert_eq!(bits(&got), bits(&reference(&a, &b)), "{m}x{k}x{n}");
-            // transposed operands (the x @ W^T of every linear layer) give the same bits
-            let bt = b.t().unwrap().contiguous().unwrap().t().unwrap();
-            let at = a.t().unwrap().contiguous().unwrap().t().unwrap();
-            let got_t = at.apply_op2_no_bwd(&bt, &FixedSliceMatmul).unwrap();
-            assert_eq!(bits(&got), bits(&got_t), "{m}x{k}x{n} transposed");
+            assert_eq!(bits(&got), want, "{m}x{k}x{n} through the op");
+        }
+    }
+
+    /// Signed zeros, infinities and NaNs come out of every path as the definition gives them
+    /// (each slice's chain starts from +0).
+    #[test]
+    fn special_values_follow_the_definition() {
+        let (m, k, n) = (9, 300, 40);
+        let mut av = rand(&[m, k], 3)
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for (i, v) in av.iter_mut().enumerate() {
+            match i % 97 {
+                0 => *v = -0.0,
+                1 => *v = 0.0,
+                2 if i < k => *v = f32::INFINITY,
+                3 if i / k == 4 => *v = f32::NAN,
+                _ => {}
+            }
+        }
+        // row 7 is all -0: every product is -0 or +0, every chain +0
+        av[7 * k..8 * k].fill(-0.0);
+        let a = Tensor::from_vec(av, (m, k), &Device::Cpu).unwrap();
+        let b = rand(&[k, n], 4);
+        let want = bits(&reference(&a, &b));
+        assert!(want[7 * n..8 * n].iter().all(|x| *x == 0), "row of +0");
+        let mut paths = vec![Path::Gemm];
+        if f32::has_own_kernel() {
+            paths.push(Path::Own);
+        }
+        for path in paths {
+            assert_eq!(bits(&via(path, &a, &b, true)), want, "{path:?}");
         }
     }
 
@@ -483,5 +679,34 @@ mod tests {
         let a16 = rand(&[4, 5], 1).to_dtype(DType::F16).unwrap();
         let b16 = rand(&[5, 3], 1).to_dtype(DType::F16).unwrap();
         assert!(a16.apply_op2_no_bwd(&b16, &FixedSliceMatmul).is_err());
+    }
+
+    #[test]
+    #[ignore]
+    fn probe_speed() {
+        for (m, k, n, at, bt) in [
+            (64, 784, 1024, false, true),
+            (64, 1024, 1024, false, true),
+            (64, 1024, 1024, false, false),
+            (1024, 64, 784, true, false),
+            (1024, 64, 1024, true, false),
+        ] {
+            let (a, b) = (rand(&[m, k], 1), rand(&[k, n], 2));
+            let a = if at { stored_transposed(&a) } else { a };
+            let b = if bt { stored_transposed(&b) } else { b };
+            for path in [Path::Gemm, Path::Own] {
+                let mut best = f64::MAX;
+                for _ in 0..30 {
+                    let t = std::time::Instant::now();
+                    via(path, &a, &b, true);
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                eprintln!(
+                    "{m}x{k}x{n} {at} {bt} {path:?}: {:.3} ms {:.1} GFLOP/s",
+                    best * 1e3,
+                    2.0 * (m * k * n) as f64 / best / 1e9
+                );
+            }
+        }
     }
 }

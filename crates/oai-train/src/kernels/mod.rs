@@ -9,6 +9,8 @@
 //! weights) or a candle reduction, whose order depends only on the instruction set (recorded in
 //! the compute class).
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod matmul;
 mod rows;
 mod unary;

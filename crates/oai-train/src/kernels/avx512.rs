@@ -1,0 +1,320 @@
+//! The fixed-slice product on oai's own AVX-512 microkernel, for f32 on x86-64 CPUs with
+//! AVX-512F (the gemm crate only runs its AVX2 kernels on a stable compiler).
+//!
+//! Every lane of a 512-bit accumulator is one output element, and the kernel walks a k-slice
+//! one FMA at a time from zero, so each element is exactly the definition in
+//! [`super::matmul`]: one FMA chain per slice, the slices added to the output left to right.
+//! Nothing is ever summed across lanes, so the bits equal those of the gemm path and of the
+//! scalar loop on every machine (unit tests compare all three bit for bit, and the
+//! cross-machine test compares this path on the host with the gemm path on an emulated AVX2
+//! CPU).
+//!
+//! Layout: the left operand is packed once per call, slice by slice, into panels of [`MR`]
+//! rows (`[ks][MR]`); each unit of work packs its slice of the right operand into one panel of
+//! [`NR`] columns (`[ks][NR]`), which stays in L1 while the kernel runs down the row panels.
+//! Edges are zero-padded and their results never stored. Units (a column panel times a group
+//! of row panels) write disjoint tiles of the output, one thread each; how they are spread
+//! over threads never changes a bit.
+
+use std::arch::x86_64::{
+    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+};
+
+use rayon::prelude::*;
+
+use super::matmul::SLICE;
+
+/// Rows of the output a kernel call computes.
+const MR: usize = 8;
+/// Columns of the output a kernel call computes (two registers of 16 lanes).
+const NR: usize = 32;
+
+/// Whether this CPU runs the kernel.
+pub(super) fn available() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// A strided f32 matrix: element `(i, j)` at `data[i * rs + j * cs]`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct View<'a> {
+    /// The storage, from the matrix's first element on.
+    pub data: &'a [f32],
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl View<'_> {
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// `dst [m, n]` (row-major) = `a [m, k] @ b [k, n]` by the fixed-slice definition, spread over
+/// rayon's pool when `parallel`. Panics if [`available`] is false or a view does not fit its
+/// storage (the caller checks both).
+pub(super) fn product(
+    dst: &mut [f32],
+    a: View<'_>,
+    b: View<'_>,
+    (m, k, n): (usize, usize, usize),
+    parallel: bool,
+) {
+    assert!(available(), "the AVX-512 kernel needs AVX-512F");
+    assert_eq!(dst.len(), m * n, "output size");
+    if m == 0 || n == 0 || k == 0 {
+        dst.fill(0.0);
+        return;
+    }
+    let row_panels = m.div_ceil(MR);
+    let col_panels = n.div_ceil(NR);
+    let packed_a = pack_a(a, m, k);
+    let threads = if parallel {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    // Enough units to keep every thread busy: split the rows too when the columns are few.
+    let groups = if col_panels >= 4 * threads {
+        1
+    } else {
+        (4 * threads).div_ceil(col_panels).min(row_panels)
+    };
+    let group_len = row_panels.div_ceil(groups);
+    let out = Out {
+        ptr: dst.as_mut_ptr(),
+    };
+    let unit = |u: usize| {
+        let (g, jp) = (u / col_panels, u % col_panels);
+        let (j0, p0) = (jp * NR, g * group_len);
+        let cols = NR.min(n - j0);
+        let mut packed_b = vec![0f32; SLICE.min(k) * NR];
+        for (s, k0) in (0..k).step_by(SLICE).enumerate() {
+            let ks = SLICE.min(k - k0);
+            pack_b(b, (k0, ks), (j0, cols), &mut packed_b);
+            for p in p0..row_panels.min(p0 + group_len) {
+                let panel = &packed_a[row_panels * MR * k0 + p * MR * ks..][..MR * ks];
+                let rows = MR.min(m - p * MR);
+                // SAFETY: the CPU has AVX-512F (asserted above); the panels hold ks * MR and
+                // ks * NR floats; the tile's rows x cols elements from (p * MR, j0) lie inside
+                // the m x n output, and no other unit writes them (units own disjoint tiles).
+                #[allow(unsafe_code)]
+                unsafe {
+                    kernel(
+                        ks,
+                        panel.as_ptr(),
+                        packed_b.as_ptr(),
+                        out.at(p * MR * n + j0),
+                        n,
+                        (rows, cols),
+                        s > 0,
+                    );
+                }
+            }
+        }
+    };
+    let units = groups.min(row_panels.div_ceil(group_len)) * col_panels;
+    if parallel && units > 1 {
+        (0..units).into_par_iter().for_each(|u| unit(u));
+    } else {
+        (0..units).for_each(unit);
+    }
+}
+
+/// The output, written by units on several threads, each to its own tile.
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+}
+
+impl Out {
+    /// The element `offset` floats in.
+    ///
+    /// # Safety
+    /// `offset` lies inside the output.
+    #[allow(unsafe_code)]
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller's contract.
+        unsafe { self.ptr.add(offset) }
+    }
+}
+
+// SAFETY: units write disjoint tiles of one buffer that outlives the parallel loop.
+#[allow(unsafe_code)]
+unsafe impl Send for Out {}
+// SAFETY: as above; `Out` is only read (copied) across threads.
+#[allow(unsafe_code)]
+unsafe impl Sync for Out {}
+
+/// `a` packed slice by slice, each slice panel by panel of `MR` rows as `[ks][MR]` (rows past
+/// `m` are zeros): slice `s` starts at `row_panels * MR * k0`, its panel `p` at `p * MR * ks`.
+fn pack_a(a: View<'_>, m: usize, k: usize) -> Vec<f32> {
+    let row_panels = m.div_ceil(MR);
+    let mut packed = vec![0f32; row_panels * MR * k];
+    for k0 in (0..k).step_by(SLICE) {
+        let ks = SLICE.min(k - k0);
+        let slice = &mut packed[row_panels * MR * k0..][..row_panels * MR * ks];
+        for (p, panel) in slice.chunks_exact_mut(MR * ks).enumerate() {
+            let rows = MR.min(m - p * MR);
+            if a.rs == 1 {
+                // stored transposed (a gradient read as grad^T): a panel row is contiguous
+                for (kk, row) in panel.chunks_exact_mut(MR).enumerate() {
+                    let start = (k0 + kk) * a.cs + p * MR;
+                    row[..rows].copy_from_slice(&a.data[start..start + rows]);
+                }
+            } else {
+                for r in 0..rows {
+                    for kk in 0..ks {
+                        panel[kk * MR + r] = a.at(p * MR + r, k0 + kk);
+                    }
+                }
+            }
+        }
+    }
+    packed
+}
+
+/// Rows `k0..k0 + ks` and columns `j0..j0 + cols` of `b` as `[ks][NR]` (columns past `cols`
+/// are zeros).
+fn pack_b(b: View<'_>, (k0, ks): (usize, usize), (j0, cols): (usize, usize), out: &mut [f32]) {
+    let out = &mut out[..ks * NR];
+    if cols < NR {
+        out.fill(0.0);
+    }
+    if b.cs == 1 {
+        for (kk, row) in out.chunks_exact_mut(NR).enumerate() {
+            let start = (k0 + kk) * b.rs + j0;
+            row[..cols].copy_from_slice(&b.data[start..start + cols]);
+        }
+        return;
+    }
+    // Stored transposed (a weight read as W^T): whole 8 x 8 blocks through registers.
+    let (full_k, full_j) = if b.rs == 1 {
+        (ks / 8 * 8, cols / 8 * 8)
+    } else {
+        (0, 0)
+    };
+    for jj in (0..full_j).step_by(8) {
+        for kk in (0..full_k).step_by(8) {
+            let src = (j0 + jj) * b.cs + k0 + kk;
+            // the block's last row ends at src + 7 * cs + 8
+            let block = &b.data[src..src + 7 * b.cs + 8];
+            // SAFETY: the CPU has AVX-512F, so AVX; `block` holds the 8 rows of 8 floats
+            // `cs` apart; the 8 rows written start at `kk * NR + jj` and hold 8 floats each
+            // inside `out` (kk + 8 <= ks, jj + 8 <= NR).
+            #[allow(unsafe_code)]
+            unsafe {
+                transpose8(
+                    block.as_ptr(),
+                    b.cs,
+                    out[kk * NR + jj..][..7 * NR + 8].as_mut_ptr(),
+                    NR,
+                );
+            }
+        }
+    }
+    for jj in 0..cols {
+        let from_k = if jj < full_j { full_k } else { 0 };
+        for kk in from_k..ks {
+            out[kk * NR + jj] = b.at(k0 + kk, j0 + jj);
+        }
+    }
+}
+
+/// `dst[i * ld_dst + t] = src[t * ld_src + i]` for `i, t < 8`: an 8 x 8 block transposed.
+///
+/// # Safety
+/// The CPU has AVX; both blocks lie inside their buffers.
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx")]
+unsafe fn transpose8(src: *const f32, ld_src: usize, dst: *mut f32, ld_dst: usize) {
+    use std::arch::x86_64::{
+        _mm256_loadu_ps, _mm256_permute2f128_ps as lanes2, _mm256_shuffle_ps as shuf,
+        _mm256_storeu_ps, _mm256_unpackhi_ps as hi, _mm256_unpacklo_ps as lo,
+    };
+    // SAFETY: the caller's contract.
+    unsafe {
+        let r: [_; 8] = std::array::from_fn(|t| _mm256_loadu_ps(src.add(t * ld_src)));
+        let (t0, t1, t2, t3) = (
+            lo(r[0], r[1]),
+            hi(r[0], r[1]),
+            lo(r[2], r[3]),
+            hi(r[2], r[3]),
+        );
+        let (t4, t5, t6, t7) = (
+            lo(r[4], r[5]),
+            hi(r[4], r[5]),
+            lo(r[6], r[7]),
+            hi(r[6], r[7]),
+        );
+        let u = [
+            shuf::<0x44>(t0, t2),
+            shuf::<0xEE>(t0, t2),
+            shuf::<0x44>(t1, t3),
+            shuf::<0xEE>(t1, t3),
+            shuf::<0x44>(t4, t6),
+            shuf::<0xEE>(t4, t6),
+            shuf::<0x44>(t5, t7),
+            shuf::<0xEE>(t5, t7),
+        ];
+        for i in 0..4 {
+            _mm256_storeu_ps(dst.add(i * ld_dst), lanes2::<0x20>(u[i], u[i + 4]));
+            _mm256_storeu_ps(dst.add((i + 4) * ld_dst), lanes2::<0x31>(u[i], u[i + 4]));
+        }
+    }
+}
+
+/// Lanes `0..n` of a 16-lane mask.
+fn lanes(n: usize) -> u16 {
+    ((1u32 << n.min(16)) - 1) as u16
+}
+
+/// One tile: `c[r][j] (+)= sum over kk of a[kk][r] * b[kk][j]` as one FMA chain from zero per
+/// element, for `r < rows`, `j < cols`; added to `c` when `accumulate`, else stored.
+///
+/// # Safety
+/// The CPU has AVX-512F; `a` holds `ks * MR` floats and `b` `ks * NR`; `c` points at a tile of
+/// `rows` rows `ldc` apart with `cols` writable floats each.
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel(
+    ks: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    (rows, cols): (usize, usize),
+    accumulate: bool,
+) {
+    let mut acc: [__m512; 2 * MR] = [_mm512_setzero_ps(); 2 * MR];
+    for kk in 0..ks {
+        // SAFETY: kk < ks, within both panels (the caller's contract).
+        unsafe {
+            let b0 = _mm512_loadu_ps(b.add(kk * NR));
+            let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
+            let ap = a.add(kk * MR);
+            for r in 0..MR {
+                let av = _mm512_set1_ps(*ap.add(r));
+                acc[2 * r] = _mm512_fmadd_ps(av, b0, acc[2 * r]);
+                acc[2 * r + 1] = _mm512_fmadd_ps(av, b1, acc[2 * r + 1]);
+            }
+        }
+    }
+    let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+    for r in 0..rows {
+        for (h, mask) in masks.into_iter().enumerate() {
+            let p = c.wrapping_add(r * ldc + 16 * h);
+            let mut v = acc[2 * r + h];
+            // SAFETY: the masks cover only the tile's `cols` columns of row r, which the
+            // caller guarantees writable; masked-off lanes are never touched.
+            unsafe {
+                if accumulate {
+                    v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), v);
+                }
+                _mm512_mask_storeu_ps(p, mask, v);
+            }
+        }
+    }
+}
