@@ -28,6 +28,7 @@ pub mod log;
 pub mod model;
 pub mod optim;
 pub mod params;
+mod pool;
 pub mod replay;
 mod run;
 pub mod runs;

@@ -21,14 +21,14 @@ use std::arch::x86_64::{
     _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
-use rayon::prelude::*;
-
 use super::matmul::SLICE;
 
 /// Rows of the output a kernel call computes.
-const MR: usize = 8;
-/// Columns of the output a kernel call computes (two registers of 16 lanes).
-const NR: usize = 32;
+const MR: usize = 14;
+/// Registers of 16 lanes per row of a tile.
+const NV: usize = 2;
+/// Columns of the output a kernel call computes.
+const NR: usize = 16 * NV;
 
 /// Whether this CPU runs the kernel.
 pub(super) fn available() -> bool {
@@ -71,11 +71,7 @@ pub(super) fn product(
     let row_panels = m.div_ceil(MR);
     let col_panels = n.div_ceil(NR);
     let packed_a = pack_a(a, m, k);
-    let threads = if parallel {
-        rayon::current_num_threads()
-    } else {
-        1
-    };
+    let threads = if parallel { crate::pool::threads() } else { 1 };
     // Enough units to keep every thread busy: split the rows too when the columns are few.
     let groups = if col_panels >= 4 * threads {
         1
@@ -116,8 +112,8 @@ pub(super) fn product(
         }
     };
     let units = groups.min(row_panels.div_ceil(group_len)) * col_panels;
-    if parallel && units > 1 {
-        (0..units).into_par_iter().for_each(|u| unit(u));
+    if parallel {
+        crate::pool::for_each_index(units, unit);
     } else {
         (0..units).for_each(unit);
     }
@@ -288,32 +284,33 @@ unsafe fn kernel(
     (rows, cols): (usize, usize),
     accumulate: bool,
 ) {
-    let mut acc: [__m512; 2 * MR] = [_mm512_setzero_ps(); 2 * MR];
+    let mut acc: [__m512; NV * MR] = [_mm512_setzero_ps(); NV * MR];
     for kk in 0..ks {
         // SAFETY: kk < ks, within both panels (the caller's contract).
         unsafe {
-            let b0 = _mm512_loadu_ps(b.add(kk * NR));
-            let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
+            let bv: [__m512; NV] =
+                std::array::from_fn(|v| _mm512_loadu_ps(b.add(kk * NR + 16 * v)));
             let ap = a.add(kk * MR);
             for r in 0..MR {
                 let av = _mm512_set1_ps(*ap.add(r));
-                acc[2 * r] = _mm512_fmadd_ps(av, b0, acc[2 * r]);
-                acc[2 * r + 1] = _mm512_fmadd_ps(av, b1, acc[2 * r + 1]);
+                for v in 0..NV {
+                    acc[NV * r + v] = _mm512_fmadd_ps(av, bv[v], acc[NV * r + v]);
+                }
             }
         }
     }
-    let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+    let masks: [u16; NV] = std::array::from_fn(|v| lanes(cols.saturating_sub(16 * v)));
     for r in 0..rows {
-        for (h, mask) in masks.into_iter().enumerate() {
-            let p = c.wrapping_add(r * ldc + 16 * h);
-            let mut v = acc[2 * r + h];
+        for (v, mask) in masks.into_iter().enumerate() {
+            let p = c.wrapping_add(r * ldc + 16 * v);
+            let mut x = acc[NV * r + v];
             // SAFETY: the masks cover only the tile's `cols` columns of row r, which the
             // caller guarantees writable; masked-off lanes are never touched.
             unsafe {
                 if accumulate {
-                    v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), v);
+                    x = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), x);
                 }
-                _mm512_mask_storeu_ps(p, mask, v);
+                _mm512_mask_storeu_ps(p, mask, x);
             }
         }
     }

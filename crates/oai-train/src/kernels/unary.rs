@@ -3,7 +3,6 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
 /// Which function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +30,7 @@ impl Unary {
     }
 }
 
-/// Inputs at least this long are split between the threads of rayon's pool.
+/// Inputs at least this long are split between the threads of the pool.
 const PARALLEL_MIN: usize = 1 << 14;
 
 /// Contiguous inputs only ([`crate::Kernels`] makes them so). Elementwise, so splitting the
@@ -45,11 +44,15 @@ fn map<T: Copy + Send + Sync>(
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg("libm unary ops take contiguous tensors".into()))?;
     let data = &data[start..end];
-    Ok(if data.len() >= PARALLEL_MIN {
-        data.par_iter().map(|x| f(*x)).collect()
-    } else {
-        data.iter().map(|x| f(*x)).collect()
-    })
+    if data.len() < PARALLEL_MIN {
+        return Ok(data.iter().map(|x| f(*x)).collect());
+    }
+    let mut out = data.to_vec();
+    let len = data.len().div_ceil(crate::pool::threads());
+    crate::pool::for_each_part(out.chunks_mut(len).collect(), |chunk| {
+        chunk.iter_mut().for_each(|x| *x = f(*x))
+    });
+    Ok(out)
 }
 
 impl CustomOp1 for Unary {

@@ -267,35 +267,34 @@ fn adamw_pass(clip: impl Clip, r: &AdamW, w: &mut [f32], m: &mut [f32], v: &mut 
 }
 
 /// Run `f` over matching chunks of the `written` slices and of `g`, one chunk per thread of
-/// rayon's pool (the one candle and gemm run on; a single chunk on this thread below
-/// [`PARALLEL_MIN`] elements).
+/// the pool candle's ops run on (a single chunk on this thread below [`PARALLEL_MIN`]
+/// elements).
 fn for_chunks<const N: usize>(
     written: [&mut [f32]; N],
     g: &[f32],
     f: impl Fn([&mut [f32]; N], &[f32]) + Sync,
 ) {
-    let threads = rayon::current_num_threads();
+    let threads = crate::pool::threads();
     if g.len() < PARALLEL_MIN || threads < 2 {
         return f(written, g);
     }
     let len = g.len().div_ceil(threads);
-    rayon::scope(|s| {
-        let f = &f;
-        let (mut rest, mut g_rest) = (written, g);
-        while !g_rest.is_empty() {
-            let take = len.min(g_rest.len());
-            let (g_head, g_tail) = g_rest.split_at(take);
-            let mut tails = Vec::with_capacity(N);
-            let heads = rest.map(|r| {
-                let (head, tail) = r.split_at_mut(take);
-                tails.push(tail);
-                head
-            });
-            rest = tails.try_into().expect("one tail per slice");
-            g_rest = g_tail;
-            s.spawn(move |_| f(heads, g_head));
-        }
-    });
+    let mut parts = Vec::with_capacity(threads);
+    let (mut rest, mut g_rest) = (written, g);
+    while !g_rest.is_empty() {
+        let take = len.min(g_rest.len());
+        let (g_head, g_tail) = g_rest.split_at(take);
+        let mut tails = Vec::with_capacity(N);
+        let heads = rest.map(|r| {
+            let (head, tail) = r.split_at_mut(take);
+            tails.push(tail);
+            head
+        });
+        rest = tails.try_into().expect("one tail per slice");
+        g_rest = g_tail;
+        parts.push((heads, g_head));
+    }
+    crate::pool::for_each_part(parts, |(heads, g)| f(heads, g));
 }
 
 /// Run `f` on the elements of `t` (a contiguous f32 CPU tensor), written in place.

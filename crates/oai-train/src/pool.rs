@@ -1,0 +1,58 @@
+//! The one thread pool a CPU step computes on: candle's own.
+//!
+//! candle runs its elementwise ops on its barrier pool (the calling thread and `n - 1` workers)
+//! whose workers spin for a while after each op, waiting for the next. Work handed to rayon's
+//! pool in between (a matmul, the optimiser's pass) would then run on two more threads that
+//! compete with the spinning ones for the same cores. So oai's own parallel kernels run on
+//! candle's pool too. How work is split between threads never changes a bit: every element
+//! is computed by one thread, in the same order.
+
+use std::sync::Mutex;
+
+/// Threads of the pool, the calling thread included.
+pub(crate) fn threads() -> usize {
+    candle_core::utils::barrier_pool().n_workers() + 1
+}
+
+/// Run `f` on `units` indices spread over the pool (the calling thread takes part).
+pub(crate) fn for_each_index(units: usize, f: impl Fn(usize) + Sync) {
+    if units <= 1 || threads() == 1 {
+        return (0..units).for_each(f);
+    }
+    candle_core::utils::barrier_pool().execute_chunked(units, |range| range.for_each(&f));
+}
+
+/// Run `f` on every part, each part on one thread of the pool.
+pub(crate) fn for_each_part<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync) {
+    let slots: Vec<Mutex<Option<T>>> = parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
+    for_each_index(slots.len(), |i| {
+        let part = slots[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(part) = part {
+            f(part);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_part_runs_once() {
+        let mut out = vec![0u32; 1000];
+        let parts: Vec<_> = out.chunks_mut(7).enumerate().collect();
+        for_each_part(parts, |(i, chunk)| chunk.fill(i as u32 + 1));
+        for (j, v) in out.iter().enumerate() {
+            assert_eq!(*v, j as u32 / 7 + 1);
+        }
+        let hits: Vec<_> = (0..50)
+            .map(|_| std::sync::atomic::AtomicU32::new(0))
+            .collect();
+        for_each_index(hits.len(), |i| {
+            hits[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert!(hits
+            .iter()
+            .all(|h| h.load(std::sync::atomic::Ordering::Relaxed) == 1));
+    }
+}
