@@ -684,43 +684,4 @@ mod tests {
         let b16 = rand(&[5, 3], 1).to_dtype(DType::F16).unwrap();
         assert!(a16.apply_op2_no_bwd(&b16, &FixedSliceMatmul).is_err());
     }
-
-    #[test]
-    #[ignore]
-    fn probe_speed() {
-        for (m, k, n, at, bt) in [
-            (64, 784, 1024, false, true),
-            (64, 1024, 1024, false, false),
-            (1024, 64, 784, true, false),
-        ] {
-            let (a, b) = (rand(&[m, k], 1), rand(&[k, n], 2));
-            let a = if at { stored_transposed(&a) } else { a };
-            let b = if bt { stored_transposed(&b) } else { b };
-            fn raw(t: &Tensor) -> (Vec<f32>, Layout) {
-                let (storage, layout) = t.storage_and_layout();
-                match &*storage {
-                    candle_core::Storage::Cpu(CpuStorage::F32(v)) => (v.clone(), layout.clone()),
-                    _ => panic!(),
-                }
-            }
-            let ((av, la), (bv, lb)) = (raw(&a), raw(&b));
-            let (ao, bo) = (operand(&la, &[]), operand(&lb, &[]));
-            let mut out = vec![0f32; m * n];
-            for par in [false, true] {
-                for path in [Path::Gemm, Path::Own] {
-                    let mut best = f64::MAX;
-                    for _ in 0..40 {
-                        let t = std::time::Instant::now();
-                        product(&mut out, (&av, &ao), (&bv, &bo), 0, (m, k, n), path, par).unwrap();
-                        best = best.min(t.elapsed().as_secs_f64());
-                    }
-                    eprintln!(
-                        "{m}x{k}x{n} {at} {bt} par {par} {path:?}: {:.3} ms {:.1} GFLOP/s",
-                        best * 1e3,
-                        2.0 * (m * k * n) as f64 / best / 1e9
-                    );
-                }
-            }
-        }
-    }
 }
