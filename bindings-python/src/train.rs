@@ -127,7 +127,7 @@ impl Trainer {
     }
 
     /// Run one step; returns `{"step", "loss", "grad_norm", "lr", "times"}` (`times`: seconds
-    /// by phase of the step: batch, forward, backward, clip, hash_wait, optimizer, log).
+    /// by phase of the step: batch, forward, backward, clip, optimizer, hash, log).
     fn step<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let Some(r) = self.step_report(py)? else {
             let steps = self.lock()?.spec().steps;

@@ -34,6 +34,7 @@ mod run;
 pub mod runs;
 pub mod spec;
 mod trainer;
+mod tree_hash;
 
 pub use candle_core as candle;
 pub use checkpoint::Checkpoint;

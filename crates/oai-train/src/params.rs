@@ -186,15 +186,16 @@ pub struct Commitment {
 impl Commitment {
     /// Commit to `tensors`, which must come in name order.
     pub fn of<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<Self> {
-        let mut leaves = Vec::new();
-        let mut last: Option<&str> = None;
-        for (name, t) in tensors {
-            if last.is_some_and(|l| l >= name) {
-                return Err(Error::malformed("commitment", "tensors not in name order"));
-            }
-            last = Some(name);
-            leaves.push(tensor_digest(name, t)?);
+        let tensors: Vec<(&str, &Tensor)> = tensors.into_iter().collect();
+        if tensors.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(Error::malformed("commitment", "tensors not in name order"));
         }
+        let ts: Vec<&Tensor> = tensors.iter().map(|(_, t)| *t).collect();
+        let leaves = tensors
+            .iter()
+            .zip(data_hashes(&ts)?)
+            .map(|((name, t), data)| leaf(name, t, &data))
+            .collect();
         Ok(Self::from_leaves(leaves))
     }
 
@@ -216,13 +217,16 @@ impl Commitment {
 /// BLAKE3 hash of the little-endian data. BLAKE3 hashes the bulk (several GB/s per core, and
 /// parallel over large tensors) so that committing to the weights every step stays cheap.
 pub fn tensor_digest(name: &str, t: &Tensor) -> Result<Digest> {
+    Ok(leaf(name, t, &data_hashes(&[t])?[0]))
+}
+
+fn leaf(name: &str, t: &Tensor, data: &blake3::Hash) -> Digest {
     let shape: Vec<u8> = t
         .dims()
         .iter()
         .flat_map(|d| (*d as u64).to_le_bytes())
         .collect();
-    let data = data_hash(t)?;
-    Ok(Digest::of_parts(&[
+    Digest::of_parts(&[
         b"oai-tensor/1",
         &(name.len() as u64).to_le_bytes(),
         name.as_bytes(),
@@ -230,29 +234,43 @@ pub fn tensor_digest(name: &str, t: &Tensor) -> Result<Digest> {
         &(t.rank() as u64).to_le_bytes(),
         &shape,
         data.as_bytes(),
-    ]))
+    ])
 }
 
-/// BLAKE3 of a tensor's f32 values, read in place when the tensor is a contiguous CPU tensor.
-fn data_hash(t: &Tensor) -> Result<blake3::Hash> {
-    {
+/// BLAKE3 of each tensor's f32 values (little-endian), all hashed together on the pool; a
+/// contiguous f32 CPU tensor is read in place, any other is converted first.
+fn data_hashes(ts: &[&Tensor]) -> Result<Vec<blake3::Hash>> {
+    let in_place = |t: &Tensor| {
         let (storage, layout) = t.storage_and_layout();
-        if let (Storage::Cpu(cpu), Some((start, end)), DType::F32) =
-            (&*storage, layout.contiguous_offsets(), t.dtype())
-        {
-            return Ok(blake3_f32(&cpu.as_slice::<f32>()?[start..end]));
-        }
+        matches!(&*storage, Storage::Cpu(_))
+            && layout.contiguous_offsets().is_some()
+            && t.dtype() == DType::F32
+    };
+    let converted: Vec<Option<Vec<f32>>> = ts
+        .iter()
+        .map(|t| match in_place(t) {
+            true => Ok(None),
+            false => Ok(Some(
+                t.flatten_all()?
+                    .to_dtype(DType::F32)?
+                    .to_device(&Device::Cpu)?
+                    .to_vec1::<f32>()?,
+            )),
+        })
+        .collect::<Result<_>>()?;
+    let guards: Vec<_> = ts.iter().map(|t| t.storage_and_layout()).collect();
+    let mut bytes = Vec::with_capacity(ts.len());
+    for ((storage, layout), converted) in guards.iter().zip(&converted) {
+        bytes.push(match (converted, &**storage, layout.contiguous_offsets()) {
+            (Some(values), ..) => le_bytes(values),
+            (None, Storage::Cpu(cpu), Some((start, end))) => {
+                le_bytes(&cpu.as_slice::<f32>()?[start..end])
+            }
+            _ => unreachable!("checked above: a contiguous CPU tensor"),
+        });
     }
-    let values = t
-        .flatten_all()?
-        .to_dtype(DType::F32)?
-        .to_device(&Device::Cpu)?
-        .to_vec1::<f32>()?;
-    Ok(blake3_f32(&values))
-}
-
-fn blake3_f32(values: &[f32]) -> blake3::Hash {
-    blake3::hash(&le_bytes(values))
+    let slices: Vec<&[u8]> = bytes.iter().map(|b| b.as_ref()).collect();
+    Ok(crate::tree_hash::hash_all(&slices))
 }
 
 #[cfg(target_endian = "little")]

@@ -146,7 +146,7 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
         }
     }
     for record in &vlog.records[at.map_or(0, |c| c.step) as usize..=last as usize] {
-        let ex = match run.execute(true).await {
+        let mut ex = match run.execute(true).await {
             Err(Error::NonFinite { step, what, value }) => {
                 let (field, logged) = if what == "loss" {
                     (Field::Loss, record.loss)
@@ -163,7 +163,7 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
             }
             other => other?,
         };
-        let w = run.commitment(run.step)?;
+        let w = ex.take_weights()?;
         if let Some((field, tensor, logged, replayed)) =
             first_difference(record, &ex, &w, &vlog.header.params)
         {
@@ -209,7 +209,7 @@ fn init_mismatch<S: BlockStore + Clone + 'static>(
     vlog: &VerifiedLog,
     run: &mut Run<S>,
 ) -> Result<Option<Mismatch>> {
-    let derived = run.commitment(0)?.root;
+    let derived = run.commitment()?.root;
     Ok((derived != vlog.header.init).then(|| Mismatch {
         step: 0,
         field: Field::Init,

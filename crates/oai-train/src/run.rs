@@ -31,6 +31,17 @@ pub(crate) struct Executed {
     pub loss: f32,
     pub grad_norm: f32,
     pub times: StepTimes,
+    /// The commitment to the weights after the step, when the step was asked to commit.
+    pub weights: Option<Commitment>,
+}
+
+impl Executed {
+    /// The commitment [`Run::execute`] computed (it was asked to commit).
+    pub fn take_weights(&mut self) -> Result<Commitment> {
+        self.weights.take().ok_or_else(|| {
+            Error::malformed("trainer state", "a step executed without its commitment")
+        })
+    }
 }
 
 /// Where one step's wall-clock time went, phase by phase.
@@ -44,10 +55,10 @@ pub struct StepTimes {
     pub backward: Duration,
     /// The global gradient norm (and the clipping factor).
     pub clip: Duration,
-    /// Waiting for the previous step's weights hash (a background thread) to finish.
-    pub hash_wait: Duration,
     /// The optimiser's update of the weights and its state.
     pub optimizer: Duration,
+    /// Hashing the updated weights for the step's commitment (logged runs only).
+    pub hash: Duration,
     /// Writing the previous step's record, and the checkpoint when one is due.
     pub log: Duration,
 }
@@ -60,8 +71,8 @@ impl StepTimes {
             ("forward", self.forward),
             ("backward", self.backward),
             ("clip", self.clip),
-            ("hash_wait", self.hash_wait),
             ("optimizer", self.optimizer),
+            ("hash", self.hash),
             ("log", self.log),
         ]
     }
@@ -78,8 +89,8 @@ impl StepTimes {
             forward: f(self.forward, other.forward),
             backward: f(self.backward, other.backward),
             clip: f(self.clip, other.clip),
-            hash_wait: f(self.hash_wait, other.hash_wait),
             optimizer: f(self.optimizer, other.optimizer),
+            hash: f(self.hash, other.hash),
             log: f(self.log, other.log),
         }
     }
@@ -124,38 +135,6 @@ pub(crate) struct Run<S> {
     pub env: ComputeEnv,
     /// Steps applied so far.
     pub step: u64,
-    /// Hashing of the weights after the last step, running in the background.
-    commit_job: Option<CommitJob>,
-    /// A finished commitment and the step count it belongs to.
-    committed: Option<(u64, Commitment)>,
-}
-
-/// Hashing of one state of the weights on its own thread. The tensors share storage with the
-/// parameters, so the job must be joined before the optimiser writes them again.
-#[derive(Debug)]
-struct CommitJob {
-    steps: u64,
-    handle: std::thread::JoinHandle<Result<Commitment>>,
-}
-
-impl CommitJob {
-    fn start(steps: u64, params: &Params) -> Self {
-        let tensors: Vec<(String, Tensor)> = params
-            .vars()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect();
-        let handle = std::thread::spawn(move || {
-            Commitment::of(tensors.iter().map(|(k, t)| (k.as_str(), t)))
-        });
-        Self { steps, handle }
-    }
-
-    fn join(self) -> Result<Commitment> {
-        self.handle
-            .join()
-            .unwrap_or_else(|_| Err(Error::malformed("commitment", "hashing thread panicked")))
-    }
 }
 
 impl<S: BlockStore + Clone + 'static> Run<S> {
@@ -266,8 +245,6 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             device,
             env,
             step,
-            commit_job: None,
-            committed: None,
         })
     }
 
@@ -297,10 +274,9 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
     /// Execute the next step: load its batch, forward, backward, clip, update. On a non-finite
     /// loss or gradient the weights are left as they were.
     ///
-    /// With `commit`, hashing the updated weights starts on a background thread and overlaps
-    /// the next step's forward and backward pass; [`Run::commitment`] collects it. The next
-    /// step joins it before its optimiser writes the weights, so the hash always sees the
-    /// weights of its own step.
+    /// With `commit`, the updated weights are hashed right away (into [`Executed::weights`]),
+    /// on the pool the step ran on: a thread beside the step would compete with it for the
+    /// same cores.
     pub async fn execute(&mut self, commit: bool) -> Result<Executed> {
         let step = self.step;
         let mut mark = Instant::now();
@@ -313,9 +289,15 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         let seed = dropout_seed(seeds(&self.spec).run, step);
         let (loss, grad_norm) = self.update(&records, step, lr, seed, &mut times)?;
         self.step += 1;
-        if commit {
-            self.commit_job = Some(CommitJob::start(self.step, &self.params));
-        }
+        let weights = match commit {
+            true => {
+                let mut mark = Instant::now();
+                let w = self.params.commitment()?;
+                times.hash = lap(&mut mark);
+                Some(w)
+            }
+            false => None,
+        };
         Ok(Executed {
             epoch,
             batch_step,
@@ -325,32 +307,13 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             loss,
             grad_norm,
             times,
+            weights,
         })
     }
 
-    /// The weights commitment after `steps` steps, from the background job [`Run::execute`]
-    /// started (or computed now, when none is pending for that state).
-    pub fn commitment(&mut self, steps: u64) -> Result<Commitment> {
-        if self.committed.as_ref().is_some_and(|(s, _)| *s == steps) {
-            return Ok(self.committed.take().expect("checked").1);
-        }
-        if self.commit_job.as_ref().is_some_and(|j| j.steps == steps) {
-            return self.commit_job.take().expect("checked").join();
-        }
-        if steps == self.step {
-            return self.params.commitment();
-        }
-        Err(Error::malformed(
-            "trainer state",
-            format!("no commitment for step {steps} (now at {})", self.step),
-        ))
-    }
-
-    fn join_commit_job(&mut self) -> Result<()> {
-        if let Some(job) = self.commit_job.take() {
-            self.committed = Some((job.steps, job.join()?));
-        }
-        Ok(())
+    /// The commitment to the weights as they are now.
+    pub fn commitment(&self) -> Result<Commitment> {
+        self.params.commitment()
     }
 
     fn update(
@@ -393,9 +356,6 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
                 value: norm,
             });
         }
-        // The previous step's hash must finish reading the weights before they change.
-        self.join_commit_job()?;
-        times.hash_wait = lap(&mut mark);
         self.optim
             .step(&self.params, &by_name, grad_scale, lr, step)?;
         times.optimizer = lap(&mut mark);
@@ -592,7 +552,7 @@ mod tests {
         let mean = sum / 2;
         assert_eq!(
             mean.phases().map(|(_, d)| d),
-            [ms(2), ms(2), ms(4), ms(0), ms(0), ms(3), ms(1)]
+            [ms(2), ms(2), ms(4), ms(0), ms(3), ms(0), ms(1)]
         );
         assert_eq!(mean.total(), ms(12));
     }

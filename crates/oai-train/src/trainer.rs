@@ -89,15 +89,15 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         let vlog = VerifiedLog::load(&store, log).await?;
         let at = vlog.log.checkpoints.last().copied();
         let mut run = Run::restore(store, &vlog, at, device).await?;
-        if at.is_none() && run.commitment(0)?.root != vlog.header.init {
+        if at.is_none() && run.commitment()?.root != vlog.header.init {
             return Err(Error::ResumeMismatch {
                 step: 0,
                 field: Field::Init.to_string(),
             });
         }
         for record in &vlog.records[at.map_or(0, |c| c.step) as usize..] {
-            let ex = run.execute(true).await?;
-            let w = run.commitment(run.step)?;
+            let mut ex = run.execute(true).await?;
+            let w = ex.take_weights()?;
             if let Some((field, tensor, ..)) =
                 first_difference(record, &ex, &w, &vlog.header.params)
             {
@@ -169,9 +169,8 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     /// Run one step and log it. A non-finite loss or gradient is [`Error::NonFinite`] and
     /// leaves the weights and the log as they were.
     ///
-    /// A step's record is written once its weights are hashed, which overlaps the next step's
-    /// compute: the record of step `s` is stored during step `s + 1` or by
-    /// [`Trainer::publish`] (with the checkpoint of its state, when one is due).
+    /// The step's weights are hashed as part of the step; its record is stored during step
+    /// `s + 1` or by [`Trainer::publish`], with the checkpoint of its state when one is due.
     ///
     /// Stepping past the spec's step count is [`Error::StepOutOfRange`].
     pub async fn step(&mut self) -> Result<StepReport> {
@@ -205,11 +204,11 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     /// Write the last step's record if it is still waiting for its weights commitment; it
     /// commits the checkpoint of its state when one was taken.
     async fn flush(&mut self) -> Result<()> {
-        let Some(ex) = self.pending.take() else {
+        let Some(mut ex) = self.pending.take() else {
             return Ok(());
         };
         let step = self.leaves.len() as u64;
-        let weights = self.run.commitment(step + 1)?;
+        let weights = ex.take_weights()?;
         let record = StepRecord {
             step,
             prev: self.head,
