@@ -12,7 +12,7 @@ use oai_data::BlockStore;
 use crate::checkpoint::Checkpoint;
 use crate::env::ComputeEnv;
 use crate::error::CheckpointMismatch;
-use crate::kernels::Kernels;
+use crate::kernels::{grad_sink, Kernels};
 use crate::log::{CheckpointRef, StepRecord, VerifiedLog};
 use crate::model::{dropout_seed, Dropout, Model, Pass};
 use crate::optim::{grad_norm, Optimizer};
@@ -337,12 +337,25 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             });
         }
         times.forward = lap(&mut mark);
-        let grads = loss.backward()?;
+        let vars = self.params.vars();
+        let ids = vars.values().map(|v| v.as_tensor().id());
+        let (grads, mut sunk) = grad_sink::collecting(ids, || loss.backward());
+        let grads = grads?;
         let mut by_name = BTreeMap::new();
-        for (name, var) in self.params.vars() {
-            let g = match grads.get(var.as_tensor()) {
-                Some(g) => g.clone(),
-                None => var.as_tensor().zeros_like()?,
+        for (name, var) in vars {
+            let g = match (
+                sunk.remove(&var.as_tensor().id()),
+                grads.get(var.as_tensor()),
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::malformed(
+                        "gradient",
+                        format!("{name} reaches the loss through a matmul and through other ops"),
+                    ))
+                }
+                (Some(g), None) => g,
+                (None, Some(g)) => g.clone(),
+                (None, None) => var.as_tensor().zeros_like()?,
             };
             by_name.insert(name.clone(), g);
         }

@@ -18,6 +18,8 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+
+use super::grad_sink;
 use gemm::Parallelism;
 
 /// Length of the fixed k-slices.
@@ -379,11 +381,11 @@ impl CustomOp2 for FixedSliceMatmul {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         // An operand no gradient flows to (the input batch) gets none: nothing reads it.
         let ga = match a.track_op() {
-            true => Some(grad.apply_op2_no_bwd(&b.t()?, self)?),
+            true => grad_sink::offer(a, grad.apply_op2_no_bwd(&b.t()?, self)?)?,
             false => None,
         };
         let gb = match b.track_op() {
-            true => Some(a.t()?.apply_op2_no_bwd(grad, self)?),
+            true => grad_sink::offer(b, a.t()?.apply_op2_no_bwd(grad, self)?)?,
             false => None,
         };
         Ok((ga, gb))
@@ -431,11 +433,11 @@ impl CustomOp2 for FixedSliceMatmulT {
         // computes, each element's k-sum in the same order. An operand no gradient flows to
         // (the input batch) gets none.
         let ga = match a.track_op() {
-            true => Some(grad.apply_op2_no_bwd(b, &FixedSliceMatmul)?),
+            true => grad_sink::offer(a, grad.apply_op2_no_bwd(b, &FixedSliceMatmul)?)?,
             false => None,
         };
         let gb = match b.track_op() {
-            true => Some(grad.t()?.apply_op2_no_bwd(a, &FixedSliceMatmul)?),
+            true => grad_sink::offer(b, grad.t()?.apply_op2_no_bwd(a, &FixedSliceMatmul)?)?,
             false => None,
         };
         Ok((ga, gb))

@@ -11,6 +11,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub(crate) mod grad_sink;
 mod matmul;
 mod rows;
 mod unary;

@@ -79,26 +79,67 @@ impl Dropout {
             return Ok(x.clone());
         }
         let keep = 1.0 - prob as f32;
-        let scale = 1.0 / keep;
-        let mut rng = self.seed.derive(site.as_bytes()).rng();
-        let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| {
-                if unit_f32(rng.next_u32()) < keep {
-                    scale
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let mask = mask(self.seed.derive(site.as_bytes()), keep, x.elem_count());
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(DType::F32)?;
         Ok(x.mul(&mask)?)
     }
+}
+
+/// Masks at least this long are drawn by the pool's threads, each from its own position in
+/// the stream.
+const PARALLEL_MASK: usize = 1 << 14;
+
+/// Element `i` is `1 / keep` when the stream's `i`-th word, as a unit float, is below `keep`,
+/// else 0. Drawn in parts, each seeking to its first word: the same mask as one pass.
+fn mask(seed: Seed, keep: f32, len: usize) -> Vec<f32> {
+    let scale = 1.0 / keep;
+    let mut out = vec![0f32; len];
+    let part = match len < PARALLEL_MASK {
+        true => len.max(1),
+        false => len.div_ceil(crate::pool::threads()),
+    };
+    let parts: Vec<_> = out.chunks_mut(part).enumerate().collect();
+    crate::pool::for_each_part(parts, |(i, part_out)| {
+        let mut rng = seed.rng();
+        rng.set_word_pos((i * part) as u128);
+        for m in part_out {
+            *m = if unit_f32(rng.next_u32()) < keep {
+                scale
+            } else {
+                0.0
+            };
+        }
+    });
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    /// Drawn in parts or in one pass, a mask is the same stream of words.
+    #[test]
+    fn masks_drawn_in_parts_equal_one_pass() {
+        let seed = Seed::from_u64(3);
+        for len in [
+            0,
+            1,
+            100,
+            PARALLEL_MASK - 1,
+            PARALLEL_MASK + 7,
+            3 * PARALLEL_MASK + 1,
+        ] {
+            let mut rng = seed.rng();
+            let one_pass: Vec<f32> = (0..len)
+                .map(|_| match unit_f32(rng.next_u32()) < 0.9 {
+                    true => 1.0 / 0.9,
+                    false => 0.0,
+                })
+                .collect();
+            assert_eq!(mask(seed, 0.9, len), one_pass, "{len}");
+        }
+    }
 
     #[test]
     fn dropout_masks_are_seeded_and_site_specific() {
