@@ -14,7 +14,9 @@ pub(crate) fn threads() -> usize {
     candle_core::utils::barrier_pool().n_workers() + 1
 }
 
-/// Run `f` on `units` indices spread over the pool (the calling thread takes part).
+/// Run `f` on `units` indices spread over the pool (the calling thread takes part). `f` must
+/// not use the pool again nor run candle ops: on the calling thread that would wait on the
+/// pool's own lock.
 pub(crate) fn for_each_index(units: usize, f: impl Fn(usize) + Sync) {
     if units <= 1 || threads() == 1 {
         return (0..units).for_each(f);
