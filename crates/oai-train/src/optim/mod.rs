@@ -5,6 +5,7 @@
 //! chain of candle tensor ops. Both do the same f32 operations in the same order: the same bits.
 
 mod fused;
+mod norm;
 
 use std::collections::BTreeMap;
 
@@ -223,9 +224,10 @@ pub fn grad_norm(
     grads: &BTreeMap<String, Tensor>,
     clip: Option<f64>,
 ) -> Result<(f32, Option<f64>)> {
+    let tensors: Vec<&Tensor> = grads.values().collect();
     let mut sq = 0f64;
-    for g in grads.values() {
-        sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+    for s in norm::sums_of_squares(&tensors)? {
+        sq += s as f64;
     }
     let norm = sq.sqrt() as f32;
     let scale = match clip {
