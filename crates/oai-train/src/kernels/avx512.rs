@@ -21,6 +21,8 @@ use std::arch::x86_64::{
     _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
+use std::mem::MaybeUninit;
+
 use super::matmul::SLICE;
 
 /// Rows of the output a kernel call computes.
@@ -53,10 +55,10 @@ impl View<'_> {
 }
 
 /// `dst [m, n]` (row-major) = `a [m, k] @ b [k, n]` by the fixed-slice definition, spread over
-/// rayon's pool when `parallel`. Panics if [`available`] is false or a view does not fit its
+/// the pool when `parallel`; every element of `dst` is written (none is read first). Panics if [`available`] is false or a view does not fit its
 /// storage (the caller checks both).
 pub(super) fn product(
-    dst: &mut [f32],
+    dst: &mut [MaybeUninit<f32>],
     a: View<'_>,
     b: View<'_>,
     (m, k, n): (usize, usize, usize),
@@ -65,7 +67,9 @@ pub(super) fn product(
     assert!(available(), "the AVX-512 kernel needs AVX-512F");
     assert_eq!(dst.len(), m * n, "output size");
     if m == 0 || n == 0 || k == 0 {
-        dst.fill(0.0);
+        dst.iter_mut().for_each(|d| {
+            d.write(0.0);
+        });
         return;
     }
     let row_panels = m.div_ceil(MR);
@@ -80,7 +84,7 @@ pub(super) fn product(
     };
     let group_len = row_panels.div_ceil(groups);
     let out = Out {
-        ptr: dst.as_mut_ptr(),
+        ptr: dst.as_mut_ptr().cast::<f32>(),
     };
     let unit = |u: usize| {
         let (g, jp) = (u / col_panels, u % col_panels);

@@ -17,6 +17,8 @@
 //! definition bit for bit.
 
 use candle_core::backend::BackendStorage;
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::grad_sink;
@@ -41,7 +43,12 @@ trait Elem: Copy + Default + Send + Sync + std::ops::Add<Output = Self> + 'stati
         false
     }
     /// `dst = a @ b` on oai's own SIMD kernel (only called when [`Elem::has_own_kernel`]).
-    fn own_product(_dst: &mut [Self], _a: Matrix<'_, Self>, _b: Matrix<'_, Self>, _par: bool) {
+    fn own_product(
+        _dst: &mut [MaybeUninit<Self>],
+        _a: Matrix<'_, Self>,
+        _b: Matrix<'_, Self>,
+        _par: bool,
+    ) {
         unreachable!("no SIMD kernel for this float")
     }
 }
@@ -56,7 +63,12 @@ impl Elem for f32 {
         super::avx512::available()
     }
     #[cfg(target_arch = "x86_64")]
-    fn own_product(dst: &mut [Self], a: Matrix<'_, Self>, b: Matrix<'_, Self>, par: bool) {
+    fn own_product(
+        dst: &mut [MaybeUninit<Self>],
+        a: Matrix<'_, Self>,
+        b: Matrix<'_, Self>,
+        par: bool,
+    ) {
         use super::avx512::{product, View};
         fn view(x: Matrix<'_, f32>) -> View<'_> {
             View {
@@ -180,7 +192,8 @@ fn run<T: Elem>(
 ) -> candle_core::Result<(Vec<T>, Shape)> {
     let Dims { batch, m, k, n } = dims(l1, l2)?;
     let (a, b) = (operand(l1, &batch), operand(l2, &batch));
-    let mut out = vec![T::default(); a.offsets.len() * m * n];
+    let total = a.offsets.len() * m * n;
+    let mut out: Vec<T> = Vec::with_capacity(total);
     let threads = crate::pool::threads();
     let len = (m * n).max(1);
     let path = Path::for_shape::<T>(m, n);
@@ -188,7 +201,10 @@ fn run<T: Elem>(
         // Many small products (attention heads): one thread per product beats splitting each
         // one. Either way every output element is computed by one thread in the same order.
         let failed = std::sync::Mutex::new(None);
-        let parts = out.chunks_exact_mut(len).enumerate().collect();
+        let parts = out.spare_capacity_mut()[..total]
+            .chunks_exact_mut(len)
+            .enumerate()
+            .collect();
         crate::pool::for_each_part(parts, |(bi, dst)| {
             if let Err(e) = product(dst, (lhs, &a), (rhs, &b), bi, (m, k, n), path, false) {
                 *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
@@ -198,18 +214,26 @@ fn run<T: Elem>(
             return Err(e);
         }
     } else {
-        for (bi, dst) in out.chunks_exact_mut(len).enumerate() {
+        let spare = &mut out.spare_capacity_mut()[..total];
+        for (bi, dst) in spare.chunks_exact_mut(len).enumerate() {
             product(dst, (lhs, &a), (rhs, &b), bi, (m, k, n), path, threads > 1)?;
         }
+    }
+    // SAFETY: every product succeeded, and a product writes each of its m x n elements
+    // (`product`'s contract); the products tile the first `total` elements.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(total);
     }
     let mut shape = batch;
     shape.extend([m, n]);
     Ok((out, Shape::from(shape)))
 }
 
-/// Product `bi` of the batch into `dst` (zeros) on `path`, over rayon's pool when `parallel`.
+/// Product `bi` of the batch into `dst` on `path`, over the pool when `parallel`. On success
+/// every element of `dst` is written.
 fn product<T: Elem>(
-    dst: &mut [T],
+    dst: &mut [MaybeUninit<T>],
     (lhs, a): (&[T], &Operand),
     (rhs, b): (&[T], &Operand),
     bi: usize,
@@ -218,6 +242,9 @@ fn product<T: Elem>(
     parallel: bool,
 ) -> candle_core::Result<()> {
     if k == 0 || m == 0 || n == 0 {
+        dst.iter_mut().for_each(|d| {
+            d.write(T::default());
+        });
         return Ok(());
     }
     let (ao, bo) = (a.offsets[bi], b.offsets[bi]);
@@ -246,7 +273,11 @@ fn product<T: Elem>(
             T::own_product(dst, lhs, rhs, parallel);
         }
         Path::Scalar => scalar(dst, lhs, a, rhs, b, m, k, n),
-        Path::Gemm => gemm_slices(dst, lhs, a, rhs, b, (m, k, n), parallel),
+        Path::Gemm => {
+            // gemm is handed initialised memory: it may read what it overwrites
+            let dst = init(dst);
+            gemm_slices(dst, lhs, a, rhs, b, (m, k, n), parallel)
+        }
     }
     Ok(())
 }
@@ -316,10 +347,22 @@ fn check_extent(
     Ok(())
 }
 
+/// `dst` with every element set to zero, as initialised memory.
+fn init<T: Elem>(dst: &mut [MaybeUninit<T>]) -> &mut [T] {
+    dst.iter_mut().for_each(|d| {
+        d.write(T::default());
+    });
+    // SAFETY: every element was just written.
+    #[allow(unsafe_code)]
+    unsafe {
+        &mut *(dst as *mut [MaybeUninit<T>] as *mut [T])
+    }
+}
+
 /// The definition, as a loop: fma chain per slice from zero, slices added left to right.
 #[allow(clippy::too_many_arguments)]
 fn scalar<T: Elem>(
-    dst: &mut [T],
+    dst: &mut [MaybeUninit<T>],
     a: &[T],
     ao: &Operand,
     b: &[T],
@@ -338,7 +381,7 @@ fn scalar<T: Elem>(
                 }
                 acc = if s == 0 { p } else { acc + p };
             }
-            dst[i * n + j] = acc;
+            dst[i * n + j].write(acc);
         }
     }
 }
@@ -474,7 +517,7 @@ mod tests {
             b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
         );
         let (ao, bo) = (operand(&la, &batch), operand(&lb, &batch));
-        let mut out = vec![0f32; ao.offsets.len() * m * n];
+        let mut out = nans(ao.offsets.len() * m * n);
         for (bi, dst) in out.chunks_exact_mut(m * n).enumerate() {
             scalar(
                 dst,
@@ -489,7 +532,20 @@ mod tests {
         }
         let mut shape = batch;
         shape.extend([m, n]);
-        Tensor::from_vec(out, shape, &Device::Cpu).unwrap()
+        Tensor::from_vec(read(out), shape, &Device::Cpu).unwrap()
+    }
+
+    /// An output buffer of NaNs: an element a path forgot to write stays NaN.
+    fn nans(len: usize) -> Vec<MaybeUninit<f32>> {
+        vec![MaybeUninit::new(f32::NAN); len]
+    }
+
+    fn read(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+        // SAFETY: every element was initialised by `nans` (and maybe overwritten since).
+        #[allow(unsafe_code)]
+        out.into_iter()
+            .map(|x| unsafe { x.assume_init() })
+            .collect()
     }
 
     /// The product of `a` and `b` (any layouts) computed on `path`.
@@ -504,13 +560,13 @@ mod tests {
         let ((av, la), (bv, lb)) = (raw(a), raw(b));
         let Dims { batch, m, k, n } = dims(&la, &lb).unwrap();
         let (ao, bo) = (operand(&la, &batch), operand(&lb, &batch));
-        let mut out = vec![0f32; ao.offsets.len() * m * n];
+        let mut out = nans(ao.offsets.len() * m * n);
         for (bi, dst) in out.chunks_exact_mut((m * n).max(1)).enumerate() {
             product(dst, (&av, &ao), (&bv, &bo), bi, (m, k, n), path, parallel).unwrap();
         }
         let mut shape = batch;
         shape.extend([m, n]);
-        Tensor::from_vec(out, shape, &Device::Cpu).unwrap()
+        Tensor::from_vec(read(out), shape, &Device::Cpu).unwrap()
     }
 
     /// `t` with the same values stored transposed (a strided view of its last two dims).
@@ -538,6 +594,7 @@ mod tests {
             (1, 700, 50),
             (50, 700, 1),
             (8, 300, 8),
+            (5, 0, 7),
         ] {
             let (a, b) = (rand(&[m, k], 1), rand(&[k, n], 2));
             let want = bits(&reference(&a, &b));
