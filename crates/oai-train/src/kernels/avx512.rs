@@ -74,7 +74,9 @@ pub(super) fn product(
     }
     let row_panels = m.div_ceil(MR);
     let col_panels = n.div_ceil(NR);
-    let packed_a = pack_a(a, m, k);
+    // SAFETY: the CPU has AVX-512F (asserted above).
+    #[allow(unsafe_code)]
+    let packed_a = unsafe { pack_a(a, m, k) };
     let threads = if parallel { crate::pool::threads() } else { 1 };
     // Enough units to keep every thread busy: split the rows too when the columns are few.
     let groups = if col_panels >= 4 * threads {
@@ -93,7 +95,11 @@ pub(super) fn product(
         let mut packed_b = vec![0f32; SLICE.min(k) * NR];
         for (s, k0) in (0..k).step_by(SLICE).enumerate() {
             let ks = SLICE.min(k - k0);
-            pack_b(b, (k0, ks), (j0, cols), &mut packed_b);
+            // SAFETY: the CPU has AVX-512F (asserted above).
+            #[allow(unsafe_code)]
+            unsafe {
+                pack_b(b, (k0, ks), (j0, cols), &mut packed_b);
+            }
             for p in p0..row_panels.min(p0 + group_len) {
                 let panel = &packed_a[row_panels * MR * k0 + p * MR * ks..][..MR * ks];
                 let rows = MR.min(m - p * MR);
@@ -150,7 +156,12 @@ unsafe impl Sync for Out {}
 
 /// `a` packed slice by slice, each slice panel by panel of `MR` rows as `[ks][MR]` (rows past
 /// `m` are zeros): slice `s` starts at `row_panels * MR * k0`, its panel `p` at `p * MR * ks`.
-fn pack_a(a: View<'_>, m: usize, k: usize) -> Vec<f32> {
+///
+/// # Safety
+/// The CPU has AVX-512F (row copies compile to its vector moves).
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a(a: View<'_>, m: usize, k: usize) -> Vec<f32> {
     let row_panels = m.div_ceil(MR);
     let mut packed = vec![0f32; row_panels * MR * k];
     for k0 in (0..k).step_by(SLICE) {
@@ -162,7 +173,8 @@ fn pack_a(a: View<'_>, m: usize, k: usize) -> Vec<f32> {
                 // stored transposed (a gradient read as grad^T): a panel row is contiguous
                 for (kk, row) in panel.chunks_exact_mut(MR).enumerate() {
                     let start = (k0 + kk) * a.cs + p * MR;
-                    row[..rows].copy_from_slice(&a.data[start..start + rows]);
+                    // SAFETY: the CPU has AVX-512F (this function's contract).
+                    unsafe { copy_row(&mut row[..rows], &a.data[start..start + rows]) };
                 }
             } else {
                 for r in 0..rows {
@@ -178,7 +190,17 @@ fn pack_a(a: View<'_>, m: usize, k: usize) -> Vec<f32> {
 
 /// Rows `k0..k0 + ks` and columns `j0..j0 + cols` of `b` as `[ks][NR]` (columns past `cols`
 /// are zeros).
-fn pack_b(b: View<'_>, (k0, ks): (usize, usize), (j0, cols): (usize, usize), out: &mut [f32]) {
+///
+/// # Safety
+/// The CPU has AVX-512F (row copies compile to its vector moves).
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_b(
+    b: View<'_>,
+    (k0, ks): (usize, usize),
+    (j0, cols): (usize, usize),
+    out: &mut [f32],
+) {
     let out = &mut out[..ks * NR];
     if cols < NR {
         out.fill(0.0);
@@ -186,7 +208,8 @@ fn pack_b(b: View<'_>, (k0, ks): (usize, usize), (j0, cols): (usize, usize), out
     if b.cs == 1 {
         for (kk, row) in out.chunks_exact_mut(NR).enumerate() {
             let start = (k0 + kk) * b.rs + j0;
-            row[..cols].copy_from_slice(&b.data[start..start + cols]);
+            // SAFETY: the CPU has AVX-512F (this function's contract).
+            unsafe { copy_row(&mut row[..cols], &b.data[start..start + cols]) };
         }
         return;
     }
@@ -262,6 +285,30 @@ unsafe fn transpose8(src: *const f32, ld_src: usize, dst: *mut f32, ld_dst: usiz
         for i in 0..4 {
             _mm256_storeu_ps(dst.add(i * ld_dst), lanes2::<0x20>(u[i], u[i + 4]));
             _mm256_storeu_ps(dst.add((i + 4) * ld_dst), lanes2::<0x31>(u[i], u[i + 4]));
+        }
+    }
+}
+
+/// `dst = src` for the short rows (at most [`NR`] floats) packing copies, as masked vector
+/// moves instead of a call to `memcpy`.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[allow(unsafe_code)]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_row(dst: &mut [f32], src: &[f32]) {
+    assert!(
+        dst.len() == src.len() && src.len() <= NR,
+        "a row of a panel"
+    );
+    for v in 0..NV {
+        let mask = lanes(src.len().saturating_sub(16 * v));
+        // SAFETY: the masks cover only the `len` floats both slices hold; masked-off lanes
+        // are never touched.
+        unsafe {
+            let x = _mm512_maskz_loadu_ps(mask, src.as_ptr().wrapping_add(16 * v));
+            _mm512_mask_storeu_ps(dst.as_mut_ptr().wrapping_add(16 * v), mask, x);
         }
     }
 }
