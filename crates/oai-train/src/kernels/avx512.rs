@@ -76,7 +76,7 @@ pub(super) fn product(
     let col_panels = n.div_ceil(NR);
     // SAFETY: the CPU has AVX-512F (asserted above).
     #[allow(unsafe_code)]
-    let packed_a = unsafe { pack_a(a, m, k) };
+    let packed_a = unsafe { pack_a(a, m, k, parallel) };
     let threads = if parallel { crate::pool::threads() } else { 1 };
     // Enough units to keep every thread busy: split the rows too when the columns are few.
     let groups = if col_panels >= 4 * threads {
@@ -161,31 +161,60 @@ unsafe impl Sync for Out {}
 /// The CPU has AVX-512F (row copies compile to its vector moves).
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_a(a: View<'_>, m: usize, k: usize) -> Vec<f32> {
+unsafe fn pack_a(a: View<'_>, m: usize, k: usize, parallel: bool) -> Vec<f32> {
     let row_panels = m.div_ceil(MR);
     let mut packed = vec![0f32; row_panels * MR * k];
+    let mut panels = Vec::with_capacity(row_panels * k.div_ceil(SLICE));
+    let mut rest = packed.as_mut_slice();
     for k0 in (0..k).step_by(SLICE) {
         let ks = SLICE.min(k - k0);
-        let slice = &mut packed[row_panels * MR * k0..][..row_panels * MR * ks];
-        for (p, panel) in slice.chunks_exact_mut(MR * ks).enumerate() {
-            let rows = MR.min(m - p * MR);
-            if a.rs == 1 {
-                // stored transposed (a gradient read as grad^T): a panel row is contiguous
-                for (kk, row) in panel.chunks_exact_mut(MR).enumerate() {
-                    let start = (k0 + kk) * a.cs + p * MR;
-                    // SAFETY: the CPU has AVX-512F (this function's contract).
-                    unsafe { copy_row(&mut row[..rows], &a.data[start..start + rows]) };
-                }
-            } else {
-                for r in 0..rows {
-                    for kk in 0..ks {
-                        panel[kk * MR + r] = a.at(p * MR + r, k0 + kk);
-                    }
-                }
+        for p in 0..row_panels {
+            let (panel, tail) = rest.split_at_mut(MR * ks);
+            panels.push(((k0, ks), p, panel));
+            rest = tail;
+        }
+    }
+    let pack = |((k0, ks), p, panel): ((usize, usize), usize, &mut [f32])| {
+        // SAFETY: the CPU has AVX-512F (this function's contract).
+        unsafe { pack_a_panel(a, (k0, ks), (p * MR, MR.min(m - p * MR)), panel) }
+    };
+    if parallel && m * k >= PARALLEL_PACK {
+        crate::pool::for_each_part(panels, pack);
+    } else {
+        panels.into_iter().for_each(pack);
+    }
+    packed
+}
+
+/// Left operands of at least this many elements are packed by the pool's threads.
+const PARALLEL_PACK: usize = 1 << 15;
+
+/// Rows `i0..i0 + rows` and columns `k0..k0 + ks` of `a` as `[ks][MR]` into `panel`.
+///
+/// # Safety
+/// The CPU has AVX-512F (row copies compile to its vector moves).
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a_panel(
+    a: View<'_>,
+    (k0, ks): (usize, usize),
+    (i0, rows): (usize, usize),
+    panel: &mut [f32],
+) {
+    if a.rs == 1 {
+        // stored transposed (a gradient read as grad^T): a panel row is contiguous
+        for (kk, row) in panel.chunks_exact_mut(MR).enumerate() {
+            let start = (k0 + kk) * a.cs + i0;
+            // SAFETY: the CPU has AVX-512F (this function's contract).
+            unsafe { copy_row(&mut row[..rows], &a.data[start..start + rows]) };
+        }
+    } else {
+        for r in 0..rows {
+            for kk in 0..ks {
+                panel[kk * MR + r] = a.at(i0 + r, k0 + kk);
             }
         }
     }
-    packed
 }
 
 /// Rows `k0..k0 + ks` and columns `j0..j0 + cols` of `b` as `[ks][NR]` (columns past `cols`
