@@ -14,14 +14,32 @@ pub(crate) fn threads() -> usize {
     candle_core::utils::barrier_pool().n_workers() + 1
 }
 
-/// Run `f` on `units` indices spread over the pool (the calling thread takes part). `f` must
-/// not use the pool again nor run candle ops: on the calling thread that would wait on the
-/// pool's own lock.
+thread_local! {
+    /// Whether this thread is running units handed to the pool.
+    static IN_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` on `units` indices spread over the pool (the calling thread takes part). Work
+/// handed to the pool from inside `f` runs on the thread that hands it (candle's pool is not
+/// reentrant); `f` must not run candle's own parallel ops, which would wait on the pool's lock.
 pub(crate) fn for_each_index(units: usize, f: impl Fn(usize) + Sync) {
-    if units <= 1 || threads() == 1 {
+    if units <= 1 || threads() == 1 || IN_POOL.with(|p| p.get()) {
         return (0..units).for_each(f);
     }
-    candle_core::utils::barrier_pool().execute_chunked(units, |range| range.for_each(&f));
+    /// Clears the flag even when a unit panics.
+    struct Inside;
+    impl Drop for Inside {
+        fn drop(&mut self) {
+            IN_POOL.with(|p| p.set(false));
+        }
+    }
+    IN_POOL.with(|p| p.set(true));
+    let _inside = Inside;
+    candle_core::utils::barrier_pool().execute_chunked(units, |range| {
+        // the pool's workers mark themselves too, so their nested calls run inline
+        IN_POOL.with(|p| p.set(true));
+        range.for_each(&f)
+    });
 }
 
 /// Run `f` on every part, each part on one thread of the pool.
@@ -52,6 +70,23 @@ mod tests {
             .collect();
         for_each_index(hits.len(), |i| {
             hits[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert!(hits
+            .iter()
+            .all(|h| h.load(std::sync::atomic::Ordering::Relaxed) == 1));
+    }
+
+    /// Work handed to the pool from inside the pool runs inline instead of waiting on the
+    /// pool's lock forever.
+    #[test]
+    fn nested_use_runs_inline() {
+        let hits: Vec<_> = (0..64)
+            .map(|_| std::sync::atomic::AtomicU32::new(0))
+            .collect();
+        for_each_index(8, |i| {
+            for_each_index(8, |j| {
+                hits[i * 8 + j].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            });
         });
         assert!(hits
             .iter()
