@@ -46,11 +46,44 @@ pub(crate) fn for_each_index(units: usize, f: impl Fn(usize) + Sync) {
 pub(crate) fn for_each_part<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync) {
     let slots: Vec<Mutex<Option<T>>> = parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
     for_each_index(slots.len(), |i| {
-        let part = slots[i].lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(part) = part {
+        if let Some(part) = lock(&slots[i]).take() {
             f(part);
         }
     });
+}
+
+/// `f(0), f(1), ... f(units - 1)`, computed on the pool.
+pub(crate) fn map<R: Send>(units: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let slots: Vec<Mutex<Option<R>>> = (0..units).map(|_| Mutex::new(None)).collect();
+    for_each_index(units, |i| *lock(&slots[i]) = Some(f(i)));
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every unit ran")
+        })
+        .collect()
+}
+
+/// `f(start, chunk)` on `data` cut into one chunk per thread of the pool (`start` is the
+/// chunk's first index); one chunk on this thread when `data` is shorter than `min_parallel`.
+pub(crate) fn for_each_chunk<T: Send>(
+    data: &mut [T],
+    min_parallel: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let len = match data.len() < min_parallel {
+        true => data.len().max(1),
+        false => data.len().div_ceil(threads()),
+    };
+    let parts = data.chunks_mut(len).enumerate().collect();
+    for_each_part(parts, |(i, chunk)| f(i * len, chunk));
+}
+
+/// The slot's contents, whether or not a unit panicked while holding it.
+fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -74,6 +107,19 @@ mod tests {
         assert!(hits
             .iter()
             .all(|h| h.load(std::sync::atomic::Ordering::Relaxed) == 1));
+        assert_eq!(
+            map(20, |i| i * i),
+            (0..20).map(|i| i * i).collect::<Vec<_>>()
+        );
+        for len in [0, 5, 100_000] {
+            let mut data = vec![0usize; len];
+            for_each_chunk(&mut data, 1000, |start, chunk| {
+                for (i, x) in chunk.iter_mut().enumerate() {
+                    *x = start + i;
+                }
+            });
+            assert!(data.iter().enumerate().all(|(i, x)| *x == i), "{len}");
+        }
     }
 
     /// Work handed to the pool from inside the pool runs inline instead of waiting on the

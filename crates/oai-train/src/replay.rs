@@ -209,7 +209,7 @@ fn init_mismatch<S: BlockStore + Clone + 'static>(
     vlog: &VerifiedLog,
     run: &mut Run<S>,
 ) -> Result<Option<Mismatch>> {
-    let derived = run.commitment()?.root;
+    let derived = run.params.commitment()?.root;
     Ok((derived != vlog.header.init).then(|| Mismatch {
         step: 0,
         field: Field::Init,

@@ -311,11 +311,6 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         })
     }
 
-    /// The commitment to the weights as they are now.
-    pub fn commitment(&self) -> Result<Commitment> {
-        self.params.commitment()
-    }
-
     fn update(
         &mut self,
         records: &[Record],

@@ -89,7 +89,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         let vlog = VerifiedLog::load(&store, log).await?;
         let at = vlog.log.checkpoints.last().copied();
         let mut run = Run::restore(store, &vlog, at, device).await?;
-        if at.is_none() && run.commitment()?.root != vlog.header.init {
+        if at.is_none() && run.params.commitment()?.root != vlog.header.init {
             return Err(Error::ResumeMismatch {
                 step: 0,
                 field: Field::Init.to_string(),

@@ -6,7 +6,6 @@
 use blake3::hazmat::{
     left_subtree_len, merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode,
 };
-use std::sync::Mutex;
 
 /// The largest subtree one thread hashes (a power of two, a multiple of BLAKE3's chunk).
 const PIECE: u64 = 256 * 1024;
@@ -43,27 +42,17 @@ pub(crate) fn hash_all(inputs: &[&[u8]]) -> Vec<blake3::Hash> {
         .enumerate()
         .map(|(input, data)| split(input, 0, data.len() as u64, &mut pieces))
         .collect();
-    let digests: Vec<Mutex<Option<Digest>>> = pieces.iter().map(|_| Mutex::new(None)).collect();
-    crate::pool::for_each_index(pieces.len(), |i| {
+    let digests = crate::pool::map(pieces.len(), |i| {
         let Piece { input, offset, len } = pieces[i];
         let bytes = &inputs[input][offset as usize..(offset + len) as usize];
-        let digest = if len == inputs[input].len() as u64 {
+        if len == inputs[input].len() as u64 {
             Digest::Root(blake3::hash(bytes))
         } else {
             let mut hasher = blake3::Hasher::new();
             hasher.set_input_offset(offset).update(bytes);
             Digest::Subtree(hasher.finalize_non_root())
-        };
-        *digests[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(digest);
+        }
     });
-    let digests: Vec<Digest> = digests
-        .into_iter()
-        .map(|d| {
-            d.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every piece was hashed")
-        })
-        .collect();
     trees.iter().map(|tree| root(tree, &digests)).collect()
 }
 

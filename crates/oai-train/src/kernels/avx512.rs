@@ -23,7 +23,7 @@ use std::arch::x86_64::{
 
 use std::mem::MaybeUninit;
 
-use super::matmul::SLICE;
+use super::matmul::{View, SLICE};
 
 /// Rows of the output a kernel call computes.
 const MR: usize = 14;
@@ -37,30 +37,13 @@ pub(super) fn available() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
 }
 
-/// A strided f32 matrix: element `(i, j)` at `data[i * rs + j * cs]`.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct View<'a> {
-    /// The storage, from the matrix's first element on.
-    pub data: &'a [f32],
-    /// Row stride.
-    pub rs: usize,
-    /// Column stride.
-    pub cs: usize,
-}
-
-impl View<'_> {
-    fn at(&self, i: usize, j: usize) -> f32 {
-        self.data[i * self.rs + j * self.cs]
-    }
-}
-
 /// `dst [m, n]` (row-major) = `a [m, k] @ b [k, n]` by the fixed-slice definition, spread over
-/// the pool when `parallel`; every element of `dst` is written (none is read first). Panics if [`available`] is false or a view does not fit its
-/// storage (the caller checks both).
+/// the pool when `parallel`; every element of `dst` is written (none is read first). Panics if
+/// [`available`] is false or a view does not fit its storage (the caller checks both).
 pub(super) fn product(
     dst: &mut [MaybeUninit<f32>],
-    a: View<'_>,
-    b: View<'_>,
+    a: View<'_, f32>,
+    b: View<'_, f32>,
     (m, k, n): (usize, usize, usize),
     parallel: bool,
 ) {
@@ -121,7 +104,7 @@ pub(super) fn product(
             }
         }
     };
-    let units = groups.min(row_panels.div_ceil(group_len)) * col_panels;
+    let units = row_panels.div_ceil(group_len) * col_panels;
     if parallel {
         crate::pool::for_each_index(units, unit);
     } else {
@@ -161,7 +144,7 @@ unsafe impl Sync for Out {}
 /// The CPU has AVX-512F (row copies compile to its vector moves).
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_a(a: View<'_>, m: usize, k: usize, parallel: bool) -> Vec<f32> {
+unsafe fn pack_a(a: View<'_, f32>, m: usize, k: usize, parallel: bool) -> Vec<f32> {
     let row_panels = m.div_ceil(MR);
     let mut packed = vec![0f32; row_panels * MR * k];
     let mut panels = Vec::with_capacity(row_panels * k.div_ceil(SLICE));
@@ -196,7 +179,7 @@ const PARALLEL_PACK: usize = 1 << 15;
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_a_panel(
-    a: View<'_>,
+    a: View<'_, f32>,
     (k0, ks): (usize, usize),
     (i0, rows): (usize, usize),
     panel: &mut [f32],
@@ -225,7 +208,7 @@ unsafe fn pack_a_panel(
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_b(
-    b: View<'_>,
+    b: View<'_, f32>,
     (k0, ks): (usize, usize),
     (j0, cols): (usize, usize),
     out: &mut [f32],

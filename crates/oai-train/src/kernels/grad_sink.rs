@@ -55,6 +55,19 @@ pub(crate) fn collecting<R>(
     (out, grads)
 }
 
+/// The gradient of operand `t` of a matmul's backward pass: none when no gradient flows to `t`
+/// (the input batch: nothing would read it, so `compute` does not run), else `compute()`
+/// [`offer`]ed to the sink.
+pub(crate) fn operand_gradient(
+    t: &Tensor,
+    compute: impl FnOnce() -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Option<Tensor>> {
+    match t.track_op() {
+        true => offer(t, compute()?),
+        false => Ok(None),
+    }
+}
+
 /// The gradient `grad` of `t`: kept by the sink when one is collecting `t` (`None` returned),
 /// else handed back for candle's backward pass to add up.
 pub(crate) fn offer(t: &Tensor, grad: Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -75,17 +88,13 @@ pub(crate) fn offer(t: &Tensor, grad: Tensor) -> candle_core::Result<Option<Tens
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_util::bits;
     use crate::model::{Dropout, Model, Pass};
     use crate::params::Params;
     use crate::spec::{ModelSpec, TransformerSpec};
     use crate::Kernels;
     use candle_core::Device;
     use oai_core::Seed;
-
-    fn bits(t: &Tensor) -> Vec<u32> {
-        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-        v.iter().map(|x| x.to_bits()).collect()
-    }
 
     /// The gradient of every parameter, from candle's backward pass alone and through the
     /// sink: the same bits, for the MLP, the transformer and LoRA adapters.

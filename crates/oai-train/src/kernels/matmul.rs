@@ -16,13 +16,13 @@
 //! definition as a scalar loop instead. A unit test checks the gemm path against the scalar
 //! definition bit for bit.
 
-use candle_core::backend::BackendStorage;
 use std::mem::MaybeUninit;
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use gemm::Parallelism;
 
 use super::grad_sink;
-use gemm::Parallelism;
 
 /// Length of the fixed k-slices.
 pub const SLICE: usize = 256;
@@ -42,11 +42,13 @@ trait Elem: Copy + Default + Send + Sync + std::ops::Add<Output = Self> + 'stati
     fn has_own_kernel() -> bool {
         false
     }
-    /// `dst = a @ b` on oai's own SIMD kernel (only called when [`Elem::has_own_kernel`]).
+    /// `dst = a @ b` (`[m, k] @ [k, n]`) on oai's own SIMD kernel (only called when
+    /// [`Elem::has_own_kernel`]).
     fn own_product(
         _dst: &mut [MaybeUninit<Self>],
-        _a: Matrix<'_, Self>,
-        _b: Matrix<'_, Self>,
+        _a: View<'_, Self>,
+        _b: View<'_, Self>,
+        _mkn: (usize, usize, usize),
         _par: bool,
     ) {
         unreachable!("no SIMD kernel for this float")
@@ -65,19 +67,12 @@ impl Elem for f32 {
     #[cfg(target_arch = "x86_64")]
     fn own_product(
         dst: &mut [MaybeUninit<Self>],
-        a: Matrix<'_, Self>,
-        b: Matrix<'_, Self>,
+        a: View<'_, Self>,
+        b: View<'_, Self>,
+        mkn: (usize, usize, usize),
         par: bool,
     ) {
-        use super::avx512::{product, View};
-        fn view(x: Matrix<'_, f32>) -> View<'_> {
-            View {
-                data: x.data,
-                rs: x.rs,
-                cs: x.cs,
-            }
-        }
-        product(dst, view(a), view(b), (a.rows, a.cols, b.cols), par);
+        super::avx512::product(dst, a, b, mkn, par);
     }
 }
 
@@ -88,14 +83,22 @@ impl Elem for f64 {
     }
 }
 
-/// One operand of one product: `rows x cols` at `data[i * rs + j * cs]`.
+/// A strided matrix, one operand of one product: element `(i, j)` at `data[i * rs + j * cs]`.
 #[derive(Debug, Clone, Copy)]
-struct Matrix<'a, T> {
-    data: &'a [T],
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
+pub(super) struct View<'a, T> {
+    /// The storage, from the matrix's first element on.
+    pub data: &'a [T],
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl<T: Copy> View<'_, T> {
+    /// Element `(i, j)`.
+    pub fn at(&self, i: usize, j: usize) -> T {
+        self.data[i * self.rs + j * self.cs]
+    }
 }
 
 /// How a product is computed; every path gives the definition's bits.
@@ -256,21 +259,12 @@ fn product<T: Elem>(
     check_extent(rhs.len(), k, n, b.rs, b.cs)?;
     match path {
         Path::Own => {
-            let lhs = Matrix {
-                data: lhs,
-                rows: m,
-                cols: k,
-                rs: a.rs,
-                cs: a.cs,
+            let view = |data, o: &Operand| View {
+                data,
+                rs: o.rs,
+                cs: o.cs,
             };
-            let rhs = Matrix {
-                data: rhs,
-                rows: k,
-                cols: n,
-                rs: b.rs,
-                cs: b.cs,
-            };
-            T::own_product(dst, lhs, rhs, parallel);
+            T::own_product(dst, view(lhs, a), view(rhs, b), (m, k, n), parallel);
         }
         Path::Scalar => scalar(dst, lhs, a, rhs, b, m, k, n),
         Path::Gemm => {
@@ -422,15 +416,8 @@ impl CustomOp2 for FixedSliceMatmul {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        // An operand no gradient flows to (the input batch) gets none: nothing reads it.
-        let ga = match a.track_op() {
-            true => grad_sink::offer(a, grad.apply_op2_no_bwd(&b.t()?, self)?)?,
-            false => None,
-        };
-        let gb = match b.track_op() {
-            true => grad_sink::offer(b, a.t()?.apply_op2_no_bwd(grad, self)?)?,
-            false => None,
-        };
+        let ga = grad_sink::operand_gradient(a, || grad.apply_op2_no_bwd(&b.t()?, self))?;
+        let gb = grad_sink::operand_gradient(b, || a.t()?.apply_op2_no_bwd(grad, self))?;
         Ok((ga, gb))
     }
 }
@@ -473,16 +460,10 @@ impl CustomOp2 for FixedSliceMatmulT {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         // d lhs = grad @ rhs; d rhs = grad^T @ lhs: the products `lhs @ rhs.t()`'s backward
-        // computes, each element's k-sum in the same order. An operand no gradient flows to
-        // (the input batch) gets none.
-        let ga = match a.track_op() {
-            true => grad_sink::offer(a, grad.apply_op2_no_bwd(b, &FixedSliceMatmul)?)?,
-            false => None,
-        };
-        let gb = match b.track_op() {
-            true => grad_sink::offer(b, grad.t()?.apply_op2_no_bwd(a, &FixedSliceMatmul)?)?,
-            false => None,
-        };
+        // computes, each element's k-sum in the same order.
+        let ga = grad_sink::operand_gradient(a, || grad.apply_op2_no_bwd(b, &FixedSliceMatmul))?;
+        let gb =
+            grad_sink::operand_gradient(b, || grad.t()?.apply_op2_no_bwd(a, &FixedSliceMatmul))?;
         Ok((ga, gb))
     }
 }
@@ -490,21 +471,11 @@ impl CustomOp2 for FixedSliceMatmulT {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::{assert_close, seeded};
+    use crate::kernels::test_util::{assert_close, bits, seeded};
     use candle_core::{DType, Device, Tensor};
 
     fn rand(shape: &[usize], seed: u64) -> Tensor {
         seeded(shape, seed, 2.0)
-    }
-
-    fn bits(t: &Tensor) -> Vec<u32> {
-        t.flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
-            .iter()
-            .map(|x| x.to_bits())
-            .collect()
     }
 
     /// The scalar definition for any shape, used as the reference.

@@ -183,6 +183,12 @@ pub(crate) mod test_util {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
+    /// The bits of every f32 of `t`, in order.
+    pub fn bits(t: &Tensor) -> Vec<u32> {
+        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
     /// The largest absolute difference is at most `tol`.
     pub fn assert_close(a: &Tensor, b: &Tensor, tol: f32) {
         let d = (a - b)

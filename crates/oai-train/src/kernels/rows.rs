@@ -115,13 +115,8 @@ impl CustomOp1 for SumRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::seeded;
+    use crate::kernels::test_util::{bits, seeded};
     use candle_core::Var;
-
-    fn bits(t: &Tensor) -> Vec<u32> {
-        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-        v.iter().map(|x| x.to_bits()).collect()
-    }
 
     /// Values and both gradients are candle's broadcast ops' to the bit.
     #[test]

@@ -44,12 +44,8 @@ fn map<T: Copy + Send + Sync>(
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg("libm unary ops take contiguous tensors".into()))?;
     let data = &data[start..end];
-    if data.len() < PARALLEL_MIN {
-        return Ok(data.iter().map(|x| f(*x)).collect());
-    }
     let mut out = data.to_vec();
-    let len = data.len().div_ceil(crate::pool::threads());
-    crate::pool::for_each_part(out.chunks_mut(len).collect(), |chunk| {
+    crate::pool::for_each_chunk(&mut out, PARALLEL_MIN, |_, chunk| {
         chunk.iter_mut().for_each(|x| *x = f(*x))
     });
     Ok(out)

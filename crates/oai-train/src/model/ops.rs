@@ -94,15 +94,10 @@ const PARALLEL_MASK: usize = 1 << 14;
 fn mask(seed: Seed, keep: f32, len: usize) -> Vec<f32> {
     let scale = 1.0 / keep;
     let mut out = vec![0f32; len];
-    let part = match len < PARALLEL_MASK {
-        true => len.max(1),
-        false => len.div_ceil(crate::pool::threads()),
-    };
-    let parts: Vec<_> = out.chunks_mut(part).enumerate().collect();
-    crate::pool::for_each_part(parts, |(i, part_out)| {
+    crate::pool::for_each_chunk(&mut out, PARALLEL_MASK, |start, part| {
         let mut rng = seed.rng();
-        rng.set_word_pos((i * part) as u128);
-        for m in part_out {
+        rng.set_word_pos(start as u128);
+        for m in part {
             *m = if unit_f32(rng.next_u32()) < keep {
                 scale
             } else {

@@ -240,7 +240,7 @@ pub fn grad_norm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::seeded;
+    use crate::kernels::test_util::{bits, seeded};
     use crate::model::Weights;
     use crate::params::{Init, ParamDef};
     use candle_core::Device;
@@ -259,11 +259,6 @@ mod tests {
 
     fn values(p: &Params) -> Vec<f32> {
         p.get("w").unwrap().to_vec1().unwrap()
-    }
-
-    fn bits(t: &Tensor) -> Vec<u32> {
-        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-        v.iter().map(|x| x.to_bits()).collect()
     }
 
     #[test]

@@ -10,8 +10,7 @@
 //! not a contiguous f32 CPU tensor) candle's own ops run instead. A unit test compares both
 //! bit for bit.
 
-use candle_core::{DType, Storage, Tensor};
-use std::sync::Mutex;
+use candle_core::{Storage, Tensor};
 
 use crate::Result;
 
@@ -55,33 +54,31 @@ fn sum_of_squares(xs: &[f32]) -> f32 {
 /// `g.sqr()?.sum_all()` of every tensor, the same bits; contiguous f32 CPU tensors are
 /// summed on the pool, one tensor per unit.
 pub(crate) fn sums_of_squares(grads: &[&Tensor]) -> Result<Vec<f32>> {
-    let direct = |t: &Tensor| {
-        let (storage, layout) = t.storage_and_layout();
-        candle_sums_with_avx2()
-            && t.dtype() == DType::F32
-            && matches!(&*storage, Storage::Cpu(_))
-            && layout.contiguous_offsets().is_some()
-    };
-    let sums: Vec<Mutex<Option<f32>>> = grads.iter().map(|_| Mutex::new(None)).collect();
-    let mine: Vec<usize> = (0..grads.len()).filter(|i| direct(grads[*i])).collect();
-    crate::pool::for_each_index(mine.len(), |u| {
-        let i = mine[u];
-        let (storage, layout) = grads[i].storage_and_layout();
-        if let (Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
-            if let Ok(values) = cpu.as_slice::<f32>() {
-                *sums[i].lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(sum_of_squares(&values[start..end]));
-            }
-        }
-    });
-    let mut out = Vec::with_capacity(grads.len());
-    for (g, sum) in grads.iter().zip(sums) {
-        out.push(match sum.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(s) => s,
-            None => g.sqr()?.sum_all()?.to_scalar::<f32>()?,
-        });
+    let direct = crate::pool::map(grads.len(), |i| direct_sum(grads[i]));
+    grads
+        .iter()
+        .zip(direct)
+        .map(|(g, sum)| match sum {
+            Some(s) => Ok(s),
+            None => Ok(g.sqr()?.sum_all()?.to_scalar::<f32>()?),
+        })
+        .collect()
+}
+
+/// [`sum_of_squares`] of a contiguous f32 CPU tensor where candle sums with AVX2; `None` where
+/// candle would take another path.
+fn direct_sum(t: &Tensor) -> Option<f32> {
+    if !candle_sums_with_avx2() {
+        return None;
     }
-    Ok(out)
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(cpu), Some((start, end))) => {
+            let values = cpu.as_slice::<f32>().ok()?;
+            Some(sum_of_squares(&values[start..end]))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
