@@ -135,7 +135,19 @@ impl Params {
 
     /// The weights commitment over the trainable tensors.
     pub fn commitment(&self) -> Result<Commitment> {
-        Commitment::of(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_tensor())))
+        Ok(self.commitment_beside(|| ())?.1)
+    }
+
+    /// `first()` on the calling thread while the pool's other threads start hashing, and the
+    /// commitment (see [`crate::pool::map_beside`]).
+    pub(crate) fn commitment_beside<A: Send>(
+        &self,
+        first: impl FnOnce() -> A + Send,
+    ) -> Result<(A, Commitment)> {
+        Commitment::of_beside(
+            self.vars.iter().map(|(k, v)| (k.as_str(), v.as_tensor())),
+            first,
+        )
     }
 }
 
@@ -186,17 +198,26 @@ pub struct Commitment {
 impl Commitment {
     /// Commit to `tensors`, which must come in name order.
     pub fn of<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<Self> {
+        Ok(Self::of_beside(tensors, || ())?.1)
+    }
+
+    /// [`Commitment::of`], with `first()` run on the calling thread beside the hashing.
+    fn of_beside<'a, A: Send>(
+        tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+        first: impl FnOnce() -> A + Send,
+    ) -> Result<(A, Self)> {
         let tensors: Vec<(&str, &Tensor)> = tensors.into_iter().collect();
         if tensors.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(Error::malformed("commitment", "tensors not in name order"));
         }
         let ts: Vec<&Tensor> = tensors.iter().map(|(_, t)| *t).collect();
+        let (first, hashes) = data_hashes(&ts, first)?;
         let leaves = tensors
             .iter()
-            .zip(data_hashes(&ts)?)
+            .zip(hashes)
             .map(|((name, t), data)| leaf(name, t, &data))
             .collect();
-        Ok(Self::from_leaves(leaves))
+        Ok((first, Self::from_leaves(leaves)))
     }
 
     /// The commitment with these leaves.
@@ -217,7 +238,7 @@ impl Commitment {
 /// BLAKE3 hash of the little-endian data. BLAKE3 hashes the bulk (several GB/s per core, and
 /// parallel over large tensors) so that committing to the weights every step stays cheap.
 pub fn tensor_digest(name: &str, t: &Tensor) -> Result<Digest> {
-    Ok(leaf(name, t, &data_hashes(&[t])?[0]))
+    Ok(leaf(name, t, &data_hashes(&[t], || ())?.1[0]))
 }
 
 fn leaf(name: &str, t: &Tensor, data: &blake3::Hash) -> Digest {
@@ -237,9 +258,12 @@ fn leaf(name: &str, t: &Tensor, data: &blake3::Hash) -> Digest {
     ])
 }
 
-/// BLAKE3 of each tensor's f32 values (little-endian), all hashed together on the pool; a
-/// contiguous f32 CPU tensor is read in place, any other is converted first.
-fn data_hashes(ts: &[&Tensor]) -> Result<Vec<blake3::Hash>> {
+/// BLAKE3 of each tensor's f32 values (little-endian), all hashed together on the pool beside
+/// `first()`; a contiguous f32 CPU tensor is read in place, any other is converted first.
+fn data_hashes<A: Send>(
+    ts: &[&Tensor],
+    first: impl FnOnce() -> A + Send,
+) -> Result<(A, Vec<blake3::Hash>)> {
     let in_place = |t: &Tensor| {
         let (storage, layout) = t.storage_and_layout();
         matches!(&*storage, Storage::Cpu(_))
@@ -270,7 +294,7 @@ fn data_hashes(ts: &[&Tensor]) -> Result<Vec<blake3::Hash>> {
         });
     }
     let slices: Vec<&[u8]> = bytes.iter().map(|b| b.as_ref()).collect();
-    Ok(crate::tree_hash::hash_all(&slices))
+    Ok(crate::tree_hash::hash_all_beside(first, &slices))
 }
 
 #[cfg(target_endian = "little")]

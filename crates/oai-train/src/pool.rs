@@ -7,6 +7,7 @@
 //! candle's pool too. How work is split between threads never changes a bit: every element
 //! is computed by one thread, in the same order.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Threads of the pool, the calling thread included.
@@ -23,23 +24,78 @@ thread_local! {
 /// handed to the pool from inside `f` runs on the thread that hands it (candle's pool is not
 /// reentrant); `f` must not run candle's own parallel ops, which would wait on the pool's lock.
 pub(crate) fn for_each_index(units: usize, f: impl Fn(usize) + Sync) {
-    if units <= 1 || threads() == 1 || IN_POOL.with(|p| p.get()) {
+    if units <= 1 || threads() == 1 || in_pool() {
         return (0..units).for_each(f);
     }
-    /// Clears the flag even when a unit panics.
-    struct Inside;
-    impl Drop for Inside {
-        fn drop(&mut self) {
-            IN_POOL.with(|p| p.set(false));
-        }
-    }
-    IN_POOL.with(|p| p.set(true));
-    let _inside = Inside;
+    let _inside = Inside::enter();
     candle_core::utils::barrier_pool().execute_chunked(units, |range| {
         // the pool's workers mark themselves too, so their nested calls run inline
         IN_POOL.with(|p| p.set(true));
         range.for_each(&f)
     });
+}
+
+/// `first()` on the calling thread while the pool's other threads start on `f(0), ...
+/// f(units - 1)`; once `first` returns, the calling thread takes the units not yet started.
+/// Serial work (the next batch's loading) thus runs beside parallel work that does not depend
+/// on it, instead of leaving the other threads idle.
+pub(crate) fn map_beside<A: Send, R: Send>(
+    first: impl FnOnce() -> A + Send,
+    units: usize,
+    f: impl Fn(usize) -> R + Sync,
+) -> (A, Vec<R>) {
+    if threads() == 1 || in_pool() {
+        return (first(), (0..units).map(f).collect());
+    }
+    let pool = candle_core::utils::barrier_pool();
+    // candle's pool numbers its workers 0..n and hands the calling thread n
+    let caller = pool.n_workers();
+    let first = Mutex::new(Some(first));
+    let first_out = Mutex::new(None);
+    let slots: Vec<Mutex<Option<R>>> = (0..units).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let _inside = Inside::enter();
+    pool.execute(|thread| {
+        IN_POOL.with(|p| p.set(true));
+        if thread == caller {
+            if let Some(first) = lock(&first).take() {
+                *lock(&first_out) = Some(first());
+            }
+        }
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= units {
+                break;
+            }
+            *lock(&slots[i]) = Some(f(i));
+        }
+    });
+    let first = first_out
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .expect("the calling thread ran first");
+    (first, collect(slots))
+}
+
+/// Whether this thread is already running units handed to the pool.
+fn in_pool() -> bool {
+    IN_POOL.with(|p| p.get())
+}
+
+/// Marks the calling thread as running pool units until dropped (even when a unit panics).
+struct Inside;
+
+impl Inside {
+    fn enter() -> Self {
+        IN_POOL.with(|p| p.set(true));
+        Inside
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        IN_POOL.with(|p| p.set(false));
+    }
 }
 
 /// Run `f` on every part, each part on one thread of the pool.
@@ -56,6 +112,11 @@ pub(crate) fn for_each_part<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync) {
 pub(crate) fn map<R: Send>(units: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     let slots: Vec<Mutex<Option<R>>> = (0..units).map(|_| Mutex::new(None)).collect();
     for_each_index(units, |i| *lock(&slots[i]) = Some(f(i)));
+    collect(slots)
+}
+
+/// The results of units that all ran.
+fn collect<R>(slots: Vec<Mutex<Option<R>>>) -> Vec<R> {
     slots
         .into_iter()
         .map(|s| {
@@ -120,6 +181,27 @@ mod tests {
             });
             assert!(data.iter().enumerate().all(|(i, x)| *x == i), "{len}");
         }
+    }
+
+    /// `first` runs once, on the calling thread (so it may hold what cannot leave it), and
+    /// every unit runs once beside it; pool work handed over inside `first` runs inline.
+    #[test]
+    fn first_runs_on_the_calling_thread_beside_the_units() {
+        let me = std::thread::current().id();
+        let (first, squares) = map_beside(
+            || {
+                let inner = map(10, |i| i + 1);
+                (std::thread::current().id(), inner)
+            },
+            100,
+            |i| i * i,
+        );
+        assert_eq!(first.0, me);
+        assert_eq!(first.1, (1..=10).collect::<Vec<_>>());
+        assert_eq!(squares, (0..100).map(|i| i * i).collect::<Vec<_>>());
+        let (none, empty) = map_beside(|| 7, 0, |i| i);
+        assert_eq!((none, empty), (7, Vec::<usize>::new()));
+        assert!(!in_pool(), "the flag is cleared after the call");
     }
 
     /// Work handed to the pool from inside the pool runs inline instead of waiting on the

@@ -2,6 +2,8 @@
 //! that all three compute a step with the very same code.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
@@ -47,7 +49,9 @@ impl Executed {
 /// Where one step's wall-clock time went, phase by phase.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepTimes {
-    /// Loading the batch's records from the store, each proven against the dataset root.
+    /// Loading the batch's records from the store, each proven against the dataset root. In a
+    /// logged run the batch loads during the previous step's `hash`; this is then only the
+    /// time to take it over.
     pub batch: Duration,
     /// The batch's tensors, the forward pass and the loss.
     pub forward: Duration,
@@ -57,7 +61,8 @@ pub struct StepTimes {
     pub clip: Duration,
     /// The optimiser's update of the weights and its state.
     pub optimizer: Duration,
-    /// Hashing the updated weights for the step's commitment (logged runs only).
+    /// Hashing the updated weights for the step's commitment (logged runs only), while the
+    /// calling thread loads the next step's batch beside it.
     pub hash: Duration,
     /// Writing the previous step's record, and the checkpoint when one is due.
     pub log: Duration,
@@ -135,6 +140,51 @@ pub(crate) struct Run<S> {
     pub env: ComputeEnv,
     /// Steps applied so far.
     pub step: u64,
+    /// A step's batch loaded ahead, while the previous step's weights were hashed.
+    prefetched: Option<(u64, Result<Batch>)>,
+}
+
+/// A step's records, each proven against the dataset root, and where they sit in the epochs.
+#[derive(Debug)]
+struct Batch {
+    epoch: u64,
+    batch_step: u64,
+    records: Vec<Record>,
+    /// The digests of the records' CIDs, in batch order.
+    cids: Vec<Digest>,
+}
+
+/// Step `step`'s batch of `version` as `sampler` draws it, each record proven against the
+/// dataset root.
+async fn load_batch<S: BlockStore>(
+    store: &S,
+    version: &Version,
+    sampler: &mut Sampler,
+    step: u64,
+) -> Result<Batch> {
+    let spe = sampler.steps_per_epoch();
+    let (epoch, batch_step) = (step / spe, step % spe);
+    let indices = sampler.indices(epoch, batch_step)?;
+    let root = version.root();
+    let mut records = Vec::with_capacity(indices.len());
+    let mut cids = Vec::with_capacity(indices.len());
+    for i in indices {
+        let (record, cid, proof) = version.prove(store, i).await?;
+        if proof.index != i || !proof.verify_cid(&cid, &root) {
+            return Err(Error::BatchProof {
+                step,
+                reason: format!("record {cid} at index {i}"),
+            });
+        }
+        records.push(record);
+        cids.push(ids::digest_of(&cid)?);
+    }
+    Ok(Batch {
+        epoch,
+        batch_step,
+        records,
+        cids,
+    })
 }
 
 impl<S: BlockStore + Clone + 'static> Run<S> {
@@ -245,63 +295,43 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             device,
             env,
             step,
+            prefetched: None,
         })
-    }
-
-    /// The records of step `step`'s batch with their CIDs, each proven against the dataset
-    /// root.
-    pub async fn batch(&mut self, step: u64) -> Result<(u64, u64, Vec<Record>, Vec<Digest>)> {
-        let spe = self.sampler.steps_per_epoch();
-        let (epoch, batch_step) = (step / spe, step % spe);
-        let indices = self.sampler.indices(epoch, batch_step)?;
-        let root = self.version.root();
-        let mut records = Vec::with_capacity(indices.len());
-        let mut cids = Vec::with_capacity(indices.len());
-        for i in indices {
-            let (record, cid, proof) = self.version.prove(&self.store, i).await?;
-            if proof.index != i || !proof.verify_cid(&cid, &root) {
-                return Err(Error::BatchProof {
-                    step,
-                    reason: format!("record {cid} at index {i}"),
-                });
-            }
-            records.push(record);
-            cids.push(ids::digest_of(&cid)?);
-        }
-        Ok((epoch, batch_step, records, cids))
     }
 
     /// Execute the next step: load its batch, forward, backward, clip, update. On a non-finite
     /// loss or gradient the weights are left as they were.
     ///
     /// With `commit`, the updated weights are hashed right away (into [`Executed::weights`]),
-    /// on the pool the step ran on: a thread beside the step would compete with it for the
-    /// same cores.
+    /// on the pool the step ran on, while the calling thread loads the next step's batch.
     pub async fn execute(&mut self, commit: bool) -> Result<Executed> {
         let step = self.step;
         let mut mark = Instant::now();
-        let (epoch, batch_step, records, batch) = self.batch(step).await?;
+        let batch = match self.prefetched.take() {
+            Some((at, batch)) if at == step => batch?,
+            _ => load_batch(&self.store, &self.version, &mut self.sampler, step).await?,
+        };
         let mut times = StepTimes {
             batch: lap(&mut mark),
             ..StepTimes::default()
         };
         let lr = self.spec.schedule.lr(step);
         let seed = dropout_seed(seeds(&self.spec).run, step);
-        let (loss, grad_norm) = self.update(&records, step, lr, seed, &mut times)?;
+        let (loss, grad_norm) = self.update(&batch.records, step, lr, seed, &mut times)?;
         self.step += 1;
         let weights = match commit {
             true => {
                 let mut mark = Instant::now();
-                let w = self.params.commitment()?;
+                let w = self.commit_loading_next().await?;
                 times.hash = lap(&mut mark);
                 Some(w)
             }
             false => None,
         };
         Ok(Executed {
-            epoch,
-            batch_step,
-            batch,
+            epoch: batch.epoch,
+            batch_step: batch.batch_step,
+            batch: batch.cids,
             dropout_seed: seed,
             lr,
             loss,
@@ -309,6 +339,30 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             times,
             weights,
         })
+    }
+
+    /// The commitment to the current weights. When a step follows, its batch loads on the
+    /// calling thread while the pool's other threads hash: loading is serial, and in the next
+    /// step they would wait for it. The batch waits in `self.prefetched`; one that fails to
+    /// load fails that step, not this one.
+    async fn commit_loading_next(&mut self) -> Result<Commitment> {
+        let next = self.step;
+        if next >= self.spec.steps {
+            return self.params.commitment();
+        }
+        let load = load_batch(&self.store, &self.version, &mut self.sampler, next);
+        let mut load = std::pin::pin!(load);
+        let (polled, weights) = self.params.commitment_beside(|| {
+            // a store that answers at once (memory, local disk) loads the whole batch here;
+            // one that waits for I/O goes on below, with the runtime's waker
+            load.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+        })?;
+        let batch = match polled {
+            Poll::Ready(batch) => batch,
+            Poll::Pending => load.await,
+        };
+        self.prefetched = Some((next, batch));
+        Ok(weights)
     }
 
     fn update(

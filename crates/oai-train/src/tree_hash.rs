@@ -35,14 +35,24 @@ enum Digest {
 }
 
 /// `blake3::hash` of every input, computed on the pool.
-pub(crate) fn hash_all(inputs: &[&[u8]]) -> Vec<blake3::Hash> {
+#[cfg(test)]
+fn hash_all(inputs: &[&[u8]]) -> Vec<blake3::Hash> {
+    hash_all_beside(|| (), inputs).1
+}
+
+/// `first()` on the calling thread while the pool's other threads start hashing (see
+/// [`crate::pool::map_beside`]), and `blake3::hash` of every input.
+pub(crate) fn hash_all_beside<A: Send>(
+    first: impl FnOnce() -> A + Send,
+    inputs: &[&[u8]],
+) -> (A, Vec<blake3::Hash>) {
     let mut pieces = Vec::new();
     let trees: Vec<Node> = inputs
         .iter()
         .enumerate()
         .map(|(input, data)| split(input, 0, data.len() as u64, &mut pieces))
         .collect();
-    let digests = crate::pool::map(pieces.len(), |i| {
+    let (first, digests) = crate::pool::map_beside(first, pieces.len(), |i| {
         let Piece { input, offset, len } = pieces[i];
         let bytes = &inputs[input][offset as usize..(offset + len) as usize];
         if len == inputs[input].len() as u64 {
@@ -53,7 +63,8 @@ pub(crate) fn hash_all(inputs: &[&[u8]]) -> Vec<blake3::Hash> {
             Digest::Subtree(hasher.finalize_non_root())
         }
     });
-    trees.iter().map(|tree| root(tree, &digests)).collect()
+    let roots = trees.iter().map(|tree| root(tree, &digests)).collect();
+    (first, roots)
 }
 
 /// The tree of `len` bytes at `offset` (a subtree's start, or 0), its pieces appended.
