@@ -6,7 +6,7 @@
 //!   hash-chained step record, checkpoints every 100 steps) next to the same trainer with
 //!   logging off, on the 784-1024-1024-10 MLP and on a small transformer LM; rounds alternate
 //!   between the two modes; printed: the best round of each and the median per-round ratio.
-//!   A step's weights are hashed on a background thread while the next step computes;
+//!   a step's weights are hashed on the pool while the calling thread loads the next batch;
 //! - replay cost: replaying one step right after a checkpoint and nine steps after it, next to
 //!   one training step and the time to write one checkpoint.
 //!

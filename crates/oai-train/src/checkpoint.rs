@@ -38,12 +38,13 @@ struct Meta {
     step: u64,
 }
 
-struct F32View {
+/// One tensor's little-endian f32 bytes, as safetensors serialises them.
+struct F32View<'a> {
     shape: Vec<usize>,
-    data: Vec<u8>,
+    data: &'a [u8],
 }
 
-impl View for &F32View {
+impl View for &F32View<'_> {
     fn dtype(&self) -> Dtype {
         Dtype::F32
     }
@@ -51,7 +52,7 @@ impl View for &F32View {
         &self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.data)
+        Cow::Borrowed(self.data)
     }
     fn data_len(&self) -> usize {
         self.data.len()
@@ -59,36 +60,37 @@ impl View for &F32View {
 }
 
 impl Checkpoint {
-    /// The `safetensors` bytes.
+    /// The `safetensors` bytes (the tensors are read in place, copied once into the file).
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let mut views = BTreeMap::new();
-        let named = self.params.iter().map(|(k, t)| (k.clone(), t)).chain(
-            self.optimizer
-                .iter()
-                .map(|(k, t)| (format!("{OPTIM_PREFIX}{k}"), t)),
-        );
-        for (name, t) in named {
-            let values = t
-                .flatten_all()?
-                .to_dtype(candle_core::DType::F32)?
-                .to_vec1::<f32>()?;
-            let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            views.insert(
-                name,
-                F32View {
-                    shape: t.dims().to_vec(),
-                    data,
-                },
-            );
-        }
+        let named: BTreeMap<String, &Tensor> = self
+            .params
+            .iter()
+            .map(|(k, t)| (k.clone(), t))
+            .chain(
+                self.optimizer
+                    .iter()
+                    .map(|(k, t)| (format!("{OPTIM_PREFIX}{k}"), t)),
+            )
+            .collect();
         let meta = serde_json::to_string(&Meta {
             format: FORMAT.into(),
             step: self.step,
         })
         .expect("meta serialises");
         let info = HashMap::from([("oai".to_string(), meta)]);
-        safetensors::serialize(views.iter().map(|(k, v)| (k.as_str(), v)), Some(info))
-            .map_err(|e| Error::malformed("checkpoint", e))
+        let tensors: Vec<&Tensor> = named.values().copied().collect();
+        crate::params::with_le_bytes(&tensors, |bytes| {
+            let views: Vec<(&str, F32View<'_>)> = named
+                .iter()
+                .zip(bytes)
+                .map(|((name, t), data)| {
+                    let shape = t.dims().to_vec();
+                    (name.as_str(), F32View { shape, data })
+                })
+                .collect();
+            safetensors::serialize(views.iter().map(|(k, v)| (*k, v)), Some(info))
+        })?
+        .map_err(|e| Error::malformed("checkpoint", e))
     }
 
     /// Parse `safetensors` bytes onto `device`.
@@ -168,8 +170,15 @@ impl Checkpoint {
 
     /// Store as a UnixFS file (default import profile); returns its CID.
     pub async fn put<S: BlockStore + ?Sized>(&self, store: &S) -> Result<Cid> {
-        let bytes = self.encode()?;
-        Ok(unixfs::import_bytes(store, &bytes, Profile::default())
+        Self::put_encoded(store, &self.encode()?).await
+    }
+
+    /// Store checkpoint bytes ([`Checkpoint::encode`]) as a UnixFS file; returns its CID.
+    pub(crate) async fn put_encoded<S: BlockStore + ?Sized>(
+        store: &S,
+        bytes: &[u8],
+    ) -> Result<Cid> {
+        Ok(unixfs::import_bytes(store, bytes, Profile::default())
             .await?
             .root)
     }

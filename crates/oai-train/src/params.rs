@@ -259,11 +259,17 @@ fn leaf(name: &str, t: &Tensor, data: &blake3::Hash) -> Digest {
 }
 
 /// BLAKE3 of each tensor's f32 values (little-endian), all hashed together on the pool beside
-/// `first()`; a contiguous f32 CPU tensor is read in place, any other is converted first.
+/// `first()`.
 fn data_hashes<A: Send>(
     ts: &[&Tensor],
     first: impl FnOnce() -> A + Send,
 ) -> Result<(A, Vec<blake3::Hash>)> {
+    with_le_bytes(ts, |bytes| crate::tree_hash::hash_all_beside(first, bytes))
+}
+
+/// `f` of each tensor's f32 values as little-endian bytes: a contiguous f32 CPU tensor is read
+/// in place (on a little-endian machine), any other is converted first.
+pub(crate) fn with_le_bytes<R>(ts: &[&Tensor], f: impl FnOnce(&[&[u8]]) -> R) -> Result<R> {
     let in_place = |t: &Tensor| {
         let (storage, layout) = t.storage_and_layout();
         matches!(&*storage, Storage::Cpu(_))
@@ -294,7 +300,7 @@ fn data_hashes<A: Send>(
         });
     }
     let slices: Vec<&[u8]> = bytes.iter().map(|b| b.as_ref()).collect();
-    Ok(crate::tree_hash::hash_all_beside(first, &slices))
+    Ok(f(&slices))
 }
 
 #[cfg(target_endian = "little")]

@@ -424,13 +424,18 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         Ok((value, norm))
     }
 
-    /// The current weights and optimiser state as a checkpoint (a copy).
-    pub fn checkpoint(&self) -> Result<Checkpoint> {
-        Ok(Checkpoint {
+    /// The current weights and optimiser state, encoded as a checkpoint file (read in place,
+    /// not copied first).
+    pub fn checkpoint_bytes(&self) -> Result<Vec<u8>> {
+        let params = self.params.vars().iter();
+        Checkpoint {
             step: self.step,
-            params: self.params.tensors()?,
-            optimizer: self.optim.state()?,
-        })
+            params: params
+                .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+                .collect(),
+            optimizer: self.optim.state_shared(),
+        }
+        .encode()
     }
 
     /// Where the current state differs from the checkpoint `committed` that the record of the
@@ -441,15 +446,12 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         &self,
         committed: &Cid,
     ) -> Result<Option<(String, String, String)>> {
-        let mine = self.checkpoint()?;
-        let bytes = mine.encode()?;
-        let scratch = oai_data::MemStore::new();
-        let cid = oai_data::unixfs::import_bytes(&scratch, &bytes, Default::default())
-            .await?
-            .root;
+        let bytes = self.checkpoint_bytes()?;
+        let cid = Checkpoint::put_encoded(&oai_data::MemStore::new(), &bytes).await?;
         if &cid == committed {
             return Ok(None);
         }
+        let mine = Checkpoint::decode(&bytes, &self.device)?;
         let theirs = Checkpoint::get(&self.store, committed, &self.device).await?;
         let tensor = theirs
             .first_difference(&mine)?

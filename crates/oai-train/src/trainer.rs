@@ -250,7 +250,8 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         if let Some(c) = listed.rfind(|c| c.step == step) {
             return Ok(c.cid);
         }
-        let cid = self.run.checkpoint()?.put(&self.run.store).await?;
+        let bytes = self.run.checkpoint_bytes()?;
+        let cid = crate::Checkpoint::put_encoded(&self.run.store, &bytes).await?;
         let at = CheckpointRef { step, cid };
         if step == 0 {
             // nothing to list: replay and resume derive the initial state from the spec

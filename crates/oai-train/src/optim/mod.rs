@@ -103,6 +103,11 @@ impl Optimizer {
             .collect()
     }
 
+    /// The state by `<slot>/<parameter>`, sharing its storage (the next step changes it).
+    pub(crate) fn state_shared(&self) -> BTreeMap<String, Tensor> {
+        self.state.clone()
+    }
+
     /// Apply one update of step `step` (0-based) with learning rate `lr`, the gradients
     /// multiplied by `grad_scale` first (see [`grad_norm`]).
     pub fn step(
