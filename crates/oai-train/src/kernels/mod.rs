@@ -11,6 +11,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod expf_avx512;
 pub(crate) mod grad_sink;
 mod matmul;
 mod rows;
