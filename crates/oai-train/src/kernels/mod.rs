@@ -11,9 +11,9 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-#[cfg(target_arch = "x86_64")]
-mod expf_avx512;
 pub(crate) mod grad_sink;
+#[cfg(target_arch = "x86_64")]
+mod libm_avx512;
 mod matmul;
 mod rows;
 mod unary;

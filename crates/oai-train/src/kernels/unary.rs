@@ -13,12 +13,22 @@ pub(crate) enum Unary {
 }
 
 impl Unary {
-    fn f32(self, x: f32) -> f32 {
-        match self {
-            Unary::Exp => libm::expf(x),
-            Unary::Log => libm::logf(x),
-            Unary::Tanh => libm::tanhf(x),
+    /// The function of every element of `xs`: exp and tanh on sixteen lanes where the CPU has
+    /// AVX-512F (the same bits as libm's, see `libm_avx512`).
+    fn f32_in_place(self, xs: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self != Unary::Log && super::libm_avx512::available() {
+            return match self {
+                Unary::Exp => super::libm_avx512::exp_in_place(xs),
+                _ => super::libm_avx512::tanh_in_place(xs),
+            };
         }
+        let f = match self {
+            Unary::Exp => libm::expf,
+            Unary::Log => libm::logf,
+            Unary::Tanh => libm::tanhf,
+        };
+        xs.iter_mut().for_each(|x| *x = f(*x));
     }
 
     fn f64(self, x: f64) -> f64 {
@@ -49,15 +59,6 @@ fn map<T: Copy + Send + Sync>(
     Ok(out)
 }
 
-/// `libm::expf` of every element, on sixteen lanes where the CPU has AVX-512F (the same bits).
-fn exp_f32_in_place(xs: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::expf_avx512::available() {
-        return super::expf_avx512::exp_in_place(xs);
-    }
-    xs.iter_mut().for_each(|x| *x = libm::expf(*x));
-}
-
 impl CustomOp1 for Unary {
     fn name(&self) -> &'static str {
         match self {
@@ -69,12 +70,7 @@ impl CustomOp1 for Unary {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match s {
-            CpuStorage::F32(v) if *self == Unary::Exp => {
-                CpuStorage::F32(map(v, l, exp_f32_in_place)?)
-            }
-            CpuStorage::F32(v) => {
-                CpuStorage::F32(map(v, l, |c| c.iter_mut().for_each(|x| *x = self.f32(*x)))?)
-            }
+            CpuStorage::F32(v) => CpuStorage::F32(map(v, l, |c| self.f32_in_place(c))?),
             CpuStorage::F64(v) => {
                 CpuStorage::F64(map(v, l, |c| c.iter_mut().for_each(|x| *x = self.f64(*x)))?)
             }
