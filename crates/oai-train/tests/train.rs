@@ -1188,19 +1188,30 @@ print(json.dumps({"meta": meta, "tensors": {k: [list(v.shape), str(v.dtype), v.r
     }
 }
 
-/// A store that answers requests for some blocks with other (valid) blocks: a lying peer.
-#[derive(Debug, Clone)]
-struct SwappingStore {
+/// A store over a `MemStore` that misbehaves as peers do: it answers requests for some blocks
+/// with other (valid) blocks (`swaps`: a lying peer), makes every read wait for the runtime once
+/// (`slow`: a network store), and loses the blocks in `missing` while `broken` is set.
+#[derive(Debug, Clone, Default)]
+struct RiggedStore {
     inner: MemStore,
     swaps: std::collections::BTreeMap<Cid, Cid>,
+    slow: bool,
+    missing: std::collections::BTreeSet<Cid>,
+    broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[async_trait::async_trait]
-impl BlockStore for SwappingStore {
+impl BlockStore for RiggedStore {
     async fn put_block(&self, block: oai_data::store::Block) -> oai_data::Result<()> {
         self.inner.put_block(block).await
     }
     async fn get(&self, cid: &Cid) -> oai_data::Result<bytes::Bytes> {
+        if self.slow {
+            tokio::task::yield_now().await;
+        }
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) && self.missing.contains(cid) {
+            return Err(oai_data::Error::NotFound(*cid));
+        }
         self.inner.get(self.swaps.get(cid).unwrap_or(cid)).await
     }
     async fn has(&self, cid: &Cid) -> oai_data::Result<bool> {
@@ -1221,11 +1232,12 @@ async fn a_lying_dataset_store_is_an_error_not_a_verdict() {
     let version = Version::open(&store, &spec.dataset).await.unwrap();
     // Every chunk is answered with the next one.
     let chunks = version.chunks();
-    let liar = SwappingStore {
+    let liar = RiggedStore {
         inner: store.clone(),
         swaps: (0..chunks.len())
             .map(|i| (chunks[i].cid, chunks[(i + 1) % chunks.len()].cid))
             .collect(),
+        ..RiggedStore::default()
     };
     for step in [0, 5] {
         let got = replay_step(&log, step, &liar).await;
@@ -1303,38 +1315,6 @@ async fn quantized_inference_tracks_full_precision() {
     }
 }
 
-/// A store that makes every read wait for the runtime once (as a network store does), and
-/// whose dataset chunks can be made to go missing.
-#[derive(Debug, Clone)]
-struct SlowFlakyStore {
-    inner: MemStore,
-    chunks: std::collections::BTreeSet<Cid>,
-    broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-#[async_trait::async_trait]
-impl BlockStore for SlowFlakyStore {
-    async fn put_block(&self, block: oai_data::store::Block) -> oai_data::Result<()> {
-        self.inner.put_block(block).await
-    }
-    async fn get(&self, cid: &Cid) -> oai_data::Result<bytes::Bytes> {
-        tokio::task::yield_now().await;
-        if self.broken.load(std::sync::atomic::Ordering::SeqCst) && self.chunks.contains(cid) {
-            return Err(oai_data::Error::NotFound(*cid));
-        }
-        self.inner.get(cid).await
-    }
-    async fn has(&self, cid: &Cid) -> oai_data::Result<bool> {
-        self.inner.has(cid).await
-    }
-    async fn delete(&self, cid: &Cid) -> oai_data::Result<()> {
-        self.inner.delete(cid).await
-    }
-    async fn list(&self) -> oai_data::Result<Vec<Cid>> {
-        self.inner.list().await
-    }
-}
-
 /// A logged step loads the next step's batch while it hashes its weights. That changes no bit
 /// (the same log on a store that answers at once and on one that makes every read wait, the
 /// same weights as a run without a log), and a batch that fails to load fails its own step,
@@ -1344,10 +1324,11 @@ async fn batches_loaded_ahead_change_nothing_and_a_failed_load_fails_its_own_ste
     let (store, spec) = mlp_setup().await;
     let (straight, _) = train(&store, &spec).await;
     let version = Version::open(&store, &spec.dataset).await.unwrap();
-    let slow = SlowFlakyStore {
+    let slow = RiggedStore {
         inner: store.clone(),
-        chunks: version.chunks().iter().map(|c| c.cid).collect(),
-        broken: Default::default(),
+        slow: true,
+        missing: version.chunks().iter().map(|c| c.cid).collect(),
+        ..RiggedStore::default()
     };
     let mut t = Trainer::new(slow.clone(), spec.clone(), CPU).await.unwrap();
     t.step().await.unwrap();

@@ -13,13 +13,13 @@
 
 use std::arch::x86_64::{
     __m512, __m512i, __mmask16, _mm512_add_epi32, _mm512_add_ps, _mm512_castps_si512,
-    _mm512_castsi512_ps, _mm512_cmpge_epi32_mask, _mm512_cmpgt_epi32_mask, _mm512_cmple_epi32_mask,
-    _mm512_cmplt_epi32_mask, _mm512_cvtepi32_ps, _mm512_cvttps_epi32, _mm512_div_ps,
-    _mm512_loadu_ps, _mm512_mask_blend_epi32, _mm512_mask_blend_ps, _mm512_mul_ps,
-    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_setzero_si512, _mm512_slli_epi32,
-    _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_epi32, _mm512_sub_ps,
+    _mm512_castsi512_ps, _mm512_cmpeq_epi32_mask, _mm512_cmpge_epi32_mask, _mm512_cmpgt_epi32_mask,
+    _mm512_cmple_epi32_mask, _mm512_cmplt_epi32_mask, _mm512_cmplt_ps_mask, _mm512_cvtepi32_ps,
+    _mm512_cvttps_epi32, _mm512_div_ps, _mm512_loadu_ps, _mm512_mask_blend_epi32,
+    _mm512_mask_blend_ps, _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_setzero_si512, _mm512_slli_epi32, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
+    _mm512_sub_ps, _mm512_xor_si512,
 };
-use std::arch::x86_64::{_mm512_cmpeq_epi32_mask, _mm512_cmplt_ps_mask, _mm512_xor_si512};
 
 // libm's constants, by their bits
 const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
@@ -80,6 +80,22 @@ unsafe fn apply_avx512(
     }
 }
 
+/// The bits of `|x|` from the bits of `x`.
+#[target_feature(enable = "avx512f")]
+fn magnitude(bits: __m512i) -> __m512i {
+    _mm512_srli_epi32::<1>(_mm512_slli_epi32::<1>(bits))
+}
+
+/// `(INV_LN2 * x + (±0.5 by x's sign)) as i32`: both functions' `k` for `|x|` above 1.5 ln2.
+#[target_feature(enable = "avx512f")]
+fn k_of(x: __m512, negative: __mmask16) -> __m512i {
+    let half = _mm512_mask_blend_ps(negative, _mm512_set1_ps(0.5), _mm512_set1_ps(-0.5));
+    _mm512_cvttps_epi32(_mm512_add_ps(
+        _mm512_mul_ps(_mm512_set1_ps(INV_LN2), x),
+        half,
+    ))
+}
+
 /// `expf` of the lanes in the vector's domain (zero where it underflows to zero), and the
 /// mask of the lanes left for the scalar function.
 #[allow(unsafe_code)]
@@ -88,7 +104,7 @@ unsafe fn exp16(x: __m512) -> (__m512, __mmask16) {
     let int = |v: i32| _mm512_set1_epi32(v);
     let float = _mm512_set1_ps;
     let bits = _mm512_castps_si512(x);
-    let hx = _mm512_srli_epi32::<1>(_mm512_slli_epi32::<1>(bits)); // |x|'s bits
+    let hx = magnitude(bits);
     let negative = _mm512_cmplt_epi32_mask(bits, _mm512_setzero_si512());
     let sign: __m512i = _mm512_srli_epi32::<31>(bits);
     // 2^-14 < |x| < 87.34: no special case, k in [-126, 126]
@@ -100,8 +116,7 @@ unsafe fn exp16(x: __m512) -> (__m512, __mmask16) {
         & _mm512_cmple_epi32_mask(hx, int(0x7f80_0000));
     let above_1_5_ln2 = _mm512_cmpgt_epi32_mask(hx, int(0x3f85_1592));
     let above_0_5_ln2 = _mm512_cmpgt_epi32_mask(hx, int(0x3eb1_7218));
-    let half = _mm512_mask_blend_ps(negative, float(0.5), float(-0.5));
-    let k_far = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(float(INV_LN2), x), half));
+    let k_far = k_of(x, negative);
     let k_near = _mm512_sub_epi32(int(1), _mm512_add_epi32(sign, sign));
     let k = _mm512_mask_blend_epi32(above_0_5_ln2, _mm512_setzero_si512(), k_near);
     let k = _mm512_mask_blend_epi32(above_1_5_ln2, k, k_far);
@@ -135,7 +150,7 @@ unsafe fn expm1_16(x: __m512) -> (__m512, __mmask16) {
     let int = |v: i32| _mm512_set1_epi32(v);
     let float = _mm512_set1_ps;
     let bits = _mm512_castps_si512(x);
-    let hx = _mm512_srli_epi32::<1>(_mm512_slli_epi32::<1>(bits));
+    let hx = magnitude(bits);
     let negative = _mm512_cmplt_epi32_mask(bits, _mm512_setzero_si512());
     let domain = (negative & _mm512_cmplt_epi32_mask(hx, int(0x4195_b844)))
         | (!negative & _mm512_cmplt_epi32_mask(hx, int(0x42a0_0000)));
@@ -143,8 +158,7 @@ unsafe fn expm1_16(x: __m512) -> (__m512, __mmask16) {
     let tiny = _mm512_cmplt_epi32_mask(hx, int(0x3300_0000));
     let reduced = _mm512_cmpgt_epi32_mask(hx, int(0x3eb1_7218));
     let near = _mm512_cmplt_epi32_mask(hx, int(0x3f85_1592));
-    let half = _mm512_mask_blend_ps(negative, float(0.5), float(-0.5));
-    let k_far = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(float(INV_LN2), x), half));
+    let k_far = k_of(x, negative);
     let k_near = _mm512_mask_blend_epi32(negative, int(1), int(-1));
     let k = _mm512_mask_blend_epi32(near, k_far, k_near);
     let k = _mm512_mask_blend_epi32(reduced, _mm512_setzero_si512(), k);
@@ -229,7 +243,7 @@ unsafe fn tanh16(x: __m512) -> (__m512, __mmask16) {
     let int = |v: i32| _mm512_set1_epi32(v);
     let float = _mm512_set1_ps;
     let bits = _mm512_castps_si512(x);
-    let w = _mm512_srli_epi32::<1>(_mm512_slli_epi32::<1>(bits));
+    let w = magnitude(bits);
     let negative = _mm512_cmplt_epi32_mask(bits, _mm512_setzero_si512());
     let abs = _mm512_castsi512_ps(w);
     let nan = _mm512_cmpgt_epi32_mask(w, int(0x7f80_0000));
@@ -303,13 +317,18 @@ mod tests {
         assert_eq!(ys.map(f32::to_bits), xs.map(|x| f.1(x).to_bits()));
     }
 
-    #[test]
-    fn exp_equals_libm_on_every_13th_bit_pattern_and_the_edges() {
+    /// Every 13th f32 bit pattern and every pattern within 300 of each of `at`.
+    fn sweep(f: Pair, at: &[u32]) {
         if !available() {
             eprintln!("skipped: no AVX-512F");
             return;
         }
-        compare(EXP, (0, 1 << 32, 13));
+        compare(f, (0, 1 << 32, 13));
+        edges(f, at);
+    }
+
+    #[test]
+    fn exp_equals_libm_on_every_13th_bit_pattern_and_the_edges() {
         // each threshold of the reduction and of the special cases
         let at = [
             0x3900_0000,
@@ -319,16 +338,11 @@ mod tests {
             0x42b1_7218,
             0x42cf_f1b5,
         ];
-        edges(EXP, &at);
+        sweep(EXP, &at);
     }
 
     #[test]
     fn tanh_equals_libm_on_every_13th_bit_pattern_and_the_edges() {
-        if !available() {
-            eprintln!("skipped: no AVX-512F");
-            return;
-        }
-        compare(TANH, (0, 1 << 32, 13));
         // tanhf's thresholds, and (at twice their size) expm1f's
         let at = [
             0x0080_0000,
@@ -342,7 +356,7 @@ mod tests {
             0x3e80_0000, // 0.25: expm1f's k = 1 branch at -0.25 reduced
             0x41a0_0000, // k = 23 and beyond
         ];
-        edges(TANH, &at);
+        sweep(TANH, &at);
     }
 
     /// All 2^32 inputs (a minute or so each):
