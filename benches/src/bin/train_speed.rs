@@ -5,8 +5,10 @@
 //! time went (`StepTimes`: milliseconds per step, the mean over all rounds); a table of it goes
 //! to stderr.
 //!
-//! Usage: `cargo run --release -p oai-benches --bin train_speed [ROUNDS [STEPS [WORKLOAD]]]`
-//! (default 7 rounds of 20 steps of both workloads; WORKLOAD `mlp` or `transformer`: one).
+//! Usage: `cargo run --release -p oai-benches --bin train_speed [ROUNDS [STEPS [WORKLOAD
+//! [CONFIG]]]]` (default 7 rounds of 20 steps of both workloads, all three configs; WORKLOAD
+//! `mlp` or `transformer`: one, `all`: both; CONFIG: only the configs whose name starts with it,
+//! e.g. `"verifiable, logged"` to profile what a node runs).
 //! `benches/baselines/train_vs_jax.sh` runs it and the JAX baseline.
 
 use oai_benches::{runtime, time_phases, train_workloads, trainer};
@@ -22,13 +24,17 @@ fn arg(i: usize, default: u64) -> u64 {
 
 fn main() {
     let (rounds, steps) = (arg(1, 7), arg(2, 20));
-    let only = std::env::args().nth(3);
+    let only = std::env::args().nth(3).filter(|w| w != "all");
+    let config = std::env::args().nth(4).unwrap_or_default();
     let rt = runtime();
-    let configs = [
+    let configs: Vec<_> = [
         ("verifiable, logged", Kernels::Verifiable, true),
         ("verifiable, logging off", Kernels::Verifiable, false),
         ("plain candle, logging off", Kernels::Native, false),
-    ];
+    ]
+    .into_iter()
+    .filter(|(name, ..)| name.starts_with(&config))
+    .collect();
     for w in train_workloads(&rt) {
         if only.as_ref().is_some_and(|k| k != w.key) {
             continue;

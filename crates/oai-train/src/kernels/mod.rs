@@ -11,19 +11,22 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod gelu;
 pub(crate) mod grad_sink;
 #[cfg(target_arch = "x86_64")]
 mod libm_avx512;
+pub(crate) mod mask;
 mod matmul;
 mod rows;
 mod unary;
 
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
 use serde::{Deserialize, Serialize};
 
 pub use matmul::SLICE;
 
 use crate::Result;
+use gelu::Gelu;
 use matmul::{FixedSliceMatmul, FixedSliceMatmulT};
 use rows::RowOp;
 use unary::Unary;
@@ -136,10 +139,14 @@ impl Kernels {
         }
     }
 
-    /// GELU, tanh approximation (as candle's `gelu`).
+    /// GELU, tanh approximation (as candle's `gelu`). Verifiable f32 GELU is one fused op
+    /// with the bits of the composed ops below (see `gelu`).
     pub fn gelu(self, x: &Tensor) -> Result<Tensor> {
         match self {
             Kernels::Native => Ok(x.gelu()?),
+            Kernels::Verifiable if x.dtype() == DType::F32 && x.device().is_cpu() => {
+                Ok(x.contiguous()?.apply_op1(Gelu)?)
+            }
             Kernels::Verifiable => {
                 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
                 let inner = (x * x.sqr()?.affine(0.044715, 1.0)?)?.affine(SQRT_2_OVER_PI, 0.0)?;
@@ -211,7 +218,7 @@ pub(crate) mod test_util {
 mod tests {
     use super::test_util::{assert_close as close, seeded};
     use super::*;
-    use candle_core::{DType, Device, Var};
+    use candle_core::{Device, Var};
 
     /// Both kernel sets compute the same functions (to rounding), and the same gradients.
     #[test]

@@ -25,7 +25,7 @@ impl RowOp {
 }
 
 /// The contiguous elements of a tensor `l` describes.
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
     let (CpuStorage::F32(v), Some((a, b))) = (s, l.contiguous_offsets()) else {
         return Err(candle_core::Error::Msg(format!(
             "{op} takes contiguous f32 tensors, got {:?}",

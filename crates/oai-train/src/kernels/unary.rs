@@ -15,7 +15,7 @@ pub(crate) enum Unary {
 impl Unary {
     /// The function of every element of `xs`: exp and tanh on sixteen lanes where the CPU has
     /// AVX-512F (the same bits as libm's, see `libm_avx512`).
-    fn f32_in_place(self, xs: &mut [f32]) {
+    pub(super) fn f32_in_place(self, xs: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if self != Unary::Log && super::libm_avx512::available() {
             return match self {

@@ -6,6 +6,7 @@ use oai_core::seed::RngCore;
 use oai_core::Seed;
 
 use super::Weights;
+use crate::kernels::mask::MaskMul;
 use crate::kernels::Kernels;
 use crate::params::unit_f32;
 use crate::Result;
@@ -80,7 +81,10 @@ impl Dropout {
         }
         let keep = 1.0 - prob as f32;
         let mask = mask(self.seed.derive(site.as_bytes()), keep, x.elem_count());
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(DType::F32)?;
+        if x.dtype() == DType::F32 && x.device().is_cpu() {
+            return Ok(x.contiguous()?.apply_op1(MaskMul(mask.into()))?);
+        }
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok(x.mul(&mask)?)
     }
 }
