@@ -11,8 +11,10 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub(crate) mod candle_sum;
 mod gelu;
 pub(crate) mod grad_sink;
+mod layer_norm;
 #[cfg(target_arch = "x86_64")]
 mod libm_avx512;
 pub(crate) mod mask;
@@ -27,6 +29,7 @@ pub use matmul::SLICE;
 
 use crate::Result;
 use gelu::Gelu;
+use layer_norm::NormalizeCentred;
 use matmul::{FixedSliceMatmul, FixedSliceMatmulT};
 use rows::RowOp;
 use unary::Unary;
@@ -90,6 +93,24 @@ impl Kernels {
             Kernels::Verifiable => RowOp::Mul.apply(x, w),
             Kernels::Native => Ok(x.broadcast_mul(w)?),
         }
+    }
+
+    /// Layer normalisation over the last dim with weight `w` and bias `b` (epsilon 1e-5), as
+    /// differentiable primitives. With the verifiable kernels, where candle sums with AVX2,
+    /// everything after the centring is one fused op with the same bits (see `layer_norm`).
+    pub fn layer_norm(self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let xc = x.broadcast_sub(&mean)?;
+        if self == Kernels::Verifiable
+            && x.dtype() == DType::F32
+            && x.device().is_cpu()
+            && candle_sum::candle_sums_with_avx2()
+        {
+            return Ok(xc.apply_op3(&w.contiguous()?, &b.contiguous()?, NormalizeCentred)?);
+        }
+        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+        let xn = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
+        self.add_rows(&self.mul_rows(&xn, w)?, b)
     }
 
     /// Elementwise `e^x`.

@@ -91,6 +91,17 @@ impl CustomOp2 for RowOp {
     }
 }
 
+/// The sum of `x`'s rows of length `r`: for each column, from zero, row after row.
+pub(super) fn sum_rows(x: &[f32], r: usize) -> Vec<f32> {
+    let mut acc = vec![0f32; r];
+    for row in x.chunks(r) {
+        for (a, x) in acc.iter_mut().zip(row) {
+            *a += x;
+        }
+    }
+    acc
+}
+
 /// The sum over the leading rows of a tensor, giving the shape of its trailing dims.
 struct SumRows(Shape);
 
@@ -102,13 +113,7 @@ impl CustomOp1 for SumRows {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let r = row_len(l.dims(), self.0.dims(), self.name())?;
         let x = slice(s, l, self.name())?;
-        let mut acc = vec![0f32; r];
-        for row in x.chunks(r) {
-            for (a, x) in acc.iter_mut().zip(row) {
-                *a += x;
-            }
-        }
-        Ok((CpuStorage::F32(acc), self.0.clone()))
+        Ok((CpuStorage::F32(sum_rows(x, r)), self.0.clone()))
     }
 }
 

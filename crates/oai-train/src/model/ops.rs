@@ -1,7 +1,7 @@
 //! The few layers models are made of, in one place so that the compute they do is easy to
 //! audit: matmuls run on the pass's [`Kernels`].
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 use oai_core::seed::RngCore;
 use oai_core::Seed;
 
@@ -40,20 +40,19 @@ pub fn linear<W: Weights + ?Sized>(
     Ok(y.reshape(out_dims)?)
 }
 
-/// Layer normalisation over the last dim with `{name}.weight` and `{name}.bias`, written with
-/// differentiable primitives.
+/// Layer normalisation over the last dim with `{name}.weight` and `{name}.bias`
+/// ([`Kernels::layer_norm`]).
 pub fn layer_norm<W: Weights + ?Sized>(
     k: Kernels,
     p: &W,
     name: &str,
     x: &Tensor,
 ) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let xc = x.broadcast_sub(&mean)?;
-    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-    let xn = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
-    let scaled = k.mul_rows(&xn, p.get(&format!("{name}.weight"))?)?;
-    k.add_rows(&scaled, p.get(&format!("{name}.bias"))?)
+    k.layer_norm(
+        x,
+        p.get(&format!("{name}.weight"))?,
+        p.get(&format!("{name}.bias"))?,
+    )
 }
 
 /// Inverted dropout whose masks come from the step's seed: site `s` uses the ChaCha20 stream of

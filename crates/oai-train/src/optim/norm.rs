@@ -2,53 +2,18 @@
 //! without the intermediate tensor and one tensor per thread of the pool.
 //!
 //! The gradient norm goes into the log and into the clipping factor, so its bits are part of
-//! a run. candle (0.11, no MKL / Accelerate) sums a contiguous f32 tensor on AVX2 CPUs with
-//! four 8-lane accumulators over blocks of 32 (`cpu::avx::vec_sum`), reduces them pairwise
-//! (`(a0 + a1) + (a2 + a3)`, then the two 128-bit halves, then two horizontal adds) and adds
-//! the tail one by one; `sqr` is `v * v`. [`sum_of_squares`] does exactly those f32
-//! operations. Where candle would take another path (no AVX2, other targets, a tensor that is
-//! not a contiguous f32 CPU tensor) candle's own ops run instead. A unit test compares both
-//! bit for bit.
+//! a run. `sqr` is `v * v` and the sum is candle's (`kernels::candle_sum`). Where candle would
+//! take another path (no AVX2, other targets, a tensor that is not a contiguous f32 CPU
+//! tensor) candle's own ops run instead. A unit test compares both bit for bit.
 
 use candle_core::{Storage, Tensor};
 
+use crate::kernels::candle_sum::{candle_sums_with_avx2, sum};
 use crate::Result;
 
-/// Lanes per accumulator and accumulators, as in candle's AVX `vec_sum`.
-const EPR: usize = 8;
-const STEP: usize = 32;
-
-/// Whether candle sums f32 with its AVX2 kernel on this CPU.
-fn candle_sums_with_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// `sum(x * x)` in candle's order (see the module docs).
+/// `sum(x * x)` in candle's order.
 fn sum_of_squares(xs: &[f32]) -> f32 {
-    let full = xs.len() / STEP * STEP;
-    let mut acc = [0f32; STEP];
-    for block in xs[..full].chunks_exact(STEP) {
-        for (a, x) in acc.iter_mut().zip(block) {
-            *a += x * x;
-        }
-    }
-    // accumulator j holds lanes acc[8j..8j + 8]: (0 + 1) + (2 + 3), lane by lane
-    let r: [f32; EPR] =
-        std::array::from_fn(|q| (acc[q] + acc[EPR + q]) + (acc[2 * EPR + q] + acc[3 * EPR + q]));
-    // the two 128-bit halves, then two horizontal adds
-    let t: [f32; 4] = std::array::from_fn(|l| r[l] + r[l + 4]);
-    let mut sum = (t[0] + t[1]) + (t[2] + t[3]);
-    for x in &xs[full..] {
-        sum += x * x;
-    }
-    sum
+    sum(xs, |x| x * x)
 }
 
 /// `g.sqr()?.sum_all()` of every tensor, the same bits; contiguous f32 CPU tensors are
