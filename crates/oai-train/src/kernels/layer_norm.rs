@@ -13,15 +13,13 @@
 //! stream, and candle adds the gradients from both uses into `x`'s one by one, in graph order,
 //! which no op returning a single gradient for `x` could reproduce. `xc` has no other use.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use super::candle_sum::sum;
-use super::rows::{slice, sum_rows};
+use super::rows::{by_rows, slice, sum_rows, values};
 
 /// The variance's epsilon, rounded to f32 as candle's affine rounds it.
 const EPS: f32 = 1e-5f64 as f32;
-/// Elements at least this many are split between the threads of the pool, by rows.
-const PARALLEL_MIN: usize = 1 << 14;
 
 /// `xc.apply_op3(w, b, NormalizeCentred)`: contiguous f32 `xc [.., d]`, `w [d]`, `b [d]`.
 #[derive(Debug, Clone, Copy)]
@@ -51,34 +49,6 @@ fn denominator(row: &[f32], scale: f32) -> f32 {
 /// `1 / d`, rounded to f32 as the mean's affine rounds it.
 fn mean_scale(d: usize) -> f32 {
     (1f64 / d as f64) as f32
-}
-
-/// `f(first_row, out_rows...)` over the rows of `outs` (each `d` wide), split between the
-/// pool's threads by whole rows.
-fn by_rows<const N: usize>(
-    outs: [&mut [f32]; N],
-    d: usize,
-    f: impl Fn(usize, [&mut [f32]; N]) + Sync,
-) {
-    let rows = outs[0].len() / d;
-    let per_part = match rows * d < PARALLEL_MIN {
-        true => rows.max(1),
-        false => rows.div_ceil(crate::pool::threads()),
-    };
-    let mut parts: Vec<Vec<&mut [f32]>> = Vec::new();
-    for out in outs {
-        for (i, chunk) in out.chunks_mut(per_part * d).enumerate() {
-            match parts.get_mut(i) {
-                Some(p) => p.push(chunk),
-                None => parts.push(vec![chunk]),
-            }
-        }
-    }
-    let parts = parts.into_iter().enumerate().collect();
-    crate::pool::for_each_part(parts, |(i, chunks): (usize, Vec<&mut [f32]>)| {
-        let chunks: [&mut [f32]; N] = chunks.try_into().expect("one chunk per output");
-        f(i * per_part, chunks)
-    });
 }
 
 impl CustomOp3 for NormalizeCentred {
@@ -124,12 +94,18 @@ impl CustomOp3 for NormalizeCentred {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
+        let n = self.name();
         let ((xs, xl), (ws, wl), (gs, gl)) = (
             xc.storage_and_layout(),
             w.storage_and_layout(),
             grad.storage_and_layout(),
         );
-        let (x, w_, g) = (cpu(&xs, xl)?, cpu(&ws, wl)?, cpu(&gs, gl)?);
+        let (x, w_, g) = (
+            values(&xs, xl, n)?,
+            values(&ws, wl, n)?,
+            values(&gs, gl, n)?,
+        );
+
         let d = row_len(xl, wl, b.layout())?;
         if g.len() != x.len() {
             return Err(candle_core::Error::Msg(format!(
@@ -146,17 +122,6 @@ impl CustomOp3 for NormalizeCentred {
             Some(Tensor::from_vec(sum_rows(&products, d), w.shape(), dev)?),
             Some(Tensor::from_vec(sum_rows(g, d), b.shape(), dev)?),
         ))
-    }
-}
-
-/// A contiguous f32 CPU tensor's values.
-fn cpu<'a>(s: &'a Storage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    match s {
-        Storage::Cpu(c) => slice(c, l, "oai-layer-norm backward"),
-        other => Err(candle_core::Error::Msg(format!(
-            "oai-layer-norm runs on the CPU, got {:?}",
-            other.device().location()
-        ))),
     }
 }
 

@@ -20,6 +20,7 @@ mod libm_avx512;
 pub(crate) mod mask;
 mod matmul;
 mod rows;
+mod softmax;
 mod unary;
 
 use candle_core::{DType, Tensor, D};
@@ -32,6 +33,7 @@ use gelu::Gelu;
 use layer_norm::NormalizeCentred;
 use matmul::{FixedSliceMatmul, FixedSliceMatmulT};
 use rows::RowOp;
+use softmax::AttentionWeights;
 use unary::Unary;
 
 /// Version of the verifiable kernels: their summation orders and the crates they rest on. Logs
@@ -146,6 +148,21 @@ impl Kernels {
                 Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
             }
         }
+    }
+
+    /// Attention weights: softmax over the last dim of `scores * scale + mask`, `mask` of the
+    /// scores' last two dims. With the verifiable kernels, where candle sums with AVX2, one
+    /// fused op with the bits of the composed ops (see `softmax`).
+    pub fn attention_weights(self, scores: &Tensor, scale: f64, mask: &Tensor) -> Result<Tensor> {
+        if self == Kernels::Verifiable
+            && scores.dtype() == DType::F32
+            && scores.device().is_cpu()
+            && candle_sum::candle_sums_with_avx2()
+        {
+            let op = AttentionWeights { scale };
+            return Ok(scores.contiguous()?.apply_op2(&mask.contiguous()?, op)?);
+        }
+        self.softmax_last_dim(&scores.affine(scale, 0.0)?.broadcast_add(mask)?)
     }
 
     /// Log-softmax over the last dim.

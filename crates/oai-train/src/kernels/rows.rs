@@ -6,7 +6,7 @@
 //! `w`, from zero, row after row; so the bits are too.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Storage, Tensor};
 
 use crate::Result;
 
@@ -33,6 +33,48 @@ pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core:
         )));
     };
     Ok(&v[a..b])
+}
+
+/// The values of a contiguous f32 CPU tensor's storage, as [`slice`].
+pub(super) fn values<'a>(s: &'a Storage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+    match s {
+        Storage::Cpu(c) => slice(c, l, op),
+        other => Err(candle_core::Error::Msg(format!(
+            "{op} runs on the CPU, got {:?}",
+            other.device().location()
+        ))),
+    }
+}
+
+/// Outputs at least this long are split between the threads of the pool, by rows.
+const PARALLEL_ROWS_MIN: usize = 1 << 14;
+
+/// `f(first_row, out_rows...)` over the rows of `outs` (each `d` wide), split between the
+/// pool's threads by whole rows.
+pub(super) fn by_rows<const N: usize>(
+    outs: [&mut [f32]; N],
+    d: usize,
+    f: impl Fn(usize, [&mut [f32]; N]) + Sync,
+) {
+    let rows = outs[0].len() / d;
+    let per_part = match rows * d < PARALLEL_ROWS_MIN {
+        true => rows.max(1),
+        false => rows.div_ceil(crate::pool::threads()),
+    };
+    let mut parts: Vec<Vec<&mut [f32]>> = Vec::new();
+    for out in outs {
+        for (i, chunk) in out.chunks_mut(per_part * d).enumerate() {
+            match parts.get_mut(i) {
+                Some(p) => p.push(chunk),
+                None => parts.push(vec![chunk]),
+            }
+        }
+    }
+    let parts = parts.into_iter().enumerate().collect();
+    crate::pool::for_each_part(parts, |(i, chunks): (usize, Vec<&mut [f32]>)| {
+        let chunks: [&mut [f32]; N] = chunks.try_into().expect("one chunk per output");
+        f(i * per_part, chunks)
+    });
 }
 
 /// `w`'s dims must be `x`'s trailing dims; returns the row length.

@@ -153,13 +153,12 @@ pub(super) fn forward<W: Weights + ?Sized>(
                 .contiguous()?)
         };
         let (q, kt, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let att = match k {
+        let scores = match k {
             Kernels::Verifiable => k.matmul_t(&q, &kt)?,
             // as native logs have always computed it
             Kernels::Native => k.matmul(&q, &kt.t()?.contiguous()?)?,
-        }
-        .affine(scale, 0.0)?;
-        let att = k.softmax_last_dim(&att.broadcast_add(&mask)?)?;
+        };
+        let att = k.attention_weights(&scores, scale, &mask)?;
         let att = drop(att, format!("{pre}.attn.weights"))?;
         let y = k
             .matmul(&att, &v)?
