@@ -4,7 +4,7 @@
 //! mul and the row add) and of the backward candle's autograd ran through them.
 //!
 //! Those bits are reproduced operation by operation: sums over a row in candle's order
-//! ([`super::candle_sum`]), each affine as `v * mul + add` with candle's f32 constants, and
+//! ([`super::candle_order`]), each affine as `v * mul + add` with candle's f32 constants, and
 //! each gradient candle accumulated as `0 +` its first contribution plus the next in candle's
 //! order; the gradients of `w` and `b` are summed over rows as the row ops sum them. The
 //! results are such accumulations, never -0, so candle's own `0 + g` on top changes nothing.
@@ -15,7 +15,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use super::candle_sum::sum;
+use super::candle_order::sum;
 use super::rows::{by_rows, slice, sum_rows, values};
 
 /// The variance's epsilon, rounded to f32 as candle's affine rounds it.
@@ -182,7 +182,7 @@ mod tests {
     /// threads; a centred `x` feeding the residual stream too gets the same gradient.
     #[test]
     fn fused_layer_norm_gives_the_bits_of_the_composed_ops() {
-        if !super::super::candle_sum::candle_sums_with_avx2() {
+        if !super::super::candle_order::candle_sums_with_avx2() {
             eprintln!("no AVX2 here: the fused layer norm is not used");
             return;
         }

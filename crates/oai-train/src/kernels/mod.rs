@@ -11,7 +11,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-pub(crate) mod candle_sum;
+pub(crate) mod candle_order;
+mod cross_entropy;
 mod gelu;
 pub(crate) mod grad_sink;
 mod layer_norm;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use matmul::SLICE;
 
 use crate::Result;
+use cross_entropy::CrossEntropy;
 use gelu::Gelu;
 use layer_norm::NormalizeCentred;
 use matmul::{FixedSliceMatmul, FixedSliceMatmulT};
@@ -106,7 +108,7 @@ impl Kernels {
         if self == Kernels::Verifiable
             && x.dtype() == DType::F32
             && x.device().is_cpu()
-            && candle_sum::candle_sums_with_avx2()
+            && candle_order::candle_sums_with_avx2()
         {
             return Ok(xc.apply_op3(&w.contiguous()?, &b.contiguous()?, NormalizeCentred)?);
         }
@@ -157,7 +159,7 @@ impl Kernels {
         if self == Kernels::Verifiable
             && scores.dtype() == DType::F32
             && scores.device().is_cpu()
-            && candle_sum::candle_sums_with_avx2()
+            && candle_order::candle_sums_with_avx2()
         {
             let op = AttentionWeights { scale };
             return Ok(scores.contiguous()?.apply_op2(&mask.contiguous()?, op)?);
@@ -197,15 +199,28 @@ impl Kernels {
     pub fn cross_entropy(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         match self {
             Kernels::Native => Ok(candle_nn::loss::cross_entropy(logits, targets)?),
-            Kernels::Verifiable => {
-                let n = targets.dim(0)?;
-                let lp = self.log_softmax_last_dim(logits)?;
-                Ok(lp
-                    .gather(&targets.unsqueeze(1)?, 1)?
-                    .sum_all()?
-                    .affine(-1.0 / n as f64, 0.0)?)
+            Kernels::Verifiable
+                if logits.dtype() == DType::F32
+                    && targets.dtype() == DType::U32
+                    && logits.device().is_cpu()
+                    && candle_order::candle_sums_with_avx2() =>
+            {
+                Ok(logits
+                    .contiguous()?
+                    .apply_op2(&targets.contiguous()?, CrossEntropy)?)
             }
+            Kernels::Verifiable => self.composed_cross_entropy(logits, targets),
         }
+    }
+
+    /// The verifiable cross-entropy as composed ops (what the fused op reproduces).
+    fn composed_cross_entropy(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let n = targets.dim(0)?;
+        let lp = self.log_softmax_last_dim(logits)?;
+        Ok(lp
+            .gather(&targets.unsqueeze(1)?, 1)?
+            .sum_all()?
+            .affine(-1.0 / n as f64, 0.0)?)
     }
 }
 

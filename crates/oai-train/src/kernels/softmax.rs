@@ -11,7 +11,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::candle_sum::sum;
+use super::candle_order::{max, sum};
 use super::rows::{by_rows, slice, values};
 use super::unary::Unary;
 
@@ -46,7 +46,7 @@ fn exps(scores: &[f32], mask: &[f32], q: usize, first_row: usize, scale: f32, ou
         for ((o, s), m) in o.iter_mut().zip(s).zip(m_row) {
             *o = s * scale + 0.0 + m;
         }
-        let max = o[1..].iter().fold(o[0], |a, b| a.max(*b));
+        let max = max(o);
         o.iter_mut().for_each(|x| *x -= max);
     }
     Unary::Exp.f32_in_place(out);
@@ -152,7 +152,7 @@ mod tests {
     /// not fill candle's 32-wide sum blocks and on enough rows to split between threads.
     #[test]
     fn fused_attention_weights_give_the_bits_of_the_composed_ops() {
-        if !crate::kernels::candle_sum::candle_sums_with_avx2() {
+        if !crate::kernels::candle_order::candle_sums_with_avx2() {
             eprintln!("no AVX2 here: the fused attention weights are not used");
             return;
         }

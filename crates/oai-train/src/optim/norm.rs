@@ -2,13 +2,13 @@
 //! without the intermediate tensor and one tensor per thread of the pool.
 //!
 //! The gradient norm goes into the log and into the clipping factor, so its bits are part of
-//! a run. `sqr` is `v * v` and the sum is candle's (`kernels::candle_sum`). Where candle would
+//! a run. `sqr` is `v * v` and the sum is candle's (`kernels::candle_order`). Where candle would
 //! take another path (no AVX2, other targets, a tensor that is not a contiguous f32 CPU
 //! tensor) candle's own ops run instead. A unit test compares both bit for bit.
 
 use candle_core::{Storage, Tensor};
 
-use crate::kernels::candle_sum::{candle_sums_with_avx2, sum};
+use crate::kernels::candle_order::{candle_sums_with_avx2, sum};
 use crate::Result;
 
 /// `sum(x * x)` in candle's order.

@@ -1,5 +1,7 @@
-//! Sums in the very order candle (0.11, no MKL / Accelerate) sums the contiguous rows of an f32
-//! tensor on AVX2 CPUs (`sum_all`, `sum_keepdim` over the last dims): four 8-lane
+//! Reductions over a row as candle (0.11, no MKL / Accelerate) computes them. The max
+//! (`max_keepdim` over the last dim) keeps the first of equal values. Sums follow the very
+//! order candle sums the contiguous rows of an f32 tensor on AVX2 CPUs (`sum_all`,
+//! `sum_keepdim` over the last dims): four 8-lane
 //! accumulators over blocks of 32 (`cpu::avx::vec_sum`), reduced pairwise (`(a0 + a1) +
 //! (a2 + a3)`, then the two 128-bit halves, then two horizontal adds), and the tail added one
 //! by one. Code that replaces a candle op and its reduction calls [`sum`] where candle summed,
@@ -42,4 +44,11 @@ pub(crate) fn sum(xs: &[f32], term: impl Fn(f32) -> f32) -> f32 {
         sum += term(*x);
     }
     sum
+}
+
+/// The row's max as candle's `max_keepdim` finds it: the first element, replaced by each later
+/// one that is greater (so the first of equal values, and NaN only where it comes first).
+#[inline(always)]
+pub(crate) fn max(row: &[f32]) -> f32 {
+    row.iter().fold(row[0], |m, &v| if m < v { v } else { m })
 }
