@@ -15,6 +15,7 @@ pub(crate) mod candle_order;
 mod cross_entropy;
 mod gelu;
 pub(crate) mod grad_sink;
+pub(crate) mod heads;
 mod layer_norm;
 #[cfg(target_arch = "x86_64")]
 mod libm_avx512;

@@ -145,19 +145,26 @@ impl Model {
                 widths, dropout, ..
             } => mlp::forward(p, x, widths.len() - 1, *dropout, pass),
             Model::Transformer { spec, lora } => {
-                let scale = lora.map(|(r, a)| a / r as f64);
-                transformer::forward(p, x, spec, scale, pass)
+                transformer::forward(p, x, spec, lora_scale(*lora), pass)
             }
         }
     }
 
     /// Mean cross-entropy of a batch.
     pub fn loss(&self, p: &Params, x: &Tensor, y: &Tensor, pass: &Pass) -> Result<Tensor> {
-        let logits = self.logits(p, x, pass)?;
-        let classes = *logits.dims().last().expect("logits have a last dim");
-        let logits = logits.reshape(((), classes))?;
+        let logits = match self {
+            Model::Mlp { .. } => self.logits(p, x, pass)?,
+            Model::Transformer { spec, lora } => {
+                transformer::forward_rows(p, x, spec, lora_scale(*lora), pass)?
+            }
+        };
         pass.kernels.cross_entropy(&logits, &y.flatten_all()?)
     }
+}
+
+/// The factor LoRA's branch is scaled by, `alpha / rank`, for adapters `(rank, alpha)`.
+fn lora_scale(lora: Option<(usize, f64)>) -> Option<f64> {
+    lora.map(|(r, a)| a / r as f64)
 }
 
 /// The dropout seed of step `step` of a run with seed `run`.

@@ -11,8 +11,9 @@ use crate::kernels::Kernels;
 use crate::params::unit_f32;
 use crate::Result;
 
-/// `x @ W^T + b` for `x` of any rank (flattened to 2-D around the matmul), plus the LoRA branch
-/// `scale * (x @ A^T) @ B^T` when the adapters `{name}.lora_a` / `{name}.lora_b` exist.
+/// `x @ W^T + b` for `x` of any rank (flattened to 2-D around the matmul: rows, as 2-D `x`
+/// already is, take no reshape), plus the LoRA branch `scale * (x @ A^T) @ B^T` when the
+/// adapters `{name}.lora_a` / `{name}.lora_b` exist.
 pub fn linear<W: Weights + ?Sized>(
     k: Kernels,
     p: &W,
@@ -22,8 +23,24 @@ pub fn linear<W: Weights + ?Sized>(
 ) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let (inner, outer) = dims.split_last().expect("linear input has a last dim");
-    let x2 = x.reshape(((), *inner))?;
-    let mut y = p.linear_weight(name, &x2, k)?;
+    if outer.len() == 1 {
+        return linear_rows(k, p, name, x, lora_scale);
+    }
+    let y = linear_rows(k, p, name, &x.reshape(((), *inner))?, lora_scale)?;
+    let mut out_dims = outer.to_vec();
+    out_dims.push(y.dim(1)?);
+    Ok(y.reshape(out_dims)?)
+}
+
+/// [`linear`] of rows `x2 [n, in]`.
+fn linear_rows<W: Weights + ?Sized>(
+    k: Kernels,
+    p: &W,
+    name: &str,
+    x2: &Tensor,
+    lora_scale: Option<f64>,
+) -> Result<Tensor> {
+    let mut y = p.linear_weight(name, x2, k)?;
     if let Some(b) = p.get_opt(&format!("{name}.bias")) {
         y = k.add_rows(&y, b)?;
     }
@@ -32,12 +49,10 @@ pub fn linear<W: Weights + ?Sized>(
         p.get_opt(&format!("{name}.lora_a")),
         p.get_opt(&format!("{name}.lora_b")),
     ) {
-        let delta = k.matmul_t(&k.matmul_t(&x2, a)?, bb)?;
+        let delta = k.matmul_t(&k.matmul_t(x2, a)?, bb)?;
         y = (y + delta.affine(scale, 0.0)?)?;
     }
-    let mut out_dims = outer.to_vec();
-    out_dims.push(y.dim(1)?);
-    Ok(y.reshape(out_dims)?)
+    Ok(y)
 }
 
 /// Layer normalisation over the last dim with `{name}.weight` and `{name}.bias`

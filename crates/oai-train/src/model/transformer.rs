@@ -11,6 +11,7 @@ use oai_data::dataset::Record;
 use super::ops::{layer_norm, linear};
 use super::Weights;
 use super::{bad_record, Pass};
+use crate::kernels::heads::{self, HeadLayout};
 use crate::kernels::Kernels;
 use crate::params::{Init, ParamDef};
 use crate::spec::TransformerSpec;
@@ -118,7 +119,21 @@ pub(super) fn batch(
     ))
 }
 
+/// Logits `[batch, context, vocab]`.
 pub(super) fn forward<W: Weights + ?Sized>(
+    p: &W,
+    ids: &Tensor,
+    s: &TransformerSpec,
+    lora: Option<f64>,
+    pass: &Pass,
+) -> Result<Tensor> {
+    let (b, t) = ids.dims2()?;
+    Ok(forward_rows(p, ids, s, lora, pass)?.reshape((b, t, s.vocab))?)
+}
+
+/// Logits as rows `[batch · context, vocab]`, one per position (what the loss reads). The
+/// residual stream is rows `[batch · context, d]` too, so linear layers take it as it is.
+pub(super) fn forward_rows<W: Weights + ?Sized>(
     p: &W,
     ids: &Tensor,
     s: &TransformerSpec,
@@ -137,7 +152,9 @@ pub(super) fn forward<W: Weights + ?Sized>(
     };
     let tok = p.get("tok_emb")?.index_select(&ids.flatten_all()?, 0)?;
     let pos = p.get("pos_emb")?.narrow(0, 0, t)?;
-    let mut x = k.add_rows(&tok.reshape((b, t, d))?, &pos)?;
+    let mut x = k
+        .add_rows(&tok.reshape((b, t, d))?, &pos)?
+        .reshape((b * t, d))?;
     x = drop(x, "emb".into())?;
     let mask = causal_mask(t, ids.device())?;
     let scale = 1.0 / (dh as f64).sqrt();
@@ -145,14 +162,16 @@ pub(super) fn forward<W: Weights + ?Sized>(
         let pre = format!("blocks.{l}");
         let hn = layer_norm(k, p, &format!("{pre}.ln1"), &x)?;
         let qkv = linear(k, p, &format!("{pre}.attn.qkv"), &hn, lora)?;
-        let heads = |i: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(2, i * d, d)?
-                .reshape((b, t, h, dh))?
-                .transpose(1, 2)?
-                .contiguous()?)
+        let part = |part: usize| {
+            let layout = HeadLayout {
+                context: t,
+                parts: 3,
+                part,
+                heads: h,
+            };
+            heads::split(&qkv, layout)
         };
-        let (q, kt, v) = (heads(0)?, heads(1)?, heads(2)?);
+        let (q, kt, v) = (part(0)?, part(1)?, part(2)?);
         let scores = match k {
             Kernels::Verifiable => k.matmul_t(&q, &kt)?,
             // as native logs have always computed it
@@ -160,11 +179,7 @@ pub(super) fn forward<W: Weights + ?Sized>(
         };
         let att = k.attention_weights(&scores, scale, &mask)?;
         let att = drop(att, format!("{pre}.attn.weights"))?;
-        let y = k
-            .matmul(&att, &v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, t, d))?;
+        let y = heads::merge(&k.matmul(&att, &v)?)?;
         let y = linear(k, p, &format!("{pre}.attn.proj"), &y, lora)?;
         x = (x + drop(y, format!("{pre}.attn.out"))?)?;
         let hn = layer_norm(k, p, &format!("{pre}.ln2"), &x)?;
