@@ -192,8 +192,37 @@ unsafe fn pack_a_panel(
             unsafe { copy_row(&mut row[..rows], &a.data[start..start + rows]) };
         }
     } else {
+        // rows stored contiguously: 8 x 8 blocks through registers, the last row block
+        // overlapping the one before where `rows` is not a multiple of 8 (the overlap is
+        // written twice with the same values)
+        let (full_k, mut starts) = match (a.cs == 1, rows >= 8) {
+            (true, true) => (ks / 8 * 8, (0..=rows - 8).step_by(8).collect::<Vec<_>>()),
+            _ => (0, Vec::new()),
+        };
+        if rows >= 8 && starts.last() != Some(&(rows - 8)) {
+            starts.push(rows - 8);
+        }
+        for &r0 in &starts {
+            for kk in (0..full_k).step_by(8) {
+                let src = (i0 + r0) * a.rs + k0 + kk;
+                // the block's last row ends at src + 7 * rs + 8
+                let block = &a.data[src..src + 7 * a.rs + 8];
+                // SAFETY: the CPU has AVX-512F, so AVX; `block` holds the 8 rows of 8 floats
+                // `rs` apart; the 8 rows written start at `kk * MR + r0` and hold 8 floats
+                // each inside `panel` (kk + 8 <= ks, r0 + 8 <= rows <= MR).
+                unsafe {
+                    transpose8(
+                        block.as_ptr(),
+                        a.rs,
+                        panel[kk * MR + r0..][..7 * MR + 8].as_mut_ptr(),
+                        MR,
+                    );
+                }
+            }
+        }
+        let from_k = if starts.is_empty() { 0 } else { full_k };
         for r in 0..rows {
-            for kk in 0..ks {
+            for kk in from_k..ks {
                 panel[kk * MR + r] = a.at(i0 + r, k0 + kk);
             }
         }
