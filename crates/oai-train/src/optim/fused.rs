@@ -4,7 +4,8 @@
 //! b)` is `x * a + b` with `a` and `b` rounded to f32, which is spelled out here, `+ 0.0`
 //! included: it turns a `-0.0` into `+0.0` as the chain does), so both give the same bits. Rust
 //! never contracts `x * a + b` into an FMA, and splitting the elements between threads cannot
-//! change an elementwise result.
+//! change an elementwise result. AdamW takes a shortcut with the same bits for idle parameters,
+//! whose first moment sits in the subnormals (see [`idle_bound`]).
 
 use std::cell::RefCell;
 
@@ -48,6 +49,9 @@ pub(super) struct AdamW {
     eps: f32,
     keep: f32,
     lr: f32,
+    /// Where the shortcut for idle parameters holds: the smallest `|w * keep|` it is taken
+    /// for (see [`idle_bound`]).
+    idle: Option<f32>,
 }
 
 impl Rule {
@@ -73,6 +77,7 @@ impl Rule {
             } => {
                 let (c1, c2) = bias_corrections(beta1, beta2, step);
                 Rule::AdamW(AdamW {
+                    idle: idle_bound(beta1 as f32, (1.0 / c1) as f32, eps as f32, lr as f32),
                     scale,
                     beta1: beta1 as f32,
                     one_minus_beta1: (1.0 - beta1) as f32,
@@ -87,6 +92,46 @@ impl Rule {
             }
         }
     }
+}
+
+/// The shortcut for idle parameters (a zero gradient and a first moment that is zero or
+/// subnormal: a dead unit's). Their update is computed without touching a subnormal number,
+/// which x86 CPUs handle in a microcode assist about a hundred times slower than other
+/// arithmetic, and with the very bits of the full update:
+/// - `m' = (m * beta1 + 0) + (0 * (1 - beta1) + 0)` is `m * beta1` rounded onto the subnormal
+///   grid `2^-149` (and `+0` for a zero): `m = k * 2^-149`, so it is `k * beta1` rounded to an
+///   integer, ties to even, which f64 computes exactly (`k < 2^23`, `beta1` has 24 bits).
+/// - `v'` does not involve `m`; it is computed as always.
+/// - The step `m' / c1 / (sqrt(v' / c2) + eps) * lr` is then below `|m'| / c1 / eps * lr <
+///   2^-126 / c1 / eps * lr` (plus rounding), and where `|w * keep|` exceeds `2^26` times that
+///   bound the step is under a quarter of its last place: `w' = w * keep` exactly. So the
+///   full update runs with `m` taken as zero (which gives that `w'` and `v'`, and touches no
+///   subnormal), and `m'` comes from the integer rounding.
+///
+/// Returns that threshold on `|w * keep|` (rounded up generously), or `None` where the
+/// argument does not hold (`beta1` not in `[0, 1)`, `eps` not positive, a non-finite bound).
+fn idle_bound(beta1: f32, inv_c1: f32, eps: f32, lr: f32) -> Option<f32> {
+    if !(0.0..1.0).contains(&beta1) || eps.is_nan() || eps <= 0.0 {
+        return None;
+    }
+    let tiny = 2f64.powi(-126);
+    let grid = 2f64.powi(-149);
+    // |t| <= |m'| inv_c1 + grid, |step| <= |t| / (eps (1 - 2^-24)) (1 + 2^-23) + grid,
+    // |step * lr| <= |step| lr (1 + 2^-23) + grid: bounded with a 1% margin throughout
+    let step = (tiny * inv_c1 as f64 + grid) / eps as f64 * 1.01 + grid;
+    let bound = (step * (lr as f64).abs() * 1.01 + grid) * 2f64.powi(26) * 1.01;
+    (bound.is_finite() && bound < f32::MAX as f64).then_some(bound as f32 * 1.01)
+}
+
+/// `m * beta1` for a first moment that is zero or subnormal, as f32 arithmetic rounds it, plus
+/// zero: the integer significand times `beta1`, rounded to an integer, ties to even.
+#[inline(always)]
+fn idle_moment(m: f32, beta1: f32) -> f32 {
+    let bits = m.to_bits();
+    let k = (bits & 0x007f_ffff) as f64;
+    let rounded = (k * beta1 as f64).round_ties_even() as i32 as u32;
+    let sign = if rounded == 0 { 0 } else { bits & 0x8000_0000 };
+    f32::from_bits(sign | rounded)
 }
 
 /// AdamW's bias corrections `1 - beta^t` of step `step` (0-based), in f64 with `libm::pow`:
@@ -244,6 +289,36 @@ fn adamw(r: &AdamW, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
 
 #[inline(never)]
 fn adamw_pass(clip: impl Clip, r: &AdamW, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+    let Some(idle_above) = r.idle else {
+        return adamw_full(clip, r, w, m, v, g);
+    };
+    let runs = (w.chunks_mut(IDLE_RUN).zip(m.chunks_mut(IDLE_RUN)))
+        .zip(v.chunks_mut(IDLE_RUN).zip(g.chunks(IDLE_RUN)));
+    for ((w, m), (v, g)) in runs {
+        match has_idle(m) {
+            true => adamw_idle(clip, r, idle_above, w, m, v, g),
+            false => adamw_full(clip, r, w, m, v, g),
+        }
+    }
+}
+
+/// Parameters are checked for idle ones, and take the shortcut or not, in runs of this many.
+const IDLE_RUN: usize = 1024;
+
+/// Whether a run holds a subnormal first moment (an idle parameter's, most likely; a zero one
+/// costs nothing).
+#[inline(always)]
+fn has_idle(m: &[f32]) -> bool {
+    // branch-free, so that it vectorises: `|m| - 1 < 0x7f_ffff` in bits is "subnormal"
+    let found = m.iter().fold(0u32, |any, m| {
+        any | (((m.to_bits() & 0x7fff_ffff).wrapping_sub(1)) < 0x007f_ffff) as u32
+    });
+    found != 0
+}
+
+/// The full update of every parameter.
+#[inline(always)]
+fn adamw_full(clip: impl Clip, r: &AdamW, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
     let AdamW {
         beta1,
         one_minus_beta1,
@@ -263,6 +338,46 @@ fn adamw_pass(clip: impl Clip, r: &AdamW, w: &mut [f32], m: &mut [f32], v: &mut 
         let denom = (*v * inv_c2 + 0.0).sqrt() * 1.0 + eps;
         let step = (*m * inv_c1 + 0.0) / denom;
         *w = (*w * keep + 0.0) - (step * lr + 0.0);
+    }
+}
+
+/// The update with the shortcut for idle parameters ([`idle_bound`]): the same bits.
+#[inline(always)]
+fn adamw_idle(
+    clip: impl Clip,
+    r: &AdamW,
+    idle_above: f32,
+    w: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+) {
+    let AdamW {
+        beta1,
+        one_minus_beta1,
+        beta2,
+        one_minus_beta2,
+        inv_c1,
+        inv_c2,
+        eps,
+        keep,
+        lr,
+        ..
+    } = *r;
+    for (((w, m), v), g) in w.iter_mut().zip(m).zip(v).zip(g) {
+        // taken as zero, an idle parameter's m gives its exact w' and v'
+        let idle = (g.to_bits() & 0x7fff_ffff) == 0
+            && (m.to_bits() & 0x7f80_0000) == 0
+            && (*w * keep + 0.0).abs() > idle_above;
+        let m_idle = idle_moment(*m, beta1);
+        let m_in = if idle { 0.0 } else { *m };
+        let g = clip.apply(*g);
+        let m_new = (m_in * beta1 + 0.0) + (g * one_minus_beta1 + 0.0);
+        *v = (*v * beta2 + 0.0) + ((g * g) * one_minus_beta2 + 0.0);
+        let denom = (*v * inv_c2 + 0.0).sqrt() * 1.0 + eps;
+        let step = (m_new * inv_c1 + 0.0) / denom;
+        *w = (*w * keep + 0.0) - (step * lr + 0.0);
+        *m = if idle { m_idle } else { m_new };
     }
 }
 
@@ -329,5 +444,88 @@ impl<F: FnOnce(&mut [f32]) -> R, R> InplaceOp1 for InPlace<F, R> {
             *self.out.borrow_mut() = Some(f(&mut all[start..end]));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oai_core::seed::RngCore;
+
+    /// Idle parameters (zero gradient, zero or subnormal first moment: most of them small
+    /// subnormals, where `0.9 * m` rounds back to `m`) among ordinary ones and random bit
+    /// patterns: the pass with the shortcut writes the bits of the pass without it, early and
+    /// late in a run, clipped or not, with a large step and with an epsilon so small that
+    /// nothing qualifies.
+    #[test]
+    fn the_idle_shortcut_gives_the_bits_of_the_full_update() {
+        let mut rng = oai_core::Seed::from_u64(8).rng();
+        let mut unit = || rng.next_u32() as f32 / u32::MAX as f32 - 0.5;
+        let n = 1 << 16;
+        let mut taken = 0;
+        for (scale, lr, eps, step) in [
+            (None, 1e-3, 1e-8, 0),
+            (Some(0.37), 1e-3, 1e-8, 5000),
+            (None, 1.0, 1e-8, 3),
+            (Some(0.5), 1e-2, 1e-30, 100),
+        ] {
+            let spec = OptimizerSpec::AdamW {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps,
+                weight_decay: 0.01,
+            };
+            let Rule::AdamW(with) = Rule::new(&spec, scale, lr, step) else {
+                unreachable!("an AdamW rule")
+            };
+            let without = AdamW { idle: None, ..with };
+            let (mut w, mut m, mut v, mut g) = (vec![], vec![], vec![], vec![]);
+            let mut bits = oai_core::Seed::from_u64(step).rng();
+            for i in 0..n {
+                let (wi, vi) = (unit() * 0.1, unit().abs() * 1e-4);
+                let (mi, gi) = match i % 5 {
+                    0 => (f32::from_bits(bits.next_u32() % 6), 0.0),
+                    1 => (-f32::from_bits(bits.next_u32() % 0x7f_ffff), -0.0),
+                    2 => (
+                        f32::from_bits(bits.next_u32()),
+                        f32::from_bits(bits.next_u32()),
+                    ),
+                    3 => (0.0, 0.0),
+                    _ => (unit() * 1e-3, unit() * 1e-2),
+                };
+                w.push(if i % 7 == 0 { unit() * 1e-30 } else { wi });
+                m.push(mi);
+                v.push(if i % 11 == 0 {
+                    f32::from_bits(bits.next_u32())
+                } else {
+                    vi
+                });
+                g.push(gi);
+            }
+            let run = |r: &AdamW| {
+                let (mut w, mut m, mut v) = (w.clone(), m.clone(), v.clone());
+                adamw(r, &mut w, &mut m, &mut v, &g);
+                (w, m, v)
+            };
+            let (a, b) = (run(&with), run(&without));
+            for (what, a, b) in [("w", &a.0, &b.0), ("m", &a.1, &b.1), ("v", &a.2, &b.2)] {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    let same = x.to_bits() == y.to_bits() || x.is_nan() && y.is_nan();
+                    assert!(same, "{what}[{i}]: {x:e} vs {y:e}, step {step}");
+                }
+            }
+            if let Some(bound) = with.idle {
+                taken += (0..n)
+                    .filter(|&i| {
+                        g[i] == 0.0
+                            && (m[i].to_bits() & 0x7f80_0000) == 0
+                            && (w[i] * with.keep + 0.0).abs() > bound
+                    })
+                    .count();
+            }
+        }
+        assert!(taken > n, "the shortcut was taken for {taken} parameters");
+        assert_eq!(idle_bound(0.9, 1.0, 0.0, 1e-3), None);
+        assert_eq!(idle_bound(1.0, 1.0, 1e-8, 1e-3), None);
     }
 }
