@@ -319,25 +319,8 @@ fn has_idle(m: &[f32]) -> bool {
 /// The full update of every parameter.
 #[inline(always)]
 fn adamw_full(clip: impl Clip, r: &AdamW, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-    let AdamW {
-        beta1,
-        one_minus_beta1,
-        beta2,
-        one_minus_beta2,
-        inv_c1,
-        inv_c2,
-        eps,
-        keep,
-        lr,
-        ..
-    } = *r;
     for (((w, m), v), g) in w.iter_mut().zip(m).zip(v).zip(g) {
-        let g = clip.apply(*g);
-        *m = (*m * beta1 + 0.0) + (g * one_minus_beta1 + 0.0);
-        *v = (*v * beta2 + 0.0) + ((g * g) * one_minus_beta2 + 0.0);
-        let denom = (*v * inv_c2 + 0.0).sqrt() * 1.0 + eps;
-        let step = (*m * inv_c1 + 0.0) / denom;
-        *w = (*w * keep + 0.0) - (step * lr + 0.0);
+        *m = adamw_one(r, clip.apply(*g), *m, w, v);
     }
 }
 
@@ -352,33 +335,27 @@ fn adamw_idle(
     v: &mut [f32],
     g: &[f32],
 ) {
-    let AdamW {
-        beta1,
-        one_minus_beta1,
-        beta2,
-        one_minus_beta2,
-        inv_c1,
-        inv_c2,
-        eps,
-        keep,
-        lr,
-        ..
-    } = *r;
     for (((w, m), v), g) in w.iter_mut().zip(m).zip(v).zip(g) {
         // taken as zero, an idle parameter's m gives its exact w' and v'
         let idle = (g.to_bits() & 0x7fff_ffff) == 0
             && (m.to_bits() & 0x7f80_0000) == 0
-            && (*w * keep + 0.0).abs() > idle_above;
-        let m_idle = idle_moment(*m, beta1);
-        let m_in = if idle { 0.0 } else { *m };
-        let g = clip.apply(*g);
-        let m_new = (m_in * beta1 + 0.0) + (g * one_minus_beta1 + 0.0);
-        *v = (*v * beta2 + 0.0) + ((g * g) * one_minus_beta2 + 0.0);
-        let denom = (*v * inv_c2 + 0.0).sqrt() * 1.0 + eps;
-        let step = (m_new * inv_c1 + 0.0) / denom;
-        *w = (*w * keep + 0.0) - (step * lr + 0.0);
+            && (*w * r.keep + 0.0).abs() > idle_above;
+        let m_idle = idle_moment(*m, r.beta1);
+        let m_new = adamw_one(r, clip.apply(*g), if idle { 0.0 } else { *m }, w, v);
         *m = if idle { m_idle } else { m_new };
     }
+}
+
+/// One parameter's update from its (clipped) gradient `g` and first moment `m`: writes `w`
+/// and `v`, returns the new first moment.
+#[inline(always)]
+fn adamw_one(r: &AdamW, g: f32, m: f32, w: &mut f32, v: &mut f32) -> f32 {
+    let m = (m * r.beta1 + 0.0) + (g * r.one_minus_beta1 + 0.0);
+    *v = (*v * r.beta2 + 0.0) + ((g * g) * r.one_minus_beta2 + 0.0);
+    let denom = (*v * r.inv_c2 + 0.0).sqrt() * 1.0 + r.eps;
+    let step = (m * r.inv_c1 + 0.0) / denom;
+    *w = (*w * r.keep + 0.0) - (step * r.lr + 0.0);
+    m
 }
 
 /// Run `f` over matching chunks of the `written` slices and of `g`, one chunk per thread of
