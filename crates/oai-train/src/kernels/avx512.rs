@@ -195,13 +195,14 @@ unsafe fn pack_a_panel(
         // rows stored contiguously: 8 x 8 blocks through registers, the last row block
         // overlapping the one before where `rows` is not a multiple of 8 (the overlap is
         // written twice with the same values)
-        let (full_k, mut starts) = match (a.cs == 1, rows >= 8) {
-            (true, true) => (ks / 8 * 8, (0..=rows - 8).step_by(8).collect::<Vec<_>>()),
-            _ => (0, Vec::new()),
+        let starts: Vec<usize> = match a.cs == 1 && rows >= 8 {
+            true => (0..rows - 7)
+                .step_by(8)
+                .chain((rows % 8 != 0).then_some(rows - 8))
+                .collect(),
+            false => Vec::new(),
         };
-        if rows >= 8 && starts.last() != Some(&(rows - 8)) {
-            starts.push(rows - 8);
-        }
+        let full_k = if starts.is_empty() { 0 } else { ks / 8 * 8 };
         for &r0 in &starts {
             for kk in (0..full_k).step_by(8) {
                 let src = (i0 + r0) * a.rs + k0 + kk;
@@ -220,9 +221,8 @@ unsafe fn pack_a_panel(
                 }
             }
         }
-        let from_k = if starts.is_empty() { 0 } else { full_k };
         for r in 0..rows {
-            for kk in from_k..ks {
+            for kk in full_k..ks {
                 panel[kk * MR + r] = a.at(i0 + r, k0 + kk);
             }
         }

@@ -16,7 +16,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use super::candle_order::sum;
-use super::rows::{by_rows, slice, sum_rows, values};
+use super::rows::{by_rows, check_gradient, slice, sum_rows, values};
 
 /// The variance's epsilon, rounded to f32 as candle's affine rounds it.
 const EPS: f32 = 1e-5f64 as f32;
@@ -105,16 +105,8 @@ impl CustomOp3 for NormalizeCentred {
             values(&ws, wl, n)?,
             values(&gs, gl, n)?,
         );
-
         let d = row_len(xl, wl, b.layout())?;
-        if g.len() != x.len() {
-            return Err(candle_core::Error::Msg(format!(
-                "{}: gradient of {} elements for {}",
-                self.name(),
-                g.len(),
-                x.len()
-            )));
-        }
+        check_gradient(n, g, x)?;
         let (gx, products) = backward(x, w_, g, d);
         let dev = xc.device();
         Ok((

@@ -100,17 +100,23 @@ impl Kernels {
         }
     }
 
+    /// Whether `x` goes through the fused ops that reduce over rows (layer norm, attention
+    /// weights, cross-entropy): verifiable kernels, f32 on the CPU, and candle summing with
+    /// AVX2 (the order those ops repeat, `candle_order`); elsewhere the composed ops run.
+    fn fuses_rows(self, x: &Tensor) -> bool {
+        self == Kernels::Verifiable
+            && x.dtype() == DType::F32
+            && x.device().is_cpu()
+            && candle_order::candle_sums_with_avx2()
+    }
+
     /// Layer normalisation over the last dim with weight `w` and bias `b` (epsilon 1e-5), as
     /// differentiable primitives. With the verifiable kernels, where candle sums with AVX2,
     /// everything after the centring is one fused op with the same bits (see `layer_norm`).
     pub fn layer_norm(self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
         let mean = x.mean_keepdim(D::Minus1)?;
         let xc = x.broadcast_sub(&mean)?;
-        if self == Kernels::Verifiable
-            && x.dtype() == DType::F32
-            && x.device().is_cpu()
-            && candle_order::candle_sums_with_avx2()
-        {
+        if self.fuses_rows(x) {
             return Ok(xc.apply_op3(&w.contiguous()?, &b.contiguous()?, NormalizeCentred)?);
         }
         let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
@@ -157,11 +163,7 @@ impl Kernels {
     /// scores' last two dims. With the verifiable kernels, where candle sums with AVX2, one
     /// fused op with the bits of the composed ops (see `softmax`).
     pub fn attention_weights(self, scores: &Tensor, scale: f64, mask: &Tensor) -> Result<Tensor> {
-        if self == Kernels::Verifiable
-            && scores.dtype() == DType::F32
-            && scores.device().is_cpu()
-            && candle_order::candle_sums_with_avx2()
-        {
+        if self.fuses_rows(scores) {
             let op = AttentionWeights { scale };
             return Ok(scores.contiguous()?.apply_op2(&mask.contiguous()?, op)?);
         }
@@ -200,12 +202,7 @@ impl Kernels {
     pub fn cross_entropy(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         match self {
             Kernels::Native => Ok(candle_nn::loss::cross_entropy(logits, targets)?),
-            Kernels::Verifiable
-                if logits.dtype() == DType::F32
-                    && targets.dtype() == DType::U32
-                    && logits.device().is_cpu()
-                    && candle_order::candle_sums_with_avx2() =>
-            {
+            Kernels::Verifiable if self.fuses_rows(logits) && targets.dtype() == DType::U32 => {
                 Ok(logits
                     .contiguous()?
                     .apply_op2(&targets.contiguous()?, CrossEntropy)?)

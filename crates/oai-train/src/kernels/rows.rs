@@ -46,6 +46,19 @@ pub(super) fn values<'a>(s: &'a Storage, l: &Layout, op: &str) -> candle_core::R
     }
 }
 
+/// An error unless the gradient `g` an op's backward got has the `x.len()` elements of its
+/// input.
+pub(super) fn check_gradient(op: &str, g: &[f32], x: &[f32]) -> candle_core::Result<()> {
+    if g.len() != x.len() {
+        return Err(candle_core::Error::Msg(format!(
+            "{op}: gradient of {} elements for {}",
+            g.len(),
+            x.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Outputs at least this long are split between the threads of the pool, by rows.
 const PARALLEL_ROWS_MIN: usize = 1 << 14;
 

@@ -12,7 +12,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::candle_order::{max, sum};
-use super::rows::{by_rows, slice, values};
+use super::rows::{by_rows, check_gradient, slice, values};
 use super::unary::Unary;
 
 /// `scores.apply_op2(mask, AttentionWeights { scale })`: contiguous f32 `scores [.., q, k]`,
@@ -98,13 +98,7 @@ impl CustomOp2 for AttentionWeights {
             values(&gs, gl, n)?,
         );
         let (q, k) = dims(sl, ml)?;
-        if g.len() != s.len() {
-            return Err(candle_core::Error::Msg(format!(
-                "{n}: gradient of {} elements for {}",
-                g.len(),
-                s.len()
-            )));
-        }
+        check_gradient(n, g, s)?;
         let scale = self.scale as f32;
         let mut out = vec![0f32; s.len()];
         by_rows([&mut out], k, |first, [out]| {

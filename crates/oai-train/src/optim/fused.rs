@@ -337,13 +337,20 @@ fn adamw_idle(
 ) {
     for (((w, m), v), g) in w.iter_mut().zip(m).zip(v).zip(g) {
         // taken as zero, an idle parameter's m gives its exact w' and v'
-        let idle = (g.to_bits() & 0x7fff_ffff) == 0
-            && (m.to_bits() & 0x7f80_0000) == 0
-            && (*w * r.keep + 0.0).abs() > idle_above;
+        let idle = is_idle(*g, *m, *w, r.keep, idle_above);
         let m_idle = idle_moment(*m, r.beta1);
         let m_new = adamw_one(r, clip.apply(*g), if idle { 0.0 } else { *m }, w, v);
         *m = if idle { m_idle } else { m_new };
     }
+}
+
+/// Whether a parameter takes the shortcut: a zero gradient, a zero or subnormal first moment
+/// and `|w * keep|` above the bound of [`idle_bound`].
+#[inline(always)]
+fn is_idle(g: f32, m: f32, w: f32, keep: f32, above: f32) -> bool {
+    (g.to_bits() & 0x7fff_ffff) == 0
+        && (m.to_bits() & 0x7f80_0000) == 0
+        && (w * keep + 0.0).abs() > above
 }
 
 /// One parameter's update from its (clipped) gradient `g` and first moment `m`: writes `w`
@@ -493,11 +500,7 @@ mod tests {
             }
             if let Some(bound) = with.idle {
                 taken += (0..n)
-                    .filter(|&i| {
-                        g[i] == 0.0
-                            && (m[i].to_bits() & 0x7f80_0000) == 0
-                            && (w[i] * with.keep + 0.0).abs() > bound
-                    })
+                    .filter(|&i| is_idle(g[i], m[i], w[i], with.keep, bound))
                     .count();
             }
         }
