@@ -127,9 +127,13 @@ fn idle_bound(beta1: f32, inv_c1: f32, eps: f32, lr: f32) -> Option<f32> {
 /// zero: the integer significand times `beta1`, rounded to an integer, ties to even.
 #[inline(always)]
 fn idle_moment(m: f32, beta1: f32) -> f32 {
+    // 2^52: adding it to a product in [0, 2^23) rounds the sum to an integer, ties to even,
+    // and leaves that integer in the low bits (written this way, not with a saturating float
+    // to integer cast, the loop stays vectorised)
+    const ROUND: f64 = 4_503_599_627_370_496.0;
     let bits = m.to_bits();
-    let k = (bits & 0x007f_ffff) as f64;
-    let rounded = (k * beta1 as f64).round_ties_even() as i32 as u32;
+    let k = (bits & 0x007f_ffff) as i32 as f64;
+    let rounded = ((k * beta1 as f64 + ROUND).to_bits() as u32) & 0x007f_ffff;
     let sign = if rounded == 0 { 0 } else { bits & 0x8000_0000 };
     f32::from_bits(sign | rounded)
 }
@@ -336,10 +340,13 @@ fn adamw_idle(
     g: &[f32],
 ) {
     for (((w, m), v), g) in w.iter_mut().zip(m).zip(v).zip(g) {
-        // taken as zero, an idle parameter's m gives its exact w' and v'
+        // taken as zero, an idle parameter's m gives its exact w' and v'; zeroed by a mask on
+        // its bits, as a select the compiler could move past `m * beta1` and so multiply the
+        // subnormal after all (it did)
         let idle = is_idle(*g, *m, *w, r.keep, idle_above);
         let m_idle = idle_moment(*m, r.beta1);
-        let m_new = adamw_one(r, clip.apply(*g), if idle { 0.0 } else { *m }, w, v);
+        let m_used = f32::from_bits(m.to_bits() & (idle as u32).wrapping_sub(1));
+        let m_new = adamw_one(r, clip.apply(*g), m_used, w, v);
         *m = if idle { m_idle } else { m_new };
     }
 }
@@ -507,5 +514,22 @@ mod tests {
         assert!(taken > n, "the shortcut was taken for {taken} parameters");
         assert_eq!(idle_bound(0.9, 1.0, 0.0, 1e-3), None);
         assert_eq!(idle_bound(1.0, 1.0, 1e-8, 1e-3), None);
+    }
+
+    /// The idle moment is f32's `m * beta1 + 0` for every zero or subnormal `m`, both signs,
+    /// at the usual beta and at 0.5 and 0.75 (which put odd significands exactly on a tie); at
+    /// every 61st for other betas: 0, just below 1, a full significand.
+    #[test]
+    fn the_idle_moment_is_the_f32_product_for_every_subnormal() {
+        let every = [(0.9f32, 1), (0.5, 1), (0.75, 1), (0.0, 61), (0.999, 61)];
+        let more = [(1.0 - f32::EPSILON / 2.0, 61), (0.123_456_79, 61)];
+        for (beta1, stride) in every.into_iter().chain(more) {
+            let signed = |bits: u32| (bits..bits + 0x0080_0000).step_by(stride);
+            for bits in signed(0).chain(signed(0x8000_0000)) {
+                let m = f32::from_bits(bits);
+                let (got, want) = (idle_moment(m, beta1), m * beta1 + 0.0);
+                assert_eq!(got.to_bits(), want.to_bits(), "{m:e} * {beta1}");
+            }
+        }
     }
 }
