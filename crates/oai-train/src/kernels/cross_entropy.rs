@@ -11,7 +11,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::candle_order::{max, sum};
-use super::rows::{by_rows, slice, values};
+use super::output::{self, write_each, write_rows, Slots};
+use super::rows::{slice, values};
 use super::unary::Unary;
 
 /// Elements at least this many are split between the threads of the pool, by rows.
@@ -63,14 +64,12 @@ fn per_row(out: &mut [f32], classes: usize, f: impl Fn(usize, &mut [f32]) + Sync
 }
 
 /// A row's shifted values `x - max` and `exp` of them, in `e`; returns the shifted target.
-fn shifted_exps(row: &[f32], target: u32, e: &mut [f32]) -> f32 {
+fn shifted_exps<'a>(row: &[f32], target: u32, e: &'a mut Slots) -> (&'a mut [f32], f32) {
     let m = max(row);
-    for (e, x) in e.iter_mut().zip(row) {
-        *e = x - m;
-    }
+    let e = write_each(e, row.iter().map(|x| x - m));
     let picked = e[target as usize];
     Unary::Exp.f32_in_place(e);
-    picked
+    (e, picked)
 }
 
 impl CustomOp2 for CrossEntropy {
@@ -89,11 +88,12 @@ impl CustomOp2 for CrossEntropy {
         let x = slice(s1, l1, self.name())?;
         let mut picked = vec![0f32; t.len()];
         per_row(&mut picked, classes, |first, out| {
-            let mut e = vec![0f32; classes];
+            let mut scratch = Vec::<f32>::with_capacity(classes);
             for (i, p) in out.iter_mut().enumerate() {
                 let r = first + i;
-                let d = shifted_exps(&x[r * classes..][..classes], t[r], &mut e);
-                *p = d - libm::logf(sum(&e, |e| e));
+                let e = &mut scratch.spare_capacity_mut()[..classes];
+                let (e, d) = shifted_exps(&x[r * classes..][..classes], t[r], e);
+                *p = d - libm::logf(sum(e, |e| e));
             }
         });
         let loss = sum(&picked, |p| p) * mean_factor(t.len()) + 0.0;
@@ -119,15 +119,14 @@ impl CustomOp2 for CrossEntropy {
         let (classes, t) = targets(xl, ts, tl)?;
         // the mean's affine, the sum over rows, then the gather: each row's target gets this
         let g_picked = 0.0 + (0.0 + (g * mean_factor(t.len()) + 0.0));
-        let mut out = vec![0f32; x.len()];
-        by_rows([&mut out], classes, |first, [out]| {
+        let [out] = output::by_rows(x.len(), classes, |first, [out]| {
             let mut g_lse_terms = vec![0f32; classes];
-            for (i, out) in out.chunks_exact_mut(classes).enumerate() {
+            [write_rows(out, classes, |i, out| {
                 let r = first + i;
                 let target = t[r] as usize;
                 // the gather's gradient: the target's, scattered onto zeros
                 let g_lp = |j: usize| if j == target { 0.0 + g_picked } else { 0.0 };
-                shifted_exps(&x[r * classes..][..classes], t[r], out);
+                let (out, _) = shifted_exps(&x[r * classes..][..classes], t[r], out);
                 let total = sum(out, |e| e);
                 for (j, term) in g_lse_terms.iter_mut().enumerate() {
                     *term = 0.0 - g_lp(j);
@@ -137,7 +136,8 @@ impl CustomOp2 for CrossEntropy {
                 for (j, e) in out.iter_mut().enumerate() {
                     *e = 0.0 + ((0.0 + g_lp(j)) + g_e * *e);
                 }
-            }
+                out
+            })]
         });
         Ok((
             Some(Tensor::from_vec(out, logits.shape(), logits.device())?),

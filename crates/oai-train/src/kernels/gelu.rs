@@ -12,6 +12,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
+use super::output::{self, write_each, write_rows, Slots};
 use super::rows::slice;
 use super::unary::Unary;
 
@@ -35,25 +36,29 @@ fn cubic_factor(x: f32) -> f32 {
 }
 
 /// `tanh`'s argument for every `x`, written to `out`, then `tanh` of it in place.
-fn tanh_of_inner(xs: &[f32], out: &mut [f32]) {
-    for (o, x) in out.iter_mut().zip(xs) {
-        *o = x * cubic_factor(*x) * SQRT_2_OVER_PI + 0.0;
-    }
+fn tanh_of_inner<'a>(xs: &[f32], out: &'a mut Slots) -> &'a mut [f32] {
+    let out = write_each(
+        out,
+        xs.iter()
+            .map(|x| x * cubic_factor(*x) * SQRT_2_OVER_PI + 0.0),
+    );
     Unary::Tanh.f32_in_place(out);
+    out
 }
 
-fn forward_block(xs: &[f32], out: &mut [f32]) {
-    tanh_of_inner(xs, out);
+fn forward_block<'a>(xs: &[f32], out: &'a mut Slots) -> &'a mut [f32] {
+    let out = tanh_of_inner(xs, out);
     for (o, x) in out.iter_mut().zip(xs) {
         *o = x * (*o * 0.5 + 0.5);
     }
+    out
 }
 
 /// The gradient of `x` for the upstream gradient `gs`, as candle's autograd summed it through
 /// the composed ops (last to first: `x * u`, `u = t*0.5+0.5`, tanh, `*c`, `x * a`,
 /// `a = s*0.044715+1`, `s = x*x`).
-fn backward_block(xs: &[f32], gs: &[f32], out: &mut [f32]) {
-    tanh_of_inner(xs, out);
+fn backward_block<'a>(xs: &[f32], gs: &[f32], out: &'a mut Slots) -> &'a mut [f32] {
+    let out = tanh_of_inner(xs, out);
     for ((o, &x), &g) in out.iter_mut().zip(xs).zip(gs) {
         let t = *o;
         let u = t * 0.5 + 0.5;
@@ -69,17 +74,17 @@ fn backward_block(xs: &[f32], gs: &[f32], out: &mut [f32]) {
         let g_sq = 0.0 + (ga * CUBIC + 0.0);
         *o = gx + (x * g_sq * 2.0 + 0.0);
     }
+    out
 }
 
 /// `block(start, out)` over `len` outputs, in blocks, on the pool.
-fn blocks(len: usize, block: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
-    let mut out = vec![0f32; len];
-    crate::pool::for_each_chunk(&mut out, PARALLEL_MIN, |start, chunk| {
-        for (i, b) in chunk.chunks_mut(BLOCK).enumerate() {
-            block(start + i * BLOCK, b);
-        }
-    });
-    out
+fn blocks(
+    len: usize,
+    block: impl for<'a> Fn(usize, &'a mut Slots) -> &'a mut [f32] + Sync,
+) -> Vec<f32> {
+    output::by_chunks(len, PARALLEL_MIN, |start, chunk| {
+        write_rows(chunk, BLOCK, |i, b| block(start + i * BLOCK, b))
+    })
 }
 
 impl CustomOp1 for Gelu {

@@ -9,6 +9,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
+use super::output::{self, write_each, write_rows};
 use super::rows::slice;
 use crate::Result;
 
@@ -100,18 +101,37 @@ impl HeadLayout {
         candle_core::Error::Msg(format!("oai-heads: {dims:?} does not fit {self:?}"))
     }
 
-    /// Calls `f(row offset, head offset, dh)` for every run of `dh` values a head row holds.
-    fn each_run(&self, b: usize, d: usize, dh: usize, mut f: impl FnMut(usize, usize)) {
-        let t = self.context;
-        for bi in 0..b {
-            for hi in 0..self.heads {
-                for ti in 0..t {
-                    let row = (bi * t + ti) * self.parts * d + self.part * d + hi * dh;
-                    f(row, ((bi * self.heads + hi) * t + ti) * dh);
-                }
-            }
-        }
+    /// Where run `i` of the heads `[b, heads, t, dh]` (runs of `dh`) starts in the rows.
+    fn row_of_head_run(&self, i: usize, d: usize, dh: usize) -> usize {
+        let (h, t) = (self.heads, self.context);
+        let (bi, hi, ti) = (i / (h * t), i / t % h, i % t);
+        (bi * t + ti) * self.parts * d + self.part * d + hi * dh
     }
+
+    /// Where run `i` of the rows `[b·t, parts·d]` (runs of `dh`) starts in the heads, `None`
+    /// outside the part.
+    fn head_of_row_run(&self, i: usize, dh: usize) -> Option<usize> {
+        let (h, t) = (self.heads, self.context);
+        let (row, within) = (i / (self.parts * h), i % (self.parts * h));
+        let (bi, ti, hi) = (row / t, row % t, within % h);
+        (within / h == self.part).then_some(((bi * h + hi) * t + ti) * dh)
+    }
+}
+
+/// `len` values written in runs of `dh`: run `i` a copy of `src[at..at + dh]` where
+/// `source(i)` is `Some(at)`, zeros where it is `None`.
+fn runs(
+    len: usize,
+    dh: usize,
+    src: &[f32],
+    source: impl Fn(usize) -> Option<usize> + Sync,
+) -> Vec<f32> {
+    output::by_chunks(len, usize::MAX, |_, out| {
+        write_rows(out, dh, |i, run| match source(i) {
+            Some(at) => write_each(run, src[at..at + dh].iter().copied()),
+            None => write_each(run, std::iter::repeat(0.0)),
+        })
+    })
 }
 
 impl CustomOp1 for Heads {
@@ -127,17 +147,15 @@ impl CustomOp1 for Heads {
         let (out, shape) = match self {
             Heads::Split(hl) => {
                 let (b, d, dh) = hl.of_rows(l.dims())?;
-                let mut out = vec![0f32; b * d * hl.context];
-                hl.each_run(b, d, dh, |row, head| {
-                    out[head..head + dh].copy_from_slice(&src[row..row + dh])
+                let out = runs(b * d * hl.context, dh, src, |i| {
+                    Some(hl.row_of_head_run(i, d, dh))
                 });
                 (out, Shape::from((b, hl.heads, hl.context, dh)))
             }
             Heads::Merge(hl) => {
                 let (b, d, dh) = hl.of_heads(l.dims())?;
-                let mut out = vec![0f32; b * hl.context * hl.parts * d];
-                hl.each_run(b, d, dh, |row, head| {
-                    out[row..row + dh].copy_from_slice(&src[head..head + dh])
+                let out = runs(b * hl.context * hl.parts * d, dh, src, |i| {
+                    hl.head_of_row_run(i, dh)
                 });
                 (out, Shape::from((b * hl.context, hl.parts * d)))
             }

@@ -16,7 +16,8 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use super::candle_order::sum;
-use super::rows::{by_rows, check_gradient, slice, sum_rows, values};
+use super::output::{self, write_each, write_rows};
+use super::rows::{check_gradient, slice, sum_rows, values};
 
 /// The variance's epsilon, rounded to f32 as candle's affine rounds it.
 const EPS: f32 = 1e-5f64 as f32;
@@ -72,15 +73,14 @@ impl CustomOp3 for NormalizeCentred {
             slice(s3, l3, self.name())?,
         );
         let scale = mean_scale(d);
-        let mut out = vec![0f32; xc.len()];
-        by_rows([&mut out], d, |first, [out]| {
-            let rows = xc[first * d..].chunks_exact(d);
-            for (o, x) in out.chunks_exact_mut(d).zip(rows) {
+        let [out] = output::by_rows(xc.len(), d, |first, [out]| {
+            let rows = &xc[first * d..];
+            [write_rows(out, d, |i, o| {
+                let x = &rows[i * d..][..d];
                 let r = denominator(x, scale);
-                for (((o, x), w), b) in o.iter_mut().zip(x).zip(w).zip(b) {
-                    *o = x / r * w + b;
-                }
-            }
+                let normed = x.iter().zip(w).zip(b).map(|((x, w), b)| x / r * w + b);
+                write_each(o, normed)
+            })]
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -122,22 +122,24 @@ impl CustomOp3 for NormalizeCentred {
 /// row mul, div by the broadcast denominator, its sum back, sqrt, `+ eps`, `* 1/d`, sum, sqr).
 fn backward(xc: &[f32], w: &[f32], g: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) {
     let scale = mean_scale(d);
-    let mut gx = vec![0f32; xc.len()];
-    let mut products = vec![0f32; xc.len()];
-    by_rows([&mut gx, &mut products], d, |first, [gx, products]| {
+    let [gx, products] = output::by_rows(xc.len(), d, |first, [gx, products]| {
+        let (xc, g) = (&xc[first * d..], &g[first * d..]);
+        let rs: Vec<f32> = (0..gx.len() / d)
+            .map(|i| denominator(&xc[i * d..][..d], scale))
+            .collect();
+        let row = |i: usize| (&xc[i * d..][..d], &g[i * d..][..d], rs[i]);
+        let products = write_rows(products, d, |i, p| {
+            let (x, g, r) = row(i);
+            write_each(p, x.iter().zip(g).map(|(&x, &g)| (0.0 + g) * (x / r)))
+        });
         let mut g_den = vec![0f32; d];
-        let rows = gx.chunks_exact_mut(d).zip(products.chunks_exact_mut(d));
-        for (i, (gx, products)) in rows.enumerate() {
-            let at = (first + i) * d;
-            let (x, g) = (&xc[at..at + d], &g[at..at + d]);
-            let r = denominator(x, scale);
-            let parts = gx.iter_mut().zip(products.iter_mut()).zip(g_den.iter_mut());
-            for ((((gx, p), g_den), (&x, &g)), &w) in parts.zip(x.iter().zip(g)).zip(w) {
-                let g_scaled = 0.0 + g;
-                let g_norm = 0.0 + g_scaled * w;
-                *p = g_scaled * (x / r);
-                *gx = 0.0 + g_norm / r;
-                *g_den = 0.0 - g_norm * x / (r * r);
+        let gx = write_rows(gx, d, |i, gx| {
+            let (x, g, r) = row(i);
+            let g_norm = |(&g, &w): (&f32, &f32)| 0.0 + (0.0 + g) * w;
+            let gx = write_each(gx, g.iter().zip(w).map(|gw| 0.0 + g_norm(gw) / r));
+            let parts = g_den.iter_mut().zip(x).zip(g.iter().zip(w));
+            for ((g_den, &x), gw) in parts {
+                *g_den = 0.0 - g_norm(gw) * x / (r * r);
             }
             let g_r = 0.0 + sum(&g_den, |v| v);
             let g_shifted = 0.0 + (g_r / r * 0.5 + 0.0);
@@ -147,7 +149,9 @@ fn backward(xc: &[f32], w: &[f32], g: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) 
             for (gx, &x) in gx.iter_mut().zip(x) {
                 *gx += x * g_sq * 2.0 + 0.0;
             }
-        }
+            gx
+        });
+        [gx, products]
     });
     (gx, products)
 }

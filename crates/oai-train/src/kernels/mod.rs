@@ -21,6 +21,7 @@ mod layer_norm;
 mod libm_avx512;
 pub(crate) mod mask;
 mod matmul;
+pub(crate) mod output;
 mod rows;
 mod softmax;
 mod unary;

@@ -64,17 +64,17 @@ const PARALLEL_ROWS_MIN: usize = 1 << 14;
 
 /// `f(first_row, out_rows...)` over the rows of `outs` (each `d` wide), split between the
 /// pool's threads by whole rows.
-pub(super) fn by_rows<const N: usize>(
-    outs: [&mut [f32]; N],
+pub(super) fn by_rows<T: Send, const N: usize>(
+    outs: [&mut [T]; N],
     d: usize,
-    f: impl Fn(usize, [&mut [f32]; N]) + Sync,
+    f: impl Fn(usize, [&mut [T]; N]) + Sync,
 ) {
     let rows = outs[0].len() / d;
     let per_part = match rows * d < PARALLEL_ROWS_MIN {
         true => rows.max(1),
         false => rows.div_ceil(crate::pool::threads()),
     };
-    let mut parts: Vec<Vec<&mut [f32]>> = Vec::new();
+    let mut parts: Vec<Vec<&mut [T]>> = Vec::new();
     for out in outs {
         for (i, chunk) in out.chunks_mut(per_part * d).enumerate() {
             match parts.get_mut(i) {
@@ -84,8 +84,10 @@ pub(super) fn by_rows<const N: usize>(
         }
     }
     let parts = parts.into_iter().enumerate().collect();
-    crate::pool::for_each_part(parts, |(i, chunks): (usize, Vec<&mut [f32]>)| {
-        let chunks: [&mut [f32]; N] = chunks.try_into().expect("one chunk per output");
+    crate::pool::for_each_part(parts, |(i, chunks): (usize, Vec<&mut [T]>)| {
+        let Ok(chunks) = <[&mut [T]; N]>::try_from(chunks) else {
+            unreachable!("one chunk per output")
+        };
         f(i * per_part, chunks)
     });
 }

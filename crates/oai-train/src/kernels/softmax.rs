@@ -12,7 +12,8 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::candle_order::{max, sum};
-use super::rows::{by_rows, check_gradient, slice, values};
+use super::output::{self, write_each, write_rows, Slots};
+use super::rows::{check_gradient, slice, values};
 use super::unary::Unary;
 
 /// `scores.apply_op2(mask, AttentionWeights { scale })`: contiguous f32 `scores [.., q, k]`,
@@ -35,21 +36,25 @@ fn dims(scores: &Layout, mask: &Layout) -> candle_core::Result<(usize, usize)> {
 
 /// For every row of `scores` (`k` wide, row `r` masked by the mask's row `r % q`):
 /// `exp(x - max x)` with `x = s * scale + 0 + mask` into `out`, and each row's sum.
-fn exps(scores: &[f32], mask: &[f32], q: usize, first_row: usize, scale: f32, out: &mut [f32]) {
+fn exps<'a>(
+    scores: &[f32],
+    mask: &[f32],
+    q: usize,
+    first_row: usize,
+    scale: f32,
+    out: &'a mut Slots,
+) -> &'a mut [f32] {
     let k = mask.len() / q;
-    for (i, (o, s)) in out
-        .chunks_exact_mut(k)
-        .zip(scores[first_row * k..].chunks_exact(k))
-        .enumerate()
-    {
-        let m_row = &mask[(first_row + i) % q * k..][..k];
-        for ((o, s), m) in o.iter_mut().zip(s).zip(m_row) {
-            *o = s * scale + 0.0 + m;
-        }
+    let scores = &scores[first_row * k..];
+    let out = write_rows(out, k, |i, o| {
+        let (s, m_row) = (&scores[i * k..][..k], &mask[(first_row + i) % q * k..][..k]);
+        let o = write_each(o, s.iter().zip(m_row).map(|(s, m)| s * scale + 0.0 + m));
         let max = max(o);
         o.iter_mut().for_each(|x| *x -= max);
-    }
+        o
+    });
     Unary::Exp.f32_in_place(out);
+    out
 }
 
 impl CustomOp2 for AttentionWeights {
@@ -67,13 +72,13 @@ impl CustomOp2 for AttentionWeights {
         let (q, k) = dims(l1, l2)?;
         let (scores, mask) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
         let scale = self.scale as f32;
-        let mut out = vec![0f32; scores.len()];
-        by_rows([&mut out], k, |first, [out]| {
-            exps(scores, mask, q, first, scale, out);
+        let [out] = output::by_rows(scores.len(), k, |first, [out]| {
+            let out = exps(scores, mask, q, first, scale, out);
             for row in out.chunks_exact_mut(k) {
                 let s = sum(row, |e| e);
                 row.iter_mut().for_each(|e| *e /= s);
             }
+            [out]
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -100,9 +105,8 @@ impl CustomOp2 for AttentionWeights {
         let (q, k) = dims(sl, ml)?;
         check_gradient(n, g, s)?;
         let scale = self.scale as f32;
-        let mut out = vec![0f32; s.len()];
-        by_rows([&mut out], k, |first, [out]| {
-            exps(s, m, q, first, scale, out);
+        let [out] = output::by_rows(s.len(), k, |first, [out]| {
+            let out = exps(s, m, q, first, scale, out);
             let (mut g_e, mut g_total) = (vec![0f32; k], vec![0f32; k]);
             for (i, e) in out.chunks_exact_mut(k).enumerate() {
                 let g = &g[(first + i) * k..][..k];
@@ -119,6 +123,7 @@ impl CustomOp2 for AttentionWeights {
                     *e = 0.0 + (g_masked * scale + 0.0);
                 }
             }
+            [out]
         });
         Ok((
             Some(Tensor::from_vec(out, scores.shape(), scores.device())?),

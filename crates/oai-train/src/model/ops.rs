@@ -7,6 +7,7 @@ use oai_core::Seed;
 
 use super::Weights;
 use crate::kernels::mask::MaskMul;
+use crate::kernels::output::{self, write_each};
 use crate::kernels::Kernels;
 use crate::params::unit_f32;
 use crate::Result;
@@ -111,19 +112,15 @@ const PARALLEL_MASK: usize = 1 << 14;
 /// else 0. Drawn in parts, each seeking to its first word: the same mask as one pass.
 fn mask(seed: Seed, keep: f32, len: usize) -> Vec<f32> {
     let scale = 1.0 / keep;
-    let mut out = vec![0f32; len];
-    crate::pool::for_each_chunk(&mut out, PARALLEL_MASK, |start, part| {
+    output::by_chunks(len, PARALLEL_MASK, |start, part| {
         let mut rng = seed.rng();
         rng.set_word_pos(start as u128);
-        for m in part {
-            *m = if unit_f32(rng.next_u32()) < keep {
-                scale
-            } else {
-                0.0
-            };
-        }
-    });
-    out
+        let draws = std::iter::repeat_with(|| rng.next_u32());
+        write_each(
+            part,
+            draws.map(|u| if unit_f32(u) < keep { scale } else { 0.0 }),
+        )
+    })
 }
 
 #[cfg(test)]
