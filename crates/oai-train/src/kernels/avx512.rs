@@ -14,16 +14,44 @@
 //! [`NR`] columns (`[ks][NR]`), which stays in L1 while the kernel runs down the row panels.
 //! Edges are zero-padded and their results never stored. Units (a column panel times a group
 //! of row panels) write disjoint tiles of the output, one thread each; how they are spread
-//! over threads never changes a bit.
+//! over threads never changes a bit. Each thread packs into buffers of its own that live from
+//! product to product ([`with_buffer`]): packing writes every element the kernel reads, the
+//! padding included, so they are never zeroed or allocated again.
 
 use std::arch::x86_64::{
     __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::thread::LocalKey;
 
 use super::matmul::{View, SLICE};
+
+thread_local! {
+    /// This thread's packed left operand.
+    static PACKED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// This thread's packed panel of the right operand.
+    static PACKED_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `f` on the first `len` floats of this thread's buffer `key`, grown (with zeros) when
+/// shorter. What a product before left there is overwritten by packing before it is read.
+fn with_buffer<R>(
+    key: &'static LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|buffer| {
+        // (a product never runs inside another on one thread; if one did, this would panic)
+        let mut buffer = buffer.borrow_mut();
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        f(&mut buffer[..len])
+    })
+}
 
 /// Rows of the output a kernel call computes.
 const MR: usize = 14;
@@ -55,11 +83,26 @@ pub(super) fn product(
         });
         return;
     }
+    with_buffer(&PACKED_A, m.div_ceil(MR) * MR * k, |packed_a| {
+        // SAFETY: the CPU has AVX-512F (asserted above).
+        #[allow(unsafe_code)]
+        unsafe {
+            pack_a(a, m, k, parallel, packed_a)
+        };
+        tiles(dst, packed_a, b, (m, k, n), parallel);
+    });
+}
+
+/// The output's tiles from the packed left operand, as [`product`] describes.
+fn tiles(
+    dst: &mut [MaybeUninit<f32>],
+    packed_a: &[f32],
+    b: View<'_, f32>,
+    (m, k, n): (usize, usize, usize),
+    parallel: bool,
+) {
     let row_panels = m.div_ceil(MR);
     let col_panels = n.div_ceil(NR);
-    // SAFETY: the CPU has AVX-512F (asserted above).
-    #[allow(unsafe_code)]
-    let packed_a = unsafe { pack_a(a, m, k, parallel) };
     let threads = if parallel { crate::pool::threads() } else { 1 };
     // Enough units to keep every thread busy: split the rows too when the columns are few.
     let groups = if col_panels >= 4 * threads {
@@ -75,34 +118,35 @@ pub(super) fn product(
         let (g, jp) = (u / col_panels, u % col_panels);
         let (j0, p0) = (jp * NR, g * group_len);
         let cols = NR.min(n - j0);
-        let mut packed_b = vec![0f32; SLICE.min(k) * NR];
-        for (s, k0) in (0..k).step_by(SLICE).enumerate() {
-            let ks = SLICE.min(k - k0);
-            // SAFETY: the CPU has AVX-512F (asserted above).
-            #[allow(unsafe_code)]
-            unsafe {
-                pack_b(b, (k0, ks), (j0, cols), &mut packed_b);
-            }
-            for p in p0..row_panels.min(p0 + group_len) {
-                let panel = &packed_a[row_panels * MR * k0 + p * MR * ks..][..MR * ks];
-                let rows = MR.min(m - p * MR);
-                // SAFETY: the CPU has AVX-512F (asserted above); the panels hold ks * MR and
-                // ks * NR floats; the tile's rows x cols elements from (p * MR, j0) lie inside
-                // the m x n output, and no other unit writes them (units own disjoint tiles).
+        with_buffer(&PACKED_B, SLICE.min(k) * NR, |packed_b| {
+            for (s, k0) in (0..k).step_by(SLICE).enumerate() {
+                let ks = SLICE.min(k - k0);
+                // SAFETY: the CPU has AVX-512F (asserted above).
                 #[allow(unsafe_code)]
                 unsafe {
-                    kernel(
-                        ks,
-                        panel.as_ptr(),
-                        packed_b.as_ptr(),
-                        out.at(p * MR * n + j0),
-                        n,
-                        (rows, cols),
-                        s > 0,
-                    );
+                    pack_b(b, (k0, ks), (j0, cols), packed_b);
+                }
+                for p in p0..row_panels.min(p0 + group_len) {
+                    let panel = &packed_a[row_panels * MR * k0 + p * MR * ks..][..MR * ks];
+                    let rows = MR.min(m - p * MR);
+                    // SAFETY: the CPU has AVX-512F (asserted above); the panels hold ks * MR and
+                    // ks * NR floats; the tile's rows x cols elements from (p * MR, j0) lie inside
+                    // the m x n output, and no other unit writes them (units own disjoint tiles).
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        kernel(
+                            ks,
+                            panel.as_ptr(),
+                            packed_b.as_ptr(),
+                            out.at(p * MR * n + j0),
+                            n,
+                            (rows, cols),
+                            s > 0,
+                        );
+                    }
                 }
             }
-        }
+        })
     };
     let units = row_panels.div_ceil(group_len) * col_panels;
     if parallel {
@@ -137,18 +181,18 @@ unsafe impl Send for Out {}
 #[allow(unsafe_code)]
 unsafe impl Sync for Out {}
 
-/// `a` packed slice by slice, each slice panel by panel of `MR` rows as `[ks][MR]` (rows past
-/// `m` are zeros): slice `s` starts at `row_panels * MR * k0`, its panel `p` at `p * MR * ks`.
+/// `a` packed into `packed` (`row_panels * MR * k` floats, all written) slice by slice, each
+/// slice panel by panel of `MR` rows as `[ks][MR]` (rows past `m` are zeros): slice `s` starts
+/// at `row_panels * MR * k0`, its panel `p` at `p * MR * ks`.
 ///
 /// # Safety
 /// The CPU has AVX-512F (row copies compile to its vector moves).
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_a(a: View<'_, f32>, m: usize, k: usize, parallel: bool) -> Vec<f32> {
+unsafe fn pack_a(a: View<'_, f32>, m: usize, k: usize, parallel: bool, packed: &mut [f32]) {
     let row_panels = m.div_ceil(MR);
-    let mut packed = vec![0f32; row_panels * MR * k];
     let mut panels = Vec::with_capacity(row_panels * k.div_ceil(SLICE));
-    let mut rest = packed.as_mut_slice();
+    let mut rest = packed;
     for k0 in (0..k).step_by(SLICE) {
         let ks = SLICE.min(k - k0);
         for p in 0..row_panels {
@@ -166,13 +210,13 @@ unsafe fn pack_a(a: View<'_, f32>, m: usize, k: usize, parallel: bool) -> Vec<f3
     } else {
         panels.into_iter().for_each(pack);
     }
-    packed
 }
 
 /// Left operands of at least this many elements are packed by the pool's threads.
 const PARALLEL_PACK: usize = 1 << 15;
 
-/// Rows `i0..i0 + rows` and columns `k0..k0 + ks` of `a` as `[ks][MR]` into `panel`.
+/// Rows `i0..i0 + rows` and columns `k0..k0 + ks` of `a` as `[ks][MR]` into `panel`, the
+/// rows past `rows` zeros.
 ///
 /// # Safety
 /// The CPU has AVX-512F (row copies compile to its vector moves).
@@ -184,6 +228,11 @@ unsafe fn pack_a_panel(
     (i0, rows): (usize, usize),
     panel: &mut [f32],
 ) {
+    if rows < MR {
+        for row in panel.chunks_exact_mut(MR) {
+            row[rows..].fill(0.0);
+        }
+    }
     if a.rs == 1 {
         // stored transposed (a gradient read as grad^T): a panel row is contiguous
         for (kk, row) in panel.chunks_exact_mut(MR).enumerate() {
