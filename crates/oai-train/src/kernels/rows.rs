@@ -8,6 +8,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Storage, Tensor};
 
+use super::output::{self, write_each, write_rows};
 use crate::Result;
 
 /// Add or multiply row by row.
@@ -119,13 +120,16 @@ impl CustomOp2 for RowOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let r = row_len(l1.dims(), l2.dims(), self.name())?;
         let (x, w) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
-        let mut out = Vec::with_capacity(x.len());
-        for row in x.chunks(r) {
-            match self {
-                RowOp::Add => out.extend(row.iter().zip(w).map(|(x, w)| x + w)),
-                RowOp::Mul => out.extend(row.iter().zip(w).map(|(x, w)| x * w)),
-            }
-        }
+        let [out] = output::by_rows(x.len(), r, |first, [out]| {
+            let x = &x[first * r..];
+            [write_rows(out, r, |i, o| {
+                let pairs = x[i * r..][..r].iter().zip(w);
+                match self {
+                    RowOp::Add => write_each(o, pairs.map(|(x, w)| x + w)),
+                    RowOp::Mul => write_each(o, pairs.map(|(x, w)| x * w)),
+                }
+            })]
+        });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -148,15 +152,22 @@ impl CustomOp2 for RowOp {
     }
 }
 
-/// The sum of `x`'s rows of length `r`: for each column, from zero, row after row.
+/// The sum of `x`'s rows of length `r`: for each column, from zero, row after row (the
+/// columns split between the pool's threads when `x` is large).
 pub(super) fn sum_rows(x: &[f32], r: usize) -> Vec<f32> {
-    let mut acc = vec![0f32; r];
-    for row in x.chunks(r) {
-        for (a, x) in acc.iter_mut().zip(row) {
-            *a += x;
+    let split = match x.len() < PARALLEL_ROWS_MIN {
+        true => usize::MAX,
+        false => 0,
+    };
+    output::by_chunks(r, split, |start, acc| {
+        let acc = write_each(acc, std::iter::repeat(0.0));
+        for row in x.chunks(r) {
+            for (a, x) in acc.iter_mut().zip(&row[start..]) {
+                *a += x;
+            }
         }
-    }
-    acc
+        acc
+    })
 }
 
 /// The sum over the leading rows of a tensor, giving the shape of its trailing dims.
