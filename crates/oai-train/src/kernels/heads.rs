@@ -118,20 +118,21 @@ impl HeadLayout {
     }
 }
 
-/// `len` values written in runs of `dh`: run `i` a copy of `src[at..at + dh]` where
-/// `source(i)` is `Some(at)`, zeros where it is `None`.
+/// `len` values written in runs of `dh` (split between the pool's threads when long): run `i`
+/// a copy of `src[at..at + dh]` where `source(i)` is `Some(at)`, zeros where it is `None`.
 fn runs(
     len: usize,
     dh: usize,
     src: &[f32],
     source: impl Fn(usize) -> Option<usize> + Sync,
 ) -> Vec<f32> {
-    output::by_chunks(len, usize::MAX, |_, out| {
-        write_rows(out, dh, |i, run| match source(i) {
+    let [out] = output::by_rows(len, dh, |first, [out]| {
+        [write_rows(out, dh, |i, run| match source(first + i) {
             Some(at) => write_each(run, src[at..at + dh].iter().copied()),
             None => write_each(run, std::iter::repeat(0.0)),
-        })
-    })
+        })]
+    });
+    out
 }
 
 impl CustomOp1 for Heads {
@@ -184,10 +185,16 @@ mod tests {
     use candle_core::Var;
 
     /// Split q, k and v out of one `[b·t, 3d]` tensor and merge a product of them back: the
-    /// values and the gradient reaching the rows are those of candle's view ops.
+    /// values and the gradient reaching the rows are those of candle's view ops, on a small
+    /// shape and on one the pool's threads split.
     #[test]
     fn heads_give_the_bits_of_candles_view_ops() {
-        let (b, t, h, dh) = (3, 5, 4, 8);
+        for shape in [(3, 5, 4, 8), (4, 64, 4, 32)] {
+            heads_match_view_ops(shape);
+        }
+    }
+
+    fn heads_match_view_ops((b, t, h, dh): (usize, usize, usize, usize)) {
         let d = h * dh;
         let qkv = Var::from_tensor(&seeded(&[b * t, 3 * d], 1, 4.0)).unwrap();
         let up = seeded(&[b * t, d], 2, 4.0);
