@@ -8,11 +8,14 @@
 //! starts from `0 +` its first contribution (which turns a -0 into +0) and adds the next in
 //! candle's order. The result handed back is such an accumulation, never -0, so candle's own
 //! `0 + g` on top of it changes nothing. Composed, the seven nodes cost one memset, one add and
-//! a fresh allocation each in the backward pass alone.
+//! a fresh allocation each in the backward pass alone. The forward keeps its `tanh` for the
+//! backward (the same values it would compute again), which then needs none.
+
+use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use super::output::{self, write_each, write_rows, Slots};
+use super::output::{self, write_each, write_rows, write_rows_n, Slots};
 use super::rows::slice;
 use super::unary::Unary;
 
@@ -25,9 +28,14 @@ const BLOCK: usize = 2048;
 /// Inputs at least this long are split between the threads of the pool.
 const PARALLEL_MIN: usize = 1 << 14;
 
-/// The fused GELU: `x.apply_op1(Gelu)` (contiguous f32 `x`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Gelu;
+/// The fused GELU: `x.apply_op1(Gelu::default())` (contiguous f32 `x`). One op per call:
+/// it keeps its forward's `tanh` for its backward.
+#[derive(Debug, Default)]
+pub(crate) struct Gelu {
+    /// `tanh` of the inner term for every element of the forward's input, until the
+    /// backward takes it.
+    tanh: Mutex<Option<Vec<f32>>>,
+}
 
 /// `x * x * 0.044715 + 1`, the factor the cubic term comes from.
 #[inline(always)]
@@ -46,19 +54,27 @@ fn tanh_of_inner<'a>(xs: &[f32], out: &'a mut Slots) -> &'a mut [f32] {
     out
 }
 
-fn forward_block<'a>(xs: &[f32], out: &'a mut Slots) -> &'a mut [f32] {
-    let out = tanh_of_inner(xs, out);
-    for (o, x) in out.iter_mut().zip(xs) {
-        *o = x * (*o * 0.5 + 0.5);
-    }
-    out
+/// GELU of `xs` into `out`, its `tanh` into `ts`.
+fn forward_block<'a>(xs: &[f32], [out, ts]: [&'a mut Slots; 2]) -> [&'a mut [f32]; 2] {
+    let ts = tanh_of_inner(xs, ts);
+    let out = write_each(out, xs.iter().zip(&*ts).map(|(x, t)| x * (t * 0.5 + 0.5)));
+    [out, ts]
 }
 
 /// The gradient of `x` for the upstream gradient `gs`, as candle's autograd summed it through
 /// the composed ops (last to first: `x * u`, `u = t*0.5+0.5`, tanh, `*c`, `x * a`,
 /// `a = s*0.044715+1`, `s = x*x`).
-fn backward_block<'a>(xs: &[f32], gs: &[f32], out: &'a mut Slots) -> &'a mut [f32] {
-    let out = tanh_of_inner(xs, out);
+/// (`ts`: the forward's `tanh` of these `xs`, when kept.)
+fn backward_block<'a>(
+    xs: &[f32],
+    gs: &[f32],
+    ts: Option<&[f32]>,
+    out: &'a mut Slots,
+) -> &'a mut [f32] {
+    let out = match ts {
+        Some(ts) => write_each(out, ts.iter().copied()),
+        None => tanh_of_inner(xs, out),
+    };
     for ((o, &x), &g) in out.iter_mut().zip(xs).zip(gs) {
         let t = *o;
         let u = t * 0.5 + 0.5;
@@ -94,17 +110,30 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let xs = slice(s, l, self.name())?;
-        let out = blocks(xs.len(), |at, o| forward_block(&xs[at..at + o.len()], o));
+        let [out, ts] = output::by_rows(xs.len(), BLOCK, |first, parts| {
+            write_rows_n(parts, BLOCK, |i, block| {
+                let at = (first + i) * BLOCK;
+                forward_block(&xs[at..at + block[0].len()], block)
+            })
+        });
+        *self.tanh.lock().unwrap_or_else(|e| e.into_inner()) = Some(ts);
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?))
+        let tanh = self.tanh.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok(Some(x.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &GeluGrad { tanh },
+        )?))
     }
 }
 
-/// `x`'s gradient from `x` and the upstream gradient.
-struct GeluGrad;
+/// `x`'s gradient from `x` and the upstream gradient (and the forward's `tanh`, when kept:
+/// otherwise it is computed again).
+struct GeluGrad {
+    tanh: Option<Vec<f32>>,
+}
 
 impl CustomOp2 for GeluGrad {
     fn name(&self) -> &'static str {
@@ -126,9 +155,10 @@ impl CustomOp2 for GeluGrad {
             });
         }
         let (xs, gs) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
+        let ts = self.tanh.as_deref().filter(|ts| ts.len() == xs.len());
         let out = blocks(xs.len(), |at, o| {
             let end = at + o.len();
-            backward_block(&xs[at..end], &gs[at..end], o)
+            backward_block(&xs[at..end], &gs[at..end], ts.map(|ts| &ts[at..end]), o)
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -178,14 +208,17 @@ mod tests {
             }
             let x = Var::from_vec(xs, len, &Device::Cpu).unwrap();
             let up = seeded(&[len], 7, 4.0);
-            let fused = x.as_tensor().apply_op1(Gelu).unwrap();
+            let fused = x.as_tensor().apply_op1(Gelu::default()).unwrap();
             let reference = composed(x.as_tensor());
             assert_eq!(bits(&fused), bits(&reference), "values, {len}");
             let grad = |y: &Tensor| {
                 let g = (y * &up).unwrap().sum_all().unwrap().backward().unwrap();
                 bits(g.get(x.as_tensor()).unwrap())
             };
-            assert_eq!(grad(&fused), grad(&reference), "gradients, {len}");
+            let want = grad(&reference);
+            // the first backward takes the forward's tanh, a second computes it again
+            assert_eq!(grad(&fused), want, "gradients, {len}");
+            assert_eq!(grad(&fused), want, "gradients again, {len}");
         }
     }
 }

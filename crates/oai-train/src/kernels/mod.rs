@@ -189,7 +189,7 @@ impl Kernels {
         match self {
             Kernels::Native => Ok(x.gelu()?),
             Kernels::Verifiable if x.dtype() == DType::F32 && x.device().is_cpu() => {
-                Ok(x.contiguous()?.apply_op1(Gelu)?)
+                Ok(x.contiguous()?.apply_op1(Gelu::default())?)
             }
             Kernels::Verifiable => {
                 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;

@@ -37,17 +37,35 @@ pub(super) fn write_rows(
     d: usize,
     mut row: impl for<'r> FnMut(usize, &'r mut Slots) -> &'r mut [f32],
 ) -> &mut [f32] {
-    for (i, slots) in dst.chunks_mut(d.max(1)).enumerate() {
-        let whole = (slots.as_ptr().cast::<f32>(), slots.len());
-        let written = row(i, slots);
-        assert!(is_whole(written, whole), "a kernel wrote part of a row");
+    let [dst] = write_rows_n([dst], d, |i, [slots]| [row(i, slots)]);
+    dst
+}
+
+/// [`write_rows`] over `N` outputs of one length in step: `row(i, slots)` writes row `i` of
+/// each and hands them back.
+pub(super) fn write_rows_n<'a, const N: usize>(
+    mut dsts: [&'a mut Slots; N],
+    d: usize,
+    mut row: impl for<'r> FnMut(usize, [&'r mut Slots; N]) -> [&'r mut [f32]; N],
+) -> [&'a mut [f32]; N] {
+    let (d, len) = (d.max(1), dsts.first().map_or(0, |s| s.len()));
+    assert!(dsts.iter().all(|s| s.len() == len), "outputs of one length");
+    for (i, start) in (0..len).step_by(d).enumerate() {
+        let end = (start + d).min(len);
+        let rows = dsts.each_mut().map(|s| &mut s[start..end]);
+        let given = rows.each_ref().map(|r| (r.as_ptr().cast::<f32>(), r.len()));
+        let written = row(i, rows);
+        let whole = written.iter().zip(given).all(|(w, g)| is_whole(w, g));
+        assert!(whole, "a kernel wrote part of a row");
     }
-    // SAFETY: every row of `dst` came back from `row` as a `&mut [f32]` over its own memory,
-    // which only exists once its elements are values.
-    #[allow(unsafe_code)]
-    unsafe {
-        assume_written(dst)
-    }
+    dsts.map(|dst| {
+        // SAFETY: every row of `dst` came back from `row` as a `&mut [f32]` over its own
+        // memory, which only exists once its elements are values.
+        #[allow(unsafe_code)]
+        unsafe {
+            assume_written(dst)
+        }
+    })
 }
 
 /// `N` outputs of `len` elements, rows of `d`, split between the pool's threads by whole rows
