@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use super::output::{self, write_each, write_rows, write_rows_n, Slots};
+use super::output::{self, write_each, write_rows_n, Slots};
 use super::rows::slice;
 use super::unary::Unary;
 
@@ -25,8 +25,6 @@ const CUBIC: f32 = 0.044715f64 as f32;
 const SQRT_2_OVER_PI: f32 = 0.797_884_560_802_865_4f64 as f32;
 /// Elements per block: a block's passes (arithmetic, tanh, arithmetic) stay in L1.
 const BLOCK: usize = 2048;
-/// Inputs at least this long are split between the threads of the pool.
-const PARALLEL_MIN: usize = 1 << 14;
 
 /// The fused GELU: `x.apply_op1(Gelu::default())` (contiguous f32 `x`). One op per call:
 /// it keeps its forward's `tanh` for its backward.
@@ -93,13 +91,14 @@ fn backward_block<'a>(
     out
 }
 
-/// `block(start, out)` over `len` outputs, in blocks, on the pool.
-fn blocks(
+/// `block(start, outs)` over `N` outputs of `len` elements, in blocks, split between the
+/// pool's threads by whole blocks.
+fn blocks<const N: usize>(
     len: usize,
-    block: impl for<'a> Fn(usize, &'a mut Slots) -> &'a mut [f32] + Sync,
-) -> Vec<f32> {
-    output::by_chunks(len, PARALLEL_MIN, |start, chunk| {
-        write_rows(chunk, BLOCK, |i, b| block(start + i * BLOCK, b))
+    block: impl for<'a> Fn(usize, [&'a mut Slots; N]) -> [&'a mut [f32]; N] + Sync,
+) -> [Vec<f32>; N] {
+    output::by_rows(len, BLOCK, |first, parts| {
+        write_rows_n(parts, BLOCK, |i, b| block((first + i) * BLOCK, b))
     })
 }
 
@@ -110,11 +109,8 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let xs = slice(s, l, self.name())?;
-        let [out, ts] = output::by_rows(xs.len(), BLOCK, |first, parts| {
-            write_rows_n(parts, BLOCK, |i, block| {
-                let at = (first + i) * BLOCK;
-                forward_block(&xs[at..at + block[0].len()], block)
-            })
+        let [out, ts] = blocks(xs.len(), |at, block| {
+            forward_block(&xs[at..at + block[0].len()], block)
         });
         *self.tanh.lock().unwrap_or_else(|e| e.into_inner()) = Some(ts);
         Ok((CpuStorage::F32(out), l.shape().clone()))
@@ -156,9 +152,14 @@ impl CustomOp2 for GeluGrad {
         }
         let (xs, gs) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
         let ts = self.tanh.as_deref().filter(|ts| ts.len() == xs.len());
-        let out = blocks(xs.len(), |at, o| {
+        let [out] = blocks(xs.len(), |at, [o]| {
             let end = at + o.len();
-            backward_block(&xs[at..end], &gs[at..end], ts.map(|ts| &ts[at..end]), o)
+            [backward_block(
+                &xs[at..end],
+                &gs[at..end],
+                ts.map(|ts| &ts[at..end]),
+                o,
+            )]
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -167,6 +168,7 @@ impl CustomOp2 for GeluGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::rows::PARALLEL_ROWS_MIN;
     use crate::kernels::test_util::{bits, seeded};
     use crate::Kernels;
     use candle_core::{Device, Var};
@@ -190,7 +192,7 @@ mod tests {
         for (len, width) in [
             (7, 8.0),
             (3 * BLOCK + 5, 12.0),
-            (PARALLEL_MIN * 3 + 1, 30.0),
+            (PARALLEL_ROWS_MIN * 3 + 1, 30.0),
         ] {
             let mut xs: Vec<f32> = seeded(&[len], len as u64, width).to_vec1::<f32>().unwrap();
             let edges = [

@@ -76,28 +76,7 @@ pub(super) fn by_rows<const N: usize>(
     d: usize,
     fill: impl for<'a> Fn(usize, [&'a mut Slots; N]) -> [&'a mut [f32]; N] + Sync,
 ) -> [Vec<f32>; N] {
-    let mut outs: [Vec<f32>; N] = std::array::from_fn(|_| Vec::with_capacity(len));
-    let whole = AtomicBool::new(true);
-    let parts = outs.each_mut().map(|o| &mut o.spare_capacity_mut()[..len]);
-    super::rows::by_rows(parts, d, |first, parts| {
-        let given = parts
-            .each_ref()
-            .map(|p| (p.as_ptr().cast::<f32>(), p.len()));
-        let written = fill(first, parts);
-        if !written.iter().zip(given).all(|(w, g)| is_whole(w, g)) {
-            whole.store(false, Ordering::Relaxed);
-        }
-    });
-    assert!(whole.into_inner(), "a kernel wrote part of its output");
-    for out in &mut outs {
-        // SAFETY: every part of the first `len` elements came back from `fill` as a
-        // `&mut [f32]` over its own memory, so every element is a value.
-        #[allow(unsafe_code)]
-        unsafe {
-            out.set_len(len)
-        }
-    }
-    outs
+    filled(len, |parts, run| super::rows::by_rows(parts, d, run), fill)
 }
 
 /// One output of `len` elements cut into one chunk per thread of the pool (one chunk below
@@ -108,23 +87,50 @@ pub(crate) fn by_chunks(
     min_parallel: usize,
     fill: impl for<'a> Fn(usize, &'a mut Slots) -> &'a mut [f32] + Sync,
 ) -> Vec<f32> {
-    let mut out = Vec::with_capacity(len);
+    let [out] = filled(
+        len,
+        |[slots], run| {
+            crate::pool::for_each_chunk(slots, min_parallel, |start, part| run(start, [part]))
+        },
+        |start, [part]| [fill(start, part)],
+    );
+    out
+}
+
+/// `N` outputs of `len` elements: `split(slots, run)` cuts their slots into parts and calls
+/// `run(at, parts)` on each (`at`: what `fill` is told of the part's place), which has `fill`
+/// write them and checks that they came back whole; the outputs are values once all did.
+fn filled<const N: usize>(
+    len: usize,
+    split: impl for<'s> FnOnce([&'s mut Slots; N], &(dyn Fn(usize, [&mut Slots; N]) + Sync)),
+    fill: impl for<'a> Fn(usize, [&'a mut Slots; N]) -> [&'a mut [f32]; N] + Sync,
+) -> [Vec<f32>; N] {
+    let mut outs: [Vec<f32>; N] = std::array::from_fn(|_| Vec::with_capacity(len));
     let whole = AtomicBool::new(true);
-    let slots = &mut out.spare_capacity_mut()[..len];
-    crate::pool::for_each_chunk(slots, min_parallel, |start, part| {
-        let given = (part.as_ptr().cast::<f32>(), part.len());
-        if !is_whole(fill(start, part), given) {
+    let run = |at: usize, parts: [&mut Slots; N]| {
+        let given = parts
+            .each_ref()
+            .map(|p| (p.as_ptr().cast::<f32>(), p.len()));
+        let written = fill(at, parts);
+        if !written.iter().zip(given).all(|(w, g)| is_whole(w, g)) {
             whole.store(false, Ordering::Relaxed);
         }
-    });
+    };
+    split(
+        outs.each_mut().map(|o| &mut o.spare_capacity_mut()[..len]),
+        &run,
+    );
     assert!(whole.into_inner(), "a kernel wrote part of its output");
-    // SAFETY: every chunk of the first `len` elements came back from `fill` as a `&mut [f32]`
-    // over its own memory, so every element is a value.
-    #[allow(unsafe_code)]
-    unsafe {
-        out.set_len(len)
+    for out in &mut outs {
+        // SAFETY: the two splits above (`rows::by_rows`, `pool::for_each_chunk`) cut all of
+        // the first `len` slots into parts, and every part came back from `fill` as a
+        // `&mut [f32]` over its own memory, so every element is a value.
+        #[allow(unsafe_code)]
+        unsafe {
+            out.set_len(len)
+        }
     }
-    out
+    outs
 }
 
 /// Whether `written` is the memory `(start, len)` describes.

@@ -61,7 +61,7 @@ pub(super) fn check_gradient(op: &str, g: &[f32], x: &[f32]) -> candle_core::Res
 }
 
 /// Outputs at least this long are split between the threads of the pool, by rows.
-const PARALLEL_ROWS_MIN: usize = 1 << 14;
+pub(super) const PARALLEL_ROWS_MIN: usize = 1 << 14;
 
 /// `f(first_row, out_rows...)` over the rows of `outs` (each `d` wide), split between the
 /// pool's threads by whole rows.
