@@ -66,16 +66,17 @@ impl Chain {
 #[pymethods]
 impl Chain {
     /// Deploy the registry, the m-of-n referee adjudicator and the market on a fresh embedded
-    /// EVM. `seed` fixes the blocks' randomness (the same seed, the same chain).
+    /// EVM. `threshold` defaults to a strict majority of the referees (it must be one). `seed`
+    /// fixes the blocks' randomness (the same seed, the same chain).
     #[staticmethod]
-    #[pyo3(signature = (*, referees, threshold = 1, min_stake = Wei(ETH),
+    #[pyo3(signature = (*, referees, threshold = None, min_stake = Wei(ETH),
         unbond_delay = 7 * 86_400, move_timeout = 3_600, adjudication_timeout = 86_400, seed = 0,
         deployer = None))]
     #[allow(clippy::too_many_arguments)]
     fn embedded(
         py: Python<'_>,
         referees: Vec<Addr>,
-        threshold: u64,
+        threshold: Option<u64>,
         min_stake: Wei,
         unbond_delay: u64,
         move_timeout: u64,
@@ -88,8 +89,8 @@ impl Chain {
             unbond_delay,
             move_timeout,
             adjudication_timeout,
+            threshold: threshold.unwrap_or(referees.len() as u64 / 2 + 1),
             referees: referees.into_iter().map(|a| a.0).collect(),
-            threshold,
         };
         let deployer = deployer.map_or(Address::repeat_byte(0xde), |a| a.0);
         let evm: Arc<dyn Evm> = Arc::new(Revm::with_seed(seed));

@@ -379,7 +379,7 @@ class Chain:
     def embedded(
         *,
         referees: list[Address],
-        threshold: int = 1,
+        threshold: Optional[int] = None,
         min_stake: Wei = 10**18,
         unbond_delay: int = 604800,
         move_timeout: int = 3600,

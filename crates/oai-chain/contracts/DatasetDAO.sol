@@ -4,8 +4,8 @@ pragma solidity 0.8.30;
 /// @title DatasetDAO: members vote dataset versions in; anyone who disagrees can fork.
 /// @notice Members hold fixed voting weights. A member proposes a new version root on top of
 /// the current root (`proposalCid` names the oai-data proposal block that anyone can verify);
-/// the proposal executes once the yes-weight reaches `quorumBps` of the total weight and
-/// `delay` seconds have passed since it did. A proposal made on an older root is stale.
+/// the proposal executes once the yes-weight reaches `quorumBps` of the total weight, `delay`
+/// seconds have passed since it did, and the yes-weight is above the no-weight. A proposal made on an older root is stale.
 /// A fork is a new DAO deployed with `parent` set: it starts from the parent's current root and
 /// rules, with the deployer as first member; other parent members `join` with their weight.
 contract DatasetDAO {
@@ -28,6 +28,7 @@ contract DatasetDAO {
     error AlreadyVoted(uint256 id, address member);
     error AlreadyExecuted(uint256 id);
     error QuorumNotReached(uint256 yesWeight, uint256 required);
+    error Rejected(uint256 yesWeight, uint256 noWeight);
     error TimelockActive(uint64 readyAt);
     error StaleProposal(bytes32 parentRoot, bytes32 currentRoot);
 
@@ -143,6 +144,7 @@ contract DatasetDAO {
         if (p.executed) revert AlreadyExecuted(id);
         uint256 required = _requiredWeight();
         if (p.quorumAt == 0 || p.yesWeight < required) revert QuorumNotReached(p.yesWeight, required);
+        if (p.yesWeight <= p.noWeight) revert Rejected(p.yesWeight, p.noWeight);
         if (block.timestamp < p.quorumAt + delay) revert TimelockActive(p.quorumAt + delay);
         if (p.parentRoot != root) revert StaleProposal(p.parentRoot, root);
         p.executed = true;

@@ -5,7 +5,8 @@ import {IStepAdjudicator} from "./IStepAdjudicator.sol";
 
 /// @title RefereeAdjudicator: an m-of-n referee set decides disputed steps.
 /// @notice Each referee re-executes the step off-chain (oai replay) and votes; the first side to
-/// reach `threshold` votes is the verdict, final from then on. At most 64 referees; a case's
+/// reach `threshold` votes (a strict majority of the set) is the verdict, final from then on.
+/// At most 64 referees; a case's
 /// tallies, voters and verdict share one storage slot.
 contract RefereeAdjudicator is IStepAdjudicator {
     struct Case {
@@ -28,7 +29,8 @@ contract RefereeAdjudicator is IStepAdjudicator {
     mapping(bytes32 => Case) public cases;
 
     constructor(address[] memory referees, uint256 threshold_) {
-        if (threshold_ == 0 || threshold_ > referees.length || referees.length > 64) {
+        // a strict majority: two disjoint groups of referees can never both reach it
+        if (threshold_ * 2 <= referees.length || threshold_ > referees.length || referees.length > 64) {
             revert BadReferees(threshold_, referees.length);
         }
         threshold = threshold_;

@@ -10,8 +10,10 @@ import {IStepAdjudicator} from "./IStepAdjudicator.sol";
 /// commitments; anyone may challenge within the window by bonding `requiredStake`. The dispute
 /// bisects the node's step commitments (c_i = state after i steps, c_0 = `genesis`) down to one
 /// step, where the adjudicator decides whether the node's c_(lo+1) follows from c_lo; a side
-/// that misses its move deadline loses. All payouts
-/// are credited and pulled with `withdraw` (checks-effects-interactions, reentrancy guard).
+/// that misses its move deadline loses. The loser's deposit (the node's stake or the
+/// challenger's bond) is split: `SLASH_BURN_BPS` of it is burned, the winner takes the rest, so
+/// losing on purpose to one's own other account always costs. All payouts are credited and pulled with `withdraw`
+/// (checks-effects-interactions, reentrancy guard).
 contract TrainingMarket {
     enum Status {
         None,
@@ -114,6 +116,11 @@ contract TrainingMarket {
     event Expired(uint256 indexed jobId, address indexed node, uint256 slashed);
     event Refunded(uint256 indexed jobId, address indexed funder, uint256 amount);
     event Withdrawn(address indexed account, address to, uint256 amount);
+    event Burned(uint256 indexed jobId, uint256 amount);
+
+    /// @notice Share of a lost dispute's forfeited deposit (the node's stake or the challenger's
+    /// bond) that is burned, in basis points; the rest pays the winner.
+    uint16 public constant SLASH_BURN_BPS = 5000;
 
     NodeRegistry public immutable registry;
     IStepAdjudicator public immutable adjudicator;
@@ -125,6 +132,9 @@ contract TrainingMarket {
     mapping(uint256 => Dispute) private disputes;
     mapping(uint256 => mapping(address => uint256)) public contributions;
     mapping(address => uint256) public owed;
+    /// @notice Wei burned from forfeited stakes and bonds so far: they stay in this contract,
+    /// which has no way to move them.
+    uint256 public burned;
     uint256 private entered = 1;
 
     constructor(NodeRegistry registry_, IStepAdjudicator adjudicator_, uint64 moveTimeout_, uint64 adjudicationTimeout_) {
@@ -404,13 +414,19 @@ contract TrainingMarket {
     }
 
     /// @notice End a dispute whose mover missed its deadline: that side loses. A step the
-    /// adjudicator never decided voids the dispute instead (bond back, window restarts).
+    /// adjudicator never decided voids the dispute instead (bond back, window restarts); one it
+    /// has decided is settled by the verdict, whoever calls.
     function timeout(uint256 jobId) external {
         Dispute storage d = disputes[jobId];
         if (d.challenger == address(0)) revert NoDispute(jobId);
         if (block.timestamp <= d.deadline) revert NotTimedOut(jobId, d.deadline);
         if (d.turn == Turn.Adjudication) {
             bytes32 caseId = caseOf(jobId, d.lo, d.agreed, d.nodeHi);
+            IStepAdjudicator.Verdict v = adjudicator.verdict(caseId);
+            if (v != IStepAdjudicator.Verdict.Pending) {
+                _settle(jobId, d, v == IStepAdjudicator.Verdict.NodeCorrect, false);
+                return;
+            }
             Job storage j = jobs[jobId];
             owed[d.challenger] += d.bond;
             delete disputes[jobId];
@@ -426,19 +442,24 @@ contract TrainingMarket {
         Job storage j = jobs[jobId];
         address challenger = d.challenger;
         uint256 bond = d.bond;
+        uint256 stake = j.requiredStake;
         delete disputes[jobId];
+        // the loser forfeits its deposit: part is burned, the winner takes the rest
+        uint256 burn = (nodeWon ? bond : stake) * SLASH_BURN_BPS / 10000;
+        burned += burn;
         if (nodeWon) {
-            // the bond pays the node; the submission stands and may be challenged again
-            owed[j.node] += bond;
+            // the submission stands and may be challenged again
+            owed[j.node] += bond - burn;
             j.status = Status.Submitted;
             j.deadline = uint64(block.timestamp) + j.challengeWindow;
             emit DisputeResolved(jobId, j.node, true, byTimeout);
+            emit Burned(jobId, burn);
         } else {
-            // the node cheated: its locked stake and the bond go to the challenger, funders refund
-            uint256 stake = j.requiredStake;
+            // the node cheated: its locked stake is slashed; funders refund
             j.status = Status.Slashed;
-            owed[challenger] += bond + stake;
+            owed[challenger] += bond + stake - burn;
             emit DisputeResolved(jobId, challenger, false, byTimeout);
+            emit Burned(jobId, burn);
             registry.slash(j.node, stake);
         }
     }

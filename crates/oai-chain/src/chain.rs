@@ -153,7 +153,8 @@ pub struct ChainConfig {
     pub adjudication_timeout: u64,
     /// The referee set of the m-of-n adjudicator.
     pub referees: Vec<Address>,
-    /// Votes needed for a verdict (m).
+    /// Votes needed for a verdict (m): a strict majority of the referees (`2m > n`), so two
+    /// disjoint groups can never decide a case both ways.
     pub threshold: u64,
 }
 
@@ -297,6 +298,10 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     async fn dispute(&self, job: JobId) -> Result<Option<Dispute>>;
     /// What the market owes `account`.
     async fn owed(&self, account: Address) -> Result<U256>;
+
+    /// Wei the market has burned so far: the share of every forfeited stake or bond that pays
+    /// nobody, so that losing a dispute on purpose to one's own other account always costs.
+    async fn burned(&self) -> Result<U256>;
     /// The adjudicator case id of a one-step dispute.
     async fn case_id(&self, job: JobId, dispute: &Dispute) -> Result<B256>;
 

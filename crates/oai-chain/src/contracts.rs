@@ -37,9 +37,11 @@ impl<E: Evm> Contracts<E> {
         deployer: Address,
         config: &ChainConfig,
     ) -> Result<(Self, DeployGas)> {
-        if config.threshold == 0 || config.threshold as usize > config.referees.len() {
+        // the adjudicator refuses it too; checked here before any gas is spent
+        let n = config.referees.len();
+        if config.threshold as usize > n || config.threshold.saturating_mul(2) as usize <= n {
             return Err(Error::InvalidInput(format!(
-                "threshold {} of {} referees",
+                "threshold {} of {} referees: it must be a strict majority of them",
                 config.threshold,
                 config.referees.len()
             )));
@@ -609,6 +611,15 @@ impl<E: Evm> Chain for Contracts<E> {
             self.deployment.market,
             Origin::Market,
             TrainingMarket::owedCall(account),
+        )
+        .await
+    }
+
+    async fn burned(&self) -> Result<U256> {
+        self.view(
+            self.deployment.market,
+            Origin::Market,
+            TrainingMarket::burnedCall {},
         )
         .await
     }

@@ -160,9 +160,10 @@ pub enum ChainCommand {
         /// A referee of the adjudicator (repeat for several).
         #[arg(long = "referee", required = true)]
         referees: Vec<Address>,
-        /// Referee votes needed for a verdict.
-        #[arg(long, default_value_t = 1)]
-        threshold: u64,
+        /// Referee votes needed for a verdict: a strict majority of the referees (the
+        /// default: half of them, plus one).
+        #[arg(long)]
+        threshold: Option<u64>,
         /// Least stake of a node, in ETH.
         #[arg(long, default_value = "1")]
         min_stake_eth: String,
@@ -381,8 +382,8 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
                 unbond_delay,
                 move_timeout,
                 adjudication_timeout,
+                threshold: threshold.unwrap_or(referees.len() as u64 / 2 + 1),
                 referees,
-                threshold,
             };
             let (contracts, gas) = Contracts::deploy(evm, me, &config).await?;
             let d = contracts.deployment();

@@ -802,10 +802,10 @@ mod game {
         assert_eq!((miss.step, miss.field), (13, Field::GradNorm));
         m.chain.resolve(m.challenger, job).await.unwrap();
         assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Slashed);
-        // the challenger gets its bond back and the node's stake
+        // the challenger gets its bond back and the unburned half of the node's stake
         assert_eq!(
             m.chain.owed(m.challenger).await.unwrap(),
-            m.eth * U256::from(2)
+            m.eth + m.eth / U256::from(2)
         );
     }
 
@@ -850,8 +850,8 @@ mod game {
         assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Submitted);
         assert_eq!(
             m.chain.owed(m.node).await.unwrap(),
-            m.eth,
-            "the bond goes to the node"
+            m.eth / U256::from(2),
+            "the unburned half of the bond goes to the node"
         );
     }
 
@@ -1106,14 +1106,15 @@ mod agents {
             );
             assert_eq!(
                 after.2,
-                before.2 + m.eth,
-                "the challenger gains the cheater's stake"
+                before.2 + m.eth / U256::from(2),
+                "the challenger gains the unburned half of the cheater's stake"
             );
         } else {
             let fees = m.eth / U256::from(100); // far more than the gas of a few dozen calls
+            let half = m.eth / U256::from(2);
             assert!(after.0 + fees > before.0 + m.eth && after.0 < before.0 + m.eth);
             assert!(after.1 <= before.1);
-            assert!(after.2 + fees > before.2 + m.eth && after.2 < before.2 + m.eth);
+            assert!(after.2 + fees > before.2 + half && after.2 < before.2 + half);
         }
         assert_eq!(
             m.chain.stake(cheater).await.unwrap().stake,

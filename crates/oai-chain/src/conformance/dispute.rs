@@ -12,13 +12,17 @@ use crate::bindings::{
 use crate::{Chain, Evm, JobId, JobResult, JobStatus, JobTerms, Result, Revert, Turn};
 
 /// A node or challenger whose run went wrong at step `at`.
-fn wrong_from(at: u64) -> impl Fn(u64) -> B256 {
+pub(super) fn wrong_from(at: u64) -> impl Fn(u64) -> B256 {
     move |i| if i >= at { forged(i) } else { honest(i) }
 }
 
 /// Post a job (3 ETH, plus 1 ETH from a funder), register the node with 3 ETH, claim, and
 /// submit a `steps`-step result ending in `node_final`.
-async fn submitted_job<E: Evm>(s: &mut Scenario<E>, steps: u64, node_final: B256) -> Result<JobId> {
+pub(super) async fn submitted_job<E: Evm>(
+    s: &mut Scenario<E>,
+    steps: u64,
+    node_final: B256,
+) -> Result<JobId> {
     let r = s.r;
     let job = s.ok2(
         "TrainingMarket.postJob",
@@ -50,7 +54,7 @@ async fn submitted_job<E: Evm>(s: &mut Scenario<E>, steps: u64, node_final: B256
 
 /// [`submitted_job`], then challenged with `challenger_final`; returns the job and the gas
 /// of the challenge.
-async fn challenged_job<E: Evm>(
+pub(super) async fn challenged_job<E: Evm>(
     s: &mut Scenario<E>,
     steps: u64,
     node_final: B256,
@@ -67,7 +71,7 @@ async fn challenged_job<E: Evm>(
 
 /// Play bisection rounds until the dispute reaches one step or `max_moves` moves were made;
 /// returns the gas of each move.
-async fn play<E: Evm>(
+pub(super) async fn play<E: Evm>(
     s: &mut Scenario<E>,
     job: JobId,
     node: &dyn Fn(u64) -> B256,
@@ -91,7 +95,7 @@ async fn play<E: Evm>(
 
 /// The referees re-execute the disputed step (here: compare with the honest run) and vote
 /// until two of three agree; returns the gas of each vote.
-async fn referees_decide<E: Evm>(s: &mut Scenario<E>, job: JobId) -> Result<Vec<u64>> {
+pub(super) async fn referees_decide<E: Evm>(s: &mut Scenario<E>, job: JobId) -> Result<Vec<u64>> {
     let d = s.chain.dispute(job).await?.expect("a running dispute");
     assert_eq!((d.turn, d.hi - d.lo), (Turn::Adjudication, 1));
     let case = s.chain.case_id(job, &d).await?;
@@ -106,7 +110,7 @@ async fn referees_decide<E: Evm>(s: &mut Scenario<E>, job: JobId) -> Result<Vec<
 
 /// Funders refund (when the node was slashed), everyone withdraws; the market must be empty
 /// and the wei conserved.
-async fn finish<E: Evm>(s: &mut Scenario<E>, job: JobId, refund: bool) -> Result<()> {
+pub(super) async fn finish<E: Evm>(s: &mut Scenario<E>, job: JobId, refund: bool) -> Result<()> {
     let r = s.r;
     if refund {
         for who in [r.requester, r.funder] {
@@ -209,9 +213,10 @@ pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     assert_eq!(c.job(job).await?.status, JobStatus::Slashed);
     assert_eq!(
         c.owed(r.challenger).await?,
-        eth(4),
-        "bond back plus the node's stake"
+        eth(3),
+        "bond back plus the unburned half of the node's stake"
     );
+    assert_eq!(c.burned().await?, eth(1), "half the stake burned");
     assert_eq!(c.stake(r.node).await?.stake, eth(1));
     s.reverts(
         "finalize a slashed job",
@@ -239,11 +244,15 @@ pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         "the result stands and may be challenged again"
     );
     assert_eq!(j.deadline, c.now().await? + DAY, "the window restarts");
-    assert_eq!(c.owed(r.node).await?, eth(2), "the challenger's bond");
+    assert_eq!(
+        c.owed(r.node).await?,
+        eth(1),
+        "the unburned half of the challenger's bond"
+    );
     c.advance_time(DAY).await?;
     let fin = c.finalize(r.funder, job).await;
     s.ok("TrainingMarket.finalize", fin);
-    assert_eq!(s.chain.owed(r.node).await?, eth(6));
+    assert_eq!(s.chain.owed(r.node).await?, eth(5));
     finish(s, job, false).await
 }
 
@@ -292,7 +301,7 @@ pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<
     s.ok("TrainingMarket.timeout (challenger silent)", t);
     let c = &s.chain;
     assert_eq!(c.job(job).await?.status, JobStatus::Submitted);
-    assert_eq!(c.owed(r.node).await?, eth(2));
+    assert_eq!(c.owed(r.node).await?, eth(1));
     c.advance_time(DAY).await?;
     let fin = c.finalize(r.node, job).await;
     s.ok("TrainingMarket.finalize", fin);

@@ -6,6 +6,7 @@
 //! each scenario's balances (plus gas fees paid) sum to what went in. It panics on a failed
 //! check, like a test, and returns the gas of every transaction so backends can be compared.
 
+mod attacks;
 mod dao;
 mod dispute;
 mod funders;
@@ -199,8 +200,9 @@ impl<E: Evm> Scenario<E> {
         }
     }
 
-    /// Balances of every account and contract involved, plus gas fees paid, equal what they
-    /// held when the scenario started: no wei created, none lost.
+    /// Balances of every account and contract involved (the market's includes what it
+    /// burned), plus gas fees paid, equal what they held when the scenario started: no wei
+    /// created, none lost.
     pub async fn check_conservation(&self, when: &str) -> Result<()> {
         let now = self.total().await?;
         assert_eq!(
@@ -212,10 +214,11 @@ impl<E: Evm> Scenario<E> {
         Ok(())
     }
 
-    /// After everyone has withdrawn, the market holds nothing.
+    /// After everyone has withdrawn, the market holds nothing but what it burned.
     pub async fn check_market_empty(&self) -> Result<()> {
         let held = self.chain.balance(self.chain.deployment().market).await?;
-        assert_eq!(held, U256::ZERO, "[{}] wei stuck in the market", self.name);
+        let burned = self.chain.burned().await?;
+        assert_eq!(held, burned, "[{}] wei stuck in the market", self.name);
         Ok(())
     }
 
@@ -303,6 +306,22 @@ pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<
     );
     scenario!("dispute: adjudicator silent", dispute::adjudicator_silent);
     scenario!("dataset DAO", dao::votes_and_forks);
+    scenario!(
+        "attack: the loser times out a decided case",
+        attacks::the_loser_times_out_a_decided_case
+    );
+    scenario!(
+        "attack: a node challenges its own result",
+        attacks::a_node_challenges_its_own_result
+    );
+    scenario!(
+        "attack: a minority passes a DAO proposal",
+        attacks::a_minority_passes_a_dao_proposal
+    );
+    scenario!(
+        "attack: a minority of referees decides",
+        attacks::a_minority_of_referees_decides
+    );
     let mut s = Scenario::new(evm.clone(), r, "dispute over 1,000,000 steps", &mut gas).await?;
     dispute::full_dispute(&mut s, 1_000_000, 777_777).await?;
     gas.append(&mut s.gas);
