@@ -110,6 +110,15 @@ pub struct TrainingLog {
     pub checkpoints: Vec<CheckpointRef>,
 }
 
+impl TrainingLog {
+    /// Store the summary; returns its CID (what [`VerifiedLog::load`] and
+    /// [`crate::Trainer::resume`] read). A summary rebuilt by [`VerifiedLog::from_head`] over a
+    /// prefix of a log, stored, lets a run resume from that prefix.
+    pub async fn put<S: BlockStore + ?Sized>(&self, store: &S) -> Result<Cid> {
+        put(store, self).await
+    }
+}
+
 /// Canonical DAG-CBOR of a log object.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_ipld_dagcbor::to_vec(value).map_err(|e| Error::malformed("log object", e))

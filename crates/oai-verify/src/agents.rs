@@ -8,9 +8,10 @@
 //!   store) and submits the result; answers every bisection move from its log; times out a
 //!   silent challenger; finalizes after the window; withdraws what it is owed.
 //! - [`ChallengerAgent`]: audits every submitted result it has not judged yet (by default a
-//!   full replay, in parallel where cores allow); challenges a rejected one, and bisects
-//!   towards the first bad step: it agrees with the node's commitment up to that step and
-//!   disputes it after, so it never needs a log of its own; an accepted result is never
+//!   full replay, in parallel where cores allow); for a rejected one it computes the honest
+//!   log ([`game::honest_log`]: the node's records up to the first bad step, recomputed
+//!   after it), challenges with its head and, in the bisection, agrees with a commitment
+//!   exactly when it is the honest one, whatever the node posts; an accepted result is never
 //!   challenged. Times out a silent node, resolves and withdraws.
 //! - [`RefereeAgent`]: judges every case waiting for adjudication by re-executing its step
 //!   ([`game::referee_move`], with the data availability rule) and votes once.
@@ -29,7 +30,7 @@ use oai_train::{JobSpec, Trainer, VerifiedLog};
 
 use crate::game::{self, commitment_at};
 use crate::submission::{cid_of, Submission};
-use crate::verdict::{Strategy, Verdict};
+use crate::verdict::{Fault, Strategy, Verdict};
 use crate::verifier::Verifier;
 use crate::{Error, Result};
 
@@ -260,32 +261,37 @@ pub struct ChallengerAgent<C, S> {
     chain: C,
     store: S,
     me: Address,
+    device: Device,
     strategy: Strategy,
     parallelism: usize,
     from_block: u64,
-    /// The first bad step of each result judged (`None`: accepted).
+    /// The first bad step of each result judged, by a full audit (`Some(0)` also for a fault
+    /// without a step; `None`: accepted).
     judged: BTreeMap<JobId, Option<u64>>,
-    /// The node's published log of each disputed job, once read.
-    node_logs: BTreeMap<JobId, VerifiedLog>,
+    /// The honest log of each job challenged: the commitments the challenger stands by.
+    honest: BTreeMap<JobId, VerifiedLog>,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C, S> {
-    /// A challenger acting for `me`, auditing with a full replay.
+    /// A challenger acting for `me`, auditing with a full replay, replaying on the CPU.
     pub fn new(chain: C, store: S, me: Address) -> Self {
         Self {
             chain,
             store,
             me,
+            device: Device::Cpu,
             strategy: Strategy::Full,
             parallelism: 1,
             from_block: 0,
             judged: BTreeMap::new(),
-            node_logs: BTreeMap::new(),
+            honest: BTreeMap::new(),
         }
     }
 
     /// Audit with `strategy` (sampled audits are seeded by the randomness of the latest block
-    /// when the challenger audits, which is made after the submission).
+    /// when the challenger audits, which is made after the submission). A sampled audit that
+    /// rejects a result is followed by a full one before any challenge: the game needs the
+    /// first bad step, which only a full replay fixes.
     pub fn auditing(mut self, strategy: Strategy, parallelism: usize) -> Self {
         self.strategy = strategy;
         self.parallelism = parallelism.max(1);
@@ -306,13 +312,18 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             let job = self.chain.job(id).await?;
             match job.status {
                 JobStatus::Submitted if self.chain.now().await? < job.deadline => {
-                    if let Some(bad) = self.bad_step(id, &job).await? {
-                        let claim = game::disagreeing(&job.result.expect("submitted").head);
-                        self.chain
-                            .challenge(self.me, id, claim, job.terms.required_stake)
-                            .await?;
-                        did.push(format!("job {id}: step {bad} is wrong: challenged"));
+                    let Some(bad) = self.bad_step(id, &job).await? else {
+                        continue;
+                    };
+                    let honest = self.honest(id, &job, bad).await?;
+                    let claim = commitment_at(honest, honest.log.steps)?;
+                    if Some(claim) == job.result.map(|r| r.head) {
+                        continue; // the audit's fault is not in the commitments: nothing to win
                     }
+                    self.chain
+                        .challenge(self.me, id, claim, job.terms.required_stake)
+                        .await?;
+                    did.push(format!("job {id}: step {bad} is wrong: challenged"));
                 }
                 JobStatus::Disputed => {
                     let Some(d) = self.chain.dispute(id).await? else {
@@ -323,12 +334,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                     }
                     if d.turn == Turn::Challenger {
                         let bad = self.bad_step(id, &job).await?.unwrap_or(0);
-                        let theirs = self.node_commitment(id, &job, d.mid()).await?;
-                        let c = if d.mid() <= bad && Some(d.node_mid) == theirs {
-                            d.node_mid
-                        } else {
-                            game::disagreeing(&d.node_mid)
-                        };
+                        // agree exactly with the honest commitment, whatever the node posts
+                        let c = commitment_at(self.honest(id, &job, bad).await?, d.mid())?;
                         self.chain.bisect(self.me, id, c).await?;
                         did.push(format!(
                             "job {id}: {} c_{}",
@@ -352,8 +359,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         Ok(did)
     }
 
-    /// The first bad step of `job`'s result (audited once, again after a restart); `None`
-    /// when the audit accepts it.
+    /// The first bad step of `job`'s result (audited once, again after a restart; a fault
+    /// without a step counts as step 0); `None` when the audit accepts it.
     async fn bad_step(&mut self, id: JobId, job: &Job) -> Result<Option<u64>> {
         if let Some(b) = self.judged.get(&id) {
             return Ok(*b);
@@ -362,36 +369,44 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             return Ok(None);
         };
         let sub = Submission::from_chain(&job.terms, result);
-        let seed = match self.strategy {
-            Strategy::Full => Seed::from_u64(0),
-            _ => crate::audit_seed_now(&self.chain, &sub).await?,
-        };
-        let verdict = Verifier::new(self.store.clone())
-            .with_parallelism(self.parallelism)
-            .verify(&sub, self.strategy, &seed)
-            .await?;
+        let mut verdict = self.audit(&sub, self.strategy).await?;
+        if !verdict.is_accepted() && self.strategy != Strategy::Full {
+            verdict = self.audit(&sub, Strategy::Full).await?;
+        }
         let bad = match verdict {
             Verdict::Accepted(_) => None,
-            Verdict::Rejected(f) => Some(f.step().unwrap_or(0)),
+            // only a replayed step fixes a prefix known good; any other fault starts from zero
+            Verdict::Rejected(Fault::Step(m)) => Some(m.step),
+            Verdict::Rejected(_) => Some(0),
         };
         self.judged.insert(id, bad);
         Ok(bad)
     }
 
-    /// The node's c_i from its published log (read once a dispute; `None` while it cannot
-    /// be read).
-    async fn node_commitment(&mut self, id: JobId, job: &Job, i: u64) -> Result<Option<B256>> {
-        if !self.node_logs.contains_key(&id) {
-            let Some(r) = &job.result else {
-                return Ok(None);
-            };
-            let (header, head) = (cid_of(&r.genesis), cid_of(&r.head));
-            match VerifiedLog::from_head(&self.store, &header, &head).await {
-                Ok(log) => self.node_logs.insert(id, log),
-                Err(_) => return Ok(None),
-            };
+    async fn audit(&self, sub: &Submission, strategy: Strategy) -> Result<Verdict> {
+        let seed = match strategy {
+            Strategy::Full => Seed::from_u64(0),
+            _ => crate::audit_seed_now(&self.chain, sub).await?,
+        };
+        Verifier::new(self.store.clone())
+            .on(self.device.clone())
+            .with_parallelism(self.parallelism)
+            .verify(sub, strategy, &seed)
+            .await
+    }
+
+    /// The honest log of a job whose result is good up to step `bad` ([`game::honest_log`]),
+    /// computed once (again after a restart).
+    async fn honest(&mut self, id: JobId, job: &Job, bad: u64) -> Result<&VerifiedLog> {
+        if !self.honest.contains_key(&id) {
+            let result = job
+                .result
+                .ok_or_else(|| Error::InvalidInput(format!("job {id} has no result")))?;
+            let sub = Submission::from_chain(&job.terms, &result);
+            let log = game::honest_log(&self.store, &sub, bad, self.device.clone()).await?;
+            self.honest.insert(id, log);
         }
-        Ok(Some(commitment_at(&self.node_logs[&id], i)?))
+        Ok(&self.honest[&id])
     }
 }
 

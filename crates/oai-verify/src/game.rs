@@ -20,9 +20,9 @@ use oai_chain::{Address, Chain, Dispute, Job, JobId, Receipt, Turn, B256};
 use oai_data::BlockStore;
 use oai_train::candle::Device;
 use oai_train::log::{self, StepRecord};
-use oai_train::{replay_span_on, StepOutcome, VerifiedLog};
+use oai_train::{replay_span_on, JobSpec, StepOutcome, Trainer, VerifiedLog};
 
-use crate::submission::{cid_of, commitment};
+use crate::submission::{cid_of, commitment, Submission};
 use crate::verdict::Fault;
 use crate::Result;
 
@@ -44,6 +44,47 @@ pub fn commitment_at(vlog: &VerifiedLog, i: u64) -> Result<B256> {
             .map(|d| B256::from(d.0))
             .unwrap_or_default()),
     }
+}
+
+/// The honest log of the job `sub` answers, given that the node's submitted log replays up to
+/// step `good` (exclusive: the first bad step a full audit found): the node's own records before
+/// `good`, then every later step recomputed, resumed from the node's last checkpoint at or
+/// before `good`, so its header and every commitment up to c_good are the node's. With
+/// `good == 0` (a bad first step, a broken log, a log for other terms) the job's spec is
+/// trained from the start. Its blocks are put in `store`.
+///
+/// Its c_i is what an honest node's log holds at step i. A challenger that agrees with a
+/// posted commitment exactly when it equals this one wins against any node that did not
+/// submit the honest log, whatever the node posts during the game: if the node posts honest
+/// commitments throughout, the case ends on the last step, where the node's submitted head does
+/// not follow from the honest c_(N-1).
+///
+/// `good` must come from a full audit: a sampled one leaves earlier steps unchecked, and a
+/// forged step before `good` would become part of the "honest" prefix.
+pub async fn honest_log<S: BlockStore + Clone + 'static>(
+    store: &S,
+    sub: &Submission,
+    good: u64,
+    device: Device,
+) -> Result<VerifiedLog> {
+    let mut trainer = if good == 0 {
+        let spec = JobSpec::get(store, &sub.spec).await?;
+        Trainer::new(store.clone(), spec, device).await?
+    } else {
+        let node = VerifiedLog::from_head(store, &sub.header, &sub.head).await?;
+        if good > node.log.steps {
+            return Err(crate::Error::InvalidInput(format!(
+                "the node's log has {} steps, not {good} good ones",
+                node.log.steps
+            )));
+        }
+        let head = cid_of(&commitment_at(&node, good)?);
+        let prefix = VerifiedLog::from_head(store, &sub.header, &head).await?;
+        let summary = prefix.log.put(store).await?;
+        Trainer::resume(store.clone(), &summary, device).await?
+    };
+    let (_, log) = trainer.run().await?;
+    Ok(VerifiedLog::from_head(store, &log.header, &log.head).await?)
 }
 
 /// The node's move: on its turn, post c_mid of the log it submitted (`log`). `None` when it is

@@ -712,20 +712,26 @@ fn strategies_and_verdicts_serialise() {
 
 /// The optimistic game on real logs: the node's and the challenger's bisection moves come from
 /// their own logs, the referee re-executes the one disputed step.
+#[path = "verify/attacks.rs"]
+mod attacks;
+
 mod game {
     use super::*;
     use oai_train::VerifiedLog;
     use oai_verify::game::{challenge, challenger_move, node_move, referee_move, Judgement};
 
     /// Post the job, let the node claim it and submit `log`; returns the job.
-    async fn submitted<E: oai_chain::Evm + 'static>(m: &Market<E>, log: &TrainingLog) -> u64 {
+    pub(super) async fn submitted<E: oai_chain::Evm + 'static>(
+        m: &Market<E>,
+        log: &TrainingLog,
+    ) -> u64 {
         let job = m.claimed().await;
         let result = Submission::chain_result(log).unwrap();
         m.chain.submit_result(m.node, job, &result).await.unwrap();
         job
     }
 
-    async fn load<S: Store>(store: &S, log: &TrainingLog) -> VerifiedLog {
+    pub(super) async fn load<S: Store>(store: &S, log: &TrainingLog) -> VerifiedLog {
         VerifiedLog::from_head(store, &log.header, &log.head)
             .await
             .unwrap()

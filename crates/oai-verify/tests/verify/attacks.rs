@@ -1,0 +1,98 @@
+//! Attacks on the dispute game by a node that plays it against the stock agents: each is an
+//! adversary written out move by move; the honest challenger must end with more than it
+//! started, the node slashed.
+
+use super::game::{load, submitted};
+use super::*;
+use oai_verify::agents::{ChallengerAgent, RefereeAgent};
+use oai_verify::game::commitment_at;
+
+/// What `who` holds and is owed (gas is free on the embedded EVM).
+async fn worth<E: oai_chain::Evm + 'static>(m: &Market<E>, who: Address) -> U256 {
+    m.chain.balance(who).await.unwrap() + m.chain.owed(who).await.unwrap()
+}
+
+/// The stock challenger and referee play job `job` against a node whose every bisection move
+/// is `answer(mid)`, until the job is slashed or 120 rounds have passed; returns what they did.
+async fn play_against<E: oai_chain::Evm + 'static>(
+    m: &Market<E>,
+    store: &MemStore,
+    job: u64,
+    answer: impl Fn(u64) -> B256,
+) -> Vec<String> {
+    let mut challenger = ChallengerAgent::new(m.chain.clone(), store.clone(), m.challenger);
+    let mut referee = RefereeAgent::new(m.chain.clone(), store.clone(), m.referee);
+    let mut lines = Vec::new();
+    for _ in 0..120 {
+        lines.extend(challenger.tick().await.unwrap());
+        lines.extend(referee.tick().await.unwrap());
+        if let Some(d) = m.chain.dispute(job).await.unwrap() {
+            if d.turn == Turn::Node {
+                let c = answer(d.mid());
+                m.chain.bisect(m.node, job, c).await.unwrap();
+                lines.push(format!("node: c_{} = {c}", d.mid()));
+            }
+        }
+        if m.chain.job(job).await.unwrap().status == JobStatus::Slashed {
+            lines.extend(challenger.tick().await.unwrap()); // withdraws
+            break;
+        }
+        m.chain.advance_time(600).await.unwrap();
+    }
+    lines
+}
+
+/// The node forged step 13, then answers every bisection move with the honest run's
+/// commitment instead of its own log's. A challenger that disputes every commitment above the
+/// forged step whatever it is would drive the case to an honest step 13 and lose its bond,
+/// again and again; one that agrees exactly with the honest commitments drives it to the
+/// node's own last record, which does not follow.
+#[tokio::test]
+async fn a_node_that_answers_the_game_with_honest_commitments_is_slashed() {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    let honest = load(&store, &train(&store, &spec).await).await;
+    let forged = forge(&store, &train(&store, &spec).await, |r| r[13].loss += 1.0).await;
+    let job = submitted(&m, &forged).await;
+    let before = worth(&m, m.challenger).await;
+    let lines = play_against(&m, &store, job, |mid| commitment_at(&honest, mid).unwrap()).await;
+    assert_eq!(
+        m.chain.job(job).await.unwrap().status,
+        JobStatus::Slashed,
+        "{lines:#?}"
+    );
+    assert_eq!(
+        worth(&m, m.challenger).await,
+        before + m.eth / U256::from(2),
+        "the challenger gains the unburned half of the stake: {lines:#?}"
+    );
+}
+
+/// A fault without a bad step: the node stops one step short and submits a log of correct
+/// steps, answering the game from it. Every step it did replays; the fault is the missing one,
+/// and the case must end on it.
+#[tokio::test]
+async fn a_node_that_stops_one_step_short_is_slashed() {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    let full = load(&store, &train(&store, &spec).await).await;
+    let short_head = oai_verify::cid_of(&commitment_at(&full, STEPS - 1).unwrap());
+    let short = oai_train::VerifiedLog::from_head(&store, &full.log.header, &short_head)
+        .await
+        .unwrap();
+    let job = submitted(&m, &short.log).await;
+    let before = worth(&m, m.challenger).await;
+    let lines = play_against(&m, &store, job, |mid| commitment_at(&short, mid).unwrap()).await;
+    assert_eq!(
+        m.chain.job(job).await.unwrap().status,
+        JobStatus::Slashed,
+        "{lines:#?}"
+    );
+    assert_eq!(
+        worth(&m, m.challenger).await,
+        before + m.eth / U256::from(2),
+        "{lines:#?}"
+    );
+}
