@@ -213,6 +213,9 @@ pub async fn judge<S: BlockStore + Clone + 'static>(
             reason: format!("the log trains spec {}, not the job's", vlog.header.spec),
         }));
     }
+    if let Some(fault) = crate::verifier::class_fault(&vlog) {
+        return Ok(Judgement::NodeWrong(fault));
+    }
     match replay_span_on(&vlog, step, step, store, device).await {
         Ok(StepOutcome::Match { .. }) => Ok(Judgement::NodeCorrect),
         Ok(StepOutcome::Mismatch(m)) => Ok(Judgement::NodeWrong(Fault::Step(m))),

@@ -161,6 +161,9 @@ impl<S: BlockStore + Clone + Send + Sync + 'static> Verifier<S> {
                 vlog.header.spec, sub.spec
             ));
         }
+        if let Some(f) = class_fault(vlog) {
+            return Ok(Some(f));
+        }
         if vlog.log.steps != sub.steps {
             return fault(format!(
                 "the log has {} steps, the job asks for {}",
@@ -183,6 +186,18 @@ impl<S: BlockStore + Clone + Send + Sync + 'static> Verifier<S> {
         }
         Ok(None)
     }
+}
+
+/// A log computed in another compute class than the one its spec names: wrong on its face,
+/// whether or not this machine could replay that class.
+pub(crate) fn class_fault(vlog: &VerifiedLog) -> Option<Fault> {
+    let named = vlog.spec.compute_class.as_ref()?;
+    (&vlog.header.env.class != named).then(|| Fault::Terms {
+        reason: format!(
+            "the log was computed in class {}, the spec names {named}",
+            vlog.header.env.class
+        ),
+    })
 }
 
 /// The fault an error of the node's making is, or the error back when it is the verifier's own.

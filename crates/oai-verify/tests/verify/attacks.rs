@@ -96,3 +96,55 @@ async fn a_node_that_stops_one_step_short_is_slashed() {
         "{lines:#?}"
     );
 }
+
+/// The job's spec names this machine's compute class; the node submits a log whose header
+/// names another (here one no referee of this test has). That is wrong on its face: the
+/// challenger's audit and the referee decide it as a terms fault, where a replay would only
+/// have been an error of the referee's (no vote, the dispute voided, the window restarted,
+/// again and again).
+#[tokio::test]
+async fn a_log_of_another_compute_class_than_the_job_names_is_slashed() {
+    let (store, base, version) = job().await;
+    let here = load(&store, &train(&store, &base).await)
+        .await
+        .header
+        .env
+        .class;
+    let spec = JobSpec {
+        compute_class: Some(here),
+        ..base
+    };
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    let honest = load(&store, &train(&store, &spec).await).await;
+    let mut header = honest.header.clone();
+    header.env.class = "aarch64-neon/cpu".into();
+    let header = store
+        .put(
+            oai_core::ids::DAG_CBOR,
+            log::encode(&header).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    let (_, other) = log::store_chain(&store, header, honest.header.init, honest.records)
+        .await
+        .unwrap();
+    let other = load(&store, &other).await;
+    let job = submitted(&m, &other.log).await;
+    let before = worth(&m, m.challenger).await;
+    let lines = play_against(&m, &store, job, |mid| commitment_at(&other, mid).unwrap()).await;
+    assert_eq!(
+        m.chain.job(job).await.unwrap().status,
+        JobStatus::Slashed,
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("judged: NodeWrong(Terms")),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        worth(&m, m.challenger).await,
+        before + m.eth / U256::from(2),
+        "{lines:#?}"
+    );
+}
