@@ -977,6 +977,14 @@ mod on_anvil_and_ipfs {
         };
         agents::agents_play(&m, &store, &spec, false).await;
     }
+
+    #[tokio::test]
+    async fn a_node_that_answers_the_game_with_honest_commitments_is_slashed_on_anvil() {
+        let Some((_anvil, m, store, spec)) = real_market().await else {
+            return;
+        };
+        attacks::equivocating_node_is_slashed(&m, &store, &spec, false).await;
+    }
 }
 
 /// The parties as agents ticking against the embedded EVM: an honest node and a cheating node
