@@ -59,6 +59,26 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(2_000))]
+
+    /// Thousands of games between an honest party and an adversary choosing any commitment at
+    /// any move, any timing (silence included) and any of its accounts: a cheating node against
+    /// an honest challenger, or an honest node against lying challengers. The honest party never
+    /// loses a wei, the adversary never gains one, every wei is conserved (checked inside).
+    #[test]
+    fn no_adversary_wins_a_game(
+        steps in 1u64..=64,
+        forged in proptest::option::of(0u64..64),
+        choices in proptest::collection::vec(proptest::num::u8::ANY, 0..96),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let plan = conformance::GamePlan { steps, forged_step: forged, choices };
+        rt.block_on(conformance::adversarial_game(Arc::new(Revm::new()), &plain_accounts(), &plan))
+            .unwrap();
+    }
+}
+
 /// A real Ethereum node: anvil from npm (`.ci/run` installs it), `$OAI_ANVIL` or the `PATH`.
 #[cfg(feature = "alloy")]
 mod anvil {

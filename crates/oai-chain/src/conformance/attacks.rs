@@ -20,13 +20,13 @@ use crate::{
 
 /// What accounts are worth (balances, bonded stake, what the market owes them) plus the gas
 /// fees each paid since the ledger opened: a party's loss or gain net of gas.
-struct Ledger {
+pub(super) struct Ledger {
     start: BTreeMap<Address, U256>,
     fees: BTreeMap<Address, U256>,
 }
 
 impl Ledger {
-    async fn open<E: Evm>(s: &Scenario<E>, who: &[Address]) -> Result<Self> {
+    pub(super) async fn open<E: Evm>(s: &Scenario<E>, who: &[Address]) -> Result<Self> {
         let mut start = BTreeMap::new();
         for a in who {
             start.insert(*a, worth(s, *a).await?);
@@ -38,7 +38,7 @@ impl Ledger {
     }
 
     /// A transaction `who` sends that must succeed.
-    fn ok<E: Evm>(
+    pub(super) fn ok<E: Evm>(
         &mut self,
         s: &mut Scenario<E>,
         who: Address,
@@ -52,7 +52,11 @@ impl Ledger {
 
     /// The change in what `who` together are worth since the ledger opened, gas refunded:
     /// (gained, lost) in wei.
-    async fn net<E: Evm>(&self, s: &Scenario<E>, who: &[Address]) -> Result<(U256, U256)> {
+    pub(super) async fn net<E: Evm>(
+        &self,
+        s: &Scenario<E>,
+        who: &[Address],
+    ) -> Result<(U256, U256)> {
         let (mut now, mut then) = (U256::ZERO, U256::ZERO);
         for a in who {
             now += worth(s, *a).await? + self.fees.get(a).copied().unwrap_or_default();

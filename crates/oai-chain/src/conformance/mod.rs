@@ -6,6 +6,7 @@
 //! each scenario's balances (plus gas fees paid) sum to what went in. It panics on a failed
 //! check, like a test, and returns the gas of every transaction so backends can be compared.
 
+mod adversary;
 mod attacks;
 mod dao;
 mod dispute;
@@ -23,6 +24,7 @@ use crate::{
     TxReceipt,
 };
 
+pub use adversary::{adversarial_game, GameOutcome, GamePlan};
 pub use dispute::{measure_dispute, DisputeGas};
 
 /// Accounts the suite needs; [`run`] gives each [`FUNDING`] wei.
