@@ -107,8 +107,11 @@ async fn main() -> Result<()> {
     };
     let (chain, _) = Contracts::deploy(evm.clone(), Address::repeat_byte(0xde), &config).await?;
     let spec = training_job(&store, &knowledge).await?;
-    // the spec stored, its dataset's root in the terms; a day for each window
-    let (spec_cid, terms) = job_terms(&store, &spec, eth, Windows::default()).await?;
+    // the spec stored, its dataset's root in the terms; a day for each window; a stake of
+    // 2 ETH (the market wants it at least the reward, so that cheating never pays more than
+    // it risks)
+    let stake = eth * U256::from(2);
+    let (spec_cid, terms) = job_terms(&store, &spec, stake, Windows::default()).await?;
     let (job1, _) = chain.post_job(ada, &terms, eth).await?;
     chain.fund_job(bo, job1, eth).await?;
     let (job2, _) = chain.post_job(bo, &terms, eth).await?;
@@ -121,7 +124,7 @@ async fn main() -> Result<()> {
         chain.register(node, eth * U256::from(2)).await?;
     }
     chain.register(challenger, eth).await?;
-    println!("  both nodes stake 2 ETH, the challenger 1 ETH");
+    println!("  both nodes stake 2 ETH (each job locks 2 ETH of it), the challenger 1 ETH");
 
     println!("\n3-4. Nodes train, the challenger audits, disputes are played out");
     play(&chain, &store, [honest, cheater, challenger, referee]).await?;

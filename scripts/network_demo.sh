@@ -122,13 +122,14 @@ s["checkpoint_every"] = 20
 s["batch_size"] = 16
 json.dump(s, open(sys.argv[2], "w"), indent=1)
 PY
-post() { "$oai" job post "$work/spec.json" --reward-eth 1 --stake-eth 1 --challenge-window 60 \
+# (a job's reward never exceeds the stake it asks for: Ada's half and Bo's half make 1 ETH)
+post() { "$oai" job post "$work/spec.json" --reward-eth "$2" --stake-eth 1 --challenge-window 60 \
   --key-file "$work/$1.key" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-job_a="$(post ada)"
-"$oai" job fund "$job_a" 1 --key-file "$work/bo.key" >&2
-job_b="$(post bo)"
+job_a="$(post ada 0.5)"
+"$oai" job fund "$job_a" 0.5 --key-file "$work/bo.key" >&2
+job_b="$(post bo 1)"
 posted=$(date +%s.%N)
-say "job $job_a posted by Ada and funded by Bo (2 ETH), job $job_b posted by Bo (1 ETH)"
+say "job $job_a posted by Ada and funded by Bo (1 ETH), job $job_b posted by Bo (1 ETH)"
 
 # The nodes.
 node() { # name roles [extra config lines]

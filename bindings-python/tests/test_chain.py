@@ -35,7 +35,7 @@ def test_stakes_jobs_balances_and_events(chain, store):
 
     ds = store.import_dataset("points", points())
     spec = mlp_spec(ds.cid, steps=6, checkpoint_every=3)
-    job = chain.post_job(ADA, store, spec, reward=ETH, required_stake=ETH)
+    job = chain.post_job(ADA, store, spec, reward=ETH, required_stake=2 * ETH)
     chain.fund_job(BO, job, ETH // 2)
     j = chain.job(job)
     assert (j.id, j.status, j.steps, j.reward) == (job, "open", 6, ETH + ETH // 2)

@@ -68,6 +68,8 @@ contract TrainingMarket {
     error UnknownJob(uint256 jobId);
     error ZeroAmount();
     error BadJobTerms();
+    error RewardAboveStake(uint256 reward, uint256 stake);
+    error StakeBelowFloor(uint256 stake, uint256 floor);
     error WrongStatus(uint256 jobId, Status status);
     error NotRequester(uint256 jobId, address caller);
     error ClaimWindowClosed(uint256 jobId, uint64 closedAt);
@@ -174,7 +176,9 @@ contract TrainingMarket {
     // ---- jobs ----------------------------------------------------------------------------
 
     /// @notice Post a job of `steps` training steps escrowing `msg.value` as the reward; nodes
-    /// may claim it for `claimWindow` seconds.
+    /// may claim it for `claimWindow` seconds. The stake a node locks (and a challenger bonds)
+    /// is at least the registry's `minStake` and never below the reward, so that cheating on a
+    /// job can never pay more than it risks.
     function postJob(
         bytes32 datasetRoot,
         bytes32 specCid,
@@ -191,6 +195,9 @@ contract TrainingMarket {
         ) {
             revert BadJobTerms();
         }
+        uint256 floor = registry.minStake();
+        if (requiredStake < floor) revert StakeBelowFloor(requiredStake, floor);
+        if (msg.value > requiredStake) revert RewardAboveStake(msg.value, requiredStake);
         jobId = ++jobCount;
         Job storage j = jobs[jobId];
         j.requester = msg.sender;
@@ -208,11 +215,13 @@ contract TrainingMarket {
         emit JobPosted(jobId, msg.sender, datasetRoot, specCid, steps, msg.value);
     }
 
-    /// @notice Add `msg.value` to a job's reward until a result is submitted.
+    /// @notice Add `msg.value` to a job's reward until a result is submitted, up to the
+    /// job's required stake.
     function fund(uint256 jobId) external payable {
         Job storage j = _job(jobId);
         if (j.status != Status.Open && j.status != Status.Claimed) revert FundingClosed(jobId);
         if (msg.value == 0) revert ZeroAmount();
+        if (j.reward + msg.value > j.requiredStake) revert RewardAboveStake(j.reward + msg.value, j.requiredStake);
         j.reward += msg.value;
         contributions[jobId][msg.sender] += msg.value;
         emit Funded(jobId, msg.sender, msg.value, j.reward);

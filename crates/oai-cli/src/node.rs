@@ -388,7 +388,7 @@ async fn embedded(
     }
     for path in specs {
         let (spec, terms) = crate::chain::job_terms(store, path, stake, Default::default()).await?;
-        let (id, _) = chain.post_job(requester, &terms, eth).await?;
+        let (id, _) = chain.post_job(requester, &terms, eth.min(stake)).await?;
         log(
             started,
             "node",

@@ -98,7 +98,7 @@ async fn a_job_move_by_move_from_the_command_line() {
         "--reward-eth",
         "1.5",
         "--stake-eth",
-        "1",
+        "1.5",
         "--challenge-window",
         "3600",
         "--key-file",

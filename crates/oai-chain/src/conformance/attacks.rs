@@ -76,7 +76,7 @@ async fn worth<E: Evm>(s: &Scenario<E>, who: Address) -> Result<U256> {
     Ok(s.chain.balance(who).await? + st.stake + st.unbonding + s.chain.owed(who).await?)
 }
 
-/// Post a 100-step job (3 ETH from the requester, 1 ETH from the funder, 2 ETH stake), claimed
+/// Post a 100-step job (1 ETH from the requester, 1 ETH from the funder, 2 ETH stake), claimed
 /// by `node` and submitted with `head`.
 async fn job_submitted_by<E: Evm>(
     s: &mut Scenario<E>,
@@ -87,7 +87,7 @@ async fn job_submitted_by<E: Evm>(
     let r = s.r;
     let (job, rc) = s
         .chain
-        .post_job(r.requester, &terms("attack"), eth(3))
+        .post_job(r.requester, &terms("attack"), eth(1))
         .await
         .unwrap_or_else(|e| panic!("postJob: {e}"));
     l.ok(s, r.requester, "TrainingMarket.postJob", Ok(rc));

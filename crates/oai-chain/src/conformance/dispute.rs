@@ -16,7 +16,7 @@ pub(super) fn wrong_from(at: u64) -> impl Fn(u64) -> B256 {
     move |i| if i >= at { forged(i) } else { honest(i) }
 }
 
-/// Post a job (3 ETH, plus 1 ETH from a funder), register the node with 3 ETH, claim, and
+/// Post a job (1 ETH, plus 1 ETH from a funder), register the node with 3 ETH, claim, and
 /// submit a `steps`-step result ending in `node_final`.
 pub(super) async fn submitted_job<E: Evm>(
     s: &mut Scenario<E>,
@@ -33,7 +33,7 @@ pub(super) async fn submitted_job<E: Evm>(
                     steps,
                     ..terms("dispute")
                 },
-                eth(3),
+                eth(1),
             )
             .await,
     );
@@ -252,7 +252,7 @@ pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     c.advance_time(DAY).await?;
     let fin = c.finalize(r.funder, job).await;
     s.ok("TrainingMarket.finalize", fin);
-    assert_eq!(s.chain.owed(r.node).await?, eth(5));
+    assert_eq!(s.chain.owed(r.node).await?, eth(3));
     finish(s, job, false).await
 }
 

@@ -47,7 +47,14 @@ async fn funded_and_cancelled<E: Evm>(
     let job = s.ok2(
         "TrainingMarket.postJob",
         s.chain
-            .post_job(r.requester, &terms("contract funder"), eth(1))
+            .post_job(
+                r.requester,
+                &crate::JobTerms {
+                    required_stake: eth(3), // the reward may grow to 3 ETH
+                    ..terms("contract funder")
+                },
+                eth(1),
+            )
             .await,
     );
     let fund = TestFunder::fundCall {

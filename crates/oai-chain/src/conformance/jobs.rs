@@ -124,14 +124,33 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     };
     s.reverts(
         "post a job without steps",
-        s.chain.post_job(r.requester, &no_steps, eth(3)).await,
+        s.chain.post_job(r.requester, &no_steps, eth(1)).await,
         |e| matches!(e, Revert::Market(M::BadJobTerms(_))),
+    );
+    s.reverts(
+        "post a reward above the stake",
+        s.chain.post_job(r.requester, &t, eth(3)).await,
+        |e| matches!(e, Revert::Market(M::RewardAboveStake(x)) if x.reward == eth(3) && x.stake == eth(2)),
+    );
+    let one_wei = JobTerms {
+        required_stake: U256::from(1),
+        ..t.clone()
+    };
+    s.reverts(
+        "post a stake below the registry's minimum",
+        s.chain.post_job(r.requester, &one_wei, U256::from(1)).await,
+        |e| matches!(e, Revert::Market(M::StakeBelowFloor(x)) if x.floor == eth(1)),
     );
     let job = s.ok2(
         "TrainingMarket.postJob",
-        s.chain.post_job(r.requester, &t, eth(3)).await,
+        s.chain
+            .post_job(r.requester, &t, eth(1) / U256::from(2))
+            .await,
     );
-    let f = s.chain.fund_job(r.funder, job, eth(1)).await;
+    let f = s
+        .chain
+        .fund_job(r.funder, job, eth(1) / U256::from(2))
+        .await;
     s.ok("TrainingMarket.fund", f);
     s.reverts(
         "claim without stake",
@@ -162,6 +181,11 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     );
     let f = c.fund_job(r.funder, job, eth(1)).await;
     s.ok("TrainingMarket.fund (claimed)", f);
+    s.reverts(
+        "fund the reward past the locked stake",
+        s.chain.fund_job(r.funder, job, U256::from(1)).await,
+        |e| matches!(e, Revert::Market(M::RewardAboveStake(x)) if x.stake == eth(2)),
+    );
     for (what, bad) in [
         ("submit a result whose head is its genesis", honest(0)),
         ("submit a result without a head", B256::ZERO),
@@ -202,17 +226,17 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let j = c.job(job).await?;
     assert_eq!(
         (j.status, j.reward, j.node),
-        (JobStatus::Paid, eth(5), Some(r.node))
+        (JobStatus::Paid, eth(2), Some(r.node))
     );
     assert_eq!(j.result, Some(result(100)));
-    assert_eq!(c.owed(r.node).await?, eth(5));
+    assert_eq!(c.owed(r.node).await?, eth(2));
     assert_eq!(c.stake(r.node).await?.locked, U256::ZERO, "stake unlocked");
     let before = s.chain.balance(r.node2).await?;
     let w = s.chain.withdraw_to(r.node, r.node2).await;
     s.ok("TrainingMarket.withdrawTo", w);
     assert_eq!(
         s.chain.balance(r.node2).await?,
-        before + eth(5),
+        before + eth(2),
         "paid to the named account"
     );
     s.reverts("withdraw twice", s.chain.withdraw(r.node).await, |e| {
@@ -227,9 +251,9 @@ pub(crate) async fn expired_and_cancelled<E: Evm>(s: &mut Scenario<E>) -> Result
     let t = terms("expired");
     let job = s.ok2(
         "TrainingMarket.postJob",
-        s.chain.post_job(r.requester, &t, eth(3)).await,
+        s.chain.post_job(r.requester, &t, eth(1)).await,
     );
-    let f = s.chain.fund_job(r.funder, job, eth(2)).await;
+    let f = s.chain.fund_job(r.funder, job, eth(1)).await;
     s.ok("TrainingMarket.fund", f);
     let reg = s.chain.register(r.node, eth(2)).await;
     s.ok("NodeRegistry.register", reg);
@@ -279,7 +303,7 @@ pub(crate) async fn expired_and_cancelled<E: Evm>(s: &mut Scenario<E>) -> Result
     s.reverts("refund twice", s.chain.refund(r.funder, job).await, |e| {
         matches!(e, Revert::Market(M::NothingToRefund(_)))
     });
-    assert_eq!(s.chain.owed(r.requester).await?, eth(5));
+    assert_eq!(s.chain.owed(r.requester).await?, eth(3));
     s.withdraw_all(&[r.requester, r.funder]).await?;
     s.check_market_empty().await?;
     s.check_conservation("after refunds").await
@@ -291,9 +315,9 @@ pub(crate) async fn never_taken<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let job = s.ok2(
         "TrainingMarket.postJob",
-        s.chain.post_job(r.requester, &terms("idle"), eth(3)).await,
+        s.chain.post_job(r.requester, &terms("idle"), eth(1)).await,
     );
-    let f = s.chain.fund_job(r.funder, job, eth(2)).await;
+    let f = s.chain.fund_job(r.funder, job, eth(1)).await;
     s.ok("TrainingMarket.fund", f);
     let reg = s.chain.register(r.node, eth(2)).await;
     s.ok("NodeRegistry.register", reg);
