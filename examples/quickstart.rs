@@ -180,7 +180,11 @@ async fn main() -> Result<()> {
             to_eth_signed(after[i] + stake, before[i])
         );
     }
-    println!("  (the embedded chain charges no gas fees: the changes are exactly the payments)");
+    println!(
+        "  (the embedded chain charges no gas fees: the changes are exactly the payments; the \
+         market burned {:.4} ETH, half the cheater's stake, so that losing to oneself never pays)",
+        to_eth(chain.burned().await?)
+    );
     println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! only caches: everything it acts on is read again from the chain and the block store, so an
 //! agent that crashes mid-dispute and is started again picks up where the chain stands.
 //!
-//! - [`NodeAgent`]: claims open jobs it can do (spec and dataset in its store, the job's step
-//!   count the spec's, enough free stake), trains, publishes the log (its blocks stay in the
+//! - [`NodeAgent`]: claims open jobs it can do (the spec and every chunk of its dataset
+//!   fetched and checked, the job's step count the spec's, enough free stake), trains, publishes the log (its blocks stay in the
 //!   store) and submits the result; answers every bisection move from its log; times out a
 //!   silent challenger; finalizes after the window; withdraws what it is owed.
 //! - [`ChallengerAgent`]: audits every submitted result it has not judged yet (by default a
@@ -114,6 +114,8 @@ pub struct NodeAgent<C, S> {
     from_block: u64,
     forgery: Option<Forgery>,
     logs: BTreeMap<JobId, VerifiedLog>,
+    /// Jobs refused for good: terms that do not match their spec.
+    refused: BTreeSet<JobId>,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
@@ -128,6 +130,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             from_block: 0,
             forgery: None,
             logs: BTreeMap::new(),
+            refused: BTreeSet::new(),
         }
     }
 
@@ -153,7 +156,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             let mine = job.node == Some(self.me);
             match job.status {
                 JobStatus::Open if !claimed => {
-                    if let Some(spec) = self.can_do(&job).await? {
+                    if let Some(spec) = self.can_do(id, &job).await? {
                         claimed = true;
                         self.chain.claim_job(self.me, id).await?;
                         let head = self.train_and_submit(id, spec).await?;
@@ -207,19 +210,34 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         Ok(did)
     }
 
-    /// The spec of `job` when this node can do it.
-    async fn can_do(&self, job: &Job) -> Result<Option<JobSpec>> {
+    /// The spec of `job` when this node can do it: the node has the stake, the spec and every
+    /// chunk of its dataset can be fetched and check against their CIDs (so a requester cannot
+    /// withhold a chunk to make the job fail after the claim and take the node's stake by
+    /// `expire`), and the terms match the spec. Data not (yet) there is looked for again next
+    /// tick; terms that do not match the spec refuse the job for good.
+    async fn can_do(&mut self, id: JobId, job: &Job) -> Result<Option<JobSpec>> {
+        if self.refused.contains(&id) {
+            return Ok(None);
+        }
+        let stake = self.chain.stake(self.me).await?;
+        let free = stake.stake.saturating_sub(stake.locked);
+        if free < job.terms.required_stake {
+            return Ok(None); // may change: look again next tick
+        }
         let Ok(spec) = JobSpec::get(&self.store, &cid_of(&job.terms.spec)).await else {
             return Ok(None);
         };
         let Ok(version) = Version::open(&self.store, &spec.dataset).await else {
             return Ok(None);
         };
-        let stake = self.chain.stake(self.me).await?;
-        let free = stake.stake.saturating_sub(stake.locked);
-        Ok((spec.steps == job.terms.steps
-            && version.root().0 == job.terms.dataset_root.0
-            && free >= job.terms.required_stake)
+        if version.root().0 != job.terms.dataset_root.0 || spec.steps != job.terms.steps {
+            self.refused.insert(id);
+            return Ok(None);
+        }
+        Ok(version
+            .check_complete(&self.store)
+            .await
+            .is_ok()
             .then_some(spec))
     }
 

@@ -397,6 +397,17 @@ impl Version {
         Ok(out)
     }
 
+    /// Fetch every chunk from `store` and check it against its CID, record count and Merkle
+    /// root, one chunk at a time (memory stays bounded by one chunk): the whole dataset is
+    /// there and is what the root commits. A node runs this before it takes a job on the
+    /// dataset, so that a requester cannot withhold a chunk to make the job fail on the node.
+    pub async fn check_complete<S: BlockStore + ?Sized>(&self, store: &S) -> Result<()> {
+        for i in 0..self.chunks.len() {
+            self.load_chunk(store, i).await?;
+        }
+        Ok(())
+    }
+
     /// The CIDs of all records, in order.
     pub async fn record_cids<S: BlockStore + ?Sized>(&self, store: &S) -> Result<Vec<Cid>> {
         let mut out = Vec::with_capacity(self.len() as usize);

@@ -163,3 +163,40 @@ async fn a_log_of_another_compute_class_than_the_job_names_is_slashed() {
     let after = worth(&m, m.challenger).await;
     check_gain(&m, before, after, m.eth / U256::from(2), true);
 }
+
+/// The requester withholds a chunk of its dataset (here: deleted from the store the node reads).
+/// A node that claimed the job could not train it, and after the deadline the requester would
+/// `expire` the job and take the node's stake. The node checks every chunk before it claims,
+/// refuses the job, and loses nothing.
+#[tokio::test]
+async fn a_requester_that_withholds_its_dataset_cannot_take_the_nodes_stake() {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    let chunk = version.chunks().last().unwrap().cid;
+    store.delete(&chunk).await.unwrap();
+    let (job, _) = m
+        .chain
+        .post_job(m.requester, &m.terms, m.eth)
+        .await
+        .unwrap();
+    let stake = m.chain.stake(m.node).await.unwrap().stake;
+    let mut node = oai_verify::agents::NodeAgent::new(m.chain.clone(), store.clone(), m.node);
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        match node.tick().await {
+            Ok(did) => lines.extend(did),
+            Err(e) => lines.push(format!("error: {e}")),
+        }
+    }
+    m.chain.advance_time(86_401).await.unwrap();
+    if m.chain.job(job).await.unwrap().status == JobStatus::Claimed {
+        m.chain.expire_job(m.requester, job).await.unwrap();
+    }
+    assert_eq!(
+        m.chain.stake(m.node).await.unwrap().stake,
+        stake,
+        "the node kept its stake: {lines:#?}"
+    );
+    assert_eq!(m.chain.job(job).await.unwrap().node, None, "{lines:#?}");
+}
