@@ -111,6 +111,7 @@ contract TrainingMarket {
     event Challenged(uint256 indexed jobId, address indexed challenger, bytes32 challengerFinal, uint128 bond);
     event Bisected(uint256 indexed jobId, uint64 lo, uint64 hi, Turn turn);
     event StepDisputed(uint256 indexed jobId, bytes32 indexed caseId, uint64 step, bytes32 before, bytes32 nodeAfter);
+    event TermsDisputed(uint256 indexed jobId, bytes32 indexed caseId, bytes32 genesis, bytes32 head);
     event DisputeResolved(uint256 indexed jobId, address indexed winner, bool nodeWon, bool byTimeout);
     event DisputeVoided(uint256 indexed jobId, bytes32 caseId);
     event Finalized(uint256 indexed jobId, address indexed node, uint256 reward);
@@ -123,6 +124,8 @@ contract TrainingMarket {
     /// @notice Share of a lost dispute's forfeited deposit (the node's stake or the challenger's
     /// bond) that is burned, in basis points; the rest pays the winner.
     uint16 public constant SLASH_BURN_BPS = 5000;
+    /// @notice The step of a terms case (`challengeTerms`): the whole result, not one step.
+    uint64 public constant TERMS = type(uint64).max;
 
     NodeRegistry public immutable registry;
     IStepAdjudicator public immutable adjudicator;
@@ -335,20 +338,40 @@ contract TrainingMarket {
     /// claiming `challengerFinal` as the true c_steps.
     function challenge(uint256 jobId, bytes32 challengerFinal) external payable {
         Job storage j = _job(jobId);
+        if (challengerFinal == j.head) revert SameClaim();
+        Dispute storage d = _open(jobId, j);
+        d.lo = 0;
+        d.hi = j.steps;
+        emit Challenged(jobId, msg.sender, challengerFinal, uint128(msg.value));
+        _nextRound(jobId, d, 0, j.steps);
+    }
+
+    /// @notice Challenge a submission on its face, without bisection: its log does not answer
+    /// the job's terms (another step count, spec, dataset or compute class). The adjudicator
+    /// decides the case `caseOf(jobId, TERMS, genesis, head)` at once; the endings are those of
+    /// a step case (a log that does answer the terms wins the bond).
+    function challengeTerms(uint256 jobId) external payable {
+        Job storage j = _job(jobId);
+        Dispute storage d = _open(jobId, j);
+        d.lo = TERMS;
+        d.hi = TERMS;
+        d.turn = Turn.Adjudication;
+        d.deadline = uint64(block.timestamp) + adjudicationTimeout;
+        emit Challenged(jobId, msg.sender, bytes32(0), uint128(msg.value));
+        emit TermsDisputed(jobId, caseOf(jobId, TERMS, j.genesis, j.head), j.genesis, j.head);
+    }
+
+    /// Open a dispute on a submitted job within its window, bonding `msg.value`.
+    function _open(uint256 jobId, Job storage j) private returns (Dispute storage d) {
         if (j.status != Status.Submitted) revert WrongStatus(jobId, j.status);
         if (block.timestamp >= j.deadline) revert ChallengeWindowClosed(jobId, j.deadline);
         if (msg.value < j.requiredStake) revert BondTooLow(msg.value, j.requiredStake);
-        if (challengerFinal == j.head) revert SameClaim();
         j.status = Status.Disputed;
-        Dispute storage d = disputes[jobId];
+        d = disputes[jobId];
         d.challenger = msg.sender;
         d.bond = uint128(msg.value);
-        d.lo = 0;
-        d.hi = j.steps;
         d.agreed = j.genesis;
         d.nodeHi = j.head;
-        emit Challenged(jobId, msg.sender, challengerFinal, uint128(msg.value));
-        _nextRound(jobId, d, 0, j.steps);
     }
 
     /// @notice One bisection move. On the node's turn it posts its c_mid; on the challenger's

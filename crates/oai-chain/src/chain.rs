@@ -118,10 +118,20 @@ pub struct Dispute {
     pub node_mid: B256,
 }
 
+/// The step of a terms case ([`Chain::challenge_terms`]): the dispute is over the whole
+/// result, from its genesis to its head, not over one step (the market's `TERMS`).
+pub const TERMS_STEP: u64 = u64::MAX;
+
 impl Dispute {
     /// The step both sides post a commitment for this round.
     pub fn mid(&self) -> u64 {
         self.lo + (self.hi - self.lo) / 2
+    }
+
+    /// Whether the dispute is over the result's terms ([`Chain::challenge_terms`]): `agreed`
+    /// is then the result's genesis and `node_hi` its head.
+    pub fn is_terms(&self) -> bool {
+        self.lo == TERMS_STEP
     }
 }
 
@@ -278,6 +288,11 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
         claimed_final: B256,
         bond: U256,
     ) -> Result<Receipt>;
+    /// Challenge a result on its face, bonding `bond`: its log does not answer the job's terms
+    /// (step count, spec, dataset, compute class). No bisection: the adjudicator decides the
+    /// terms case ([`Dispute::is_terms`]) at once.
+    async fn challenge_terms(&self, challenger: Address, job: JobId, bond: U256)
+        -> Result<Receipt>;
     /// Post this round's commitment at the dispute's mid step.
     async fn bisect(&self, mover: Address, job: JobId, commitment: B256) -> Result<Receipt>;
     /// Apply the adjudicator's verdict.

@@ -468,6 +468,18 @@ impl<E: Evm> Chain for Contracts<E> {
         self.market(challenger, call, bond).await
     }
 
+    async fn challenge_terms(
+        &self,
+        challenger: Address,
+        job: JobId,
+        bond: U256,
+    ) -> Result<Receipt> {
+        let call = TrainingMarket::challengeTermsCall {
+            jobId: job_u256(job),
+        };
+        self.market(challenger, call, bond).await
+    }
+
     async fn bisect(&self, mover: Address, job: JobId, commitment: B256) -> Result<Receipt> {
         self.market(
             mover,

@@ -61,7 +61,7 @@ pub mod rpc;
 pub use alloy::primitives::{Address, B256, U256};
 pub use chain::{
     Chain, ChainConfig, DaoConfig, DaoState, Deployment, Dispute, Event, Job, JobId, JobResult,
-    JobStatus, JobTerms, NodeStake, Receipt, Turn,
+    JobStatus, JobTerms, NodeStake, Receipt, Turn, TERMS_STEP,
 };
 pub use contracts::{Contracts, DeployGas};
 pub use embedded::{Revm, CHAIN_ID, GENESIS_TIME, HARDFORK};

@@ -11,8 +11,9 @@
 //!   full replay, in parallel where cores allow); for a rejected one it computes the honest
 //!   log ([`game::honest_log`]: the node's records up to the first bad step, recomputed
 //!   after it), challenges with its head and, in the bisection, agrees with a commitment
-//!   exactly when it is the honest one, whatever the node posts; an accepted result is never
-//!   challenged. Times out a silent node, resolves and withdraws.
+//!   exactly when it is the honest one, whatever the node posts; a result whose log does not
+//!   answer the job's terms it challenges on its face (no bisection); an accepted result is
+//!   never challenged. Times out a silent node, resolves and withdraws.
 //! - [`RefereeAgent`]: judges every case waiting for adjudication by re-executing its step
 //!   ([`game::referee_move`], with the data availability rule) and votes once.
 
@@ -274,6 +275,25 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     }
 }
 
+/// What a full audit found wrong with a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    /// The first bad step (0 also for a broken log, whose steps were not replayed).
+    Step(u64),
+    /// The log does not answer the job's terms: disputed on its face, without bisection.
+    Terms,
+}
+
+impl Flaw {
+    /// The first step the honest log recomputes ([`game::honest_log`]).
+    fn good_steps(self) -> u64 {
+        match self {
+            Flaw::Step(s) => s,
+            Flaw::Terms => 0,
+        }
+    }
+}
+
 /// A challenger: audits results and disputes the bad ones.
 pub struct ChallengerAgent<C, S> {
     chain: C,
@@ -283,9 +303,8 @@ pub struct ChallengerAgent<C, S> {
     strategy: Strategy,
     parallelism: usize,
     from_block: u64,
-    /// The first bad step of each result judged, by a full audit (`Some(0)` also for a fault
-    /// without a step; `None`: accepted).
-    judged: BTreeMap<JobId, Option<u64>>,
+    /// What a full audit found wrong with each result judged (`None`: accepted).
+    judged: BTreeMap<JobId, Option<Flaw>>,
     /// The honest log of each job challenged: the commitments the challenger stands by.
     honest: BTreeMap<JobId, VerifiedLog>,
 }
@@ -330,7 +349,14 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             let job = self.chain.job(id).await?;
             match job.status {
                 JobStatus::Submitted if self.chain.now().await? < job.deadline => {
-                    let Some(bad) = self.bad_step(id, &job).await? else {
+                    let Some(flaw) = self.flaw(id, &job).await? else {
+                        continue;
+                    };
+                    let Flaw::Step(bad) = flaw else {
+                        self.chain
+                            .challenge_terms(self.me, id, job.terms.required_stake)
+                            .await?;
+                        did.push(format!("job {id}: wrong on its face (terms): challenged"));
                         continue;
                     };
                     let honest = self.honest(id, &job, bad).await?;
@@ -351,7 +377,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                         continue;
                     }
                     if d.turn == Turn::Challenger {
-                        let bad = self.bad_step(id, &job).await?.unwrap_or(0);
+                        let bad = self.flaw(id, &job).await?.map_or(0, Flaw::good_steps);
                         // agree exactly with the honest commitment, whatever the node posts
                         let c = commitment_at(self.honest(id, &job, bad).await?, d.mid())?;
                         self.chain.bisect(self.me, id, c).await?;
@@ -377,9 +403,9 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         Ok(did)
     }
 
-    /// The first bad step of `job`'s result (audited once, again after a restart; a fault
-    /// without a step counts as step 0); `None` when the audit accepts it.
-    async fn bad_step(&mut self, id: JobId, job: &Job) -> Result<Option<u64>> {
+    /// What is wrong with `job`'s result (audited once, again after a restart); `None` when
+    /// the audit accepts it.
+    async fn flaw(&mut self, id: JobId, job: &Job) -> Result<Option<Flaw>> {
         if let Some(b) = self.judged.get(&id) {
             return Ok(*b);
         }
@@ -393,9 +419,10 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         }
         let bad = match verdict {
             Verdict::Accepted(_) => None,
-            // only a replayed step fixes a prefix known good; any other fault starts from zero
-            Verdict::Rejected(Fault::Step(m)) => Some(m.step),
-            Verdict::Rejected(_) => Some(0),
+            Verdict::Rejected(Fault::Step(m)) => Some(Flaw::Step(m.step)),
+            Verdict::Rejected(Fault::Terms { .. }) => Some(Flaw::Terms),
+            // a broken log: only a replayed step fixes a prefix known good
+            Verdict::Rejected(Fault::Log { .. }) => Some(Flaw::Step(0)),
         };
         self.judged.insert(id, bad);
         Ok(bad)
@@ -474,6 +501,9 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
             match game::referee_move(&self.chain, self.me, id, &self.store, self.device.clone())
                 .await
             {
+                Ok(Some((judgement, _))) if d.is_terms() => {
+                    did.push(format!("job {id}: terms judged: {judgement:?}"));
+                }
                 Ok(Some((judgement, _))) => {
                     did.push(format!("job {id}: step {} judged: {judgement:?}", d.lo));
                 }

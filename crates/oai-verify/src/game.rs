@@ -9,7 +9,9 @@
 //! - [`challenger_move`]: on the challenger's turn, post c_mid from its own (honest) log.
 //! - [`judge`]: the referee's judgement of a one-step case: the node's record at c_lo+1 must be
 //!   step lo, link to the agreed c_lo, belong to a well-formed prefix of a log for the job's
-//!   spec, and replay bit for bit (for step 0 that includes the initial weights).
+//!   spec, and replay bit for bit (for step 0 that includes the initial weights); of a terms
+//!   case: the submitted log must answer the job's terms (spec, compute class, step count,
+//!   dataset), judged on its face.
 //! - [`referee_move`]: judge the case and vote. **Data availability rule**: the node must keep
 //!   its log's blocks available until the dispute ends; a referee that cannot fetch what it
 //!   needs to judge the case (the record, its prefix, a checkpoint, the spec) votes that the
@@ -174,6 +176,9 @@ pub async fn judge<S: BlockStore + Clone + 'static>(
     let Some(result) = &job.result else {
         return Err(crate::Error::InvalidInput("the job has no result".into()));
     };
+    if dispute.is_terms() {
+        return judge_terms(store, &Submission::from_chain(&job.terms, result)).await;
+    }
     let step = dispute.lo;
     let wrong = |reason: String| {
         Ok(Judgement::NodeWrong(Fault::Log {
@@ -221,6 +226,24 @@ pub async fn judge<S: BlockStore + Clone + 'static>(
         Ok(StepOutcome::Mismatch(m)) => Ok(Judgement::NodeWrong(Fault::Step(m))),
         Err(e) => judged(e),
     }
+}
+
+/// Judge a terms case: does the submitted log answer the job's terms (spec, compute class,
+/// step count, dataset)? Decided on the log's face, without replaying a step.
+async fn judge_terms<S: BlockStore + Clone + 'static>(
+    store: &S,
+    sub: &Submission,
+) -> Result<Judgement> {
+    let vlog = match VerifiedLog::from_head(store, &sub.header, &sub.head).await {
+        Ok(v) => v,
+        Err(e) => return judged(e),
+    };
+    Ok(
+        match crate::verifier::terms_fault(store, sub, &vlog).await? {
+            Some(fault) => Judgement::NodeWrong(fault),
+            None => Judgement::NodeCorrect,
+        },
+    )
 }
 
 /// A replay error as a judgement: missing blocks are unavailable data, the node's broken log is

@@ -77,7 +77,7 @@ impl<S: BlockStore + Clone + Send + Sync + 'static> Verifier<S> {
                 Ok(v) => Arc::new(v),
                 Err(e) => return node_fault(e).map(Verdict::Rejected),
             };
-        if let Some(fault) = self.terms_fault(submission, &vlog).await? {
+        if let Some(fault) = terms_fault(&self.store, submission, &vlog).await? {
             return Ok(Verdict::Rejected(fault));
         }
         let steps = vlog.log.steps;
@@ -151,41 +151,46 @@ impl<S: BlockStore + Clone + Send + Sync + 'static> Verifier<S> {
             },
         )
     }
+}
 
-    /// Whether the log answers the job: its spec, its step count and its dataset.
-    async fn terms_fault(&self, sub: &Submission, vlog: &VerifiedLog) -> Result<Option<Fault>> {
-        let fault = |reason: String| Ok(Some(Fault::Terms { reason }));
-        if vlog.header.spec != sub.spec {
-            return fault(format!(
-                "the log trains spec {}, the job asks for {}",
-                vlog.header.spec, sub.spec
-            ));
-        }
-        if let Some(f) = class_fault(vlog) {
-            return Ok(Some(f));
-        }
-        if vlog.log.steps != sub.steps {
-            return fault(format!(
-                "the log has {} steps, the job asks for {}",
-                vlog.log.steps, sub.steps
-            ));
-        }
-        if vlog.spec.steps != sub.steps {
-            return fault(format!(
-                "the spec asks for {} steps, the job for {}",
-                vlog.spec.steps, sub.steps
-            ));
-        }
-        let version = Version::open(&self.store, &vlog.spec.dataset).await?;
-        if version.root() != sub.dataset_root {
-            return fault(format!(
-                "the spec's dataset has root {}, the job names {}",
-                version.root(),
-                sub.dataset_root
-            ));
-        }
-        Ok(None)
+/// Whether the log answers the job `sub`: its spec, compute class, step count and dataset;
+/// the fault when it does not (a terms fault is decided on its face, without replay).
+pub(crate) async fn terms_fault<S: BlockStore + ?Sized>(
+    store: &S,
+    sub: &Submission,
+    vlog: &VerifiedLog,
+) -> Result<Option<Fault>> {
+    let fault = |reason: String| Ok(Some(Fault::Terms { reason }));
+    if vlog.header.spec != sub.spec {
+        return fault(format!(
+            "the log trains spec {}, the job asks for {}",
+            vlog.header.spec, sub.spec
+        ));
     }
+    if let Some(f) = class_fault(vlog) {
+        return Ok(Some(f));
+    }
+    if vlog.log.steps != sub.steps {
+        return fault(format!(
+            "the log has {} steps, the job asks for {}",
+            vlog.log.steps, sub.steps
+        ));
+    }
+    if vlog.spec.steps != sub.steps {
+        return fault(format!(
+            "the spec asks for {} steps, the job for {}",
+            vlog.spec.steps, sub.steps
+        ));
+    }
+    let version = Version::open(store, &vlog.spec.dataset).await?;
+    if version.root() != sub.dataset_root {
+        return fault(format!(
+            "the spec's dataset has root {}, the job names {}",
+            version.root(),
+            sub.dataset_root
+        ));
+    }
+    Ok(None)
 }
 
 /// A log computed in another compute class than the one its spec names: wrong on its face,

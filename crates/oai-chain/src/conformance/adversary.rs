@@ -139,6 +139,13 @@ pub async fn adversarial_game<E: Evm + 'static>(
                 };
                 let by = adversaries[ch.next() as usize % adversaries.len()];
                 let sham = disputes < 3 && ch.next() % 2 == 0;
+                if sham && ch.next() % 4 == 0 {
+                    // a terms challenge: every log of these games answers its terms, so it fails
+                    let c = s.chain.challenge_terms(by, job, eth(2)).await;
+                    l.ok(&mut s, by, "challengeTerms (adversary)", c);
+                    disputes += 1;
+                    continue;
+                }
                 if sham {
                     let claim = if ch.next() % 2 == 0 {
                         honest(n)
@@ -255,7 +262,8 @@ async fn play_move<E: Evm>(
                 return Ok(());
             }
             let case = s.chain.case_id(job, &d).await?;
-            let correct = d.node_hi == succ(d.lo, d.agreed);
+            // a step re-executed exactly; the logs of these games all answer their terms
+            let correct = d.is_terms() || d.node_hi == succ(d.lo, d.agreed);
             for referee in &r.referees[..2] {
                 let v = s.chain.referee_vote(*referee, case, correct).await;
                 l.ok(s, *referee, "vote", v);

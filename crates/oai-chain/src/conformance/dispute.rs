@@ -334,6 +334,73 @@ pub(crate) async fn adjudicator_silent<E: Evm>(s: &mut Scenario<E>) -> Result<()
     finish(s, job, false).await
 }
 
+/// A result wrong on its face (its log does not answer the job's terms): the challenger
+/// disputes its terms, there is no bisection, the referees decide the whole result at once and
+/// the node is slashed.
+pub(crate) async fn terms_fault<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let job = submitted_job(s, 1000, forged(1000)).await?;
+    let c = &s.chain;
+    s.reverts(
+        "terms challenge with a low bond",
+        c.challenge_terms(r.challenger, job, eth(1)).await,
+        |e| matches!(e, Revert::Market(M::BondTooLow(_))),
+    );
+    let ch = c.challenge_terms(r.challenger, job, eth(2)).await;
+    let rc = s.ok("TrainingMarket.challengeTerms", ch);
+    assert!(rc.events.iter().any(|e| matches!(e,
+        crate::Event::Market(crate::bindings::TrainingMarket::TrainingMarketEvents::TermsDisputed(x))
+            if x.genesis == honest(0) && x.head == forged(1000))));
+    let c = &s.chain;
+    let d = c.dispute(job).await?.expect("dispute");
+    assert!(d.is_terms() && d.turn == Turn::Adjudication, "{d:?}");
+    assert_eq!((d.agreed, d.node_hi), (honest(0), forged(1000)));
+    s.reverts(
+        "a bisection move in a terms case",
+        c.bisect(r.node, job, honest(1)).await,
+        |e| matches!(e, Revert::Market(M::NotYourTurn(_))),
+    );
+    s.reverts(
+        "a second challenge",
+        c.challenge(r.funder, job, honest(1000), eth(2)).await,
+        |e| matches!(e, Revert::Market(M::WrongStatus(_))),
+    );
+    let case = c.case_id(job, &d).await?;
+    for referee in [r.referees[0], r.referees[1]] {
+        let v = s.chain.referee_vote(referee, case, false).await;
+        s.ok("RefereeAdjudicator.vote (terms)", v);
+    }
+    let res = s.chain.resolve(r.challenger, job).await;
+    s.ok("TrainingMarket.resolve (terms, node slashed)", res);
+    assert_eq!(s.chain.job(job).await?.status, JobStatus::Slashed);
+    assert_eq!(s.chain.owed(r.challenger).await?, eth(3));
+    finish(s, job, true).await
+}
+
+/// A terms challenge of a result whose log does answer the terms: the referees find it
+/// correct, the challenger loses its bond and the node is paid after a fresh window.
+pub(crate) async fn terms_challenge_of_a_good_result<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let job = submitted_job(s, 1000, honest(1000)).await?;
+    let ch = s.chain.challenge_terms(r.challenger, job, eth(2)).await;
+    s.ok("TrainingMarket.challengeTerms", ch);
+    let d = s.chain.dispute(job).await?.expect("dispute");
+    let case = s.chain.case_id(job, &d).await?;
+    for referee in [r.referees[0], r.referees[1]] {
+        let v = s.chain.referee_vote(referee, case, true).await;
+        s.ok("RefereeAdjudicator.vote (terms)", v);
+    }
+    let res = s.chain.resolve(r.node, job).await;
+    s.ok("TrainingMarket.resolve (terms, node wins)", res);
+    let c = &s.chain;
+    assert_eq!(c.job(job).await?.status, JobStatus::Submitted);
+    assert_eq!(c.owed(r.node).await?, eth(1), "half the bond");
+    c.advance_time(DAY).await?;
+    let fin = c.finalize(r.node, job).await;
+    s.ok("TrainingMarket.finalize", fin);
+    finish(s, job, false).await
+}
+
 /// Gas of one dispute from the challenge to the slashing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisputeGas {

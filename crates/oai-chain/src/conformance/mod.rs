@@ -307,6 +307,11 @@ pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<
         dispute::challenger_times_out
     );
     scenario!("dispute: adjudicator silent", dispute::adjudicator_silent);
+    scenario!("dispute: terms fault", dispute::terms_fault);
+    scenario!(
+        "dispute: terms challenge of a good result",
+        dispute::terms_challenge_of_a_good_result
+    );
     scenario!("dataset DAO", dao::votes_and_forks);
     scenario!(
         "attack: the loser times out a decided case",

@@ -91,8 +91,8 @@ async fn a_node_that_answers_the_game_with_honest_commitments_is_slashed() {
 }
 
 /// A fault without a bad step: the node stops one step short and submits a log of correct
-/// steps, answering the game from it. Every step it did replays; the fault is the missing one,
-/// and the case must end on it.
+/// steps. Every step it did replays: the fault is the log's length, which the challenger
+/// disputes on its face (no bisection) and the referee decides from the log alone.
 #[tokio::test]
 async fn a_node_that_stops_one_step_short_is_slashed() {
     let (store, spec, version) = job().await;
@@ -109,6 +109,18 @@ async fn a_node_that_stops_one_step_short_is_slashed() {
     assert_eq!(
         m.chain.job(job).await.unwrap().status,
         JobStatus::Slashed,
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("wrong on its face (terms): challenged")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("terms judged: NodeWrong(Terms")),
         "{lines:#?}"
     );
     let after = worth(&m, m.challenger).await;
@@ -157,7 +169,9 @@ async fn a_log_of_another_compute_class_than_the_job_names_is_slashed() {
         "{lines:#?}"
     );
     assert!(
-        lines.iter().any(|l| l.contains("judged: NodeWrong(Terms")),
+        lines
+            .iter()
+            .any(|l| l.contains("terms judged: NodeWrong(Terms")),
         "{lines:#?}"
     );
     let after = worth(&m, m.challenger).await;
