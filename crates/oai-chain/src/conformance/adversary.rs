@@ -138,8 +138,8 @@ pub async fn adversarial_game<E: Evm + 'static>(
                     &[challenger, rival, puppet]
                 };
                 let by = adversaries[ch.next() as usize % adversaries.len()];
-                let sham = disputes < 3 && ch.next() % 2 == 0;
-                if sham && ch.next() % 4 == 0 {
+                let sham = disputes < 3 && ch.next().is_multiple_of(2);
+                if sham && ch.next().is_multiple_of(4) {
                     // a terms challenge: every log of these games answers its terms, so it fails
                     let c = s.chain.challenge_terms(by, job, eth(2)).await;
                     l.ok(&mut s, by, "challengeTerms (adversary)", c);
@@ -147,7 +147,7 @@ pub async fn adversarial_game<E: Evm + 'static>(
                     continue;
                 }
                 if sham {
-                    let claim = if ch.next() % 2 == 0 {
+                    let claim = if ch.next().is_multiple_of(2) {
                         honest(n)
                     } else {
                         keccak256([b"claim".as_slice(), &[ch.next()]].concat())
@@ -268,7 +268,7 @@ async fn play_move<E: Evm>(
                 let v = s.chain.referee_vote(*referee, case, correct).await;
                 l.ok(s, *referee, "vote", v);
             }
-            if ch.next() % 3 == 0 {
+            if ch.next().is_multiple_of(3) {
                 // the adversary waits out the adjudication deadline and calls `timeout` first
                 s.chain.advance_time(3 * DAY + 1).await?;
                 let adversary = if cheating { r.node } else { d.challenger };
