@@ -15,8 +15,8 @@
 //! - [`referee_move`]: judge the case and vote. **Data availability rule**: the node must keep
 //!   its log's blocks available until the dispute ends; a referee that cannot fetch what it
 //!   needs to judge the case (the record, its prefix, a checkpoint, the spec) votes that the
-//!   node is wrong. A referee's own outage is covered by the m-of-n referee set, not by
-//!   trusting the node.
+//!   node is wrong. A referee whose own store cannot be reached (its IPFS node down) does not
+//!   vote: that is an error, and it tries again; a majority of the referee set must agree.
 
 use oai_chain::{Address, Chain, Dispute, Job, JobId, Receipt, Turn, B256};
 use oai_data::BlockStore;
@@ -258,11 +258,12 @@ fn judged(e: oai_train::Error) -> Result<Judgement> {
     }
 }
 
+/// A block nobody serves is unavailable data (the node's duty); a store the referee cannot
+/// reach (its own IPFS node down) is the referee's own trouble: an error, no vote, and the
+/// referee tries again.
 fn unavailable(e: oai_data::Error) -> Result<Judgement> {
     match e {
-        oai_data::Error::NotFound(_) | oai_data::Error::IpfsUnreachable { .. } => {
-            Ok(Judgement::Unavailable(e.to_string()))
-        }
+        oai_data::Error::NotFound(_) => Ok(Judgement::Unavailable(e.to_string())),
         other => Err(other.into()),
     }
 }

@@ -739,7 +739,7 @@ mod game {
 
     /// Both sides move from their logs until the dispute waits for the referee; returns the
     /// number of rounds.
-    async fn bisect<E: oai_chain::Evm + 'static>(
+    pub(super) async fn bisect<E: oai_chain::Evm + 'static>(
         m: &Market<E>,
         job: u64,
         node: &VerifiedLog,

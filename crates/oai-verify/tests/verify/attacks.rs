@@ -214,3 +214,51 @@ async fn a_requester_that_withholds_its_dataset_cannot_take_the_nodes_stake() {
     );
     assert_eq!(m.chain.job(job).await.unwrap().node, None, "{lines:#?}");
 }
+
+/// An honest result disputed by a lying challenger reaches the referee, whose own IPFS node is
+/// down. A referee that took every fetch failure for withheld data would vote the honest node
+/// wrong; it must cast no vote (an error of its own) and judge once its store answers.
+#[cfg(feature = "ipfs")]
+#[tokio::test]
+async fn a_referee_whose_own_ipfs_node_is_down_does_not_vote() {
+    use oai_verify::game::{challenge, referee_move, Judgement};
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    let honest = train(&store, &spec).await;
+    let job = submitted(&m, &honest).await;
+    let liar = JobSpec {
+        seed: 5,
+        ..spec.clone()
+    };
+    let liar = load(&store, &train(&store, &liar).await).await;
+    challenge(&m.chain, m.challenger, job, &liar)
+        .await
+        .unwrap()
+        .unwrap();
+    super::game::bisect(&m, job, &load(&store, &honest).await, &liar).await;
+    // nothing listens on port 9 of the loopback
+    let down = oai_data::store::IpfsStore::new("http://127.0.0.1:9").unwrap();
+    let refused = referee_move(&m.chain, m.referee, job, &down, CPU).await;
+    assert!(
+        matches!(
+            refused,
+            Err(oai_verify::Error::Data(
+                oai_data::Error::IpfsUnreachable { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    let d = m.chain.dispute(job).await.unwrap().unwrap();
+    assert_eq!(d.turn, Turn::Adjudication, "no vote was cast");
+    assert!(
+        m.chain.resolve(m.node, job).await.is_err(),
+        "no verdict yet"
+    );
+    let (judgement, _) = referee_move(&m.chain, m.referee, job, &store, CPU)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(judgement, Judgement::NodeCorrect);
+    m.chain.resolve(m.node, job).await.unwrap();
+    assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Submitted);
+}
