@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The bench report in one command: runs the benches the issues asked for (data, train, rag),
+# The bench report in one command: runs the benches the issues asked for (data, train, rag,
+# chain),
 # each printing its side-by-side figures and recording them as rows (ours next to the baseline
 # measured in the same run), then prints one table of the ratios and writes it as a docs page.
 # Criterion's own measurements are skipped; run a bench alone for those.
@@ -17,7 +18,7 @@ rows="$root/target/bench-report.jsonl"
 mkdir -p target
 rm -f "$rows"
 export OAI_BENCH_REPORT="$rows" OAI_BENCH_VECTORS="${OAI_BENCH_VECTORS:-20000}"
-cargo bench -p oai-benches --bench data --bench train --bench rag
+cargo bench -p oai-benches --bench data --bench train --bench rag --bench chain
 commit="$(git rev-parse --short HEAD)"
 git diff --quiet HEAD -- crates benches || commit="$commit with uncommitted changes"
 BENCH_COMMIT="$commit" BENCH_DATE="$(date -u +%F)" \

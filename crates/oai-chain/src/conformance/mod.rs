@@ -25,7 +25,7 @@ use crate::{
 };
 
 pub use adversary::{adversarial_game, GameOutcome, GamePlan};
-pub use dispute::{measure_dispute, DisputeGas};
+pub use dispute::{measure_dispute, measure_terms_dispute, DisputeGas};
 
 /// Accounts the suite needs; [`run`] gives each [`FUNDING`] wei.
 pub const ACCOUNTS: usize = 12;
