@@ -4,6 +4,7 @@
 
 use super::game::{load, submitted};
 use super::*;
+use oai_train::VerifiedLog;
 use oai_verify::agents::{ChallengerAgent, RefereeAgent};
 use oai_verify::game::commitment_at;
 
@@ -100,31 +101,32 @@ async fn a_node_that_stops_one_step_short_is_slashed() {
     spec.put(&store).await.unwrap();
     let full = load(&store, &train(&store, &spec).await).await;
     let short_head = oai_verify::cid_of(&commitment_at(&full, STEPS - 1).unwrap());
-    let short = oai_train::VerifiedLog::from_head(&store, &full.log.header, &short_head)
+    let short = VerifiedLog::from_head(&store, &full.log.header, &short_head)
         .await
         .unwrap();
-    let job = submitted(&m, &short.log).await;
-    let before = worth(&m, m.challenger).await;
-    let lines = play_against(&m, &store, job, |mid| commitment_at(&short, mid).unwrap()).await;
+    terms_fault_is_slashed(&m, &store, &short).await;
+}
+
+/// The node submits `log`, whose fault is in its terms, and answers every move from it: the
+/// challenger disputes it on its face, the referee finds the terms fault, the node is slashed
+/// and the challenger gains the unburned half of its stake.
+async fn terms_fault_is_slashed(m: &Market<Revm>, store: &MemStore, log: &VerifiedLog) {
+    let job = submitted(m, &log.log).await;
+    let before = worth(m, m.challenger).await;
+    let lines = play_against(m, store, job, |mid| commitment_at(log, mid).unwrap()).await;
     assert_eq!(
         m.chain.job(job).await.unwrap().status,
         JobStatus::Slashed,
         "{lines:#?}"
     );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("wrong on its face (terms): challenged")),
-        "{lines:#?}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("terms judged: NodeWrong(Terms")),
-        "{lines:#?}"
-    );
-    let after = worth(&m, m.challenger).await;
-    check_gain(&m, before, after, m.eth / U256::from(2), true);
+    for said in [
+        "wrong on its face (terms): challenged",
+        "terms judged: NodeWrong(Terms",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(said)), "{lines:#?}");
+    }
+    let after = worth(m, m.challenger).await;
+    check_gain(m, before, after, m.eth / U256::from(2), true);
 }
 
 /// The job's spec names this machine's compute class; the node submits a log whose header
@@ -160,22 +162,7 @@ async fn a_log_of_another_compute_class_than_the_job_names_is_slashed() {
         .await
         .unwrap();
     let other = load(&store, &other).await;
-    let job = submitted(&m, &other.log).await;
-    let before = worth(&m, m.challenger).await;
-    let lines = play_against(&m, &store, job, |mid| commitment_at(&other, mid).unwrap()).await;
-    assert_eq!(
-        m.chain.job(job).await.unwrap().status,
-        JobStatus::Slashed,
-        "{lines:#?}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("terms judged: NodeWrong(Terms")),
-        "{lines:#?}"
-    );
-    let after = worth(&m, m.challenger).await;
-    check_gain(&m, before, after, m.eth / U256::from(2), true);
+    terms_fault_is_slashed(&m, &store, &other).await;
 }
 
 /// The requester withholds a chunk of its dataset (here: deleted from the store the node reads).
