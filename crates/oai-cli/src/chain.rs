@@ -628,14 +628,20 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
                 Verdict::Rejected(f) => f,
                 other => bail!("a verdict this oai does not know: {other:?}"),
             };
-            let claim = oai::verify::game::disagreeing(&result.head);
-            let r = c
-                .chain
-                .challenge(c.me, id, claim, job.terms.required_stake)
-                .await?;
+            // a log that does not answer the job's terms is disputed on its face, without
+            // bisection; any other fault through the bisection (which `oai node` with the
+            // challenger role plays from the honest log)
+            let terms = matches!(fault, oai::verify::Fault::Terms { .. });
+            let stake = job.terms.required_stake;
+            let r = if terms {
+                c.chain.challenge_terms(c.me, id, stake).await?
+            } else {
+                let claim = oai::verify::game::disagreeing(&result.head);
+                c.chain.challenge(c.me, id, claim, stake).await?
+            };
             chain.print(
-                json!({"id": id, "verdict": "rejected", "fault": fault.to_string(), "gas": r.gas_used}),
-                || format!("job {id}: {fault}: challenged"),
+                json!({"id": id, "verdict": "rejected", "fault": fault.to_string(), "terms": terms, "gas": r.gas_used}),
+                || format!("job {id}: {fault}: challenged{}", if terms { " on its terms" } else { "" }),
             );
         }
         JobCommand::Finalize { id, chain } => {

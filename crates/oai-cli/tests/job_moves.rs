@@ -1,7 +1,7 @@
 //! A job's life move by move from the command line against a real anvil (skips without one;
 //! fails under `OAI_REQUIRE_REAL`): deploy, stake, post, claim, train, submit, audit the result,
-//! a challenge of an honest result refused, finalize, withdraw; and a move out of turn is the
-//! contract's decoded error.
+//! a challenge of an honest result refused, finalize, withdraw; a move out of turn is the
+//! contract's decoded error; a result of another spec challenged on its terms.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -153,4 +153,40 @@ async fn a_job_move_by_move_from_the_command_line() {
     assert_eq!(status["locked_eth"], "0", "{status}");
     let jobs = cli.json(&["chain", "jobs", "--json"]);
     assert_eq!(jobs.as_array().unwrap().len(), 1);
+
+    // a result of another spec than the job's is wrong on its face: challenged on its terms,
+    // without bisection
+    let id = cli.json(&[
+        "job",
+        "post",
+        "spec.json",
+        "--reward-eth",
+        "1",
+        "--stake-eth",
+        "1.5",
+        "--key-file",
+        "requester.key",
+        "--json",
+    ])["id"]
+        .to_string();
+    cli.ok(&["job", "claim", &id, "--key-file", "node.key"]);
+    spec["seed"] = 7.into();
+    std::fs::write(dir.path().join("other.json"), spec.to_string()).unwrap();
+    cli.ok(&["train", "run", "other.json", "--name", "other"]);
+    cli.ok(&["job", "submit", &id, "other", "--key-file", "node.key"]);
+    let out = cli.json(&[
+        "job",
+        "challenge",
+        &id,
+        "--key-file",
+        "requester.key",
+        "--json",
+    ]);
+    assert_eq!(
+        (&out["verdict"], &out["terms"]),
+        (&"rejected".into(), &true.into()),
+        "{out}"
+    );
+    let job = cli.json(&["chain", "job", &id, "--json"]);
+    assert_eq!(job["status"], "Disputed", "{job}");
 }
