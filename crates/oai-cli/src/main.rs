@@ -341,7 +341,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Job(cmd) => chain::run_job(&repo, cmd).await?,
         Command::Verify(cmd) => verify::run(&repo, cmd).await?,
-        Command::Node(args) => node::run(&store, args).await?,
+        Command::Node(args) => node::run(&store, &fs, args).await?,
         Command::Rag(cmd) => rag::run(&repo, cmd).await?,
         Command::Chain(_) => unreachable!("handled above"),
     }

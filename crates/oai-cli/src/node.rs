@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::chain::{load_key, parse_eth, ChainOpt};
 use crate::Blocks;
+use oai::data::FsStore;
 
 /// A role a node plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Deserialize)]
@@ -189,8 +190,9 @@ fn log(started: Instant, role: &str, level: &str, msg: impl std::fmt::Display) {
     );
 }
 
-/// Run the node until SIGINT or SIGTERM.
-pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
+/// Run the node until SIGINT or SIGTERM. A trainer names the log of each live job in `refs`
+/// (the store's heads) until the job settles, so that `oai gc` keeps it.
+pub async fn run(store: &Blocks, refs: &FsStore, args: NodeArgs) -> Result<()> {
     let started = Instant::now();
     let config = match &args.config {
         Some(p) => NodeConfig::read(p)?,
@@ -211,7 +213,7 @@ pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
     }
     let strategy = config.audit.strategy()?;
     if args.embedded {
-        return embedded(store, &args.post, &config, &roles, strategy, started).await;
+        return embedded(store, refs, &args.post, &config, &roles, strategy, started).await;
     }
     let opt = ChainOpt {
         rpc: args
@@ -266,6 +268,7 @@ pub async fn run(store: &Blocks, args: NodeArgs) -> Result<()> {
             role,
             chain.clone(),
             &store,
+            refs,
             me,
             from,
             &config,
@@ -311,6 +314,7 @@ fn agent<C: Chain + Clone + 'static>(
     role: Role,
     chain: C,
     store: &Blocks,
+    refs: &FsStore,
     me: oai::chain::Address,
     from: u64,
     config: &NodeConfig,
@@ -320,7 +324,9 @@ fn agent<C: Chain + Clone + 'static>(
     let store = store.clone();
     match role {
         Role::Trainer => {
-            let mut a = NodeAgent::new(chain, store, me).from_block(from);
+            let mut a = NodeAgent::new(chain, store, me)
+                .from_block(from)
+                .keeping(std::sync::Arc::new(refs.clone()));
             if let Some(step) = config.forge_loss_at_step {
                 log(
                     started,
@@ -345,6 +351,7 @@ fn agent<C: Chain + Clone + 'static>(
 /// its own development account) until every job is settled, print a summary.
 async fn embedded(
     store: &Blocks,
+    refs: &FsStore,
     specs: &[PathBuf],
     config: &NodeConfig,
     roles: &[Role],
@@ -406,6 +413,7 @@ async fn embedded(
                 *r,
                 chain.clone(),
                 store,
+                refs,
                 account(*r),
                 0,
                 config,

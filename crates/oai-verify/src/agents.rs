@@ -18,13 +18,14 @@
 //!   ([`game::referee_move`], with the data availability rule) and votes once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use oai_chain::bindings::TrainingMarket::{TrainingMarketErrors, TrainingMarketEvents};
 use oai_chain::{Address, Chain, Event, Job, JobId, JobStatus, Receipt, Revert, Turn, B256};
 use oai_core::Seed;
 use oai_data::dataset::Version;
-use oai_data::BlockStore;
+use oai_data::{BlockStore, RefStore};
 use oai_train::candle::Device;
 use oai_train::log::{store_chain, StepRecord};
 use oai_train::{JobSpec, Trainer, VerifiedLog};
@@ -117,6 +118,8 @@ pub struct NodeAgent<C, S> {
     logs: BTreeMap<JobId, VerifiedLog>,
     /// Jobs refused for good: terms that do not match their spec.
     refused: BTreeSet<JobId>,
+    /// Where each live job's log is named, so that garbage collection keeps its blocks.
+    keep: Option<Arc<dyn RefStore>>,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
@@ -132,7 +135,36 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             forgery: None,
             logs: BTreeMap::new(),
             refused: BTreeSet::new(),
+            keep: None,
         }
+    }
+
+    /// Name the head of every log this node submits under `jobs/<market>/<job>` in `refs` until
+    /// the job settles (paid, slashed, cancelled or open again), so that `gc` over `refs`
+    /// keeps every block the job's disputes may need: the records, the checkpoints, the header,
+    /// the spec and the dataset all hang off the head by content address. Without it a
+    /// collection could delete a live log, and its node would lose by the availability rule.
+    pub fn keeping(mut self, refs: Arc<dyn RefStore>) -> Self {
+        self.keep = Some(refs);
+        self
+    }
+
+    /// The head that keeps job `id`'s log.
+    fn kept_as(&self, id: JobId) -> String {
+        format!("jobs/{}/{id}", self.chain.deployment().market)
+    }
+
+    /// Name (`Some`) or drop (`None`) the head keeping job `id`'s log, when keeping.
+    async fn keep_log(&self, id: JobId, head: Option<oai_core::Cid>) -> Result<()> {
+        let Some(refs) = &self.keep else {
+            return Ok(());
+        };
+        let name = self.kept_as(id);
+        let old = refs.get_ref(&name).await?;
+        if old != head {
+            refs.compare_and_swap(&name, old, head).await?;
+        }
+        Ok(())
     }
 
     /// Read events from `block` on (the deployment's block, on a long chain).
@@ -155,6 +187,13 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         for id in job_ids(&self.chain, self.from_block).await? {
             let job = self.chain.job(id).await?;
             let mine = job.node == Some(self.me);
+            let live = matches!(
+                job.status,
+                JobStatus::Claimed | JobStatus::Submitted | JobStatus::Disputed
+            );
+            if !live {
+                self.keep_log(id, None).await?; // settled: its log may be collected
+            }
             match job.status {
                 JobStatus::Open if !claimed => {
                     if let Some(spec) = self.can_do(id, &job).await? {
@@ -202,6 +241,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     async fn train_and_submit(&mut self, id: JobId, spec: JobSpec) -> Result<String> {
         let log = self.train(spec).await?;
         let result = Submission::chain_result(&log.log)?;
+        self.keep_log(id, Some(log.log.head)).await?;
         self.chain.submit_result(self.me, id, &result).await?;
         let did = format!(
             "trained {} steps, submitted head {}",

@@ -249,3 +249,42 @@ async fn a_referee_whose_own_ipfs_node_is_down_does_not_vote() {
     m.chain.resolve(m.node, job).await.unwrap();
     assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Submitted);
 }
+
+/// A garbage collection while a job is live would delete the node's log (nothing names it),
+/// and the node would then lose a dispute by the availability rule. A node `keeping` its logs
+/// names each under `jobs/<market>/<job>` until the job settles: the collection keeps every
+/// block an audit needs, and once the job is paid the name goes and the log can be collected.
+#[tokio::test]
+async fn garbage_collection_keeps_a_live_jobs_log_until_it_settles() {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    let (job, _) = m
+        .chain
+        .post_job(m.requester, &m.terms, m.eth)
+        .await
+        .unwrap();
+    let refs: std::sync::Arc<dyn oai_data::RefStore> = std::sync::Arc::new(store.clone());
+    let mut node =
+        oai_verify::agents::NodeAgent::new(m.chain.clone(), store.clone(), m.node).keeping(refs);
+    node.tick().await.unwrap();
+    let j = m.chain.job(job).await.unwrap();
+    assert_eq!(j.status, JobStatus::Submitted);
+    let sub = Submission::from_chain(&j.terms, &j.result.unwrap());
+    let collected = oai_data::gc::collect_refs(&store, &store).await.unwrap();
+    assert!(collected.kept > 0);
+    let audit = verify(&store, &sub, Strategy::Full).await;
+    assert!(
+        audit.is_accepted(),
+        "the log, checkpoints and data survived: {audit:?}"
+    );
+    m.chain.advance_time(86_400).await.unwrap();
+    node.tick().await.unwrap(); // finalizes
+    node.tick().await.unwrap(); // the job is settled: its log is no longer kept
+    assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Paid);
+    oai_data::gc::collect_refs(&store, &store).await.unwrap();
+    assert!(
+        !store.has(&sub.head).await.unwrap(),
+        "collected once settled"
+    );
+}
