@@ -41,9 +41,8 @@ impl<E: Evm> Contracts<E> {
         let n = config.referees.len();
         if config.threshold as usize > n || config.threshold.saturating_mul(2) as usize <= n {
             return Err(Error::InvalidInput(format!(
-                "threshold {} of {} referees: it must be a strict majority of them",
-                config.threshold,
-                config.referees.len()
+                "threshold {} of {n} referees: it must be a strict majority of them",
+                config.threshold
             )));
         }
         let mut gas = Vec::new();

@@ -4,9 +4,10 @@
 //! agent that crashes mid-dispute and is started again picks up where the chain stands.
 //!
 //! - [`NodeAgent`]: claims open jobs it can do (the spec and every chunk of its dataset
-//!   fetched and checked, the job's step count the spec's, enough free stake), trains, publishes the log (its blocks stay in the
-//!   store) and submits the result; answers every bisection move from its log; times out a
-//!   silent challenger; finalizes after the window; withdraws what it is owed.
+//!   fetched and checked, the job's step count the spec's, enough free stake), trains,
+//!   publishes the log (its blocks stay in the store) and submits the result; answers every
+//!   bisection move from its log; times out a silent challenger; finalizes after the window;
+//!   withdraws what it is owed.
 //! - [`ChallengerAgent`]: audits every submitted result it has not judged yet (by default a
 //!   full replay, in parallel where cores allow); for a rejected one it computes the honest
 //!   log ([`game::honest_log`]: the node's records up to the first bad step, recomputed
@@ -120,6 +121,8 @@ pub struct NodeAgent<C, S> {
     refused: BTreeSet<JobId>,
     /// Where each live job's log is named, so that garbage collection keeps its blocks.
     keep: Option<Arc<dyn RefStore>>,
+    /// Jobs that ended for good (paid, slashed, cancelled) whose name is known to be gone.
+    released: BTreeSet<JobId>,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
@@ -136,6 +139,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             logs: BTreeMap::new(),
             refused: BTreeSet::new(),
             keep: None,
+            released: BTreeSet::new(),
         }
     }
 
@@ -167,6 +171,24 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         Ok(())
     }
 
+    /// Drop the name keeping job `id`'s log once the job is no longer live: its log may then be
+    /// collected. A job ended for good is looked at once; an open one (it may be claimed again)
+    /// every tick.
+    async fn release_if_settled(&mut self, id: JobId, status: JobStatus) -> Result<()> {
+        if self.keep.is_none() || self.released.contains(&id) {
+            return Ok(());
+        }
+        match status {
+            JobStatus::Claimed | JobStatus::Submitted | JobStatus::Disputed => Ok(()),
+            JobStatus::Open => self.keep_log(id, None).await,
+            _ => {
+                self.keep_log(id, None).await?;
+                self.released.insert(id);
+                Ok(())
+            }
+        }
+    }
+
     /// Read events from `block` on (the deployment's block, on a long chain).
     pub fn from_block(mut self, block: u64) -> Self {
         self.from_block = block;
@@ -187,13 +209,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         for id in job_ids(&self.chain, self.from_block).await? {
             let job = self.chain.job(id).await?;
             let mine = job.node == Some(self.me);
-            let live = matches!(
-                job.status,
-                JobStatus::Claimed | JobStatus::Submitted | JobStatus::Disputed
-            );
-            if !live {
-                self.keep_log(id, None).await?; // settled: its log may be collected
-            }
+            self.release_if_settled(id, job.status).await?;
             match job.status {
                 JobStatus::Open if !claimed => {
                     if let Some(spec) = self.can_do(id, &job).await? {
