@@ -21,7 +21,7 @@ use oai::train::log::store_chain;
 use oai::train::{JobSpec, ModelSpec, OptimizerSpec, Schedule, Trainer, VerifiedLog};
 use oai::verify::game::{challenge, challenger_move, node_move, referee_move, Judgement};
 use oai::verify::sampling::{self, Forgery};
-use oai::verify::{audit_seed, commitment, Strategy, Submission, Verifier};
+use oai::verify::{audit_seed, commitment, submit_log, Strategy, Submission, Verifier};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
 
@@ -166,8 +166,7 @@ async fn play<E: Evm + 'static>(
         } else {
             honest.clone()
         };
-        let result = Submission::chain_result(&log)?;
-        let submitted = chain.submit_result(node, job, &result).await?;
+        let (_, submitted) = submit_log(&chain, &store, node, job, &log).await?;
         let submit_block = submitted.block;
         gas.add("node", submitted);
 
@@ -215,7 +214,7 @@ async fn play<E: Evm + 'static>(
             }
         }
         let node_log = VerifiedLog::from_head(&store, &log.header, &log.head).await?;
-        let mut rounds = 0;
+        let mut rounds = 0u32;
         loop {
             let d = chain.dispute(job).await?.expect("a dispute");
             if d.turn == oai::chain::Turn::Adjudication {
@@ -227,7 +226,7 @@ async fn play<E: Evm + 'static>(
             }
             if let Some(r) = node_move(&chain, node, job, &node_log).await? {
                 gas.add("node", r);
-                rounds += 1;
+                rounds += u32::from(d.turn == oai::chain::Turn::Node);
             }
             if let Some(r) = challenger_move(&chain, challenger, job, own).await? {
                 gas.add("challenger", r);
@@ -236,6 +235,9 @@ async fn play<E: Evm + 'static>(
         let (judgement, r) = referee_move(&chain, referee, job, &store, Device::Cpu)
             .await?
             .expect("a case");
+        let Some(r) = r else {
+            bail!("the referee could not judge the step: {judgement:?}");
+        };
         gas.add("referee", r);
         match &judgement {
             Judgement::NodeWrong(f) => println!("referee re-executed the step: node wrong ({f})"),

@@ -2,7 +2,8 @@
 //! same transactions: `oai-chain`'s conformance test checks every one of them):
 //! - the honest path: a job posted, claimed, submitted, finalized after its window, paid out;
 //! - a step dispute over a 1,000,000-step log (the node forged step 777,777): the challenge,
-//!   20 bisection rounds, the referees' votes and the resolution that slashes the node, next to
+//!   20 bisection rounds, the node's reveal of the disputed record with the proofs of its two
+//!   commitments, the referees' votes and the resolution that slashes the node, next to
 //!   issue 30's budget of 2.5M gas;
 //! - a terms dispute (a result wrong on its face, decided without bisection) next to the step
 //!   dispute.
@@ -17,6 +18,8 @@ use oai_chain::{Address, Chain, Contracts, JobResult, JobTerms, Revm, B256, U256
 
 const STEPS: u64 = 1_000_000;
 const BUDGET: u64 = 2_500_000;
+/// Bytes of the header the honest path posts.
+const HEADER_BYTES: usize = 320;
 
 fn accounts() -> Vec<Address> {
     (1..=ACCOUNTS as u8).map(Address::repeat_byte).collect()
@@ -47,13 +50,16 @@ async fn honest_path() -> (u64, u64) {
         required_stake: eth,
     };
     let (job, post) = chain.post_job(requester, &terms, eth).await.unwrap();
+    // a log header of the size of the quickstart MLP's (posted with the result)
+    let header = vec![0xa5u8; HEADER_BYTES];
     let result = JobResult {
-        genesis: B256::repeat_byte(3),
+        genesis: B256::from(oai_core::Digest::of(&header).0),
         head: B256::repeat_byte(4),
+        root: B256::repeat_byte(5),
     };
     let mut node_gas = chain.claim_job(node, job).await.unwrap().gas_used;
     node_gas += chain
-        .submit_result(node, job, &result)
+        .submit_result(node, job, &header, &result)
         .await
         .unwrap()
         .gas_used;
@@ -65,7 +71,7 @@ async fn honest_path() -> (u64, u64) {
 
 /// (node, challenger, referees) of a dispute.
 fn per_party(d: &DisputeGas) -> (u64, u64, u64) {
-    let node = d.rounds.iter().map(|(n, _)| n).sum();
+    let node = d.rounds.iter().map(|(n, _)| n).sum::<u64>() + d.reveal;
     let challenger = d.challenge + d.rounds.iter().map(|(_, c)| c).sum::<u64>() + d.resolve;
     (node, challenger, d.votes.iter().sum())
 }

@@ -264,8 +264,8 @@ impl Chain {
         self.send(py, |c| async move { c.claim_job(node.0, job).await })
     }
 
-    /// `node` submits `log` (a published `Log`) as job `job`'s result: its header and head
-    /// commitments.
+    /// `node` submits `log` (a published `Log`) as job `job`'s result: its header (bytes and
+    /// commitment), its head commitment and its Merkle root over the step records.
     fn submit_result(
         &self,
         py: Python<'_>,
@@ -273,9 +273,11 @@ impl Chain {
         job: JobId,
         log: &Bound<'_, Log>,
     ) -> PyResult<Receipt> {
-        let result = Submission::chain_result(&log.get().verified().log).map_err(errors::verify)?;
+        let v = log.get().verified();
+        let result = Submission::chain_result(&v.log).map_err(errors::verify)?;
+        let header = oai::train::log::encode(&v.header).map_err(errors::train)?;
         self.send(py, |c| async move {
-            c.submit_result(node.0, job, &result).await
+            c.submit_result(node.0, job, &header, &result).await
         })
     }
 
@@ -326,6 +328,33 @@ impl Chain {
             py,
             |c| async move { c.bisect(mover.0, job, commitment.0).await },
         )
+    }
+
+    /// The node's reveal, once the bisection has found the step (the dispute's turn is
+    /// "reveal"): post the record behind its disputed commitment from `log` (the log it
+    /// submitted) with the proofs of both commitments against its root.
+    fn reveal(
+        &self,
+        py: Python<'_>,
+        node: Addr,
+        job: JobId,
+        log: &Bound<'_, Log>,
+    ) -> PyResult<Receipt> {
+        let v = log.get().verified().clone();
+        self.send(py, |c| async move {
+            match c.dispute(job).await? {
+                Some(d) if d.turn == Turn::Reveal => {}
+                other => {
+                    return Err(oai::chain::Error::InvalidInput(format!(
+                        "job {job} waits for no reveal ({other:?})"
+                    )))
+                }
+            }
+            oai::verify::game::node_move(&c, node.0, job, &v)
+                .await
+                .map_err(|e| oai::chain::Error::InvalidInput(e.to_string()))?
+                .ok_or_else(|| oai::chain::Error::InvalidInput(format!("job {job}: no move")))
+        })
     }
 
     /// Apply the adjudicator's verdict on job `job`'s one-step dispute.
@@ -626,6 +655,7 @@ impl Dispute {
                 Turn::Node => "node",
                 Turn::Challenger => "challenger",
                 Turn::Adjudication => "adjudication",
+                Turn::Reveal => "reveal",
             }
             .into(),
             lo: d.lo,

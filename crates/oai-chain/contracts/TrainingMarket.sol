@@ -10,7 +10,12 @@ import {IStepAdjudicator} from "./IStepAdjudicator.sol";
 /// commitments; anyone may challenge within the window by bonding `requiredStake`. The dispute
 /// bisects the node's step commitments (c_i = state after i steps, c_0 = `genesis`) down to one
 /// step, where the adjudicator decides whether the node's c_(lo+1) follows from c_lo; a side
-/// that misses its move deadline loses. The loser's deposit (the node's stake or the
+/// that misses its move deadline loses. The node's commitments are bound to its result: it
+/// submits `root`, the Merkle root over c_1..c_steps, with its header (whose SHA-256 is c_0);
+/// once the game has found the step, the node posts the record behind the disputed c_(lo+1)
+/// and proves both commitments the verdict rests on (c_lo and c_(lo+1)) against `root`, so
+/// the step judged is one of the submitted log and a referee never needs a block that only
+/// the node holds. The loser's deposit (the node's stake or the
 /// challenger's bond) is split: `SLASH_BURN_BPS` of it is burned, the winner takes the rest, so
 /// losing on purpose to one's own other account always costs. All payouts are credited and pulled with `withdraw`
 /// (checks-effects-interactions, reentrancy guard).
@@ -30,7 +35,8 @@ contract TrainingMarket {
     enum Turn {
         Node,
         Challenger,
-        Adjudication
+        Adjudication,
+        Reveal // the node posts the record behind the disputed c_(lo+1)
     }
 
     struct Job {
@@ -51,6 +57,7 @@ contract TrainingMarket {
         // address, so nothing is held here that the game could not contest.
         bytes32 genesis; // c_0
         bytes32 head; // c_steps, the commitment after the last step (the log's chained head)
+        bytes32 root; // Merkle root over c_1..c_steps (leaf i-1 = c_i); binds the node's moves
     }
 
     struct Dispute {
@@ -84,6 +91,8 @@ contract TrainingMarket {
     error ChallengeWindowOpen(uint256 jobId, uint64 closesAt);
     error BondTooLow(uint256 sent, uint256 required);
     error SameClaim();
+    error BadProof(uint256 jobId, uint64 step);
+    error BadReveal(uint256 jobId, bytes32 expected);
     error NoDispute(uint256 jobId);
     error NotYourTurn(uint256 jobId, address expected);
     error MoveTimedOut(uint256 jobId, uint64 deadline);
@@ -107,7 +116,8 @@ contract TrainingMarket {
     );
     event Funded(uint256 indexed jobId, address indexed funder, uint256 amount, uint256 reward);
     event Claimed(uint256 indexed jobId, address indexed node, uint64 submitBy);
-    event Submitted(uint256 indexed jobId, bytes32 genesis, bytes32 head, uint64 challengeEnds);
+    event Submitted(uint256 indexed jobId, bytes32 genesis, bytes32 head, bytes32 root, uint64 challengeEnds, bytes header);
+    event Revealed(uint256 indexed jobId, uint64 step, bytes32 commitment, bytes record);
     event Challenged(uint256 indexed jobId, address indexed challenger, bytes32 challengerFinal, uint128 bond);
     event Bisected(uint256 indexed jobId, uint64 lo, uint64 hi, Turn turn);
     event StepDisputed(uint256 indexed jobId, bytes32 indexed caseId, uint64 step, bytes32 before, bytes32 nodeAfter);
@@ -257,19 +267,23 @@ contract TrainingMarket {
         emit Claimed(jobId, msg.sender, j.deadline);
     }
 
-    /// @notice The node publishes its training log: c_0 (`genesis`) and c_steps (`head`) over
-    /// the job's `steps` steps.
-    function submit(uint256 jobId, bytes32 genesis, bytes32 head) external {
+    /// @notice The node publishes its training log over the job's `steps` steps: its header
+    /// (posted here, so that no one needs the node to serve it; c_0 = `genesis` is its
+    /// SHA-256), c_steps (`head`) and `root`, the Merkle root over c_1..c_steps that every
+    /// commitment the node posts in a dispute is proven against.
+    function submit(uint256 jobId, bytes calldata header, bytes32 head, bytes32 root) external {
         Job storage j = _job(jobId);
         if (msg.sender != j.node) revert NotJobNode(jobId, msg.sender);
         if (j.status != Status.Claimed) revert WrongStatus(jobId, j.status);
         if (block.timestamp > j.deadline) revert SubmitDeadlinePassed(jobId, j.deadline);
-        if (genesis == bytes32(0) || head == bytes32(0) || genesis == head) revert InvalidResult();
+        bytes32 genesis = sha256(header);
+        if (head == bytes32(0) || root == bytes32(0) || genesis == head) revert InvalidResult();
         j.genesis = genesis;
         j.head = head;
+        j.root = root;
         j.status = Status.Submitted;
         j.deadline = uint64(block.timestamp) + j.challengeWindow;
-        emit Submitted(jobId, genesis, head, j.deadline);
+        emit Submitted(jobId, genesis, head, root, j.deadline, header);
     }
 
     /// @notice A claimed job whose node missed its submit deadline: the node's locked stake goes
@@ -377,30 +391,28 @@ contract TrainingMarket {
     /// @notice One bisection move. On the node's turn it posts its c_mid; on the challenger's
     /// turn it posts its own c_mid: equal means both agree up to mid, different means they
     /// already disagree there. `mid = lo + (hi - lo) / 2`. Only the challenger's moves emit
-    /// `Bisected` (the node's commitment is in its transaction and in `getDispute`).
+    /// `Bisected` (the node's commitment is in its transaction and in `getDispute`). The
+    /// node's commitments are proven against its root only where the verdict rests on them
+    /// (`reveal`): one posted off its log can steer the game, but the game then ends on a pair
+    /// the node cannot prove, and it loses.
     function bisect(uint256 jobId, bytes32 commitment) external {
         Dispute storage d = disputes[jobId];
-        address challenger = d.challenger;
-        if (challenger == address(0)) revert NoDispute(jobId);
+        if (d.challenger == address(0)) revert NoDispute(jobId);
         Turn turn = d.turn;
-        if (turn == Turn.Node) {
-            address node = jobs[jobId].node;
-            if (msg.sender != node) revert NotYourTurn(jobId, node);
-        } else if (turn == Turn.Challenger) {
-            if (msg.sender != challenger) revert NotYourTurn(jobId, challenger);
-        } else {
-            revert NotYourTurn(jobId, address(adjudicator));
+        address mover = _mover(jobId, d);
+        if (msg.sender != mover || turn == Turn.Reveal || turn == Turn.Adjudication) {
+            revert NotYourTurn(jobId, mover);
         }
         if (block.timestamp > d.deadline) revert MoveTimedOut(jobId, d.deadline);
+        uint64 lo = d.lo;
+        uint64 hi = d.hi;
+        uint64 mid = lo + (hi - lo) / 2;
         if (turn == Turn.Node) {
             d.nodeMid = commitment;
             d.turn = Turn.Challenger;
             d.deadline = uint64(block.timestamp) + moveTimeout;
             return;
         }
-        uint64 lo = d.lo;
-        uint64 hi = d.hi;
-        uint64 mid = lo + (hi - lo) / 2;
         bytes32 nodeMid = d.nodeMid;
         if (commitment == nodeMid) {
             d.agreed = nodeMid;
@@ -412,20 +424,100 @@ contract TrainingMarket {
         _nextRound(jobId, d, lo, hi);
     }
 
+    /// Who the dispute waits for.
+    function _mover(uint256 jobId, Dispute storage d) private view returns (address) {
+        Turn turn = d.turn;
+        if (turn == Turn.Challenger) return d.challenger;
+        if (turn == Turn.Adjudication) return address(adjudicator);
+        return jobs[jobId].node;
+    }
+
     function _nextRound(uint256 jobId, Dispute storage d, uint64 lo, uint64 hi) private {
         d.lo = lo;
         d.hi = hi;
         if (hi - lo == 1) {
-            d.turn = Turn.Adjudication;
-            d.deadline = uint64(block.timestamp) + adjudicationTimeout;
-            bytes32 agreed = d.agreed;
-            bytes32 nodeHi = d.nodeHi;
-            emit StepDisputed(jobId, caseOf(jobId, lo, agreed, nodeHi), lo, agreed, nodeHi);
+            // the step is found: the node posts the record behind its c_hi, then the referees
+            d.turn = Turn.Reveal;
+            d.deadline = uint64(block.timestamp) + moveTimeout;
         } else {
             d.turn = Turn.Node;
             d.deadline = uint64(block.timestamp) + moveTimeout;
         }
         emit Bisected(jobId, lo, hi, d.turn);
+    }
+
+    /// @notice The node's last move in a step dispute: post `record`, the block whose SHA-256
+    /// is its disputed c_(lo+1), so that the referees judge the step from the chain and from the
+    /// agreed prefix (which the honest side holds), never from a block only the node could
+    /// withhold; and prove that c_lo and c_(lo+1) are its submitted log's, the siblings of
+    /// leaves lo-1 (`agreedProof`, empty for lo = 0: c_0 is the genesis) and lo (`hiProof`,
+    /// empty for the last step: c_steps is the head) under its root. A node that cannot, or
+    /// does not in time, loses by timeout.
+    function reveal(uint256 jobId, bytes calldata record, bytes32[] calldata agreedProof, bytes32[] calldata hiProof)
+        external
+    {
+        Dispute storage d = disputes[jobId];
+        if (d.challenger == address(0)) revert NoDispute(jobId);
+        address mover = _mover(jobId, d);
+        if (msg.sender != mover || d.turn != Turn.Reveal) revert NotYourTurn(jobId, mover);
+        if (block.timestamp > d.deadline) revert MoveTimedOut(jobId, d.deadline);
+        bytes32 nodeHi = d.nodeHi;
+        if (sha256(record) != nodeHi) revert BadReveal(jobId, nodeHi);
+        _proveEnds(jobId, d, agreedProof, hiProof);
+        uint64 lo = d.lo;
+        bytes32 agreed = d.agreed;
+        d.turn = Turn.Adjudication;
+        d.deadline = uint64(block.timestamp) + adjudicationTimeout;
+        emit Revealed(jobId, lo, nodeHi, record);
+        emit StepDisputed(jobId, caseOf(jobId, lo, agreed, nodeHi), lo, agreed, nodeHi);
+    }
+
+    /// Check that the disputed step's c_lo and c_(lo+1) are leaves lo-1 and lo of the root.
+    function _proveEnds(uint256 jobId, Dispute storage d, bytes32[] calldata agreedProof, bytes32[] calldata hiProof)
+        private
+        view
+    {
+        Job storage j = jobs[jobId];
+        uint64 lo = d.lo;
+        uint64 steps = j.steps;
+        if (lo > 0 && leafRoot(d.agreed, lo - 1, steps, agreedProof) != j.root) revert BadProof(jobId, lo);
+        if (lo + 1 < steps && leafRoot(d.nodeHi, lo, steps, hiProof) != j.root) revert BadProof(jobId, lo + 1);
+    }
+
+    /// @notice The Merkle root that `proof` gives for `item` at `index` of `count` items, by
+    /// the rules of `oai_core::merkle` (leaf = SHA-256(0x00 || item), node = SHA-256(0x01 ||
+    /// left || right), a level's odd last node promoted unchanged); zero for a malformed proof.
+    function leafRoot(bytes32 item, uint64 index, uint64 count, bytes32[] calldata proof)
+        public
+        view
+        returns (bytes32 acc)
+    {
+        if (index >= count) return bytes32(0);
+        acc = _sha256(0x00, item, 0, 33);
+        uint256 used;
+        while (count > 1) {
+            if (index ^ 1 < count) {
+                if (used == proof.length) return bytes32(0);
+                bytes32 s = proof[used++];
+                acc = index & 1 == 0 ? _sha256(0x01, acc, s, 65) : _sha256(0x01, s, acc, 65);
+            }
+            index >>= 1;
+            count = (count + 1) / 2;
+        }
+        if (used != proof.length) return bytes32(0);
+    }
+
+    /// SHA-256 of the first `len` bytes of `tag || a || b`, hashed in scratch memory past the
+    /// free memory pointer (the precompile at 0x02; no allocation per hash).
+    function _sha256(uint8 tag, bytes32 a, bytes32 b, uint256 len) private view returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore8(ptr, tag)
+            mstore(add(ptr, 1), a)
+            mstore(add(ptr, 33), b)
+            if iszero(staticcall(gas(), 2, ptr, len, 0x00, 0x20)) { revert(0, 0) }
+            h := mload(0x00)
+        }
     }
 
     /// @notice The case id the adjudicator decides: is `nodeAfter` what step `step` of job

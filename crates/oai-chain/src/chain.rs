@@ -30,20 +30,23 @@ pub struct JobTerms {
     pub required_stake: U256,
 }
 
-/// A node's published training result: only the two ends of what the bisection disputes.
-/// With oai-train, `genesis` is the digest of the log header's CID and c_i the digest of step
-/// record i-1's CID (each record links its predecessor), so `head` is the digest of
-/// `TrainingLog::head`. Everything else about the result (the final weights, the checkpoints,
-/// the Merkle root over the records) follows from `head` by content address, so the contract
-/// holds nothing the game cannot contest. The step count is the job's
-/// ([`JobTerms::steps`]).
+/// A node's published training result: the two ends of what the bisection disputes and the
+/// Merkle root that binds everything in between. With oai-train, `genesis` is the SHA-256 of
+/// the log header's bytes (the digest of its CID; the header itself is posted with the result,
+/// [`Chain::submit_result`]) and c_i the SHA-256 of step record i-1's bytes (each record links
+/// its predecessor), so `head` is the digest of `TrainingLog::head` and `root` is
+/// `TrainingLog::root`. Everything else about the result (the final weights, the checkpoints)
+/// follows from `head` by content address. The step count is the job's ([`JobTerms::steps`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobResult {
-    /// c_0, the commitment to the state before the first step (non-zero).
+    /// c_0, the commitment to the state before the first step: the SHA-256 of the header.
     pub genesis: B256,
     /// c_steps, the commitment after the last step: the training log's chained head (the
     /// bisection game runs from `genesis` to here; non-zero, not `genesis`).
     pub head: B256,
+    /// The Merkle root (`oai_core::merkle` rules) over c_1..c_steps, leaf i-1 = c_i: every
+    /// commitment the node posts in a dispute is proven against it ([`Chain::bisect`]).
+    pub root: B256,
 }
 
 /// Where a job stands.
@@ -93,6 +96,9 @@ pub enum Turn {
     Challenger,
     /// The interval is one step; the adjudicator decides it.
     Adjudication,
+    /// The interval is one step; the node posts the record behind its c_hi
+    /// ([`Chain::reveal`]) before the adjudicator decides.
+    Reveal,
 }
 
 /// A running dispute: both sides agree on c_lo; the challenger disputes the node's c_hi.
@@ -275,9 +281,15 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     async fn cancel_job(&self, requester: Address, job: JobId) -> Result<Receipt>;
     /// A registered node claims a job.
     async fn claim_job(&self, node: Address, job: JobId) -> Result<Receipt>;
-    /// The node publishes its result.
-    async fn submit_result(&self, node: Address, job: JobId, result: &JobResult)
-        -> Result<Receipt>;
+    /// The node publishes its result with its log `header` (whose SHA-256 must be
+    /// `result.genesis`; [`crate::Error::InvalidInput`] otherwise, before anything is sent).
+    async fn submit_result(
+        &self,
+        node: Address,
+        job: JobId,
+        header: &[u8],
+        result: &JobResult,
+    ) -> Result<Receipt>;
     /// Reopen a job whose node missed its deadline (its locked stake goes to the requester).
     async fn expire_job(&self, caller: Address, job: JobId) -> Result<Receipt>;
     /// Challenge a result, bonding `bond` and claiming `claimed_final` as the true c_steps.
@@ -295,6 +307,21 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
         -> Result<Receipt>;
     /// Post this round's commitment at the dispute's mid step.
     async fn bisect(&self, mover: Address, job: JobId, commitment: B256) -> Result<Receipt>;
+    /// The node's last move of a step dispute ([`Turn::Reveal`]): post `record`, the block
+    /// whose SHA-256 is the disputed c_hi, and prove c_lo and c_hi against the result's root:
+    /// `agreed_proof` the Merkle siblings of leaf lo-1 (empty for lo = 0), `hi_proof` those of
+    /// leaf lo (empty when hi is the last step) (`oai_core::MerkleProof::siblings`).
+    async fn reveal(
+        &self,
+        node: Address,
+        job: JobId,
+        record: &[u8],
+        agreed_proof: &[B256],
+        hi_proof: &[B256],
+    ) -> Result<Receipt>;
+    /// A block of `job`'s result posted on chain (its header at submission, a record revealed
+    /// in a dispute) whose SHA-256 is `digest`; `None` when none was.
+    async fn posted_block(&self, job: JobId, digest: B256) -> Result<Option<Vec<u8>>>;
     /// Apply the adjudicator's verdict.
     async fn resolve(&self, caller: Address, job: JobId) -> Result<Receipt>;
     /// End a dispute whose mover missed its deadline.

@@ -432,12 +432,21 @@ impl<E: Evm> Chain for Contracts<E> {
         &self,
         node: Address,
         job: JobId,
+        header: &[u8],
         result: &JobResult,
     ) -> Result<Receipt> {
+        let digest = B256::from(oai_core::Digest::of(header).0);
+        if digest != result.genesis {
+            return Err(Error::InvalidInput(format!(
+                "the header's SHA-256 is {digest}, the result's genesis {}",
+                result.genesis
+            )));
+        }
         let call = TrainingMarket::submitCall {
             jobId: job_u256(job),
-            genesis: result.genesis,
+            header: header.to_vec().into(),
             head: result.head,
+            root: result.root,
         };
         self.market(node, call, U256::ZERO).await
     }
@@ -489,6 +498,47 @@ impl<E: Evm> Chain for Contracts<E> {
             U256::ZERO,
         )
         .await
+    }
+
+    async fn reveal(
+        &self,
+        node: Address,
+        job: JobId,
+        record: &[u8],
+        agreed_proof: &[B256],
+        hi_proof: &[B256],
+    ) -> Result<Receipt> {
+        let call = TrainingMarket::revealCall {
+            jobId: job_u256(job),
+            record: record.to_vec().into(),
+            agreedProof: agreed_proof.to_vec(),
+            hiProof: hi_proof.to_vec(),
+        };
+        self.market(node, call, U256::ZERO).await
+    }
+
+    async fn posted_block(&self, job: JobId, digest: B256) -> Result<Option<Vec<u8>>> {
+        let id = job_u256(job);
+        for (_, e) in self.events(0).await? {
+            let bytes = match e {
+                Event::Market(TrainingMarket::TrainingMarketEvents::Submitted(s))
+                    if s.jobId == id && s.genesis == digest =>
+                {
+                    s.header
+                }
+                Event::Market(TrainingMarket::TrainingMarketEvents::Revealed(r))
+                    if r.jobId == id && r.commitment == digest =>
+                {
+                    r.record
+                }
+                _ => continue,
+            };
+            // the contract checked the digest; a node's answer is checked again all the same
+            if oai_core::Digest::of(&bytes).0 == digest.0 {
+                return Ok(Some(bytes.to_vec()));
+            }
+        }
+        Ok(None)
     }
 
     async fn resolve(&self, caller: Address, job: JobId) -> Result<Receipt> {
@@ -559,6 +609,7 @@ impl<E: Evm> Chain for Contracts<E> {
         let result = (j.head != B256::ZERO).then_some(JobResult {
             genesis: j.genesis,
             head: j.head,
+            root: j.root,
         });
         Ok(Job {
             requester: j.requester,
@@ -597,6 +648,7 @@ impl<E: Evm> Chain for Contracts<E> {
             0 => Turn::Node,
             1 => Turn::Challenger,
             2 => Turn::Adjudication,
+            3 => Turn::Reveal,
             other => {
                 return Err(Error::Decode {
                     call: "getDispute".into(),

@@ -604,8 +604,7 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
             let c = chain.connect().await?;
             let cid = log_cid(repo, &log).await?;
             let v = VerifiedLog::load(store, &cid).await?;
-            let result = Submission::chain_result(&v.log)?;
-            let r = c.chain.submit_result(c.me, id, &result).await?;
+            let (_, r) = oai::verify::submit_log(&c.chain, store, c.me, id, &v.log).await?;
             report(&chain, id, "submitted", r.gas_used);
         }
         JobCommand::Challenge { id, chain } => {
@@ -613,6 +612,8 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
             let job = c.chain.job(id).await?;
             let result = job.result.context("the job has no result to challenge")?;
             let sub = Submission::from_chain(&job.terms, &result);
+            // the header as the node posted it on chain
+            oai::verify::game::take_posted(&c.chain, store, id, &result.genesis).await?;
             let spin = crate::progress::spinner("replaying the result");
             let verdict = Verifier::new(store.clone())
                 .verify(&sub, Strategy::Full, &oai::core::Seed::from_u64(0))
@@ -628,10 +629,10 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
                 Verdict::Rejected(f) => f,
                 other => bail!("a verdict this oai does not know: {other:?}"),
             };
-            // a log that does not answer the job's terms is disputed on its face, without
+            // a header that does not answer the job's terms is disputed on its face, without
             // bisection; any other fault through the bisection (which `oai node` with the
             // challenger role plays from the honest log)
-            let terms = matches!(fault, oai::verify::Fault::Terms { .. });
+            let terms = oai::verify::fault_on_its_face(store, &sub).await?.is_some();
             let stake = job.terms.required_stake;
             let r = if terms {
                 c.chain.challenge_terms(c.me, id, stake).await?

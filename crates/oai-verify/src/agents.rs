@@ -32,7 +32,7 @@ use oai_train::log::{store_chain, StepRecord};
 use oai_train::{JobSpec, Trainer, VerifiedLog};
 
 use crate::game::{self, commitment_at};
-use crate::submission::{cid_of, Submission};
+use crate::submission::{cid_of, submit_log, Submission};
 use crate::verdict::{Fault, Strategy, Verdict};
 use crate::verifier::Verifier;
 use crate::{Error, Result};
@@ -65,12 +65,12 @@ fn not_yet(r: oai_chain::Result<Receipt>) -> Result<Option<Receipt>> {
 }
 
 /// Resolve a dispute waiting for adjudication once the adjudicator has decided, or time out
-/// the other side when its move is overdue; `None` when neither is due.
+/// the other side when its move (one of `their_turns`) is overdue; `None` when neither is due.
 async fn settle<C: Chain + ?Sized>(
     chain: &C,
     me: Address,
     job: JobId,
-    their_turn: Turn,
+    their_turns: &[Turn],
 ) -> Result<Option<(&'static str, Receipt)>> {
     let Some(d) = chain.dispute(job).await? else {
         return Ok(None);
@@ -78,7 +78,7 @@ async fn settle<C: Chain + ?Sized>(
     if d.turn == Turn::Adjudication {
         return Ok(not_yet(chain.resolve(me, job).await)?.map(|r| ("resolved", r)));
     }
-    if d.turn == their_turn && chain.now().await? > d.deadline {
+    if their_turns.contains(&d.turn) && chain.now().await? > d.deadline {
         return Ok(not_yet(chain.timeout(me, job).await)?.map(|r| ("timed out the other side", r)));
     }
     Ok(None)
@@ -235,13 +235,17 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
                 }
                 JobStatus::Disputed if mine => {
                     let log = self.log(id, &job).await?;
+                    let turn = self.chain.dispute(id).await?.map(|d| d.turn);
                     if game::node_move(&self.chain, self.me, id, &log)
                         .await?
                         .is_some()
                     {
-                        did.push(format!("job {id}: answered a bisection move"));
+                        did.push(match turn {
+                            Some(Turn::Reveal) => format!("job {id}: revealed the disputed record"),
+                            _ => format!("job {id}: answered a bisection move"),
+                        });
                     } else if let Some((what, _)) =
-                        settle(&self.chain, self.me, id, Turn::Challenger).await?
+                        settle(&self.chain, self.me, id, &[Turn::Challenger]).await?
                     {
                         did.push(format!("job {id}: {what}"));
                     }
@@ -256,9 +260,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     /// Train `spec` for job `id` and submit the result; what it did, in words.
     async fn train_and_submit(&mut self, id: JobId, spec: JobSpec) -> Result<String> {
         let log = self.train(spec).await?;
-        let result = Submission::chain_result(&log.log)?;
         self.keep_log(id, Some(log.log.head)).await?;
-        self.chain.submit_result(self.me, id, &result).await?;
+        let (result, _) = submit_log(&self.chain, &self.store, self.me, id, &log.log).await?;
         let did = format!(
             "trained {} steps, submitted head {}",
             log.log.steps, result.head
@@ -331,11 +334,23 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     }
 }
 
+/// Whether `e` is a block nobody serves (not the verifier's own store being down).
+fn withheld(e: &Error) -> bool {
+    match e {
+        Error::Data(oai_data::Error::NotFound(_)) => true,
+        Error::Train(t) => matches!(**t, oai_train::Error::Data(oai_data::Error::NotFound(_))),
+        _ => false,
+    }
+}
+
 /// What a full audit found wrong with a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flaw {
-    /// The first bad step (0 also for a broken log, whose steps were not replayed).
+    /// The first bad step a replay found.
     Step(u64),
+    /// No step to name: a broken log, one of another length, or one nobody serves; the honest
+    /// log is computed from the node's header.
+    Log,
     /// The log does not answer the job's terms: disputed on its face, without bisection.
     Terms,
 }
@@ -345,7 +360,7 @@ impl Flaw {
     fn good_steps(self) -> u64 {
         match self {
             Flaw::Step(s) => s,
-            Flaw::Terms => 0,
+            Flaw::Log | Flaw::Terms => 0,
         }
     }
 }
@@ -408,14 +423,14 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                     let Some(flaw) = self.flaw(id, &job).await? else {
                         continue;
                     };
-                    let Flaw::Step(bad) = flaw else {
+                    if flaw == Flaw::Terms {
                         self.chain
                             .challenge_terms(self.me, id, job.terms.required_stake)
                             .await?;
                         did.push(format!("job {id}: wrong on its face (terms): challenged"));
                         continue;
-                    };
-                    let honest = self.honest(id, &job, bad).await?;
+                    }
+                    let honest = self.honest(id, &job, flaw.good_steps()).await?;
                     let claim = commitment_at(honest, honest.log.steps)?;
                     if Some(claim) == job.result.map(|r| r.head) {
                         continue; // the audit's fault is not in the commitments: nothing to win
@@ -423,7 +438,10 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                     self.chain
                         .challenge(self.me, id, claim, job.terms.required_stake)
                         .await?;
-                    did.push(format!("job {id}: step {bad} is wrong: challenged"));
+                    did.push(match flaw {
+                        Flaw::Step(bad) => format!("job {id}: step {bad} is wrong: challenged"),
+                        _ => format!("job {id}: not the honest log: challenged"),
+                    });
                 }
                 JobStatus::Disputed => {
                     let Some(d) = self.chain.dispute(id).await? else {
@@ -447,7 +465,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                             d.mid()
                         ));
                     } else if let Some((what, _)) =
-                        settle(&self.chain, self.me, id, Turn::Node).await?
+                        settle(&self.chain, self.me, id, &[Turn::Node, Turn::Reveal]).await?
                     {
                         did.push(format!("job {id}: {what}"));
                     }
@@ -469,16 +487,29 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             return Ok(None);
         };
         let sub = Submission::from_chain(&job.terms, result);
-        let mut verdict = self.audit(&sub, self.strategy).await?;
-        if !verdict.is_accepted() && self.strategy != Strategy::Full {
-            verdict = self.audit(&sub, Strategy::Full).await?;
-        }
-        let bad = match verdict {
-            Verdict::Accepted(_) => None,
-            Verdict::Rejected(Fault::Step(m)) => Some(Flaw::Step(m.step)),
-            Verdict::Rejected(Fault::Terms { .. }) => Some(Flaw::Terms),
-            // a broken log: only a replayed step fixes a prefix known good
-            Verdict::Rejected(Fault::Log { .. }) => Some(Flaw::Step(0)),
+        // the header as the node posted it: nobody needs the node to serve it
+        game::take_posted(&self.chain, &self.store, id, &result.genesis).await?;
+        let bad = if crate::verifier::fault_on_its_face(&self.store, &sub)
+            .await?
+            .is_some()
+        {
+            Some(Flaw::Terms)
+        } else {
+            let mut verdict = self.audit(&sub, self.strategy).await;
+            if verdict.as_ref().is_ok_and(|v| !v.is_accepted()) && self.strategy != Strategy::Full {
+                verdict = self.audit(&sub, Strategy::Full).await;
+            }
+            match verdict {
+                Ok(Verdict::Accepted(_)) => None,
+                Ok(Verdict::Rejected(Fault::Step(m))) => Some(Flaw::Step(m.step)),
+                // a broken log or one of another length: only a replayed step fixes a prefix
+                // known good (the header's faults were looked for above)
+                Ok(Verdict::Rejected(Fault::Log { .. } | Fault::Terms { .. })) => Some(Flaw::Log),
+                // a log nobody serves: the honest log is computed from the header alone, and
+                // the node must reveal what the game ends on, or lose
+                Err(e) if withheld(&e) => Some(Flaw::Log),
+                Err(e) => return Err(e),
+            }
         };
         self.judged.insert(id, bad);
         Ok(bad)
@@ -519,6 +550,8 @@ pub struct RefereeAgent<C, S> {
     device: Device,
     from_block: u64,
     voted: BTreeSet<B256>,
+    /// Cases it could not judge yet (data missing): said once, tried again every tick.
+    abstained: BTreeSet<B256>,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S> {
@@ -531,6 +564,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
             device: Device::Cpu,
             from_block: 0,
             voted: BTreeSet::new(),
+            abstained: BTreeSet::new(),
         }
     }
 
@@ -557,10 +591,17 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
             match game::referee_move(&self.chain, self.me, id, &self.store, self.device.clone())
                 .await
             {
-                Ok(Some((judgement, _))) if d.is_terms() => {
+                Ok(Some((judgement, None))) => {
+                    // no vote on data it does not have: said once, tried again next tick
+                    if self.abstained.insert(case) {
+                        did.push(format!("job {id}: abstained: {judgement:?}"));
+                    }
+                    continue;
+                }
+                Ok(Some((judgement, Some(_)))) if d.is_terms() => {
                     did.push(format!("job {id}: terms judged: {judgement:?}"));
                 }
-                Ok(Some((judgement, _))) => {
+                Ok(Some((judgement, Some(_)))) => {
                     did.push(format!("job {id}: step {} judged: {judgement:?}", d.lo));
                 }
                 Ok(None) => {}

@@ -5,20 +5,28 @@
 //! that step. Each move here reads the dispute's state from the chain and acts on it, so a
 //! party that crashes and starts again simply moves again: the chain is the only state.
 //!
-//! - [`node_move`]: on the node's turn, post its c_mid from the log it submitted.
+//! - [`node_move`]: on the node's turn, post its c_mid from the log it submitted; once the
+//!   step is found, post the record behind its c_(lo+1) with the Merkle proofs of c_lo and
+//!   c_(lo+1) against the submitted root.
 //! - [`challenger_move`]: on the challenger's turn, post c_mid from its own (honest) log.
 //! - [`judge`]: the referee's judgement of a one-step case: the node's record at c_lo+1 must be
 //!   step lo, link to the agreed c_lo, belong to a well-formed prefix of a log for the job's
 //!   spec, and replay bit for bit (for step 0 that includes the initial weights); of a terms
 //!   case: the submitted log must answer the job's terms (spec, compute class, step count,
 //!   dataset), judged on its face.
-//! - [`referee_move`]: judge the case and vote. **Data availability rule**: the node must keep
-//!   its log's blocks available until the dispute ends; a referee that cannot fetch what it
-//!   needs to judge the case (the record, its prefix, a checkpoint, the spec) votes that the
-//!   node is wrong. A referee whose own store cannot be reached (its IPFS node down) does not
-//!   vote: that is an error, and it tries again; a majority of the referee set must agree.
+//! - [`referee_move`]: judge the case and vote. **Data availability**: a referee never votes on
+//!   data it does not have. What only the node holds is on chain by the time a case is judged:
+//!   the log header is posted with the result, the disputed record at the reveal
+//!   ([`take_posted`] puts both in the referee's store). Everything else a step needs is the
+//!   agreed prefix and its checkpoints, which the honest side holds (a challenger's honest log
+//!   shares the node's prefix up to c_lo), the spec and the dataset (the requester's, checked
+//!   available by the node before it claimed). A referee that still cannot fetch a block, or
+//!   whose own store cannot be reached, abstains and tries again; an undecided case is voided
+//!   at its deadline (the bond back, the window restarted), so missing data never slashes
+//!   anyone.
 
 use oai_chain::{Address, Chain, Dispute, Job, JobId, Receipt, Turn, B256};
+use oai_core::{ids, MerkleTree};
 use oai_data::BlockStore;
 use oai_train::candle::Device;
 use oai_train::log::{self, StepRecord};
@@ -52,8 +60,10 @@ pub fn commitment_at(vlog: &VerifiedLog, i: u64) -> Result<B256> {
 /// step `good` (exclusive: the first bad step a full audit found): the node's own records before
 /// `good`, then every later step recomputed, resumed from the node's last checkpoint at or
 /// before `good`, so its header and every commitment up to c_good are the node's. With
-/// `good == 0` (a bad first step, a broken log, a log for other terms) the job's spec is
-/// trained from the start. Its blocks are put in `store`.
+/// `good == 0` (a bad first step, a log of another length, a log nobody serves) the job is
+/// trained from the start under the node's own header (which the chain holds); a header that
+/// does not resume (its initial weights are not the spec's) is a fault of step 0, and the spec
+/// is trained from scratch. Its blocks are put in `store`.
 ///
 /// Its c_i is what an honest node's log holds at step i. A challenger that agrees with a
 /// posted commitment exactly when it equals this one wins against any node that did not
@@ -69,9 +79,8 @@ pub async fn honest_log<S: BlockStore + Clone + 'static>(
     good: u64,
     device: Device,
 ) -> Result<VerifiedLog> {
-    let mut trainer = if good == 0 {
-        let spec = JobSpec::get(store, &sub.spec).await?;
-        Trainer::new(store.clone(), spec, device).await?
+    let head = if good == 0 {
+        sub.header
     } else {
         let node = VerifiedLog::from_head(store, &sub.header, &sub.head).await?;
         if good > node.log.steps {
@@ -80,24 +89,91 @@ pub async fn honest_log<S: BlockStore + Clone + 'static>(
                 node.log.steps
             )));
         }
-        let head = cid_of(&commitment_at(&node, good)?);
-        let prefix = VerifiedLog::from_head(store, &sub.header, &head).await?;
-        let summary = prefix.log.put(store).await?;
-        Trainer::resume(store.clone(), &summary, device).await?
+        cid_of(&commitment_at(&node, good)?)
+    };
+    let resumed = match VerifiedLog::from_head(store, &sub.header, &head).await {
+        Ok(prefix) => {
+            let summary = prefix.log.put(store).await?;
+            Trainer::resume(store.clone(), &summary, device.clone()).await
+        }
+        Err(e) => Err(e),
+    };
+    let mut trainer = match resumed {
+        Ok(t) => t,
+        // the node's header itself is bad (not a header, other initial weights): step 0 is
+        // the fault, and the honest log is the spec's from scratch
+        Err(
+            oai_train::Error::ResumeMismatch { step: 0, .. }
+            | oai_train::Error::Malformed { .. }
+            | oai_train::Error::BrokenLog { .. },
+        ) if good == 0 => {
+            let spec = JobSpec::get(store, &sub.spec).await?;
+            Trainer::new(store.clone(), spec, device).await?
+        }
+        Err(e) => return Err(e.into()),
     };
     let (_, log) = trainer.run().await?;
     Ok(VerifiedLog::from_head(store, &log.header, &log.head).await?)
 }
 
-/// The node's move: on its turn, post c_mid of the log it submitted (`log`). `None` when it is
-/// not the node's turn (or no dispute runs).
+/// Put the block of `job`'s result that the chain holds under `digest` (the header posted with
+/// the result, a record revealed in a dispute) in `store`, checked against its CID; `false`
+/// when the chain holds none.
+pub async fn take_posted<C: Chain + ?Sized, S: BlockStore + ?Sized>(
+    chain: &C,
+    store: &S,
+    job: JobId,
+    digest: &B256,
+) -> Result<bool> {
+    let Some(bytes) = chain.posted_block(job, *digest).await? else {
+        return Ok(false);
+    };
+    let cid = store.put(ids::DAG_CBOR, bytes.into()).await?;
+    if cid != cid_of(digest) {
+        return Err(crate::Error::InvalidInput(format!(
+            "the chain's block for {digest} is stored as {cid}"
+        )));
+    }
+    Ok(true)
+}
+
+/// The node's move from the log it submitted (`log`): on its bisection turn, post c_mid; on
+/// its reveal turn, post the record behind c_hi (the log's record of step hi-1, in its
+/// canonical bytes) with the Merkle proofs of c_lo and c_hi. `None` when it is not the node's
+/// turn (or no dispute runs).
 pub async fn node_move<C: Chain + ?Sized>(
     chain: &C,
     node: Address,
     job: JobId,
     log: &VerifiedLog,
 ) -> Result<Option<Receipt>> {
-    post_mid(chain, node, job, log, |d| d.turn == Turn::Node).await
+    match chain.dispute(job).await? {
+        Some(d) if d.turn == Turn::Reveal => {
+            let record = usize::try_from(d.hi - 1)
+                .ok()
+                .and_then(|i| log.records.get(i))
+                .ok_or_else(|| {
+                    crate::Error::InvalidInput(format!("the log has no record of step {}", d.lo))
+                })?;
+            let record = log::encode(record)?;
+            let tree = MerkleTree::new(&log.leaves);
+            // the siblings of c_i (leaf i-1); none for c_0 (the genesis) and c_steps (the head)
+            let proof = |i: u64| -> Vec<B256> {
+                match i.checked_sub(1).filter(|_| i < log.log.steps) {
+                    Some(leaf) => tree
+                        .proof(leaf)
+                        .map(|p| p.siblings.iter().map(|d| B256::from(d.0)).collect())
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                }
+            };
+            let receipt = chain
+                .reveal(node, job, &record, &proof(d.lo), &proof(d.hi))
+                .await?;
+            Ok(Some(receipt))
+        }
+        _ => post_mid(chain, node, job, log, |d| d.turn == Turn::Node).await,
+    }
 }
 
 /// Post `mover`'s c_mid from `log` when `its_turn` says the dispute waits for it.
@@ -218,7 +294,7 @@ pub async fn judge<S: BlockStore + Clone + 'static>(
             reason: format!("the log trains spec {}, not the job's", vlog.header.spec),
         }));
     }
-    if let Some(fault) = crate::verifier::class_fault(&vlog) {
+    if let Some(fault) = crate::verifier::class_fault(&vlog.spec, &vlog.header) {
         return Ok(Judgement::NodeWrong(fault));
     }
     match replay_span_on(&vlog, step, step, store, device).await {
@@ -228,22 +304,20 @@ pub async fn judge<S: BlockStore + Clone + 'static>(
     }
 }
 
-/// Judge a terms case: does the submitted log answer the job's terms (spec, compute class,
-/// step count, dataset)? Decided on the log's face, without replaying a step.
+/// Judge a terms case: does the submitted log's header answer the job's terms (spec, compute
+/// class, step count and dataset of its spec)? Decided on its face from the header the node
+/// posted on chain, without replaying a step.
 async fn judge_terms<S: BlockStore + Clone + 'static>(
     store: &S,
     sub: &Submission,
 ) -> Result<Judgement> {
-    let vlog = match VerifiedLog::from_head(store, &sub.header, &sub.head).await {
-        Ok(v) => v,
-        Err(e) => return judged(e),
-    };
-    Ok(
-        match crate::verifier::terms_fault(store, sub, &vlog).await? {
-            Some(fault) => Judgement::NodeWrong(fault),
-            None => Judgement::NodeCorrect,
-        },
-    )
+    match crate::verifier::fault_on_its_face(store, sub).await {
+        Ok(Some(fault)) => Ok(Judgement::NodeWrong(fault)),
+        Ok(None) => Ok(Judgement::NodeCorrect),
+        Err(crate::Error::Data(e)) => unavailable(e),
+        Err(crate::Error::Train(e)) => judged(*e),
+        Err(e) => Err(e),
+    }
 }
 
 /// A replay error as a judgement: missing blocks are unavailable data, the node's broken log is
@@ -258,9 +332,9 @@ fn judged(e: oai_train::Error) -> Result<Judgement> {
     }
 }
 
-/// A block nobody serves is unavailable data (the node's duty); a store the referee cannot
-/// reach (its own IPFS node down) is the referee's own trouble: an error, no vote, and the
-/// referee tries again.
+/// A block nobody serves is unavailable data: the referee abstains; a store the referee cannot
+/// reach (its own IPFS node down) is the referee's own trouble: an error. Either way no vote,
+/// and the referee tries again.
 fn unavailable(e: oai_data::Error) -> Result<Judgement> {
     match e {
         oai_data::Error::NotFound(_) => Ok(Judgement::Unavailable(e.to_string())),
@@ -268,16 +342,17 @@ fn unavailable(e: oai_data::Error) -> Result<Judgement> {
     }
 }
 
-/// The referee's move: when `job`'s dispute waits for adjudication, judge it and vote (node
-/// wrong on [`Judgement::Unavailable`], by the data availability rule). `None` when there is
-/// nothing to judge.
+/// The referee's move: when `job`'s dispute waits for adjudication, put what the chain holds
+/// of the case in `store` ([`take_posted`]), judge it and vote; on
+/// [`Judgement::Unavailable`] it abstains (the receipt is `None`) and may try again later.
+/// `None` when there is nothing to judge.
 pub async fn referee_move<C: Chain + ?Sized, S: BlockStore + Clone + 'static>(
     chain: &C,
     referee: Address,
     job: JobId,
     store: &S,
     device: Device,
-) -> Result<Option<(Judgement, Receipt)>> {
+) -> Result<Option<(Judgement, Option<Receipt>)>> {
     let Some(d) = chain.dispute(job).await? else {
         return Ok(None);
     };
@@ -285,9 +360,18 @@ pub async fn referee_move<C: Chain + ?Sized, S: BlockStore + Clone + 'static>(
         return Ok(None);
     }
     let j = chain.job(job).await?;
+    if let Some(result) = &j.result {
+        take_posted(chain, store, job, &result.genesis).await?;
+    }
+    if !d.is_terms() {
+        take_posted(chain, store, job, &d.node_hi).await?;
+    }
     let judgement = judge(store, &j, &d, device).await?;
+    if let Judgement::Unavailable(_) = judgement {
+        return Ok(Some((judgement, None)));
+    }
     let case = chain.case_id(job, &d).await?;
     let correct = judgement == Judgement::NodeCorrect;
     let receipt = chain.referee_vote(referee, case, correct).await?;
-    Ok(Some((judgement, receipt)))
+    Ok(Some((judgement, Some(receipt))))
 }

@@ -29,6 +29,6 @@ mod verifier;
 
 pub use error::{Error, Result};
 pub use sampling::{audit_seed, audit_seed_now, audit_steps, Forgery};
-pub use submission::{cid_of, commitment, job_terms, Submission, Windows};
+pub use submission::{cid_of, commitment, job_terms, submit_log, Submission, Windows};
 pub use verdict::{Fault, Report, Strategy, Verdict};
-pub use verifier::Verifier;
+pub use verifier::{fault_on_its_face, Verifier};

@@ -1,7 +1,7 @@
 //! What is verified: a node's result (the two CIDs its log starts and ends with) and the terms
 //! of the job it answers, read from a chain or given directly.
 
-use oai_chain::{JobResult, JobTerms, B256, U256};
+use oai_chain::{Address, Chain, JobId, JobResult, JobTerms, Receipt, B256, U256};
 use oai_core::{ids, Cid, Digest};
 use oai_data::dataset::Version;
 use oai_data::BlockStore;
@@ -12,7 +12,8 @@ use crate::Result;
 
 /// A submitted result and the job it claims to answer.
 ///
-/// On chain a result is two commitments (`genesis` c_0 and `head` c_N) and the job's terms
+/// On chain a result is two commitments (`genesis` c_0 and `head` c_N; its Merkle root binds
+/// the dispute game, not what is verified here) and the job's terms
 /// name the spec, the dataset version and the step count. With oai-train, c_0 is the digest of
 /// the log header's CID and c_N the digest of the last step record's CID, both dag-cbor
 /// CIDv1 with sha2-256, so the whole log is reachable from them by content address.
@@ -67,13 +68,30 @@ impl Submission {
         ))
     }
 
-    /// The result to submit on chain for a published log: the digests of its header and head.
+    /// The result to submit on chain for a published log: the digests of its header and head
+    /// and its Merkle root over the step records.
     pub fn chain_result(log: &TrainingLog) -> Result<JobResult> {
         Ok(JobResult {
             genesis: commitment(&log.header)?,
             head: commitment(&log.head)?,
+            root: B256::from(log.root.0),
         })
     }
+}
+
+/// `node` submits the published `log` for `job`: its result ([`Submission::chain_result`])
+/// and its header's bytes, read from `store`, which the chain keeps for every verifier.
+pub async fn submit_log<C: Chain + ?Sized, S: BlockStore + ?Sized>(
+    chain: &C,
+    store: &S,
+    node: Address,
+    job: JobId,
+    log: &TrainingLog,
+) -> Result<(JobResult, Receipt)> {
+    let result = Submission::chain_result(log)?;
+    let header = store.get(&log.header).await?;
+    let receipt = chain.submit_result(node, job, &header, &result).await?;
+    Ok((result, receipt))
 }
 
 /// The chain commitment of a log object: the sha2-256 digest its CID carries.

@@ -8,7 +8,10 @@ use oai_core::Seed;
 use oai_data::dataset::Version;
 use oai_data::BlockStore;
 use oai_train::candle::Device;
-use oai_train::{check_init_on, replay_span_on, Field, Mismatch, StepOutcome, VerifiedLog};
+use oai_train::log::{self, LogHeader, LOG_FORMAT};
+use oai_train::{
+    check_init_on, replay_span_on, Field, JobSpec, Mismatch, StepOutcome, VerifiedLog,
+};
 
 use crate::sampling::{audit_steps, plan_spans};
 use crate::submission::Submission;
@@ -153,38 +156,83 @@ impl<S: BlockStore + Clone + Send + Sync + 'static> Verifier<S> {
     }
 }
 
-/// Whether the log answers the job `sub`: its spec, compute class, step count and dataset;
-/// the fault when it does not (a terms fault is decided on its face, without replay).
+/// Whether the log answers the job `sub`: what its header shows ([`fault_on_its_face`]) and
+/// its step count; the fault when it does not.
 pub(crate) async fn terms_fault<S: BlockStore + ?Sized>(
     store: &S,
     sub: &Submission,
     vlog: &VerifiedLog,
 ) -> Result<Option<Fault>> {
-    let fault = |reason: String| Ok(Some(Fault::Terms { reason }));
-    if vlog.header.spec != sub.spec {
-        return fault(format!(
-            "the log trains spec {}, the job asks for {}",
-            vlog.header.spec, sub.spec
-        ));
-    }
-    if let Some(f) = class_fault(vlog) {
+    if let Some(f) = header_fault(store, sub, &vlog.header, &vlog.spec).await? {
         return Ok(Some(f));
     }
     if vlog.log.steps != sub.steps {
-        return fault(format!(
-            "the log has {} steps, the job asks for {}",
-            vlog.log.steps, sub.steps
+        return Ok(Some(Fault::Terms {
+            reason: format!(
+                "the log has {} steps, the job asks for {}",
+                vlog.log.steps, sub.steps
+            ),
+        }));
+    }
+    Ok(None)
+}
+
+/// A result wrong on its face: the fault its header alone shows against the job (not a log
+/// header, another spec, a compute class the spec does not name, a spec of other steps or
+/// dataset than the job's); `None` when the header answers the job. The header is read from
+/// `store`, where the one the node posted on chain can be put first ([`crate::game::take_posted`]),
+/// so the node cannot withhold it. Such a result is disputed with a terms challenge; every
+/// other fault (a wrong step, a log of another length) through the step game.
+pub async fn fault_on_its_face<S: BlockStore + ?Sized>(
+    store: &S,
+    sub: &Submission,
+) -> Result<Option<Fault>> {
+    let bytes = store.get(&sub.header).await?;
+    let header = match log::decode::<LogHeader>("log header", &bytes) {
+        Ok(h) if h.format == LOG_FORMAT => h,
+        Ok(h) => return terms(format!("the header is of log format {}", h.format)),
+        Err(e) => return terms(format!("the genesis is not a log header: {e}")),
+    };
+    if header.spec != sub.spec {
+        return terms(format!(
+            "the log trains spec {}, the job asks for {}",
+            header.spec, sub.spec
         ));
     }
-    if vlog.spec.steps != sub.steps {
-        return fault(format!(
+    let spec = JobSpec::get(store, &header.spec).await?;
+    header_fault(store, sub, &header, &spec).await
+}
+
+fn terms(reason: String) -> Result<Option<Fault>> {
+    Ok(Some(Fault::Terms { reason }))
+}
+
+/// The terms a log's header and its spec fix: the spec, the compute class, the step count
+/// and the dataset the job names.
+async fn header_fault<S: BlockStore + ?Sized>(
+    store: &S,
+    sub: &Submission,
+    header: &LogHeader,
+    spec: &JobSpec,
+) -> Result<Option<Fault>> {
+    if header.spec != sub.spec {
+        return terms(format!(
+            "the log trains spec {}, the job asks for {}",
+            header.spec, sub.spec
+        ));
+    }
+    if let Some(f) = class_fault(spec, header) {
+        return Ok(Some(f));
+    }
+    if spec.steps != sub.steps {
+        return terms(format!(
             "the spec asks for {} steps, the job for {}",
-            vlog.spec.steps, sub.steps
+            spec.steps, sub.steps
         ));
     }
-    let version = Version::open(store, &vlog.spec.dataset).await?;
+    let version = Version::open(store, &spec.dataset).await?;
     if version.root() != sub.dataset_root {
-        return fault(format!(
+        return terms(format!(
             "the spec's dataset has root {}, the job names {}",
             version.root(),
             sub.dataset_root
@@ -195,12 +243,12 @@ pub(crate) async fn terms_fault<S: BlockStore + ?Sized>(
 
 /// A log computed in another compute class than the one its spec names: wrong on its face,
 /// whether or not this machine could replay that class.
-pub(crate) fn class_fault(vlog: &VerifiedLog) -> Option<Fault> {
-    let named = vlog.spec.compute_class.as_ref()?;
-    (&vlog.header.env.class != named).then(|| Fault::Terms {
+pub(crate) fn class_fault(spec: &JobSpec, header: &LogHeader) -> Option<Fault> {
+    let named = spec.compute_class.as_ref()?;
+    (&header.env.class != named).then(|| Fault::Terms {
         reason: format!(
             "the log was computed in class {}, the spec names {named}",
-            vlog.header.env.class
+            header.env.class
         ),
     })
 }

@@ -584,8 +584,9 @@ async fn results_read_from_the_chain_are_verified() {
         if cheat {
             log = forge(&store, &log, |r| r[9].grad_norm *= 2.0).await;
         }
-        let result = Submission::chain_result(&log).unwrap();
-        let submitted = chain.submit_result(node, job, &result).await.unwrap();
+        let (_, submitted) = oai_verify::submit_log(chain, &store, node, job, &log)
+            .await
+            .unwrap();
         // the audit waits for a block made after the submission
         chain
             .register(accounts[4 + cheat as usize], eth)
@@ -720,14 +721,17 @@ mod game {
     use oai_train::VerifiedLog;
     use oai_verify::game::{challenge, challenger_move, node_move, referee_move, Judgement};
 
-    /// Post the job, let the node claim it and submit `log`; returns the job.
-    pub(super) async fn submitted<E: oai_chain::Evm + 'static>(
+    /// Post the job, let the node claim it and submit `log` (its blocks in `store`); returns
+    /// the job.
+    pub(super) async fn submitted<E: oai_chain::Evm + 'static, S: Store>(
         m: &Market<E>,
+        store: &S,
         log: &TrainingLog,
     ) -> u64 {
         let job = m.claimed().await;
-        let result = Submission::chain_result(log).unwrap();
-        m.chain.submit_result(m.node, job, &result).await.unwrap();
+        oai_verify::submit_log(&m.chain, store, m.node, job, log)
+            .await
+            .unwrap();
         job
     }
 
@@ -756,7 +760,7 @@ mod game {
                 .unwrap()
                 .is_some()
             {
-                rounds += 1;
+                rounds += u32::from(d.turn == Turn::Node);
             }
             challenger_move(&m.chain, m.challenger, job, own)
                 .await
@@ -780,7 +784,7 @@ mod game {
         spec: &JobSpec,
     ) {
         let forged = forge(store, &train(store, spec).await, |r| r[13].grad_norm *= 2.0).await;
-        let job = submitted(m, &forged).await;
+        let job = submitted(m, store, &forged).await;
         let own = load(store, &train(store, spec).await).await;
         let sub =
             Submission::from_chain(&m.terms, &m.chain.job(job).await.unwrap().result.unwrap());
@@ -820,7 +824,7 @@ mod game {
         let (store, spec, version) = job().await;
         let m = market(&spec, &version).await;
         let honest = train(&store, &spec).await;
-        let job = submitted(&m, &honest).await;
+        let job = submitted(&m, &store, &honest).await;
         // An honest challenger never challenges it.
         let same = load(&store, &train(&store, &spec).await).await;
         assert!(challenge(&m.chain, m.challenger, job, &same)
@@ -861,31 +865,63 @@ mod game {
         );
     }
 
+    /// An honest result disputed from step 20 on by a challenger that lies there; the referee
+    /// can reach the dataset and the spec but none of the node's log (the node's IPFS node is
+    /// down, say). It reads the header and the disputed record from the chain, lacks the
+    /// prefix the step replays from, and abstains: no vote on data it does not have. The case is
+    /// voided at its deadline (the bond back, the window restarted) and the honest node keeps
+    /// its stake. A referee that voted the node wrong for a block it could not fetch (the rule
+    /// before) had the honest node slashed here.
     #[tokio::test]
-    async fn a_node_that_withholds_its_blocks_loses_by_the_availability_rule() {
+    async fn an_honest_node_is_never_slashed_for_data_a_referee_lacks() {
         let (store, spec, version) = job().await;
         let m = market(&spec, &version).await;
-        let forged = forge(&store, &train(&store, &spec).await, |r| r[20].loss += 1.0).await;
-        let job = submitted(&m, &forged).await;
-        let own = load(&store, &train(&store, &spec).await).await;
-        challenge(&m.chain, m.challenger, job, &own).await.unwrap();
-        bisect(&m, job, &load(&store, &forged).await, &own).await;
-        // The referee can reach the dataset and the spec, but none of the node's log.
+        let honest = train(&store, &spec).await;
+        let job = submitted(&m, &store, &honest).await;
+        let liar = forge(&store, &honest, |r| r[20].loss += 1.0).await;
+        let liar = load(&store, &liar).await;
+        challenge(&m.chain, m.challenger, job, &liar)
+            .await
+            .unwrap()
+            .unwrap();
+        bisect(&m, job, &load(&store, &honest).await, &liar).await;
+        let d = m.chain.dispute(job).await.unwrap().unwrap();
+        assert_eq!((d.lo, d.hi, d.turn), (20, 21, Turn::Adjudication));
         let referee_store = MemStore::new();
         oai_data::car::import(&referee_store, &car_of(&store, &version.cid()).await[..])
             .await
             .unwrap();
         spec.put(&referee_store).await.unwrap();
-        let (judgement, _) = referee_move(&m.chain, m.referee, job, &referee_store, CPU)
+        let (judgement, vote) = referee_move(&m.chain, m.referee, job, &referee_store, CPU)
             .await
             .unwrap()
             .unwrap();
         assert!(
-            matches!(judgement, Judgement::Unavailable(_)),
+            matches!(judgement, Judgement::Unavailable(_)) && vote.is_none(),
             "{judgement:?}"
         );
-        m.chain.resolve(m.challenger, job).await.unwrap();
-        assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Slashed);
+        assert!(
+            referee_store.has(&honest.header).await.unwrap(),
+            "the header was taken from the chain"
+        );
+        assert!(
+            m.chain.resolve(m.challenger, job).await.is_err(),
+            "no verdict"
+        );
+        m.chain.advance_time(86_401).await.unwrap();
+        m.chain.timeout(m.node, job).await.unwrap();
+        let j = m.chain.job(job).await.unwrap();
+        assert_eq!(j.status, JobStatus::Submitted, "voided, not decided");
+        assert_eq!(
+            m.chain.owed(m.challenger).await.unwrap(),
+            m.eth,
+            "bond back"
+        );
+        let stake = m.chain.stake(m.node).await.unwrap();
+        assert_eq!(
+            stake.locked, m.eth,
+            "the node's stake is still whole, and locked"
+        );
     }
 
     async fn car_of(store: &MemStore, root: &Cid) -> Vec<u8> {
@@ -899,7 +935,7 @@ mod game {
         let (store, spec, version) = job().await;
         let m = market(&spec, &version).await;
         let forged = forge(&store, &train(&store, &spec).await, |r| r[5].lr *= 2.0).await;
-        let job = submitted(&m, &forged).await;
+        let job = submitted(&m, &store, &forged).await;
         let own = load(&store, &train(&store, &spec).await).await;
         challenge(&m.chain, m.challenger, job, &own).await.unwrap();
         // one round, then the node falls silent
@@ -943,7 +979,7 @@ mod on_anvil_and_ipfs {
 
     /// anvil with the contracts, and the job's data in the IPFS node; `None` (skipped) without
     /// them. The anvil process lives as long as the returned handle.
-    async fn real_market() -> Option<(Anvil, Market<RpcEvm>, IpfsStore, JobSpec)> {
+    async fn real_market() -> Option<(Anvil, Market<RpcEvm>, IpfsStore, JobSpec, Version)> {
         let Ok(api) = std::env::var("OAI_IPFS_API") else {
             skip("OAI_IPFS_API is not set (a kubo-style RPC, e.g. .ci/ipfs-daemon.sh)");
             return None;
@@ -959,12 +995,12 @@ mod on_anvil_and_ipfs {
         let evm = std::sync::Arc::new(RpcEvm::connect(node.url(), signers).await.unwrap());
         let (store, spec, version) = job_in(IpfsStore::new(&api).unwrap()).await;
         let m = market_on(evm, accounts, &spec, &version).await;
-        Some((node, m, store, spec))
+        Some((node, m, store, spec, version))
     }
 
     #[tokio::test]
     async fn a_cheating_node_is_slashed_on_anvil_with_its_blocks_in_ipfs() {
-        let Some((_anvil, m, store, spec)) = real_market().await else {
+        let Some((_anvil, m, store, spec, _)) = real_market().await else {
             return;
         };
         game::cheating_node_is_slashed(&m, &store, &spec).await;
@@ -972,7 +1008,7 @@ mod on_anvil_and_ipfs {
 
     #[tokio::test]
     async fn the_agents_play_on_anvil_with_their_blocks_in_ipfs() {
-        let Some((_anvil, m, store, spec)) = real_market().await else {
+        let Some((_anvil, m, store, spec, _)) = real_market().await else {
             return;
         };
         agents::agents_play(&m, &store, &spec, false).await;
@@ -980,10 +1016,18 @@ mod on_anvil_and_ipfs {
 
     #[tokio::test]
     async fn a_node_that_answers_the_game_with_honest_commitments_is_slashed_on_anvil() {
-        let Some((_anvil, m, store, spec)) = real_market().await else {
+        let Some((_anvil, m, store, spec, _)) = real_market().await else {
             return;
         };
         attacks::equivocating_node_is_slashed(&m, &store, &spec, false).await;
+    }
+
+    #[tokio::test]
+    async fn a_node_that_publishes_nothing_is_slashed_on_anvil() {
+        let Some((_anvil, m, store, spec, version)) = real_market().await else {
+            return;
+        };
+        attacks::withholding_node_is_slashed(&m, &store, &spec, &version, false).await;
     }
 }
 

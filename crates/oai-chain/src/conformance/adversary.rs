@@ -7,9 +7,15 @@
 use alloy::primitives::{keccak256, Address, B256, U256};
 
 use super::attacks::Ledger;
-use super::{eth, terms, Roles, Scenario, DAY, HOUR};
+use super::claims::{honest_block, sha};
+use super::{eth, terms, Claims, Roles, Scenario, DAY, HOUR};
 use crate::bindings::TrainingMarket::TrainingMarketErrors as M;
-use crate::{Chain, Evm, JobId, JobResult, JobStatus, JobTerms, Result, Revert, Turn};
+use crate::{Chain, Evm, JobId, JobStatus, JobTerms, Result, Revert, Turn};
+
+/// The block a step gives from the state `x` after step `i`, off the honest run.
+fn succ_block(i: u64, x: B256) -> Vec<u8> {
+    format!("state after step {} from {x}", i + 1).into_bytes()
+}
 
 /// The true state after step `i + 1` from the state `x` after step `i`: what a referee's
 /// re-execution gives. The honest run starts at `honest(0)`.
@@ -17,8 +23,23 @@ fn succ(i: u64, x: B256) -> B256 {
     if x == honest(i) {
         honest(i + 1)
     } else {
-        keccak256([b"succ".as_slice(), &i.to_be_bytes(), x.as_slice()].concat())
+        sha(&succ_block(i, x))
     }
+}
+
+/// The node's log: honest up to step `forged` (exclusive), one wrong step, then every later
+/// step computed correctly from the wrong state.
+fn node_log(steps: u64, forged: Option<u64>) -> Claims {
+    let mut blocks = vec![honest_block(0)];
+    for i in 1..=steps {
+        let block = match forged {
+            Some(b) if i == b + 1 => format!("forged step {b}").into_bytes(),
+            Some(b) if i > b + 1 => succ_block(i - 1, sha(&blocks[i as usize - 1])),
+            _ => honest_block(i),
+        };
+        blocks.push(block);
+    }
+    Claims::new(steps, move |i| blocks[i as usize].clone())
 }
 
 fn honest(i: u64) -> B256 {
@@ -56,14 +77,13 @@ impl Choices<'_> {
         self.0.next().copied().unwrap_or(0)
     }
 
-    /// A commitment for step `i`: the node's log's, the honest one, the forged chain's, or
-    /// arbitrary; `None`: stay silent.
-    fn commitment(&mut self, i: u64, log: &dyn Fn(u64) -> B256) -> Option<B256> {
+    /// A commitment for step `i`: the node's log's, the honest one, or arbitrary; `None`: stay
+    /// silent.
+    fn commitment(&mut self, i: u64, log: &Claims) -> Option<B256> {
         match self.next() % 5 {
-            0 => Some(log(i)),
+            0 | 3 => Some(log.at(i)),
             1 => Some(honest(i)),
             2 => Some(keccak256([b"any".as_slice(), &[self.next()]].concat())),
-            3 => Some(log(i)),
             _ => None,
         }
     }
@@ -83,19 +103,7 @@ pub async fn adversarial_game<E: Evm + 'static>(
     let mut s = Scenario::new(evm, r, "adversarial game", &mut ignored).await?;
     let n = plan.steps;
     let forged = plan.forged_step.map(|b| b.min(n - 1));
-    // the node's log: honest up to `b`, one wrong step, then honest computation from there
-    let log = move |i: u64| -> B256 {
-        match forged {
-            Some(b) if i > b => {
-                let mut x = keccak256([b"forged".as_slice(), &b.to_be_bytes()].concat());
-                for j in b + 1..i {
-                    x = succ(j, x);
-                }
-                x
-            }
-            _ => honest(i),
-        }
-    };
+    let log = node_log(n, forged);
     let cheating = forged.is_some();
     // who plays honestly, who is the adversary
     let (node, puppet, challenger, rival) = (r.node, r.node2, r.challenger, r.funder);
@@ -113,11 +121,7 @@ pub async fn adversarial_game<E: Evm + 'static>(
     l.ok(&mut s, r.requester, "postJob", Ok(rc));
     let c = s.chain.claim_job(node, job).await;
     l.ok(&mut s, node, "claim", c);
-    let res = JobResult {
-        genesis: honest(0),
-        head: log(n),
-    };
-    let sub = s.chain.submit_result(node, job, &res).await;
+    let sub = log.submit(&s.chain, node, job).await;
     l.ok(&mut s, node, "submit", sub);
 
     let (mut disputes, mut moves) = (0u32, 0u32);
@@ -152,7 +156,7 @@ pub async fn adversarial_game<E: Evm + 'static>(
                     } else {
                         keccak256([b"claim".as_slice(), &[ch.next()]].concat())
                     };
-                    if claim != log(n) {
+                    if claim != log.at(n) {
                         let c = s.chain.challenge(by, job, claim, eth(2)).await;
                         l.ok(&mut s, by, "challenge (adversary)", c);
                         disputes += 1;
@@ -245,7 +249,7 @@ async fn play_move<E: Evm>(
     ch: &mut Choices<'_>,
     job: JobId,
     cheating: bool,
-    log: &dyn Fn(u64) -> B256,
+    log: &Claims,
 ) -> Result<()> {
     let r = s.r;
     let d = s.chain.dispute(job).await?.expect("a running dispute");
@@ -280,7 +284,41 @@ async fn play_move<E: Evm>(
             l.ok(s, honest_side, "resolve", res);
             return Ok(());
         }
-        // the honest node answers from its (honest) log; a cheating node as it likes
+        // the honest node reveals its record; a cheating node may reveal, lie or stay silent
+        Turn::Reveal => {
+            let block = match (cheating, ch.next() % 3) {
+                (true, 1) => Some(honest_block(d.hi)),
+                (true, 2) => None,
+                _ => Some(log.block(d.hi)),
+            };
+            let Some(block) = block else {
+                s.chain.advance_time(HOUR + 1).await?;
+                let t = s.chain.timeout(d.challenger, job).await;
+                l.ok(s, d.challenger, "timeout (no reveal)", t);
+                return Ok(());
+            };
+            // the proofs from its log: they hold only where it posted its log's commitments
+            let (p_lo, p_hi) = (log.proof(d.lo), log.proof(d.hi));
+            let rv = s.chain.reveal(r.node, job, &block, &p_lo, &p_hi).await;
+            let proven = (d.lo == 0 || d.agreed == log.at(d.lo))
+                && (d.hi == log.steps() || d.node_hi == log.at(d.hi));
+            if sha(&block) == d.node_hi && proven {
+                l.ok(s, r.node, "reveal", rv);
+                return Ok(());
+            }
+            s.reverts("a reveal that does not hold", rv, |e| {
+                matches!(e, Revert::Market(M::BadReveal(_) | M::BadProof(_)))
+            });
+            if !proven {
+                // nothing the node can post holds: the challenger times it out
+                s.chain.advance_time(HOUR + 1).await?;
+                let t = s.chain.timeout(d.challenger, job).await;
+                l.ok(s, d.challenger, "timeout (no proof)", t);
+            }
+            return Ok(());
+        }
+        // the honest node answers from its (honest) log; a cheating node as it likes (what it
+        // posts off its log it cannot prove at the reveal)
         Turn::Node if !cheating => (r.node, Some(honest(d.mid()))),
         Turn::Node => (r.node, ch.commitment(d.mid(), log)),
         // the honest challenger agrees exactly with the honest commitments

@@ -7,16 +7,14 @@ use std::collections::BTreeMap;
 use alloy::primitives::{keccak256, Address, U256};
 use alloy::sol_types::SolConstructor;
 
-use super::dispute::{finish, play, referees_decide, submitted_job, wrong_from};
-use super::{eth, forged, honest, terms, Scenario, DAY, HOUR};
+use super::dispute::{finish, play, referees_decide, reveal, submitted_job};
+use super::{eth, honest, terms, Claims, Scenario, DAY, HOUR};
 use crate::bindings::{
     DatasetDAO::DatasetDAOErrors as D, RefereeAdjudicator,
     RefereeAdjudicator::RefereeAdjudicatorErrors as Ref, TrainingMarket::TrainingMarketErrors as M,
 };
 use crate::error::Origin;
-use crate::{
-    Chain, Contracts, DaoConfig, Error, Evm, JobResult, JobStatus, Receipt, Result, Revert, Tx,
-};
+use crate::{Chain, Contracts, DaoConfig, Error, Evm, JobStatus, Receipt, Result, Revert, Tx};
 
 /// What accounts are worth (balances, bonded stake, what the market owes them) plus the gas
 /// fees each paid since the ledger opened: a party's loss or gain net of gas.
@@ -77,12 +75,12 @@ async fn worth<E: Evm>(s: &Scenario<E>, who: Address) -> Result<U256> {
 }
 
 /// Post a 100-step job (1 ETH from the requester, 1 ETH from the funder, 2 ETH stake), claimed
-/// by `node` and submitted with `head`.
+/// by `node` and submitted as the log `claims`.
 async fn job_submitted_by<E: Evm>(
     s: &mut Scenario<E>,
     l: &mut Ledger,
     node: Address,
-    head: alloy::primitives::B256,
+    claims: &Claims,
 ) -> Result<crate::JobId> {
     let r = s.r;
     let (job, rc) = s
@@ -95,11 +93,7 @@ async fn job_submitted_by<E: Evm>(
     l.ok(s, r.funder, "TrainingMarket.fund", f);
     let c = s.chain.claim_job(node, job).await;
     l.ok(s, node, "TrainingMarket.claim", c);
-    let res = JobResult {
-        genesis: honest(0),
-        head,
-    };
-    let sub = s.chain.submit_result(node, job, &res).await;
+    let sub = claims.submit(&s.chain, node, job).await;
     l.ok(s, node, "TrainingMarket.submit", sub);
     Ok(job)
 }
@@ -109,14 +103,15 @@ async fn job_submitted_by<E: Evm>(
 /// node is slashed, not the dispute voided with the window restarted.
 pub(crate) async fn the_loser_times_out_a_decided_case<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
-    let node = wrong_from(617);
-    let job = submitted_job(s, 1000, node(1000)).await?;
+    let node = Claims::wrong_from(1000, 617);
+    let job = submitted_job(s, &node).await?;
     let ch = s
         .chain
         .challenge(r.challenger, job, honest(1000), eth(2))
         .await;
     s.ok("TrainingMarket.challenge", ch);
     play(s, job, &node, &honest, usize::MAX).await?;
+    reveal(s, job, &node).await?;
     referees_decide(s, job).await?;
     s.chain.advance_time(3 * DAY + 1).await?;
     let t = s.chain.timeout(r.node, job).await;
@@ -147,7 +142,8 @@ pub(crate) async fn a_node_challenges_its_own_result<E: Evm>(s: &mut Scenario<E>
     l.ok(s, node, "NodeRegistry.register", reg);
 
     // (1) the puppet challenges first, then never moves
-    let job = job_submitted_by(s, &mut l, node, forged(100)).await?;
+    let garbage = Claims::wrong_from(100, 1);
+    let job = job_submitted_by(s, &mut l, node, &garbage).await?;
     let ch = s.chain.challenge(puppet, job, honest(100), eth(2)).await;
     l.ok(s, puppet, "TrainingMarket.challenge (puppet)", ch);
     s.reverts(
@@ -158,7 +154,7 @@ pub(crate) async fn a_node_challenges_its_own_result<E: Evm>(s: &mut Scenario<E>
         |e| matches!(e, Revert::Market(M::WrongStatus(_))),
     );
     let d = s.chain.dispute(job).await?.expect("dispute");
-    let mv = s.chain.bisect(node, job, forged(d.mid())).await;
+    let mv = garbage.bisect(&s.chain, node, job, d.mid()).await;
     l.ok(s, node, "TrainingMarket.bisect", mv);
     s.chain.advance_time(HOUR + 1).await?;
     let t = s.chain.timeout(node, job).await;
@@ -181,7 +177,7 @@ pub(crate) async fn a_node_challenges_its_own_result<E: Evm>(s: &mut Scenario<E>
     }
 
     // (2) a second job: the node hands its stake to its puppet by losing on purpose
-    let job2 = job_submitted_by(s, &mut l, node, forged(100)).await?;
+    let job2 = job_submitted_by(s, &mut l, node, &garbage).await?;
     let ch = s.chain.challenge(puppet, job2, honest(100), eth(2)).await;
     l.ok(s, puppet, "TrainingMarket.challenge (puppet)", ch);
     s.chain.advance_time(HOUR + 1).await?;

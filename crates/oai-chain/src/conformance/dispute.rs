@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use alloy::primitives::{Address, B256};
 
-use super::jobs::result;
-use super::{eth, forged, honest, terms, Roles, Scenario, DAY, HOUR};
+use super::{eth, forged, honest, terms, Claims, Roles, Scenario, DAY, HOUR};
 use crate::bindings::{
     RefereeAdjudicator::RefereeAdjudicatorErrors as Ref, TrainingMarket::TrainingMarketErrors as M,
 };
-use crate::{Chain, Evm, JobId, JobResult, JobStatus, JobTerms, Result, Revert, Turn};
+use crate::{Chain, Evm, JobId, JobStatus, JobTerms, Result, Revert, Turn};
 
 /// A node or challenger whose run went wrong at step `at`.
 pub(super) fn wrong_from(at: u64) -> impl Fn(u64) -> B256 {
@@ -17,13 +16,10 @@ pub(super) fn wrong_from(at: u64) -> impl Fn(u64) -> B256 {
 }
 
 /// Post a job (1 ETH, plus 1 ETH from a funder), register the node with 3 ETH, claim, and
-/// submit a `steps`-step result ending in `node_final`.
-pub(super) async fn submitted_job<E: Evm>(
-    s: &mut Scenario<E>,
-    steps: u64,
-    node_final: B256,
-) -> Result<JobId> {
+/// submit the node's log `node`.
+pub(super) async fn submitted_job<E: Evm>(s: &mut Scenario<E>, node: &Claims) -> Result<JobId> {
     let r = s.r;
+    let steps = node.steps();
     let job = s.ok2(
         "TrainingMarket.postJob",
         s.chain
@@ -43,11 +39,7 @@ pub(super) async fn submitted_job<E: Evm>(
     s.ok("NodeRegistry.register", reg);
     let claim = s.chain.claim_job(r.node, job).await;
     s.ok("TrainingMarket.claim", claim);
-    let res = JobResult {
-        head: node_final,
-        ..result(steps)
-    };
-    let sub = s.chain.submit_result(r.node, job, &res).await;
+    let sub = node.submit(&s.chain, r.node, job).await;
     s.ok("TrainingMarket.submit", sub);
     Ok(job)
 }
@@ -56,11 +48,10 @@ pub(super) async fn submitted_job<E: Evm>(
 /// of the challenge.
 pub(super) async fn challenged_job<E: Evm>(
     s: &mut Scenario<E>,
-    steps: u64,
-    node_final: B256,
+    node: &Claims,
     challenger_final: B256,
 ) -> Result<(JobId, u64)> {
-    let job = submitted_job(s, steps, node_final).await?;
+    let job = submitted_job(s, node).await?;
     let challenger = s.r.challenger;
     let ch = s
         .chain
@@ -74,23 +65,33 @@ pub(super) async fn challenged_job<E: Evm>(
 pub(super) async fn play<E: Evm>(
     s: &mut Scenario<E>,
     job: JobId,
-    node: &dyn Fn(u64) -> B256,
+    node: &Claims,
     challenger: &dyn Fn(u64) -> B256,
     max_moves: usize,
 ) -> Result<Vec<u64>> {
     let mut gas = Vec::new();
     while gas.len() < max_moves {
         let d = s.chain.dispute(job).await?.expect("a running dispute");
-        let (mover, claim, who) = match d.turn {
-            Turn::Node => (s.r.node, node(d.mid()), "node"),
-            Turn::Challenger => (s.r.challenger, challenger(d.mid()), "challenger"),
-            Turn::Adjudication => break,
+        let label = format!("TrainingMarket.bisect (interval {})", d.hi - d.lo);
+        let m = match d.turn {
+            Turn::Node => node.bisect(&s.chain, s.r.node, job, d.mid()).await,
+            Turn::Challenger => {
+                let c = challenger(d.mid());
+                s.chain.bisect(s.r.challenger, job, c).await
+            }
+            Turn::Reveal | Turn::Adjudication => break,
         };
-        let label = format!("TrainingMarket.bisect ({who}, interval {})", d.hi - d.lo);
-        let m = s.chain.bisect(mover, job, claim).await;
         gas.push(s.ok(&label, m).gas_used);
     }
     Ok(gas)
+}
+
+/// The node posts the record behind its disputed c_hi; returns the gas.
+pub(super) async fn reveal<E: Evm>(s: &mut Scenario<E>, job: JobId, node: &Claims) -> Result<u64> {
+    let d = s.chain.dispute(job).await?.expect("a running dispute");
+    assert_eq!(d.turn, Turn::Reveal, "{d:?}");
+    let rv = node.reveal(&s.chain, s.r.node, job, d.hi).await;
+    Ok(s.ok("TrainingMarket.reveal", rv).gas_used)
 }
 
 /// The referees re-execute the disputed step (here: compare with the honest run) and vote
@@ -133,8 +134,8 @@ pub(super) async fn finish<E: Evm>(s: &mut Scenario<E>, job: JobId, refund: bool
 /// The node forged step 617 of 1000; the honest challenger wins through the referees.
 pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r: Roles = s.r;
-    let node = wrong_from(617);
-    let job = submitted_job(s, 1000, node(1000)).await?;
+    let node = Claims::wrong_from(1000, 617);
+    let job = submitted_job(s, &node).await?;
     let c = &s.chain;
     s.reverts(
         "bond below the stake",
@@ -143,7 +144,7 @@ pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     );
     s.reverts(
         "challenge with the node's own claim",
-        c.challenge(r.challenger, job, node(1000), eth(2)).await,
+        c.challenge(r.challenger, job, node.at(1000), eth(2)).await,
         |e| matches!(e, Revert::Market(M::SameClaim(_))),
     );
     let ch = c.challenge(r.challenger, job, honest(1000), eth(2)).await;
@@ -174,10 +175,53 @@ pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     play(s, job, &node, &honest, usize::MAX).await?;
     let d = s.chain.dispute(job).await?.expect("dispute");
     assert_eq!(
-        (d.lo, d.hi, d.agreed, d.node_hi),
-        (616, 617, honest(616), forged(617))
+        (d.lo, d.hi, d.agreed, d.node_hi, d.turn),
+        (616, 617, honest(616), forged(617), Turn::Reveal)
     );
     let c = &s.chain;
+    let (p616, p617) = (node.proof(616), node.proof(617));
+    s.reverts(
+        "a reveal of other bytes",
+        c.reveal(r.node, job, &super::claims::honest_block(617), &p616, &p617)
+            .await,
+        |e| matches!(e, Revert::Market(M::BadReveal(x)) if x.expected == forged(617)),
+    );
+    s.reverts(
+        "a reveal by the challenger",
+        c.reveal(r.challenger, job, &node.block(617), &p616, &p617)
+            .await,
+        |e| matches!(e, Revert::Market(M::NotYourTurn(x)) if x.expected == r.node),
+    );
+    s.reverts(
+        "a reveal whose agreed commitment is proven at another step",
+        c.reveal(r.node, job, &node.block(617), &node.proof(615), &p617)
+            .await,
+        |e| matches!(e, Revert::Market(M::BadProof(x)) if x.step == 616),
+    );
+    s.reverts(
+        "a reveal without the proof of the disputed commitment",
+        c.reveal(r.node, job, &node.block(617), &p616, &[]).await,
+        |e| matches!(e, Revert::Market(M::BadProof(x)) if x.step == 617),
+    );
+    let rv = reveal(s, job, &node).await?;
+    assert!(rv > 0);
+    let c = &s.chain;
+    assert_eq!(
+        c.posted_block(job, forged(617)).await?,
+        Some(node.block(617)),
+        "the revealed record is read back from the chain"
+    );
+    assert_eq!(
+        c.posted_block(job, honest(0)).await?,
+        Some(node.block(0)),
+        "the header"
+    );
+    assert_eq!(c.posted_block(job, honest(616)).await?, None);
+    s.reverts(
+        "reveal twice",
+        c.reveal(r.node, job, &node.block(617), &p616, &p617).await,
+        |e| matches!(e, Revert::Market(M::NotYourTurn(_))),
+    );
     s.reverts(
         "resolve before a verdict",
         c.resolve(r.requester, job).await,
@@ -237,8 +281,10 @@ pub(crate) async fn node_cheats<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let liar = wrong_from(300);
-    let (job, _) = challenged_job(s, 1000, honest(1000), liar(1000)).await?;
-    play(s, job, &honest, &liar, usize::MAX).await?;
+    let node = Claims::honest(1000);
+    let (job, _) = challenged_job(s, &node, liar(1000)).await?;
+    play(s, job, &node, &liar, usize::MAX).await?;
+    reveal(s, job, &node).await?;
     referees_decide(s, job).await?;
     let res = s.chain.resolve(r.funder, job).await;
     s.ok("TrainingMarket.resolve (node wins)", res);
@@ -265,8 +311,8 @@ pub(crate) async fn challenger_lies<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 /// The node stops answering after three rounds: the challenger wins by timeout.
 pub(crate) async fn node_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
-    let node = wrong_from(500);
-    let (job, _) = challenged_job(s, 1000, node(1000), honest(1000)).await?;
+    let node = Claims::wrong_from(1000, 500);
+    let (job, _) = challenged_job(s, &node, honest(1000)).await?;
     play(s, job, &node, &honest, 6).await?;
     let c = &s.chain;
     s.reverts(
@@ -278,7 +324,7 @@ pub(crate) async fn node_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let d = c.dispute(job).await?.expect("dispute");
     s.reverts(
         "bisection move after the timeout",
-        c.bisect(r.node, job, node(d.mid())).await,
+        node.bisect(c, r.node, job, d.mid()).await,
         |e| matches!(e, Revert::Market(M::MoveTimedOut(_))),
     );
     let t = c.timeout(r.challenger, job).await;
@@ -294,8 +340,9 @@ pub(crate) async fn node_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
     let liar = wrong_from(10);
-    let (job, _) = challenged_job(s, 1000, honest(1000), liar(1000)).await?;
-    play(s, job, &honest, &liar, 3).await?;
+    let node = Claims::honest(1000);
+    let (job, _) = challenged_job(s, &node, liar(1000)).await?;
+    play(s, job, &node, &liar, 3).await?;
     let c = &s.chain;
     s.reverts(
         "node moves on the challenger's turn",
@@ -318,8 +365,10 @@ pub(crate) async fn challenger_times_out<E: Evm>(s: &mut Scenario<E>) -> Result<
 /// goes back, and the node is paid after a fresh window.
 pub(crate) async fn adjudicator_silent<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
-    let (job, _) = challenged_job(s, 4, honest(4), forged(4)).await?;
-    play(s, job, &honest, &wrong_from(3), usize::MAX).await?;
+    let node = Claims::honest(4);
+    let (job, _) = challenged_job(s, &node, forged(4)).await?;
+    play(s, job, &node, &wrong_from(3), usize::MAX).await?;
+    reveal(s, job, &node).await?;
     let c = &s.chain;
     // a minute of slack: a real node's clock also moves on its own between blocks
     c.advance_time(3 * DAY - 60).await?;
@@ -345,7 +394,7 @@ pub(crate) async fn adjudicator_silent<E: Evm>(s: &mut Scenario<E>) -> Result<()
 /// the node is slashed.
 pub(crate) async fn terms_fault<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
-    let job = submitted_job(s, 1000, forged(1000)).await?;
+    let job = submitted_job(s, &Claims::wrong_from(1000, 1000)).await?;
     let c = &s.chain;
     s.reverts(
         "terms challenge with a low bond",
@@ -383,7 +432,7 @@ pub(crate) async fn terms_fault<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
 /// correct, the challenger loses its bond and the node is paid after a fresh window.
 pub(crate) async fn terms_challenge_of_a_good_result<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let r = s.r;
-    let job = submitted_job(s, 1000, honest(1000)).await?;
+    let job = submitted_job(s, &Claims::honest(1000)).await?;
     let ch = s.chain.challenge_terms(r.challenger, job, eth(2)).await;
     s.ok("TrainingMarket.challengeTerms", ch);
     referees_decide(s, job).await?;
@@ -407,6 +456,9 @@ pub struct DisputeGas {
     pub challenge: u64,
     /// Each bisection round: (node's move, challenger's move).
     pub rounds: Vec<(u64, u64)>,
+    /// The node's reveal of the disputed record with the proofs of its two commitments (0 in a
+    /// terms dispute).
+    pub reveal: u64,
     /// The referees' votes on the final step.
     pub votes: Vec<u64>,
     /// The resolution that slashes the node.
@@ -417,7 +469,7 @@ impl DisputeGas {
     /// Everything from the challenge to the slashing, the referees' votes included.
     pub fn total(&self) -> u64 {
         let rounds: u64 = self.rounds.iter().map(|(n, c)| n + c).sum();
-        self.challenge + rounds + self.votes.iter().sum::<u64>() + self.resolve
+        self.challenge + rounds + self.reveal + self.votes.iter().sum::<u64>() + self.resolve
     }
 }
 
@@ -429,8 +481,8 @@ pub(crate) async fn full_dispute<E: Evm>(
     cheat_at: u64,
 ) -> Result<DisputeGas> {
     let r = s.r;
-    let node = wrong_from(cheat_at);
-    let (job, challenge) = challenged_job(s, steps, node(steps), honest(steps)).await?;
+    let node = Claims::wrong_from(steps, cheat_at);
+    let (job, challenge) = challenged_job(s, &node, honest(steps)).await?;
     let moves = play(s, job, &node, &honest, usize::MAX).await?;
     let rounds = moves
         .chunks(2)
@@ -442,6 +494,7 @@ pub(crate) async fn full_dispute<E: Evm>(
         (cheat_at - 1, cheat_at),
         "bisection finds the forged step"
     );
+    let reveal = reveal(s, job, &node).await?;
     let votes = referees_decide(s, job).await?;
     let res = s.chain.resolve(r.challenger, job).await;
     let resolve = s.ok("TrainingMarket.resolve (node slashed)", res).gas_used;
@@ -451,6 +504,7 @@ pub(crate) async fn full_dispute<E: Evm>(
         steps,
         challenge,
         rounds,
+        reveal,
         votes,
         resolve,
     })
@@ -488,7 +542,7 @@ pub async fn measure_terms_dispute<E: Evm + 'static>(
     let mut ignored = Vec::new();
     let mut s = Scenario::new(evm, Roles::new(accounts), "terms dispute", &mut ignored).await?;
     let r = s.r;
-    let job = submitted_job(&mut s, steps, forged(steps)).await?;
+    let job = submitted_job(&mut s, &Claims::wrong_from(steps, steps)).await?;
     let ch = s.chain.challenge_terms(r.challenger, job, eth(2)).await;
     let challenge = s.ok("TrainingMarket.challengeTerms", ch).gas_used;
     let votes = referees_decide(&mut s, job).await?;
@@ -500,6 +554,7 @@ pub async fn measure_terms_dispute<E: Evm + 'static>(
         steps,
         challenge,
         rounds: Vec::new(),
+        reveal: 0,
         votes,
         resolve,
     })

@@ -3,20 +3,12 @@
 use alloy::primitives::{B256, U256};
 use alloy::sol_types::SolCall;
 
-use super::{eth, honest, terms, Scenario, DAY};
+use super::{eth, honest, terms, Claims, Scenario, DAY};
 use crate::bindings::{
     NodeRegistry, NodeRegistry::NodeRegistryErrors as R, TrainingMarket::TrainingMarketErrors as M,
 };
 use crate::error::Origin;
 use crate::{Chain, Evm, JobResult, JobStatus, JobTerms, Result, Revert, Tx};
-
-/// An honest result over `steps` steps.
-pub(crate) fn result(steps: u64) -> JobResult {
-    JobResult {
-        genesis: honest(0),
-        head: honest(steps),
-    }
-}
 
 pub(crate) async fn registry<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     let (c, n) = (&s.chain, s.r.node);
@@ -176,7 +168,7 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
     );
     s.reverts(
         "submit by another node",
-        c.submit_result(r.node2, job, &result(100)).await,
+        Claims::honest(100).submit(c, r.node2, job).await,
         |e| matches!(e, Revert::Market(M::NotJobNode(_))),
     );
     let f = c.fund_job(r.funder, job, eth(1)).await;
@@ -186,19 +178,46 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         s.chain.fund_job(r.funder, job, U256::from(1)).await,
         |e| matches!(e, Revert::Market(M::RewardAboveStake(x)) if x.stake == eth(2)),
     );
+    let good = Claims::honest(100);
+    let header = good.block(0);
     for (what, bad) in [
-        ("submit a result whose head is its genesis", honest(0)),
-        ("submit a result without a head", B256::ZERO),
+        (
+            "submit a result whose head is its genesis",
+            JobResult {
+                head: honest(0),
+                ..good.result()
+            },
+        ),
+        (
+            "submit a result without a head",
+            JobResult {
+                head: B256::ZERO,
+                ..good.result()
+            },
+        ),
+        (
+            "submit a result without a root",
+            JobResult {
+                root: B256::ZERO,
+                ..good.result()
+            },
+        ),
     ] {
-        let bad = JobResult {
-            head: bad,
-            ..result(100)
-        };
-        s.reverts(what, s.chain.submit_result(r.node, job, &bad).await, |e| {
+        let res = s.chain.submit_result(r.node, job, &header, &bad).await;
+        s.reverts(what, res, |e| {
             matches!(e, Revert::Market(M::InvalidResult(_)))
         });
     }
-    let sub = s.chain.submit_result(r.node, job, &result(100)).await;
+    let bad = good.result();
+    let other = s
+        .chain
+        .submit_result(r.node, job, b"another header", &bad)
+        .await;
+    assert!(
+        matches!(other, Err(crate::Error::InvalidInput(_))),
+        "a header that is not the genesis' is refused before it is sent"
+    );
+    let sub = good.submit(&s.chain, r.node, job).await;
     s.ok("TrainingMarket.submit", sub);
     let c = &s.chain;
     s.reverts(
@@ -228,7 +247,7 @@ pub(crate) async fn paid_job<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
         (j.status, j.reward, j.node),
         (JobStatus::Paid, eth(2), Some(r.node))
     );
-    assert_eq!(j.result, Some(result(100)));
+    assert_eq!(j.result, Some(Claims::honest(100).result()));
     assert_eq!(c.owed(r.node).await?, eth(2));
     assert_eq!(c.stake(r.node).await?.locked, U256::ZERO, "stake unlocked");
     let before = s.chain.balance(r.node2).await?;
@@ -268,7 +287,7 @@ pub(crate) async fn expired_and_cancelled<E: Evm>(s: &mut Scenario<E>) -> Result
     c.advance_time(DAY + 1).await?;
     s.reverts(
         "submit after the deadline",
-        c.submit_result(r.node, job, &result(10)).await,
+        Claims::honest(10).submit(c, r.node, job).await,
         |e| matches!(e, Revert::Market(M::SubmitDeadlinePassed(_))),
     );
     let ex = c.expire_job(r.funder, job).await;

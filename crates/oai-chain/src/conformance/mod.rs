@@ -8,6 +8,7 @@
 
 mod adversary;
 mod attacks;
+mod claims;
 mod dao;
 mod dispute;
 mod funders;
@@ -25,6 +26,7 @@ use crate::{
 };
 
 pub use adversary::{adversarial_game, GameOutcome, GamePlan};
+pub use claims::Claims;
 pub use dispute::{measure_dispute, measure_terms_dispute, DisputeGas};
 
 /// Accounts the suite needs; [`run`] gives each [`FUNDING`] wei.
@@ -98,12 +100,12 @@ pub(crate) fn terms(tag: &str) -> JobTerms {
 
 /// c_i of an honest run: what re-executing the log gives.
 pub fn honest(step: u64) -> B256 {
-    keccak256(format!("honest state after step {step}"))
+    claims::sha(&claims::honest_block(step))
 }
 
 /// c_i of a run that went wrong at some step.
 pub fn forged(step: u64) -> B256 {
-    keccak256(format!("forged state after step {step}"))
+    claims::sha(&claims::forged_block(step))
 }
 
 /// Wei as `U256`.

@@ -28,11 +28,14 @@ fn check_gain<E>(m: &Market<E>, before: U256, after: U256, want: U256, exact: bo
 }
 
 /// The stock challenger and referee play job `job` against a node whose every bisection move
-/// is `answer(mid)`, until the job is slashed or 120 rounds have passed; returns what they did.
+/// is `answer(mid)` and that reveals from the log it submitted (`submitted`) where it can (it
+/// stays silent where its proofs do not hold), until the job is slashed or 120 rounds have
+/// passed; returns what they did.
 async fn play_against<E: oai_chain::Evm + 'static, S: Store>(
     m: &Market<E>,
     store: &S,
     job: u64,
+    submitted: &VerifiedLog,
     answer: impl Fn(u64) -> B256,
 ) -> Vec<String> {
     let mut challenger = ChallengerAgent::new(m.chain.clone(), store.clone(), m.challenger);
@@ -46,6 +49,10 @@ async fn play_against<E: oai_chain::Evm + 'static, S: Store>(
                 let c = answer(d.mid());
                 m.chain.bisect(m.node, job, c).await.unwrap();
                 lines.push(format!("node: c_{} = {c}", d.mid()));
+            }
+            if d.turn == Turn::Reveal {
+                let r = oai_verify::game::node_move(&m.chain, m.node, job, submitted).await;
+                lines.push(format!("node: reveal: {:?}", r.map(|r| r.is_some())));
             }
         }
         if m.chain.job(job).await.unwrap().status == JobStatus::Slashed {
@@ -71,9 +78,13 @@ pub(super) async fn equivocating_node_is_slashed<E: oai_chain::Evm + 'static, S:
     spec.put(store).await.unwrap();
     let honest = load(store, &train(store, spec).await).await;
     let forged = forge(store, &train(store, spec).await, |r| r[13].loss += 1.0).await;
-    let job = submitted(m, &forged).await;
+    let job = submitted(m, store, &forged).await;
     let before = worth(m, m.challenger).await;
-    let lines = play_against(m, store, job, |mid| commitment_at(&honest, mid).unwrap()).await;
+    let node = load(store, &forged).await;
+    let lines = play_against(m, store, job, &node, |mid| {
+        commitment_at(&honest, mid).unwrap()
+    })
+    .await;
     assert_eq!(
         m.chain.job(job).await.unwrap().status,
         JobStatus::Slashed,
@@ -92,8 +103,10 @@ async fn a_node_that_answers_the_game_with_honest_commitments_is_slashed() {
 }
 
 /// A fault without a bad step: the node stops one step short and submits a log of correct
-/// steps. Every step it did replays: the fault is the log's length, which the challenger
-/// disputes on its face (no bisection) and the referee decides from the log alone.
+/// steps. Every step it did replays: the fault is the log's length. The challenger plays the
+/// game from the honest log (resumed from the node's header), agrees with every commitment
+/// of the node's, and the game ends on the last step, whose c_N the node's log does not have:
+/// it cannot reveal it, and loses by timeout.
 #[tokio::test]
 async fn a_node_that_stops_one_step_short_is_slashed() {
     let (store, spec, version) = job().await;
@@ -104,25 +117,29 @@ async fn a_node_that_stops_one_step_short_is_slashed() {
     let short = VerifiedLog::from_head(&store, &full.log.header, &short_head)
         .await
         .unwrap();
-    terms_fault_is_slashed(&m, &store, &short).await;
+    let said = ["not the honest log: challenged", "timed out the other side"];
+    fault_is_slashed(&m, &store, &short, &said).await;
 }
 
-/// The node submits `log`, whose fault is in its terms, and answers every move from it: the
-/// challenger disputes it on its face, the referee finds the terms fault, the node is slashed
-/// and the challenger gains the unburned half of its stake.
-async fn terms_fault_is_slashed(m: &Market<Revm>, store: &MemStore, log: &VerifiedLog) {
-    let job = submitted(m, &log.log).await;
+/// What the challenger and the referee say of a terms fault.
+const TERMS_SAID: [&str; 2] = [
+    "wrong on its face (terms): challenged",
+    "terms judged: NodeWrong(Terms",
+];
+
+/// The node submits `log`, which is not the job's, and answers every move from it: the node
+/// is slashed, the challenger gains the unburned half of its stake, and the challenger and
+/// the referee said each of `said`.
+async fn fault_is_slashed(m: &Market<Revm>, store: &MemStore, log: &VerifiedLog, said: &[&str]) {
+    let job = submitted(m, store, &log.log).await;
     let before = worth(m, m.challenger).await;
-    let lines = play_against(m, store, job, |mid| commitment_at(log, mid).unwrap()).await;
+    let lines = play_against(m, store, job, log, |mid| commitment_at(log, mid).unwrap()).await;
     assert_eq!(
         m.chain.job(job).await.unwrap().status,
         JobStatus::Slashed,
         "{lines:#?}"
     );
-    for said in [
-        "wrong on its face (terms): challenged",
-        "terms judged: NodeWrong(Terms",
-    ] {
+    for said in said {
         assert!(lines.iter().any(|l| l.contains(said)), "{lines:#?}");
     }
     let after = worth(m, m.challenger).await;
@@ -162,7 +179,7 @@ async fn a_log_of_another_compute_class_than_the_job_names_is_slashed() {
         .await
         .unwrap();
     let other = load(&store, &other).await;
-    terms_fault_is_slashed(&m, &store, &other).await;
+    fault_is_slashed(&m, &store, &other, &TERMS_SAID).await;
 }
 
 /// The requester withholds a chunk of its dataset (here: deleted from the store the node reads).
@@ -212,7 +229,7 @@ async fn a_referee_whose_own_ipfs_node_is_down_does_not_vote() {
     let (store, spec, version) = job().await;
     let m = market(&spec, &version).await;
     let honest = train(&store, &spec).await;
-    let job = submitted(&m, &honest).await;
+    let job = submitted(&m, &store, &honest).await;
     let liar = JobSpec {
         seed: 5,
         ..spec.clone()
@@ -287,4 +304,78 @@ async fn garbage_collection_keeps_a_live_jobs_log_until_it_settles() {
         !store.has(&sub.head).await.unwrap(),
         "collected once settled"
     );
+}
+
+/// A node that publishes nothing: it forges step 13, keeps every block of its log in a store
+/// of its own and submits. The stock challenger used to take a log it could not fetch for its
+/// own trouble and never challenge, and the node was paid. Now the challenger computes the
+/// honest log from the node's header (which the chain holds) and challenges; the node plays
+/// from its log and must post the record the game ends on, on chain, with its proofs; the
+/// referee judges it from the chain and the honest prefix, which the challenger serves.
+pub(super) async fn withholding_node_is_slashed<E: oai_chain::Evm + 'static, S: Store>(
+    m: &Market<E>,
+    network: &S,
+    spec: &JobSpec,
+    version: &oai_data::dataset::Version,
+    exact: bool,
+) {
+    use oai_verify::agents::{ChallengerAgent, NodeAgent, RefereeAgent};
+    spec.put(network).await.unwrap();
+    // the node's own store: the job's spec and dataset, and then its log, which it keeps
+    let private = MemStore::new();
+    let mut car = Vec::new();
+    oai_data::car::export(network, &version.cid(), &mut car)
+        .await
+        .unwrap();
+    oai_data::car::import(&private, &car[..]).await.unwrap();
+    spec.put(&private).await.unwrap();
+    let (job, _) = m
+        .chain
+        .post_job(m.requester, &m.terms, m.eth)
+        .await
+        .unwrap();
+    let before = worth(m, m.challenger).await;
+    let c = || m.chain.clone();
+    // a forgery of its own: the other tests' forged logs may already be on the network
+    let forging: oai_verify::agents::Forgery = Box::new(|r| r[13].loss += 2.5);
+    let mut node = NodeAgent::new(c(), private.clone(), m.node).forging(forging);
+    let mut challenger = ChallengerAgent::new(c(), network.clone(), m.challenger);
+    let mut referee = RefereeAgent::new(c(), network.clone(), m.referee);
+    let mut lines = Vec::new();
+    for _ in 0..60 {
+        lines.extend(node.tick().await.unwrap());
+        lines.extend(challenger.tick().await.unwrap());
+        lines.extend(referee.tick().await.unwrap());
+        if m.chain.job(job).await.unwrap().status == JobStatus::Slashed {
+            lines.extend(challenger.tick().await.unwrap()); // withdraws
+            break;
+        }
+        m.chain.advance_time(600).await.unwrap();
+    }
+    let head = m.chain.job(job).await.unwrap().result.unwrap().head;
+    assert!(
+        !network.has(&oai_verify::cid_of(&head)).await.unwrap(),
+        "the node's log never reached the network"
+    );
+    assert_eq!(
+        m.chain.job(job).await.unwrap().status,
+        JobStatus::Slashed,
+        "{lines:#?}"
+    );
+    for said in [
+        "not the honest log: challenged",
+        "revealed the disputed record",
+        "step 13 judged: NodeWrong",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(said)), "{said}: {lines:#?}");
+    }
+    let after = worth(m, m.challenger).await;
+    check_gain(m, before, after, m.eth / U256::from(2), exact);
+}
+
+#[tokio::test]
+async fn a_node_that_publishes_nothing_is_slashed() {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    withholding_node_is_slashed(&m, &store, &spec, &version, true).await;
 }
