@@ -71,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
             node + challenger
         );
     }
+    println!("  reveal (record and two proofs)  {:>9}", d.reveal);
     for v in &d.votes {
         println!("  referee vote                    {v:>9}");
     }
@@ -81,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         d.rounds.len()
     );
     println!(
-        "  total, challenge to slashing    {:>9}  (target < 2,000,000)",
+        "  total, challenge to slashing    {:>9}  (budget < 2,500,000)",
         d.total()
     );
     Ok(())

@@ -105,6 +105,15 @@ fn main() {
             d.rounds.len(),
             d.total()
         );
+        println!(
+            "    challenge {}, node moves {}, challenger moves {}, reveal {}, votes {:?}, resolve {}",
+            d.challenge,
+            d.rounds.iter().map(|(n, _)| n).sum::<u64>(),
+            d.rounds.iter().map(|(_, c)| c).sum::<u64>(),
+            d.reveal,
+            d.votes,
+            d.resolve
+        );
     }
     report::record(
         Row::new(

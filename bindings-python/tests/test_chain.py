@@ -47,6 +47,8 @@ def test_stakes_jobs_balances_and_events(chain, store):
     r = chain.submit_result(HONEST, job, log)
     j = chain.job(job)
     assert j.status == "submitted" and j.head == log.head and j.header == log.header
+    with pytest.raises(oai.InvalidInputError, match="waits for no reveal"):
+        chain.reveal(HONEST, job, log)
     assert chain.verify_result(store, job, samples=2).accepted
 
     chain.advance_time(86_401)

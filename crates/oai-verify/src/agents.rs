@@ -5,18 +5,21 @@
 //!
 //! - [`NodeAgent`]: claims open jobs it can do (the spec and every chunk of its dataset
 //!   fetched and checked, the job's step count the spec's, enough free stake), trains,
-//!   publishes the log (its blocks stay in the store) and submits the result; answers every
-//!   bisection move from its log; times out a silent challenger; finalizes after the window;
-//!   withdraws what it is owed.
+//!   publishes the log (its blocks stay in the store) and submits the result (the header posted
+//!   on chain); answers every bisection move from its log and, once the step is found, reveals
+//!   the disputed record with its proofs; times out a silent challenger; finalizes after the
+//!   window; withdraws what it is owed.
 //! - [`ChallengerAgent`]: audits every submitted result it has not judged yet (by default a
 //!   full replay, in parallel where cores allow); for a rejected one it computes the honest
 //!   log ([`game::honest_log`]: the node's records up to the first bad step, recomputed
 //!   after it), challenges with its head and, in the bisection, agrees with a commitment
-//!   exactly when it is the honest one, whatever the node posts; a result whose log does not
-//!   answer the job's terms it challenges on its face (no bisection); an accepted result is
-//!   never challenged. Times out a silent node, resolves and withdraws.
+//!   exactly when it is the honest one, whatever the node posts; a log nobody serves it
+//!   replaces by the honest log trained from the node's header (on chain); a result whose
+//!   header does not answer the job's terms it challenges on its face (no bisection); an
+//!   accepted result is never challenged. Times out a silent node, resolves and withdraws.
 //! - [`RefereeAgent`]: judges every case waiting for adjudication by re-executing its step
-//!   ([`game::referee_move`], with the data availability rule) and votes once.
+//!   ([`game::referee_move`], the header and the disputed record taken from the chain) and
+//!   votes once; on data it lacks it abstains and tries again every tick.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
