@@ -128,6 +128,7 @@ async fn main() -> Result<()> {
         adjudication_timeout: 3 * 86_400,
         referees: members.to_vec(),
         threshold: 2,
+        governance: None,
     };
     let (chain, _) = Contracts::deploy(Revm::new(), members[0], &config).await?;
     let dao_config = DaoConfig {

@@ -104,6 +104,7 @@ async fn main() -> Result<()> {
         adjudication_timeout: 86_400,
         referees: vec![referee],
         threshold: 1,
+        governance: None,
     };
     let (chain, _) = Contracts::deploy(evm.clone(), Address::repeat_byte(0xde), &config).await?;
     let spec = training_job(&store, &knowledge).await?;

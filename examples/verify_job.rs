@@ -129,6 +129,7 @@ async fn play<E: Evm + 'static>(
         adjudication_timeout: 86_400,
         referees: vec![referee],
         threshold: 1,
+        governance: None,
     };
     let (chain, _) = Contracts::deploy(evm.clone(), who[0], &config).await?;
     let terms = JobTerms {

@@ -90,6 +90,7 @@ impl Chain {
             move_timeout,
             adjudication_timeout,
             threshold: threshold.unwrap_or(referees.len() as u64 / 2 + 1),
+            governance: None,
             referees: referees.into_iter().map(|a| a.0).collect(),
         };
         let deployer = deployer.map_or(Address::repeat_byte(0xde), |a| a.0);
@@ -99,18 +100,21 @@ impl Chain {
         Ok(Chain { chain })
     }
 
-    /// The contracts' addresses: `{"registry", "adjudicator", "market"}`.
+    /// The contracts' addresses: `{"registry", "adjudicator", "market", "dao"}` (`dao`: the
+    /// training DAO, `None` for an embedded chain, whose rules never change).
     #[getter]
     fn deployment<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let Deployment {
             registry,
             adjudicator,
             market,
+            dao,
         } = self.chain.deployment();
         let d = PyDict::new(py);
         d.set_item("registry", address(&registry))?;
         d.set_item("adjudicator", address(&adjudicator))?;
         d.set_item("market", address(&market))?;
+        d.set_item("dao", dao.map(|a| address(&a)))?;
         Ok(d)
     }
 

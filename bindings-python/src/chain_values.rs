@@ -9,7 +9,9 @@ use alloy::dyn_abi::{DynSolValue, EventExt, JsonAbiExt};
 use alloy::json_abi::JsonAbi;
 use alloy::primitives::{IntoLogData, LogData};
 use alloy::sol_types::SolInterface;
-use oai::chain::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingMarket};
+use oai::chain::bindings::{
+    DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingDAO, TrainingMarket,
+};
 use oai::chain::{Address, Deployment, Event, Revert, B256, U256};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -145,13 +147,14 @@ fn value<'py>(py: Python<'py>, v: &DynSolValue) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
-/// The four contracts' ABIs, by contract name.
+/// The contracts' ABIs, by contract name.
 static ABIS: LazyLock<BTreeMap<&'static str, JsonAbi>> = LazyLock::new(|| {
     BTreeMap::from([
         ("NodeRegistry", NodeRegistry::abi::contract()),
         ("TrainingMarket", TrainingMarket::abi::contract()),
         ("RefereeAdjudicator", RefereeAdjudicator::abi::contract()),
         ("DatasetDAO", DatasetDAO::abi::contract()),
+        ("TrainingDAO", TrainingDAO::abi::contract()),
     ])
 });
 
@@ -179,7 +182,7 @@ fn args<'py>(
 pub struct ChainEvent {
     /// The block it was emitted in.
     block: u64,
-    /// `NodeRegistry`, `TrainingMarket`, `RefereeAdjudicator` or `DatasetDAO`.
+    /// `NodeRegistry`, `TrainingMarket`, `RefereeAdjudicator`, `DatasetDAO` or `TrainingDAO`.
     contract: String,
     /// The emitting contract's address.
     address: String,
@@ -206,6 +209,15 @@ impl ChainEvent {
                 e.to_log_data(),
             ),
             Event::Dao { dao, event } => ("DatasetDAO", *dao, event.to_log_data()),
+            Event::Governance(e) => match deployment.dao {
+                Some(dao) => ("TrainingDAO", dao, e.to_log_data()),
+                None => {
+                    return Err(errors::error(
+                        Kind::Oai,
+                        "a training DAO event from a deployment without one".to_string(),
+                    ))
+                }
+            },
             other => {
                 return Err(errors::error(
                     Kind::Oai,
@@ -279,6 +291,7 @@ pub fn revert_parts<'py>(
         Revert::Market(e) => ("TrainingMarket", e.abi_encode()),
         Revert::Referee(e) => ("RefereeAdjudicator", e.abi_encode()),
         Revert::Dao(e) => ("DatasetDAO", e.abi_encode()),
+        Revert::Governance(e) => ("TrainingDAO", e.abi_encode()),
         Revert::Message(m) => {
             let d = PyDict::new(py);
             d.set_item("message", m)?;

@@ -5,6 +5,9 @@ pragma solidity 0.8.30;
 /// @notice A node registers with at least `minStake`, may top up, and unbonds free stake with a
 /// delay. Only the market (set once) locks stake for a claimed job, unlocks it, or slashes it;
 /// slashed wei go to the market, which credits the winner. Payouts are pulled by the node.
+/// The governor (a `TrainingDAO`, set once; none: nothing changes) sets the stake floor and
+/// who may work: registration is open to all, or only to nodes it admitted; a node whose
+/// admission it withdraws claims no new job.
 contract NodeRegistry {
     struct Node {
         uint256 stake; // bonded wei, locked part included
@@ -22,6 +25,9 @@ contract NodeRegistry {
     error MarketAlreadySet(address market);
     error NotDeployer(address caller);
     error UnbondingNotReady(uint64 readyAt);
+    error NotGovernor(address caller);
+    error GovernorAlreadySet(address governor);
+    error NotAdmitted(address node);
     error NothingToWithdraw();
     error TransferFailed();
     error Reentrancy();
@@ -34,15 +40,26 @@ contract NodeRegistry {
     event Unlocked(address indexed node, uint256 amount);
     event Slashed(address indexed node, uint256 amount);
     event MarketSet(address market);
+    event GovernorSet(address governor);
+    event MinStakeSet(uint256 minStake);
+    event AdmissionSet(bool open);
+    event AdmittedSet(address indexed node, bool admitted);
 
-    uint256 public immutable minStake;
+    /// @notice The least stake a node registers with; also the floor of every job's required
+    /// stake (and so of every challenger's bond).
+    uint256 public minStake;
     uint64 public immutable unbondDelay;
     address private immutable deployer;
     address public market;
+    address public governor;
+    /// @notice Whether any node may register and claim (else only admitted ones).
+    bool public open = true;
+    mapping(address => bool) public admitted;
     mapping(address => Node) public nodes;
     uint256 private entered = 1;
 
     constructor(uint256 minStake_, uint64 unbondDelay_) {
+        if (minStake_ == 0) revert StakeTooLow(0, 1);
         minStake = minStake_;
         unbondDelay = unbondDelay_;
         deployer = msg.sender;
@@ -68,10 +85,48 @@ contract NodeRegistry {
         emit MarketSet(market_);
     }
 
+    modifier onlyGovernor() {
+        if (msg.sender != governor || governor == address(0)) revert NotGovernor(msg.sender);
+        _;
+    }
+
+    /// @notice Hand the registry's rules to `governor_`, once, by the deployer.
+    function setGovernor(address governor_) external {
+        if (governor != address(0)) revert GovernorAlreadySet(governor);
+        if (msg.sender != deployer) revert NotDeployer(msg.sender);
+        governor = governor_;
+        emit GovernorSet(governor_);
+    }
+
+    /// @notice The governor sets the stake floor (> 0); registered stakes are not touched.
+    function setMinStake(uint256 minStake_) external onlyGovernor {
+        if (minStake_ == 0) revert StakeTooLow(0, 1);
+        minStake = minStake_;
+        emit MinStakeSet(minStake_);
+    }
+
+    /// @notice The governor opens registration to all, or closes it to admitted nodes only.
+    function setOpen(bool open_) external onlyGovernor {
+        open = open_;
+        emit AdmissionSet(open_);
+    }
+
+    /// @notice The governor admits `node` (or withdraws its admission).
+    function setAdmitted(address node, bool admitted_) external onlyGovernor {
+        admitted[node] = admitted_;
+        emit AdmittedSet(node, admitted_);
+    }
+
+    /// @notice Whether `node` may register and claim jobs now.
+    function mayWork(address node) public view returns (bool) {
+        return open || admitted[node];
+    }
+
     /// @notice Register the caller with `msg.value` as stake (at least `minStake`).
     function register() external payable {
         Node storage n = nodes[msg.sender];
         if (n.registered) revert AlreadyRegistered(msg.sender);
+        if (!mayWork(msg.sender)) revert NotAdmitted(msg.sender);
         if (msg.value < minStake) revert StakeTooLow(msg.value, minStake);
         n.registered = true;
         n.stake = msg.value;
@@ -131,6 +186,7 @@ contract NodeRegistry {
     function lock(address node, uint256 amount) external onlyMarket {
         Node storage n = nodes[node];
         if (!n.registered) revert NotRegistered(node);
+        if (!mayWork(node)) revert NotAdmitted(node);
         uint256 free = n.stake - n.locked;
         if (amount > free) revert InsufficientFreeStake(free, amount);
         n.locked += amount;

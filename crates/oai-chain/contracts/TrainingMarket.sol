@@ -16,7 +16,7 @@ import {IStepAdjudicator} from "./IStepAdjudicator.sol";
 /// and proves both commitments the verdict rests on (c_lo and c_(lo+1)) against `root`, so
 /// the step judged is one of the submitted log and a referee never needs a block that only
 /// the node holds. The loser's deposit (the node's stake or the
-/// challenger's bond) is split: `SLASH_BURN_BPS` of it is burned, the winner takes the rest, so
+/// challenger's bond) is split: `burnBps` of it is burned, the winner takes the rest, so
 /// losing on purpose to one's own other account always costs. All payouts are credited and pulled with `withdraw`
 /// (checks-effects-interactions, reentrancy guard).
 contract TrainingMarket {
@@ -103,6 +103,11 @@ contract TrainingMarket {
     error NothingToRefund(uint256 jobId);
     error NothingToWithdraw();
     error UnexpectedTransfer(address from);
+    error ChallengeWindowOutOfBounds(uint32 window, uint32 min, uint32 max);
+    error BadParameters();
+    error NotGovernor(address caller);
+    error GovernorAlreadySet(address governor);
+    error NotDeployer(address caller);
     error TransferFailed();
     error Reentrancy();
 
@@ -130,17 +135,34 @@ contract TrainingMarket {
     event Refunded(uint256 indexed jobId, address indexed funder, uint256 amount);
     event Withdrawn(address indexed account, address to, uint256 amount);
     event Burned(uint256 indexed jobId, uint256 amount);
+    event ParametersSet(uint16 burnBps, uint64 moveTimeout, uint64 adjudicationTimeout, uint32 minChallengeWindow, uint32 maxChallengeWindow);
+    event GovernorSet(address governor);
 
-    /// @notice Share of a lost dispute's forfeited deposit (the node's stake or the challenger's
-    /// bond) that is burned, in basis points; the rest pays the winner.
-    uint16 public constant SLASH_BURN_BPS = 5000;
+    /// @notice The rules the governor may change (one storage slot).
+    struct Parameters {
+        /// Share of a lost dispute's forfeited deposit (the node's stake or the challenger's
+        /// bond) that is burned, in basis points (1..9999); the rest pays the winner.
+        uint16 burnBps;
+        /// Seconds each side has for a move (60 s .. 30 days).
+        uint64 moveTimeout;
+        /// Seconds the adjudicator has before an undecided case is voided (60 s .. 90 days).
+        uint64 adjudicationTimeout;
+        /// Bounds of a job's challenge window, in seconds (1 <= min <= max).
+        uint32 minChallengeWindow;
+        uint32 maxChallengeWindow;
+    }
+
+    /// @notice The burn a deployment starts with: half the forfeited deposit.
+    uint16 public constant DEFAULT_BURN_BPS = 5000;
     /// @notice The step of a terms case (`challengeTerms`): the whole result, not one step.
     uint64 public constant TERMS = type(uint64).max;
 
     NodeRegistry public immutable registry;
     IStepAdjudicator public immutable adjudicator;
-    uint64 public immutable moveTimeout;
-    uint64 public immutable adjudicationTimeout;
+    Parameters public parameters;
+    /// @notice Who may change `parameters` (a `TrainingDAO`, set once; none: they never change).
+    address public governor;
+    address private immutable deployer;
 
     uint256 public jobCount;
     mapping(uint256 => Job) private jobs;
@@ -155,8 +177,33 @@ contract TrainingMarket {
     constructor(NodeRegistry registry_, IStepAdjudicator adjudicator_, uint64 moveTimeout_, uint64 adjudicationTimeout_) {
         registry = registry_;
         adjudicator = adjudicator_;
-        moveTimeout = moveTimeout_;
-        adjudicationTimeout = adjudicationTimeout_;
+        deployer = msg.sender;
+        _setParameters(Parameters(DEFAULT_BURN_BPS, moveTimeout_, adjudicationTimeout_, 1, type(uint32).max));
+    }
+
+    /// @notice Hand the market's parameters to `governor_`, once, by the deployer.
+    function setGovernor(address governor_) external {
+        if (governor != address(0)) revert GovernorAlreadySet(governor);
+        if (msg.sender != deployer) revert NotDeployer(msg.sender);
+        governor = governor_;
+        emit GovernorSet(governor_);
+    }
+
+    /// @notice The governor changes the market's rules, within fixed bounds (`BadParameters`
+    /// otherwise); they apply from the next move, post or settlement on.
+    function setParameters(Parameters calldata p) external {
+        if (msg.sender != governor || governor == address(0)) revert NotGovernor(msg.sender);
+        _setParameters(p);
+    }
+
+    function _setParameters(Parameters memory p) private {
+        if (
+            p.burnBps == 0 || p.burnBps >= 10000 || p.moveTimeout < 60 || p.moveTimeout > 30 days
+                || p.adjudicationTimeout < 60 || p.adjudicationTimeout > 90 days || p.minChallengeWindow == 0
+                || p.minChallengeWindow > p.maxChallengeWindow
+        ) revert BadParameters();
+        parameters = p;
+        emit ParametersSet(p.burnBps, p.moveTimeout, p.adjudicationTimeout, p.minChallengeWindow, p.maxChallengeWindow);
     }
 
     modifier nonReentrant() {
@@ -210,6 +257,10 @@ contract TrainingMarket {
         }
         uint256 floor = registry.minStake();
         if (requiredStake < floor) revert StakeBelowFloor(requiredStake, floor);
+        Parameters storage p = parameters;
+        if (challengeWindow < p.minChallengeWindow || challengeWindow > p.maxChallengeWindow) {
+            revert ChallengeWindowOutOfBounds(challengeWindow, p.minChallengeWindow, p.maxChallengeWindow);
+        }
         if (msg.value > requiredStake) revert RewardAboveStake(msg.value, requiredStake);
         jobId = ++jobCount;
         Job storage j = jobs[jobId];
@@ -370,7 +421,7 @@ contract TrainingMarket {
         d.lo = TERMS;
         d.hi = TERMS;
         d.turn = Turn.Adjudication;
-        d.deadline = uint64(block.timestamp) + adjudicationTimeout;
+        d.deadline = uint64(block.timestamp) + parameters.adjudicationTimeout;
         emit Challenged(jobId, msg.sender, bytes32(0), uint128(msg.value));
         emit TermsDisputed(jobId, caseOf(jobId, TERMS, j.genesis, j.head), j.genesis, j.head);
     }
@@ -410,7 +461,7 @@ contract TrainingMarket {
         if (turn == Turn.Node) {
             d.nodeMid = commitment;
             d.turn = Turn.Challenger;
-            d.deadline = uint64(block.timestamp) + moveTimeout;
+            d.deadline = uint64(block.timestamp) + parameters.moveTimeout;
             return;
         }
         bytes32 nodeMid = d.nodeMid;
@@ -438,10 +489,10 @@ contract TrainingMarket {
         if (hi - lo == 1) {
             // the step is found: the node posts the record behind its c_hi, then the referees
             d.turn = Turn.Reveal;
-            d.deadline = uint64(block.timestamp) + moveTimeout;
+            d.deadline = uint64(block.timestamp) + parameters.moveTimeout;
         } else {
             d.turn = Turn.Node;
-            d.deadline = uint64(block.timestamp) + moveTimeout;
+            d.deadline = uint64(block.timestamp) + parameters.moveTimeout;
         }
         emit Bisected(jobId, lo, hi, d.turn);
     }
@@ -467,7 +518,7 @@ contract TrainingMarket {
         uint64 lo = d.lo;
         bytes32 agreed = d.agreed;
         d.turn = Turn.Adjudication;
-        d.deadline = uint64(block.timestamp) + adjudicationTimeout;
+        d.deadline = uint64(block.timestamp) + parameters.adjudicationTimeout;
         emit Revealed(jobId, lo, nodeHi, record);
         emit StepDisputed(jobId, caseOf(jobId, lo, agreed, nodeHi), lo, agreed, nodeHi);
     }
@@ -569,7 +620,7 @@ contract TrainingMarket {
         uint256 stake = j.requiredStake;
         delete disputes[jobId];
         // the loser forfeits its deposit: part is burned, the winner takes the rest
-        uint256 burn = (nodeWon ? bond : stake) * SLASH_BURN_BPS / 10000;
+        uint256 burn = (nodeWon ? bond : stake) * parameters.burnBps / 10000;
         burned += burn;
         if (nodeWon) {
             // the submission stands and may be challenged again

@@ -23,3 +23,8 @@ alloy::sol!(
     DatasetDAO,
     "artifacts/DatasetDAO.json"
 );
+alloy::sol!(
+    #[sol(all_derives, abi)]
+    TrainingDAO,
+    "artifacts/TrainingDAO.json"
+);

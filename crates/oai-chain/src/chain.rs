@@ -3,7 +3,8 @@
 use alloy::primitives::{Address, B256, U256};
 use async_trait::async_trait;
 
-use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingMarket};
+use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingDAO, TrainingMarket};
+use crate::governance::{Change, Governance, GovernanceConfig, Proposal};
 use crate::Result;
 
 /// A job's id in the market (ids start at 1).
@@ -172,6 +173,8 @@ pub struct ChainConfig {
     /// Votes needed for a verdict (m): a strict majority of the referees (`2m > n`), so two
     /// disjoint groups can never decide a case both ways.
     pub threshold: u64,
+    /// A `TrainingDAO` to govern the deployment (`None`: its rules never change).
+    pub governance: Option<GovernanceConfig>,
 }
 
 /// Addresses of a deployment.
@@ -183,6 +186,8 @@ pub struct Deployment {
     pub adjudicator: Address,
     /// `TrainingMarket`.
     pub market: Address,
+    /// `TrainingDAO`, the governor of the three, if the deployment has one.
+    pub dao: Option<Address>,
 }
 
 /// A new dataset DAO.
@@ -221,6 +226,8 @@ pub enum Event {
     Market(TrainingMarket::TrainingMarketEvents),
     /// From the referee adjudicator.
     Referee(RefereeAdjudicator::RefereeAdjudicatorEvents),
+    /// From the training DAO.
+    Governance(TrainingDAO::TrainingDAOEvents),
     /// From a dataset DAO.
     Dao {
         /// Which DAO.
@@ -384,6 +391,21 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     async fn execute(&self, caller: Address, dao: Address, proposal: u64) -> Result<Receipt>;
     /// A DAO's current version.
     async fn dao(&self, dao: Address) -> Result<DaoState>;
+
+    // ---- the training DAO ----
+    /// `member` proposes `change` to the deployment's training DAO; returns its id.
+    /// [`crate::Error::InvalidInput`] when the deployment has none.
+    async fn propose_change(&self, member: Address, change: &Change) -> Result<(u64, Receipt)>;
+    /// `member` votes on a proposed change.
+    async fn vote_change(&self, member: Address, id: u64, support: bool) -> Result<Receipt>;
+    /// Execute a passed change (anyone, once its timelock is over).
+    async fn execute_change(&self, caller: Address, id: u64) -> Result<Receipt>;
+    /// A proposed change and its vote.
+    async fn proposal(&self, id: u64) -> Result<Proposal>;
+    /// The rules in force: the referee set, the market's parameters, the stake floor, admission.
+    async fn governance(&self) -> Result<Governance>;
+    /// Whether `node` may register and claim jobs now (registration open, or it is admitted).
+    async fn may_work(&self, node: Address) -> Result<bool>;
 
     // ---- events, balances and time ----
     /// Events of the deployment's contracts and of every dataset DAO (any other log that

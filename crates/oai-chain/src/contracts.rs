@@ -4,13 +4,14 @@ use alloy::primitives::{Address, Bytes, Log, B256, U256};
 use alloy::sol_types::{SolCall, SolConstructor, SolEventInterface};
 use async_trait::async_trait;
 
-use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingMarket};
+use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingDAO, TrainingMarket};
 use crate::chain::{
     Chain, ChainConfig, DaoConfig, DaoState, Deployment, Dispute, Event, Job, JobId, JobResult,
     JobStatus, JobTerms, NodeStake, Receipt, Turn,
 };
 use crate::error::{Origin, Revert};
 use crate::evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
+use crate::governance::{Change, Governance, MarketParameters, Proposal};
 use crate::{Error, Result};
 
 /// The oai contracts on an EVM backend: the one implementation of [`Chain`], so every
@@ -31,7 +32,8 @@ impl<E: Evm> Contracts<E> {
         Contracts { evm, deployment }
     }
 
-    /// Deploy registry, referee adjudicator and market from `deployer` and wire them up.
+    /// Deploy registry, referee adjudicator and market from `deployer` and wire them up; with
+    /// [`ChainConfig::governance`], then a `TrainingDAO` made the governor of all three.
     pub async fn deploy(
         evm: E,
         deployer: Address,
@@ -60,7 +62,7 @@ impl<E: Evm> Contracts<E> {
         .await?;
         gas.push(("deploy NodeRegistry", r.gas_used));
         let referee_args = RefereeAdjudicator::constructorCall {
-            referees: config.referees.clone(),
+            referees_: config.referees.clone(),
             threshold_: U256::from(config.threshold),
         };
         let (adjudicator, r) = create(
@@ -87,12 +89,13 @@ impl<E: Evm> Contracts<E> {
         )
         .await?;
         gas.push(("deploy TrainingMarket", r.gas_used));
-        let this = Contracts::attach(
+        let mut this = Contracts::attach(
             evm,
             Deployment {
                 registry,
                 adjudicator,
                 market,
+                dao: None,
             },
         );
         let r = this
@@ -105,6 +108,42 @@ impl<E: Evm> Contracts<E> {
             )
             .await?;
         gas.push(("NodeRegistry.setMarket", r.gas_used));
+        if let Some(g) = &config.governance {
+            let args = TrainingDAO::constructorCall {
+                members: g.members.iter().map(|(a, _)| *a).collect(),
+                weights: g.members.iter().map(|(_, w)| *w).collect(),
+                quorumBps_: g.quorum_bps,
+                delay_: g.delay,
+                registry_: registry,
+                market_: market,
+                adjudicator_: adjudicator,
+            };
+            let (dao, r) = create(
+                &this.evm,
+                deployer,
+                "TrainingDAO",
+                &TrainingDAO::BYTECODE,
+                args,
+            )
+            .await?;
+            gas.push(("deploy TrainingDAO", r.gas_used));
+            let to = NodeRegistry::setGovernorCall { governor_: dao };
+            let r = this
+                .send(deployer, registry, Origin::Registry, to, U256::ZERO)
+                .await?;
+            gas.push(("NodeRegistry.setGovernor", r.gas_used));
+            let to = TrainingMarket::setGovernorCall { governor_: dao };
+            let r = this
+                .send(deployer, market, Origin::Market, to, U256::ZERO)
+                .await?;
+            gas.push(("TrainingMarket.setGovernor", r.gas_used));
+            let to = RefereeAdjudicator::setGovernorCall { governor_: dao };
+            let r = this
+                .send(deployer, adjudicator, Origin::Referee, to, U256::ZERO)
+                .await?;
+            gas.push(("RefereeAdjudicator.setGovernor", r.gas_used));
+            this.deployment.dao = Some(dao);
+        }
         Ok((this, gas))
     }
 
@@ -176,6 +215,10 @@ impl<E: Evm> Contracts<E> {
             RefereeAdjudicator::RefereeAdjudicatorEvents::decode_log(log)
                 .ok()
                 .map(|l| Event::Referee(l.data))
+        } else if Some(log.address) == d.dao {
+            TrainingDAO::TrainingDAOEvents::decode_log(log)
+                .ok()
+                .map(|l| Event::Governance(l.data))
         } else {
             DatasetDAO::DatasetDAOEvents::decode_log(log)
                 .ok()
@@ -210,6 +253,19 @@ impl<E: Evm> Contracts<E> {
             value,
         )
         .await
+    }
+
+    /// The deployment's training DAO, or [`Error::InvalidInput`] without one.
+    fn training_dao(&self) -> Result<Address> {
+        self.deployment
+            .dao
+            .ok_or_else(|| Error::InvalidInput("this deployment has no training DAO".into()))
+    }
+
+    async fn governance_tx<C: SolCall + Send>(&self, from: Address, call: C) -> Result<Receipt> {
+        let dao = self.training_dao()?;
+        self.send(from, dao, Origin::Governance, call, U256::ZERO)
+            .await
     }
 
     async fn dao_tx<C: SolCall + Send>(
@@ -825,12 +881,136 @@ impl<E: Evm> Chain for Contracts<E> {
         })
     }
 
+    async fn propose_change(&self, member: Address, change: &Change) -> Result<(u64, Receipt)> {
+        let (kind, args) = change.encode();
+        let call = TrainingDAO::proposeCall {
+            kind,
+            args: args.into(),
+        };
+        let r = self.governance_tx(member, call).await?;
+        let id = r
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Governance(TrainingDAO::TrainingDAOEvents::ChangeProposed(p)) => {
+                    u64::try_from(p.id).ok()
+                }
+                _ => None,
+            })
+            .ok_or_else(|| Error::Decode {
+                call: "propose".into(),
+                reason: "no ChangeProposed event".into(),
+            })?;
+        Ok((id, r))
+    }
+
+    async fn vote_change(&self, member: Address, id: u64, support: bool) -> Result<Receipt> {
+        let call = TrainingDAO::voteCall {
+            id: U256::from(id),
+            support,
+        };
+        self.governance_tx(member, call).await
+    }
+
+    async fn execute_change(&self, caller: Address, id: u64) -> Result<Receipt> {
+        let call = TrainingDAO::executeCall { id: U256::from(id) };
+        self.governance_tx(caller, call).await
+    }
+
+    async fn proposal(&self, id: u64) -> Result<Proposal> {
+        let dao = self.training_dao()?;
+        let id256 = U256::from(id);
+        let c = self
+            .view(
+                dao,
+                Origin::Governance,
+                TrainingDAO::changeCall { id: id256 },
+            )
+            .await?;
+        let t = self
+            .view(dao, Origin::Governance, TrainingDAO::talliesCall(id256))
+            .await?;
+        let delay = self
+            .view(dao, Origin::Governance, TrainingDAO::delayCall {})
+            .await?;
+        let change = Change::decode(&c).ok_or_else(|| Error::Decode {
+            call: "change".into(),
+            reason: format!("proposal {id} holds kind {} that does not decode", c.kind),
+        })?;
+        Ok(Proposal {
+            change,
+            proposer: t.proposer,
+            yes: t.yesWeight,
+            no: t.noWeight,
+            ready_at: (t.quorumAt != 0).then(|| t.quorumAt + delay),
+            executed: t.executed,
+        })
+    }
+
+    async fn governance(&self) -> Result<Governance> {
+        let d = self.deployment;
+        let referees = self
+            .view(
+                d.adjudicator,
+                Origin::Referee,
+                RefereeAdjudicator::refereesCall {},
+            )
+            .await?;
+        let threshold = self
+            .view(
+                d.adjudicator,
+                Origin::Referee,
+                RefereeAdjudicator::thresholdCall {},
+            )
+            .await?;
+        let epoch = self
+            .view(
+                d.adjudicator,
+                Origin::Referee,
+                RefereeAdjudicator::epochCall {},
+            )
+            .await?;
+        let p = self
+            .view(d.market, Origin::Market, TrainingMarket::parametersCall {})
+            .await?;
+        let min_stake = self
+            .view(d.registry, Origin::Registry, NodeRegistry::minStakeCall {})
+            .await?;
+        let open = self
+            .view(d.registry, Origin::Registry, NodeRegistry::openCall {})
+            .await?;
+        Ok(Governance {
+            dao: d.dao,
+            referees,
+            threshold: u64::from(threshold),
+            epoch,
+            parameters: MarketParameters {
+                burn_bps: p.burnBps,
+                move_timeout: p.moveTimeout,
+                adjudication_timeout: p.adjudicationTimeout,
+                min_challenge_window: p.minChallengeWindow,
+                max_challenge_window: p.maxChallengeWindow,
+            },
+            min_stake,
+            open,
+        })
+    }
+
+    async fn may_work(&self, node: Address) -> Result<bool> {
+        let call = NodeRegistry::mayWorkCall { node };
+        self.view(self.deployment.registry, Origin::Registry, call)
+            .await
+    }
+
     async fn events(&self, from_block: u64) -> Result<Vec<(u64, Event)>> {
         let d = &self.deployment;
         let filter = LogFilter {
             from_block,
             to_block: self.evm.block_number().await?,
-            addresses: vec![d.registry, d.market, d.adjudicator],
+            addresses: [d.registry, d.market, d.adjudicator]
+                .into_iter()
+                .chain(d.dao)
+                .collect(),
             topics: DatasetDAO::DatasetDAOEvents::SELECTORS
                 .iter()
                 .map(|t| B256::from(*t))

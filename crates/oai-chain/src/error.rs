@@ -5,7 +5,7 @@ use alloy::sol_types::{Panic, Revert as RevertReason, SolError, SolInterface};
 
 use oai_core::ErrorKind;
 
-use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingMarket};
+use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingDAO, TrainingMarket};
 
 /// Errors of oai-chain.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,8 @@ pub enum Revert {
     Referee(RefereeAdjudicator::RefereeAdjudicatorErrors),
     /// A `DatasetDAO` custom error.
     Dao(DatasetDAO::DatasetDAOErrors),
+    /// A `TrainingDAO` custom error.
+    Governance(TrainingDAO::TrainingDAOErrors),
     /// `revert("...")` / `require(.., "...")`.
     Message(String),
     /// A Solidity panic (arithmetic overflow 0x11, division by zero 0x12, ...).
@@ -78,6 +80,7 @@ pub(crate) enum Origin {
     Market,
     Referee,
     Dao,
+    Governance,
     Other,
 }
 
@@ -89,6 +92,7 @@ impl Revert {
             Origin::Market,
             Origin::Referee,
             Origin::Dao,
+            Origin::Governance,
         ];
         let first = order.iter().filter(|o| **o == origin);
         for o in first.chain(order.iter().filter(|o| **o != origin)) {
@@ -102,6 +106,9 @@ impl Revert {
                 Origin::Referee => RefereeAdjudicator::RefereeAdjudicatorErrors::abi_decode(data)
                     .map(Revert::Referee),
                 Origin::Dao => DatasetDAO::DatasetDAOErrors::abi_decode(data).map(Revert::Dao),
+                Origin::Governance => {
+                    TrainingDAO::TrainingDAOErrors::abi_decode(data).map(Revert::Governance)
+                }
                 Origin::Other => continue,
             };
             if let Ok(revert) = decoded {
@@ -125,6 +132,7 @@ impl std::fmt::Display for Revert {
             Revert::Market(e) => write!(f, "TrainingMarket.{e:?}"),
             Revert::Referee(e) => write!(f, "RefereeAdjudicator.{e:?}"),
             Revert::Dao(e) => write!(f, "DatasetDAO.{e:?}"),
+            Revert::Governance(e) => write!(f, "TrainingDAO.{e:?}"),
             Revert::Message(m) => write!(f, "Error({m:?})"),
             Revert::Panic(code) => write!(f, "Panic({code:#x})"),
             Revert::Raw(b) if b.is_empty() => write!(f, "revert without data"),

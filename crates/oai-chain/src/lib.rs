@@ -3,7 +3,8 @@
 //! The Solidity contracts live in `contracts/` and are committed compiled (`artifacts/`,
 //! solc 0.8.30, checked in CI): `NodeRegistry` (stakes), `TrainingMarket` (crowdfunded jobs,
 //! optimistic results, bisection disputes with timeouts), `IStepAdjudicator` with the m-of-n
-//! `RefereeAdjudicator`, and `DatasetDAO` (versions by vote, forks). [`Chain`] is the narrow
+//! `RefereeAdjudicator`, `DatasetDAO` (versions by vote, forks) and `TrainingDAO` (the
+//! referee set, the market's parameters, the stake floor and node admission, by vote). [`Chain`] is the narrow
 //! domain trait oai uses; [`Contracts`] implements it over any [`Evm`]: the embedded [`Revm`]
 //! (default, in-process, time travel) or, with feature `alloy`, [`rpc::RpcEvm`] against a real
 //! node such as anvil. Both run one conformance suite ([`conformance`]) with equal gas.
@@ -26,6 +27,7 @@
 //!     adjudication_timeout: 3 * 86_400,
 //!     referees: vec![Address::repeat_byte(9)],
 //!     threshold: 1,
+//!     governance: None,
 //! };
 //! let (chain, _gas) = Contracts::deploy(evm, deployer, &config).await?;
 //! let terms = JobTerms {
@@ -55,6 +57,7 @@ mod contracts;
 mod embedded;
 mod error;
 mod evm;
+mod governance;
 #[cfg(feature = "alloy")]
 pub mod rpc;
 
@@ -67,3 +70,4 @@ pub use contracts::{Contracts, DeployGas};
 pub use embedded::{Revm, CHAIN_ID, GENESIS_TIME, HARDFORK};
 pub use error::{Error, Result, Revert};
 pub use evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
+pub use governance::{Change, Governance, GovernanceConfig, MarketParameters, Proposal};

@@ -11,7 +11,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oai::chain::rpc::{dev_signers, RpcEvm, RECEIPT_TIMEOUT};
 use oai::chain::{
-    Address, Chain, ChainConfig, Contracts, Deployment, Evm, Job, JobId, JobTerms, U256,
+    Address, Chain, ChainConfig, Contracts, Deployment, Evm, GovernanceConfig, Job, JobId,
+    JobTerms, U256,
 };
 use oai::train::{JobSpec, VerifiedLog};
 use oai::verify::agents::job_ids;
@@ -75,6 +76,9 @@ pub struct DeploymentFile {
     pub adjudicator: Address,
     /// `TrainingMarket`.
     pub market: Address,
+    /// `TrainingDAO`, the governor of the three (absent in deployments made before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dao: Option<Address>,
     /// The block of the deployment (agents read events from there).
     pub block: u64,
 }
@@ -97,6 +101,7 @@ impl DeploymentFile {
             registry: self.registry,
             adjudicator: self.adjudicator,
             market: self.market,
+            dao: self.dao,
         }
     }
 }
@@ -143,7 +148,7 @@ impl ChainOpt {
         })
     }
 
-    fn print(&self, value: serde_json::Value, text: impl FnOnce() -> String) {
+    pub(crate) fn print(&self, value: serde_json::Value, text: impl FnOnce() -> String) {
         if self.json {
             println!("{value}");
         } else {
@@ -176,6 +181,16 @@ pub enum ChainCommand {
         /// Seconds between asking to unbond stake and withdrawing it.
         #[arg(long, default_value_t = 7 * 86_400)]
         unbond_delay: u64,
+        /// A member of the training DAO that governs the deployment, `ADDRESS` or
+        /// `ADDRESS=WEIGHT` (weight 1 by default; repeat for several; none: the deployer alone).
+        #[arg(long = "member")]
+        members: Vec<String>,
+        /// Yes-weight a DAO change needs, in basis points of the members' total weight.
+        #[arg(long, default_value_t = 5_000)]
+        quorum_bps: u16,
+        /// Seconds between a DAO change reaching its quorum and its execution.
+        #[arg(long, default_value_t = 2 * 86_400)]
+        timelock: u64,
         #[command(flatten)]
         chain: ChainOpt,
     },
@@ -316,6 +331,20 @@ pub enum JobCommand {
 }
 
 /// Wei from a decimal ETH amount such as `1`, `0.25` (at most 18 decimals).
+/// A DAO member as `ADDRESS` (weight 1) or `ADDRESS=WEIGHT`.
+fn parse_member(s: &str) -> Result<(Address, U256)> {
+    let (addr, weight) = s.split_once('=').unwrap_or((s, "1"));
+    let addr: Address = addr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("member {s:?}: {addr:?} is not an address: {e}"))?;
+    let weight: u64 = weight
+        .parse()
+        .ok()
+        .filter(|w| *w > 0)
+        .with_context(|| format!("member {s:?}: the weight must be a whole number above 0"))?;
+    Ok((addr, U256::from(weight)))
+}
+
 pub fn parse_eth(s: &str) -> Result<U256> {
     let bad = || format!("{s:?} is not an ETH amount (e.g. 1 or 0.25)");
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -371,10 +400,20 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
             move_timeout,
             adjudication_timeout,
             unbond_delay,
+            members,
+            quorum_bps,
+            timelock,
             chain,
         } => {
             let signer = load_key(chain.key_file.as_deref())?;
             let me = signer.address();
+            let mut members = members
+                .iter()
+                .map(|m| parse_member(m))
+                .collect::<Result<Vec<_>>>()?;
+            if members.is_empty() {
+                members.push((me, U256::from(1)));
+            }
             let evm = chain.evm(signer).await?;
             let block = evm.block_number().await?;
             let config = ChainConfig {
@@ -384,6 +423,11 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
                 adjudication_timeout,
                 threshold: threshold.unwrap_or(referees.len() as u64 / 2 + 1),
                 referees,
+                governance: Some(GovernanceConfig {
+                    members,
+                    quorum_bps,
+                    delay: timelock,
+                }),
             };
             let (contracts, gas) = Contracts::deploy(evm, me, &config).await?;
             let d = contracts.deployment();
@@ -391,16 +435,18 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
                 registry: d.registry,
                 adjudicator: d.adjudicator,
                 market: d.market,
+                dao: d.dao,
                 block,
             };
             std::fs::write(&chain.deployment, serde_json::to_string_pretty(&file)?)
                 .with_context(|| format!("writing {}", chain.deployment.display()))?;
             chain.print(json!({"deployment": file, "gas": gas.iter().map(|(_, g)| g).sum::<u64>()}), || {
                 format!(
-                    "registry     {}\nadjudicator  {}\nmarket       {}\nblock        {block}\ngas          {}\nwritten to   {}",
+                    "registry     {}\nadjudicator  {}\nmarket       {}\ntraining DAO {}\nblock        {block}\ngas          {}\nwritten to   {}",
                     d.registry,
                     d.adjudicator,
                     d.market,
+                    d.dao.map_or("none".to_string(), |a| a.to_string()),
                     gas.iter().map(|(_, g)| g).sum::<u64>(),
                     chain.deployment.display()
                 )

@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 mod blocks;
 mod chain;
+mod dao;
 mod node;
 mod progress;
 mod rag;
@@ -80,6 +81,9 @@ enum Command {
     /// A job's life: post, fund, claim, submit, challenge, finalize, refund, withdraw.
     #[command(subcommand)]
     Job(chain::JobCommand),
+    /// The training DAO: the rules in force, changes proposed, voted and executed.
+    #[command(subcommand)]
+    Dao(dao::DaoCommand),
     /// Run a node playing trainer, challenger and/or referee until SIGINT or SIGTERM.
     /// Example: `oai node --config node.toml --key-file node.key`.
     Node(node::NodeArgs),
@@ -268,8 +272,10 @@ fn describe(v: &Version) -> String {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    if let Command::Chain(cmd) = cli.command {
-        return chain::run_chain(cmd).await;
+    match cli.command {
+        Command::Chain(cmd) => return chain::run_chain(cmd).await,
+        Command::Dao(cmd) => return dao::run_dao(cmd).await,
+        _ => {}
     }
     let fs = FsStore::open(&cli.store)
         .await
@@ -343,7 +349,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Verify(cmd) => verify::run(&repo, cmd).await?,
         Command::Node(args) => node::run(&store, &fs, args).await?,
         Command::Rag(cmd) => rag::run(&repo, cmd).await?,
-        Command::Chain(_) => unreachable!("handled above"),
+        Command::Chain(_) | Command::Dao(_) => unreachable!("handled above"),
     }
     Ok(())
 }

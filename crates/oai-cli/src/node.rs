@@ -388,6 +388,7 @@ async fn embedded(
         adjudication_timeout: 86_400,
         referees: vec![account(Role::Referee)],
         threshold: 1,
+        governance: None,
     };
     let (chain, _) = Contracts::deploy(evm, deployer, &chain_config).await?;
     for role in roles.iter().filter(|r| **r != Role::Referee) {

@@ -190,3 +190,100 @@ async fn a_job_move_by_move_from_the_command_line() {
     let job = cli.json(&["chain", "job", &id, "--json"]);
     assert_eq!(job["status"], "Disputed", "{job}");
 }
+
+/// The training DAO from the command line: a deployment with two members, a new referee set
+/// proposed, voted in by the majority's weight, refused in its timelock, executed after it.
+#[tokio::test]
+async fn the_training_dao_changes_the_referees_from_the_command_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let Some(bin) = Anvil::locate(&root) else {
+        assert!(
+            std::env::var_os("OAI_REQUIRE_REAL").is_none(),
+            "OAI_REQUIRE_REAL is set but there is no anvil (.ci/node or OAI_ANVIL)"
+        );
+        eprintln!("skipped: no anvil (install .ci/node or set OAI_ANVIL)");
+        return;
+    };
+    let anvil = Anvil::start(&bin).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        dir: dir.path(),
+        rpc: anvil.url().to_string(),
+    };
+    let mut who = Vec::new();
+    for (i, name) in ["deployer", "alice", "bob", "referee", "newcomer"]
+        .iter()
+        .enumerate()
+    {
+        let key = format!("{name}.key");
+        let addr = cli.ok(&["chain", "dev-key", &i.to_string(), &key]);
+        cli.ok(&["chain", "dev-fund", addr.trim(), "100"]);
+        who.push(addr.trim().to_lowercase());
+    }
+    let (alice, bob) = (format!("{}=1", who[1]), format!("{}=2", who[2]));
+    cli.ok(&[
+        "chain",
+        "deploy",
+        "--referee",
+        &who[3],
+        "--member",
+        &alice,
+        "--member",
+        &bob,
+        "--timelock",
+        "60",
+        "--key-file",
+        "deployer.key",
+    ]);
+    let rules = cli.json(&["dao", "show", "--json"]);
+    assert_eq!(rules["referees"], serde_json::json!([who[3]]), "{rules}");
+    assert_eq!(
+        (rules["threshold"].as_u64(), rules["epoch"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(rules["dao"].is_string(), "{rules}");
+
+    let out = cli.run(&[
+        "dao",
+        "propose",
+        "referees",
+        "--referee",
+        &who[3],
+        "--referee",
+        &who[4],
+        "--threshold",
+        "1",
+        "--key-file",
+        "alice.key",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("strict majority"));
+    let proposed = cli.json(&[
+        "dao",
+        "propose",
+        "referees",
+        "--referee",
+        &who[4],
+        "--key-file",
+        "alice.key",
+        "--json",
+    ]);
+    let id = proposed["id"].to_string();
+    cli.ok(&["dao", "vote", &id, "yes", "--key-file", "bob.key"]);
+    let out = cli.run(&["dao", "execute", &id, "--key-file", "alice.key"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TimelockActive"), "{err}");
+    let evm = RpcEvm::connect(anvil.url(), dev_signers(1)).await.unwrap();
+    evm.advance_time(61).await.unwrap();
+    cli.ok(&["dao", "execute", &id, "--key-file", "alice.key"]);
+    let rules = cli.json(&["dao", "show", "--json"]);
+    assert_eq!(rules["referees"], serde_json::json!([who[4]]), "{rules}");
+    assert_eq!(rules["epoch"].as_u64(), Some(1));
+    let p = cli.json(&["dao", "proposal", &id, "--json"]);
+    assert_eq!(
+        (p["executed"].as_bool(), p["yes"].as_str()),
+        (Some(true), Some("2")),
+        "{p}"
+    );
+}

@@ -282,6 +282,9 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         if self.refused.contains(&id) {
             return Ok(None);
         }
+        if !self.chain.may_work(self.me).await? {
+            return Ok(None); // registration closed and not admitted: the DAO may admit it later
+        }
         let stake = self.chain.stake(self.me).await?;
         let free = stake.stake.saturating_sub(stake.locked);
         if free < job.terms.required_stake {

@@ -529,6 +529,7 @@ async fn market_on<E: oai_chain::Evm + 'static>(
         adjudication_timeout: 86_400,
         referees: vec![accounts[3]],
         threshold: 1,
+        governance: None,
     };
     let (chain, _) = Contracts::deploy(evm, accounts[0], &config).await.unwrap();
     let terms = JobTerms {

@@ -268,7 +268,7 @@ pub(crate) async fn a_minority_of_referees_decides<E: Evm>(s: &mut Scenario<E>) 
             refused.map(|(c, _)| c.deployment())
         );
         let args = RefereeAdjudicator::constructorCall {
-            referees: r.referees.to_vec(),
+            referees_: r.referees.to_vec(),
             threshold_: U256::from(threshold),
         };
         let mut data = RefereeAdjudicator::BYTECODE.to_vec();

@@ -12,6 +12,7 @@ mod claims;
 mod dao;
 mod dispute;
 mod funders;
+mod governance;
 mod jobs;
 
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use alloy::sol_types::SolCall;
 
 use crate::error::Origin;
 use crate::{
-    Chain, ChainConfig, Contracts, Error, Evm, JobTerms, Outcome, Receipt, Result, Revert, Tx,
-    TxReceipt,
+    Chain, ChainConfig, Contracts, Error, Evm, GovernanceConfig, JobTerms, Outcome, Receipt,
+    Result, Revert, Tx, TxReceipt,
 };
 
 pub use adversary::{adversarial_game, GameOutcome, GamePlan};
@@ -78,6 +79,24 @@ pub fn config(referees: &[Address]) -> ChainConfig {
         adjudication_timeout: 3 * DAY,
         referees: referees.to_vec(),
         threshold: 2,
+        governance: None,
+    }
+}
+
+/// [`config`] with a `TrainingDAO` of `members` (weights 1, 2 and 3 for three members: a
+/// quorum of 50% of the weight, a day's timelock), as every scenario of the suite deploys.
+pub fn governed_config(referees: &[Address], members: &[Address]) -> ChainConfig {
+    ChainConfig {
+        governance: Some(GovernanceConfig {
+            members: members
+                .iter()
+                .zip(1u64..)
+                .map(|(m, w)| (*m, U256::from(w)))
+                .collect(),
+            quorum_bps: 5000,
+            delay: DAY,
+        }),
+        ..config(referees)
     }
 }
 
@@ -126,7 +145,8 @@ pub(crate) struct Scenario<E> {
 
 impl<E: Evm> Scenario<E> {
     async fn new(evm: Arc<E>, r: Roles, name: &'static str, gas: &mut GasReport) -> Result<Self> {
-        let (chain, deploy) = Contracts::deploy(evm, r.deployer, &config(&r.referees)).await?;
+        let config = governed_config(&r.referees, &r.members);
+        let (chain, deploy) = Contracts::deploy(evm, r.deployer, &config).await?;
         gas.extend(deploy.into_iter().map(|(l, g)| (format!("{name}: {l}"), g)));
         let d = chain.deployment();
         let watched = vec![
@@ -145,6 +165,7 @@ impl<E: Evm> Scenario<E> {
             d.market,
             d.adjudicator,
         ];
+        let watched = watched.into_iter().chain(d.dao).collect();
         let mut s = Scenario {
             chain,
             r,
@@ -330,6 +351,14 @@ pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<
     scenario!(
         "attack: a minority of referees decides",
         attacks::a_minority_of_referees_decides
+    );
+    scenario!(
+        "attack: a removed referee's vote decides",
+        governance::a_removed_referees_vote_decides
+    );
+    scenario!(
+        "training DAO: parameters, floor and admission",
+        governance::parameters_floor_and_admission
     );
     let mut s = Scenario::new(evm.clone(), r, "dispute over 1,000,000 steps", &mut gas).await?;
     dispute::full_dispute(&mut s, 1_000_000, 777_777).await?;
