@@ -321,12 +321,21 @@ fn agent<C: Chain + Clone + 'static>(
     strategy: Strategy,
     started: Instant,
 ) -> Box<dyn Agent> {
+    // live jobs' logs are named in the repository's refs (so `oai gc` keeps them) and, on an
+    // IPFS node, also pinned there (so the node's own GC keeps them)
+    let keep: std::sync::Arc<dyn oai::data::RefStore> = match store {
+        Blocks::Fs(_) => std::sync::Arc::new(refs.clone()),
+        Blocks::Ipfs(ipfs) => std::sync::Arc::new(oai::data::store::PinnedRefs::new(
+            refs.clone(),
+            ipfs.clone(),
+        )),
+    };
     let store = store.clone();
     match role {
         Role::Trainer => {
             let mut a = NodeAgent::new(chain, store, me)
                 .from_block(from)
-                .keeping(std::sync::Arc::new(refs.clone()));
+                .keeping(keep);
             if let Some(step) = config.forge_loss_at_step {
                 log(
                     started,
@@ -341,7 +350,8 @@ fn agent<C: Chain + Clone + 'static>(
         Role::Challenger => Box::new(
             ChallengerAgent::new(chain, store, me)
                 .auditing(strategy, config.audit.parallelism)
-                .from_block(from),
+                .from_block(from)
+                .keeping(keep),
         ),
         Role::Referee => Box::new(RefereeAgent::new(chain, store, me).from_block(from)),
     }

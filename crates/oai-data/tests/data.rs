@@ -160,6 +160,68 @@ mod ipfs {
         s.pin(&r.root).await.unwrap();
     }
 
+    /// Named heads stay pinned on the node while a name holds them: a swap pins the new head
+    /// and unpins the old, a head two names hold stays pinned until the last name goes.
+    #[tokio::test]
+    async fn pinned_refs_pin_what_is_named_and_unpin_what_is_not() {
+        use oai_data::store::PinnedRefs;
+        let Some(s) = node() else { return };
+        let refs = PinnedRefs::new(MemStore::new(), s.clone());
+        let a = unixfs::import_bytes(&s, &pattern(1_000), Profile::default())
+            .await
+            .unwrap()
+            .root;
+        let b = unixfs::import_bytes(&s, &pattern(2_000), Profile::default())
+            .await
+            .unwrap()
+            .root;
+        for c in [a, b] {
+            s.unpin(&c).await.unwrap(); // a pin left by another run
+            assert!(!s.is_pinned(&c).await.unwrap());
+        }
+        refs.compare_and_swap("jobs/x/1", None, Some(a))
+            .await
+            .unwrap();
+        refs.compare_and_swap("jobs/x/2", None, Some(a))
+            .await
+            .unwrap();
+        assert!(s.is_pinned(&a).await.unwrap());
+        refs.compare_and_swap("jobs/x/1", Some(a), Some(b))
+            .await
+            .unwrap();
+        assert!(s.is_pinned(&a).await.unwrap(), "jobs/x/2 still holds it");
+        assert!(s.is_pinned(&b).await.unwrap());
+        refs.compare_and_swap("jobs/x/2", Some(a), None)
+            .await
+            .unwrap();
+        assert!(!s.is_pinned(&a).await.unwrap(), "no name holds it");
+        refs.compare_and_swap("jobs/x/1", Some(b), None)
+            .await
+            .unwrap();
+        assert!(!s.is_pinned(&b).await.unwrap());
+        assert!(refs.list_refs().await.unwrap().is_empty());
+        // a swap that loses its race changes no pin it should not
+        refs.compare_and_swap("jobs/x/1", None, Some(a))
+            .await
+            .unwrap();
+        assert!(refs
+            .compare_and_swap("jobs/x/1", Some(b), None)
+            .await
+            .is_err());
+        assert!(refs
+            .compare_and_swap("jobs/x/3", Some(a), Some(b))
+            .await
+            .is_err());
+        assert!(s.is_pinned(&a).await.unwrap());
+        assert!(
+            !s.is_pinned(&b).await.unwrap(),
+            "the losing swap's pin is taken back"
+        );
+        refs.compare_and_swap("jobs/x/1", Some(a), None)
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn datasets_live_on_ipfs_under_the_same_cids() {
         let Some(s) = node() else { return };

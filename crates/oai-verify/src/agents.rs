@@ -35,6 +35,7 @@ use oai_train::log::{store_chain, StepRecord};
 use oai_train::{JobSpec, Trainer, VerifiedLog};
 
 use crate::game::{self, commitment_at};
+use crate::keeper::Keeper;
 use crate::submission::{cid_of, submit_log, Submission};
 use crate::verdict::{Fault, Strategy, Verdict};
 use crate::verifier::Verifier;
@@ -122,10 +123,8 @@ pub struct NodeAgent<C, S> {
     logs: BTreeMap<JobId, VerifiedLog>,
     /// Jobs refused for good: terms that do not match their spec.
     refused: BTreeSet<JobId>,
-    /// Where each live job's log is named, so that garbage collection keeps its blocks.
-    keep: Option<Arc<dyn RefStore>>,
-    /// Jobs that ended for good (paid, slashed, cancelled) whose name is known to be gone.
-    released: BTreeSet<JobId>,
+    /// Names each live job's log, so that garbage collection keeps its blocks.
+    keeper: Keeper,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
@@ -141,8 +140,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             forgery: None,
             logs: BTreeMap::new(),
             refused: BTreeSet::new(),
-            keep: None,
-            released: BTreeSet::new(),
+            keeper: Keeper::new("jobs"),
         }
     }
 
@@ -152,44 +150,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     /// the spec and the dataset all hang off the head by content address. Without it a
     /// collection could delete a live log, and its node would lose by the availability rule.
     pub fn keeping(mut self, refs: Arc<dyn RefStore>) -> Self {
-        self.keep = Some(refs);
+        self.keeper = self.keeper.keeping(refs);
         self
-    }
-
-    /// The head that keeps job `id`'s log.
-    fn kept_as(&self, id: JobId) -> String {
-        format!("jobs/{}/{id}", self.chain.deployment().market)
-    }
-
-    /// Name (`Some`) or drop (`None`) the head keeping job `id`'s log, when keeping.
-    async fn keep_log(&self, id: JobId, head: Option<oai_core::Cid>) -> Result<()> {
-        let Some(refs) = &self.keep else {
-            return Ok(());
-        };
-        let name = self.kept_as(id);
-        let old = refs.get_ref(&name).await?;
-        if old != head {
-            refs.compare_and_swap(&name, old, head).await?;
-        }
-        Ok(())
-    }
-
-    /// Drop the name keeping job `id`'s log once the job is no longer live: its log may then be
-    /// collected. A job ended for good is looked at once; an open one (it may be claimed again)
-    /// every tick.
-    async fn release_if_settled(&mut self, id: JobId, status: JobStatus) -> Result<()> {
-        if self.keep.is_none() || self.released.contains(&id) {
-            return Ok(());
-        }
-        match status {
-            JobStatus::Claimed | JobStatus::Submitted | JobStatus::Disputed => Ok(()),
-            JobStatus::Open => self.keep_log(id, None).await,
-            _ => {
-                self.keep_log(id, None).await?;
-                self.released.insert(id);
-                Ok(())
-            }
-        }
     }
 
     /// Read events from `block` on (the deployment's block, on a long chain).
@@ -212,7 +174,10 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         for id in job_ids(&self.chain, self.from_block).await? {
             let job = self.chain.job(id).await?;
             let mine = job.node == Some(self.me);
-            self.release_if_settled(id, job.status).await?;
+            let market = self.chain.deployment().market;
+            self.keeper
+                .release_if_settled(market, id, job.status)
+                .await?;
             match job.status {
                 JobStatus::Open if !claimed => {
                     if let Some(spec) = self.can_do(id, &job).await? {
@@ -263,7 +228,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     /// Train `spec` for job `id` and submit the result; what it did, in words.
     async fn train_and_submit(&mut self, id: JobId, spec: JobSpec) -> Result<String> {
         let log = self.train(spec).await?;
-        self.keep_log(id, Some(log.log.head)).await?;
+        let market = self.chain.deployment().market;
+        self.keeper.keep(market, id, Some(log.log.head)).await?;
         let (result, _) = submit_log(&self.chain, &self.store, self.me, id, &log.log).await?;
         let did = format!(
             "trained {} steps, submitted head {}",
@@ -384,6 +350,8 @@ pub struct ChallengerAgent<C, S> {
     judged: BTreeMap<JobId, Option<Flaw>>,
     /// The honest log of each job challenged: the commitments the challenger stands by.
     honest: BTreeMap<JobId, VerifiedLog>,
+    /// Names each honest log until its job settles (the referees may need its prefix).
+    keeper: Keeper,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C, S> {
@@ -399,7 +367,17 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             from_block: 0,
             judged: BTreeMap::new(),
             honest: BTreeMap::new(),
+            keeper: Keeper::new("challenges"),
         }
+    }
+
+    /// Name the head of every honest log this challenger computes under
+    /// `challenges/<market>/<job>` in `refs` until the job settles, so that garbage collection
+    /// keeps it: where the node does not serve its log, the referees judge the disputed step
+    /// from the honest prefix, which only the challenger may hold.
+    pub fn keeping(mut self, refs: Arc<dyn RefStore>) -> Self {
+        self.keeper = self.keeper.keeping(refs);
+        self
     }
 
     /// Audit with `strategy` (sampled audits are seeded by the randomness of the latest block
@@ -424,6 +402,10 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         let mut did = Vec::new();
         for id in job_ids(&self.chain, self.from_block).await? {
             let job = self.chain.job(id).await?;
+            let market = self.chain.deployment().market;
+            self.keeper
+                .release_if_settled(market, id, job.status)
+                .await?;
             match job.status {
                 JobStatus::Submitted if self.chain.now().await? < job.deadline => {
                     let Some(flaw) = self.flaw(id, &job).await? else {
@@ -542,6 +524,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                 .ok_or_else(|| Error::InvalidInput(format!("job {id} has no result")))?;
             let sub = Submission::from_chain(&job.terms, &result);
             let log = game::honest_log(&self.store, &sub, bad, self.device.clone()).await?;
+            let market = self.chain.deployment().market;
+            self.keeper.keep(market, id, Some(log.log.head)).await?;
             self.honest.insert(id, log);
         }
         Ok(&self.honest[&id])

@@ -22,6 +22,7 @@
 pub mod agents;
 mod error;
 pub mod game;
+mod keeper;
 pub mod sampling;
 mod submission;
 mod verdict;

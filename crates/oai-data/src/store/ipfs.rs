@@ -4,7 +4,7 @@ use oai_core::{ids, Cid};
 use reqwest::multipart::{Form, Part};
 use std::time::Duration;
 
-use super::{check_block, Block, BlockStore};
+use super::{check_block, Block, BlockStore, RefStore};
 use crate::unixfs::Profile;
 use crate::{Error, Result};
 
@@ -175,6 +175,87 @@ impl IpfsStore {
         self.call("pin/add", &[("arg", cid.to_string())], None)
             .await
             .map(|_| ())
+    }
+
+    /// Remove the recursive pin of `cid` (its blocks may then be collected by the node's GC);
+    /// a CID that is not pinned is not an error.
+    pub async fn unpin(&self, cid: &Cid) -> Result<()> {
+        if !self.is_pinned(cid).await? {
+            return Ok(());
+        }
+        self.call("pin/rm", &[("arg", cid.to_string())], None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether `cid` is pinned recursively on the node.
+    pub async fn is_pinned(&self, cid: &Cid) -> Result<bool> {
+        let query = [("arg", cid.to_string()), ("type", "recursive".to_string())];
+        match self.call("pin/ls", &query, None).await {
+            Ok(b) => Ok(json("IPFS pin/ls response", &b)?["Keys"]
+                .as_object()
+                .is_some_and(|k| !k.is_empty())),
+            // the node answers "not pinned" with an error
+            Err(Error::Ipfs { body, .. }) if body.contains("not pinned") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A [`RefStore`] whose every head is also pinned (recursively) on an IPFS node while it is
+/// named: `compare_and_swap` pins the new head before it names it, and unpins the old one once
+/// no other name holds it. Names themselves live in `refs` (an IPFS node has no names); the
+/// pins keep the node's own garbage collection from dropping a named DAG.
+#[derive(Debug, Clone)]
+pub struct PinnedRefs<R> {
+    refs: R,
+    ipfs: IpfsStore,
+}
+
+impl<R: RefStore> PinnedRefs<R> {
+    /// Names in `refs`, pins on `ipfs`.
+    pub fn new(refs: R, ipfs: IpfsStore) -> Self {
+        PinnedRefs { refs, ipfs }
+    }
+}
+
+#[async_trait]
+impl<R: RefStore> RefStore for PinnedRefs<R> {
+    async fn get_ref(&self, name: &str) -> Result<Option<Cid>> {
+        self.refs.get_ref(name).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        name: &str,
+        expected: Option<Cid>,
+        new: Option<Cid>,
+    ) -> Result<()> {
+        let mut pinned_here = None;
+        if let Some(cid) = &new {
+            if !self.ipfs.is_pinned(cid).await? {
+                self.ipfs.pin(cid).await?;
+                pinned_here = Some(*cid);
+            }
+        }
+        if let Err(e) = self.refs.compare_and_swap(name, expected, new).await {
+            // the swap lost its race: take back only the pin this call made
+            if let Some(cid) = pinned_here {
+                self.ipfs.unpin(&cid).await?;
+            }
+            return Err(e);
+        }
+        if let Some(old) = expected.filter(|old| Some(*old) != new) {
+            let still_named = self.refs.list_refs().await?.iter().any(|(_, c)| *c == old);
+            if !still_named {
+                self.ipfs.unpin(&old).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_refs(&self) -> Result<Vec<(String, Cid)>> {
+        self.refs.list_refs().await
     }
 }
 

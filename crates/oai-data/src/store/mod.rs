@@ -27,7 +27,7 @@ mod queue;
 
 pub use fs::FsStore;
 #[cfg(feature = "ipfs")]
-pub use ipfs::IpfsStore;
+pub use ipfs::{IpfsStore, PinnedRefs};
 pub use mem::MemStore;
 pub(crate) use queue::PutQueue;
 

@@ -379,3 +379,60 @@ async fn a_node_that_publishes_nothing_is_slashed() {
     let m = market(&spec, &version).await;
     withholding_node_is_slashed(&m, &store, &spec, &version, true).await;
 }
+
+/// A challenger `keeping` its honest logs names each under `challenges/<market>/<job>` while
+/// the job is live: where the node serves nothing, the referee judges from that log's prefix,
+/// and a garbage collection must not take it. Once the job is slashed, the name goes.
+#[tokio::test]
+async fn a_challenger_keeps_its_honest_log_until_the_job_settles() {
+    use oai_data::RefStore;
+    use oai_verify::agents::{ChallengerAgent, NodeAgent, RefereeAgent};
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    m.chain
+        .post_job(m.requester, &m.terms, m.eth)
+        .await
+        .unwrap();
+    let refs: std::sync::Arc<dyn oai_data::RefStore> = std::sync::Arc::new(store.clone());
+    let name = format!("challenges/{}/1", m.chain.deployment().market);
+    let c = || m.chain.clone();
+    let mut node =
+        NodeAgent::new(c(), store.clone(), m.node).forging(Box::new(|r| r[13].loss += 4.0));
+    let mut challenger = ChallengerAgent::new(c(), store.clone(), m.challenger).keeping(refs);
+    let mut referee = RefereeAgent::new(c(), store.clone(), m.referee);
+    node.tick().await.unwrap();
+    challenger.tick().await.unwrap();
+    assert_eq!(m.chain.job(1).await.unwrap().status, JobStatus::Disputed);
+    let head = store
+        .get_ref(&name)
+        .await
+        .unwrap()
+        .expect("the honest log is named");
+    let collected = oai_data::gc::collect_refs(&store, &store).await.unwrap();
+    assert!(collected.kept > 0);
+    let honest = VerifiedLog::from_head(
+        &store,
+        &load(&store, &train(&store, &spec).await).await.log.header,
+        &head,
+    )
+    .await
+    .expect("the honest log survived the collection");
+    assert_eq!(honest.log.steps, STEPS);
+    for _ in 0..60 {
+        node.tick().await.unwrap();
+        challenger.tick().await.unwrap();
+        referee.tick().await.unwrap();
+        if m.chain.job(1).await.unwrap().status == JobStatus::Slashed {
+            break;
+        }
+        m.chain.advance_time(600).await.unwrap();
+    }
+    assert_eq!(m.chain.job(1).await.unwrap().status, JobStatus::Slashed);
+    challenger.tick().await.unwrap();
+    assert_eq!(
+        store.get_ref(&name).await.unwrap(),
+        None,
+        "released once settled"
+    );
+}
