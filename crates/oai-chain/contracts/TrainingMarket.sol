@@ -60,6 +60,14 @@ contract TrainingMarket {
         bytes32 root; // Merkle root over c_1..c_steps (leaf i-1 = c_i); binds the node's moves
     }
 
+    /// A request that the node post one record of its submitted log on chain.
+    struct Request {
+        address by;
+        uint64 deadline;
+        uint64 index; // record `index`, whose SHA-256 is c_(index+1)
+        uint128 bond;
+    }
+
     struct Dispute {
         address challenger;
         uint64 deadline;
@@ -93,6 +101,9 @@ contract TrainingMarket {
     error SameClaim();
     error BadProof(uint256 jobId, uint64 step);
     error BadReveal(uint256 jobId, bytes32 expected);
+    error DataRequested(uint256 jobId, uint64 index);
+    error NoDataRequest(uint256 jobId);
+    error BadIndex(uint256 jobId, uint64 index);
     error NoDispute(uint256 jobId);
     error NotYourTurn(uint256 jobId, address expected);
     error MoveTimedOut(uint256 jobId, uint64 deadline);
@@ -123,6 +134,9 @@ contract TrainingMarket {
     event Claimed(uint256 indexed jobId, address indexed node, uint64 submitBy);
     event Submitted(uint256 indexed jobId, bytes32 genesis, bytes32 head, bytes32 root, uint64 challengeEnds, bytes header);
     event Revealed(uint256 indexed jobId, uint64 step, bytes32 commitment, bytes record);
+    event DataRequest(uint256 indexed jobId, address indexed by, uint64 index, uint128 bond, uint64 deadline);
+    event DataAnswered(uint256 indexed jobId, uint64 index, bytes32 commitment, bytes record);
+    event DataWithheld(uint256 indexed jobId, address indexed by, uint64 index);
     event Challenged(uint256 indexed jobId, address indexed challenger, bytes32 challengerFinal, uint128 bond);
     event Bisected(uint256 indexed jobId, uint64 lo, uint64 hi, Turn turn);
     event StepDisputed(uint256 indexed jobId, bytes32 indexed caseId, uint64 step, bytes32 before, bytes32 nodeAfter);
@@ -152,6 +166,9 @@ contract TrainingMarket {
         uint32 maxChallengeWindow;
     }
 
+    /// @notice The bond of a data request, in basis points of the job's required stake: it pays
+    /// the node for posting the record.
+    uint16 public constant DATA_BOND_BPS = 100;
     /// @notice The burn a deployment starts with: half the forfeited deposit.
     uint16 public constant DEFAULT_BURN_BPS = 5000;
     /// @notice The step of a terms case (`challengeTerms`): the whole result, not one step.
@@ -167,6 +184,7 @@ contract TrainingMarket {
     uint256 public jobCount;
     mapping(uint256 => Job) private jobs;
     mapping(uint256 => Dispute) private disputes;
+    mapping(uint256 => Request) private requests;
     mapping(uint256 => mapping(address => uint256)) public contributions;
     mapping(address => uint256) public owed;
     /// @notice Wei burned from forfeited stakes and bonds so far: they stay in this contract,
@@ -359,6 +377,7 @@ contract TrainingMarket {
         if (j.status == Status.Paid) revert AlreadyFinalized(jobId);
         if (j.status != Status.Submitted) revert WrongStatus(jobId, j.status);
         if (block.timestamp < j.deadline) revert ChallengeWindowOpen(jobId, j.deadline);
+        _noRequest(jobId);
         j.status = Status.Paid;
         owed[j.node] += j.reward;
         emit Finalized(jobId, j.node, j.reward);
@@ -431,6 +450,7 @@ contract TrainingMarket {
         if (j.status != Status.Submitted) revert WrongStatus(jobId, j.status);
         if (block.timestamp >= j.deadline) revert ChallengeWindowClosed(jobId, j.deadline);
         if (msg.value < j.requiredStake) revert BondTooLow(msg.value, j.requiredStake);
+        _noRequest(jobId);
         j.status = Status.Disputed;
         d = disputes[jobId];
         d.challenger = msg.sender;
@@ -617,25 +637,92 @@ contract TrainingMarket {
         Job storage j = jobs[jobId];
         address challenger = d.challenger;
         uint256 bond = d.bond;
-        uint256 stake = j.requiredStake;
         delete disputes[jobId];
-        // the loser forfeits its deposit: part is burned, the winner takes the rest
-        uint256 burn = (nodeWon ? bond : stake) * parameters.burnBps / 10000;
-        burned += burn;
         if (nodeWon) {
-            // the submission stands and may be challenged again
+            // the challenger forfeits its bond: part is burned, the node takes the rest; the
+            // submission stands and may be challenged again
+            uint256 burn = bond * parameters.burnBps / 10000;
+            burned += burn;
             owed[j.node] += bond - burn;
             j.status = Status.Submitted;
             j.deadline = uint64(block.timestamp) + j.challengeWindow;
             emit DisputeResolved(jobId, j.node, true, byTimeout);
             emit Burned(jobId, burn);
         } else {
-            // the node cheated: its locked stake is slashed; funders refund
-            j.status = Status.Slashed;
-            owed[challenger] += bond + stake - burn;
             emit DisputeResolved(jobId, challenger, false, byTimeout);
-            emit Burned(jobId, burn);
-            registry.slash(j.node, stake);
+            _slashNode(jobId, j, challenger, bond);
         }
+    }
+
+    /// The node cheated or withheld: its locked stake is forfeited, part burned, the rest and
+    /// `deposit` (the winner's own bond back) to `winner`; funders refund.
+    function _slashNode(uint256 jobId, Job storage j, address winner, uint256 deposit) private {
+        uint256 stake = j.requiredStake;
+        uint256 burn = stake * parameters.burnBps / 10000;
+        burned += burn;
+        j.status = Status.Slashed;
+        owed[winner] += deposit + stake - burn;
+        emit Burned(jobId, burn);
+        registry.slash(j.node, stake);
+    }
+
+    // ---- data requests -------------------------------------------------------------------
+
+    function _noRequest(uint256 jobId) private view {
+        Request storage q = requests[jobId];
+        if (q.by != address(0)) revert DataRequested(jobId, q.index);
+    }
+
+    /// @notice Within the challenge window, ask the node to post record `index` of its
+    /// submitted log (the block whose SHA-256 is c_(index+1)) on chain, bonding at least
+    /// `DATA_BOND_BPS` of the required stake: an auditor that cannot fetch a record the node
+    /// does not serve gets it this way. One request at a time, and no dispute while it runs;
+    /// the node answers within the move timeout (`answerData`: the bond pays it) or is slashed
+    /// (`timeoutData`: the bond back and the winner's share of its stake to the requester).
+    function requestData(uint256 jobId, uint64 index) external payable {
+        Job storage j = _job(jobId);
+        if (j.status != Status.Submitted) revert WrongStatus(jobId, j.status);
+        if (block.timestamp >= j.deadline) revert ChallengeWindowClosed(jobId, j.deadline);
+        if (index >= j.steps) revert BadIndex(jobId, index);
+        _noRequest(jobId);
+        uint256 bond = j.requiredStake * DATA_BOND_BPS / 10000;
+        if (msg.value < bond || msg.value > type(uint128).max) revert BondTooLow(msg.value, bond);
+        uint64 deadline = uint64(block.timestamp) + parameters.moveTimeout;
+        requests[jobId] = Request(msg.sender, deadline, index, uint128(msg.value));
+        emit DataRequest(jobId, msg.sender, index, uint128(msg.value), deadline);
+    }
+
+    /// @notice The running data request of a job (all zero when none).
+    function getRequest(uint256 jobId) external view returns (Request memory) {
+        return requests[jobId];
+    }
+
+    /// @notice The node answers a data request: `record`, proven at its index against the
+    /// result's root by `proof`. The bond pays the node; the challenge window runs at least
+    /// one more move timeout, so auditors can use what was posted.
+    function answerData(uint256 jobId, bytes calldata record, bytes32[] calldata proof) external {
+        Request memory q = requests[jobId];
+        if (q.by == address(0)) revert NoDataRequest(jobId);
+        Job storage j = jobs[jobId];
+        if (msg.sender != j.node) revert NotJobNode(jobId, msg.sender);
+        if (block.timestamp > q.deadline) revert MoveTimedOut(jobId, q.deadline);
+        bytes32 c = sha256(record);
+        if (leafRoot(c, q.index, j.steps, proof) != j.root) revert BadProof(jobId, q.index + 1);
+        delete requests[jobId];
+        owed[j.node] += q.bond;
+        uint64 until = uint64(block.timestamp) + parameters.moveTimeout;
+        if (j.deadline < until) j.deadline = until;
+        emit DataAnswered(jobId, q.index, c, record);
+    }
+
+    /// @notice A data request the node left unanswered past its deadline: the node is slashed,
+    /// the requester takes its bond back and the winner's share of the stake (anyone may call).
+    function timeoutData(uint256 jobId) external {
+        Request memory q = requests[jobId];
+        if (q.by == address(0)) revert NoDataRequest(jobId);
+        if (block.timestamp <= q.deadline) revert NotTimedOut(jobId, q.deadline);
+        delete requests[jobId];
+        emit DataWithheld(jobId, q.by, q.index);
+        _slashNode(jobId, jobs[jobId], q.by, q.bond);
     }
 }

@@ -125,6 +125,20 @@ pub struct Dispute {
     pub node_mid: B256,
 }
 
+/// A request that a job's node post one record of its submitted log on chain
+/// ([`Chain::request_data`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataRequest {
+    /// Who asked (and bonded).
+    pub by: Address,
+    /// When the node's answer is due (unix seconds).
+    pub deadline: u64,
+    /// The record asked for: record `index`, whose SHA-256 is c_(index+1).
+    pub index: u64,
+    /// The requester's bond, paid to the node when it answers.
+    pub bond: U256,
+}
+
 /// The step of a terms case ([`Chain::challenge_terms`]): the dispute is over the whole
 /// result, from its genesis to its head, not over one step (the market's `TERMS`).
 pub const TERMS_STEP: u64 = u64::MAX;
@@ -326,8 +340,33 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
         agreed_proof: &[B256],
         hi_proof: &[B256],
     ) -> Result<Receipt>;
+    /// Within the challenge window, ask `job`'s node to post record `index` of its log on
+    /// chain, bonding `bond` (at least 1% of the required stake; the node's pay for posting).
+    /// No dispute can open while the request runs; the node answers within the move timeout
+    /// or is slashed ([`Chain::timeout_data`]).
+    async fn request_data(
+        &self,
+        requester: Address,
+        job: JobId,
+        index: u64,
+        bond: U256,
+    ) -> Result<Receipt>;
+    /// The node answers the running data request: `record` with `proof`, the Merkle siblings
+    /// of its leaf under the result's root.
+    async fn answer_data(
+        &self,
+        node: Address,
+        job: JobId,
+        record: &[u8],
+        proof: &[B256],
+    ) -> Result<Receipt>;
+    /// Slash a node that left a data request unanswered past its deadline (anyone may call).
+    async fn timeout_data(&self, caller: Address, job: JobId) -> Result<Receipt>;
+    /// A job's running data request.
+    async fn data_request(&self, job: JobId) -> Result<Option<DataRequest>>;
     /// A block of `job`'s result posted on chain (its header at submission, a record revealed
-    /// in a dispute) whose SHA-256 is `digest`; `None` when none was.
+    /// in a dispute or posted for a data request) whose SHA-256 is `digest`; `None` when none
+    /// was.
     async fn posted_block(&self, job: JobId, digest: B256) -> Result<Option<Vec<u8>>>;
     /// Apply the adjudicator's verdict.
     async fn resolve(&self, caller: Address, job: JobId) -> Result<Receipt>;

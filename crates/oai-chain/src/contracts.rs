@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::bindings::{DatasetDAO, NodeRegistry, RefereeAdjudicator, TrainingDAO, TrainingMarket};
 use crate::chain::{
-    Chain, ChainConfig, DaoConfig, DaoState, Deployment, Dispute, Event, Job, JobId, JobResult,
-    JobStatus, JobTerms, NodeStake, Receipt, Turn,
+    Chain, ChainConfig, DaoConfig, DaoState, DataRequest, Deployment, Dispute, Event, Job, JobId,
+    JobResult, JobStatus, JobTerms, NodeStake, Receipt, Turn,
 };
 use crate::error::{Origin, Revert};
 use crate::evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
@@ -573,6 +573,57 @@ impl<E: Evm> Chain for Contracts<E> {
         self.market(node, call, U256::ZERO).await
     }
 
+    async fn request_data(
+        &self,
+        requester: Address,
+        job: JobId,
+        index: u64,
+        bond: U256,
+    ) -> Result<Receipt> {
+        let call = TrainingMarket::requestDataCall {
+            jobId: job_u256(job),
+            index,
+        };
+        self.market(requester, call, bond).await
+    }
+
+    async fn answer_data(
+        &self,
+        node: Address,
+        job: JobId,
+        record: &[u8],
+        proof: &[B256],
+    ) -> Result<Receipt> {
+        let call = TrainingMarket::answerDataCall {
+            jobId: job_u256(job),
+            record: record.to_vec().into(),
+            proof: proof.to_vec(),
+        };
+        self.market(node, call, U256::ZERO).await
+    }
+
+    async fn timeout_data(&self, caller: Address, job: JobId) -> Result<Receipt> {
+        let call = TrainingMarket::timeoutDataCall {
+            jobId: job_u256(job),
+        };
+        self.market(caller, call, U256::ZERO).await
+    }
+
+    async fn data_request(&self, job: JobId) -> Result<Option<DataRequest>> {
+        let call = TrainingMarket::getRequestCall {
+            jobId: job_u256(job),
+        };
+        let q = self
+            .view(self.deployment.market, Origin::Market, call)
+            .await?;
+        Ok((q.by != Address::ZERO).then_some(DataRequest {
+            by: q.by,
+            deadline: q.deadline,
+            index: q.index,
+            bond: U256::from(q.bond),
+        }))
+    }
+
     async fn posted_block(&self, job: JobId, digest: B256) -> Result<Option<Vec<u8>>> {
         let id = job_u256(job);
         for (_, e) in self.events(0).await? {
@@ -586,6 +637,11 @@ impl<E: Evm> Chain for Contracts<E> {
                     if r.jobId == id && r.commitment == digest =>
                 {
                     r.record
+                }
+                Event::Market(TrainingMarket::TrainingMarketEvents::DataAnswered(a))
+                    if a.jobId == id && a.commitment == digest =>
+                {
+                    a.record
                 }
                 _ => continue,
             };

@@ -63,8 +63,8 @@ pub mod rpc;
 
 pub use alloy::primitives::{Address, B256, U256};
 pub use chain::{
-    Chain, ChainConfig, DaoConfig, DaoState, Deployment, Dispute, Event, Job, JobId, JobResult,
-    JobStatus, JobTerms, NodeStake, Receipt, Turn, TERMS_STEP,
+    Chain, ChainConfig, DaoConfig, DaoState, DataRequest, Deployment, Dispute, Event, Job, JobId,
+    JobResult, JobStatus, JobTerms, NodeStake, Receipt, Turn, TERMS_STEP,
 };
 pub use contracts::{Contracts, DeployGas};
 pub use embedded::{Revm, CHAIN_ID, GENESIS_TIME, HARDFORK};

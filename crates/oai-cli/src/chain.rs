@@ -309,6 +309,26 @@ pub enum JobCommand {
         #[command(flatten)]
         chain: ChainOpt,
     },
+    /// Ask the node to post record INDEX of its submitted log on chain (bonding 1% of the
+    /// job's stake, paid to the node when it answers; `oai node` answers for a trainer); the
+    /// record is then read with the chain's events. Example: `oai job request-data 1 137`.
+    RequestData {
+        /// Job id.
+        id: JobId,
+        /// The record (its step), 0-based.
+        index: u64,
+        #[command(flatten)]
+        chain: ChainOpt,
+    },
+    /// Slash a node that left a data request unanswered past its deadline (the requester
+    /// takes its bond back and the winner's share of the stake). Example: `oai job
+    /// timeout-data 1`.
+    TimeoutData {
+        /// Job id.
+        id: JobId,
+        #[command(flatten)]
+        chain: ChainOpt,
+    },
     /// Pay the node once the challenge window is over. Example: `oai job finalize 1`.
     Finalize {
         /// Job id.
@@ -689,6 +709,31 @@ pub async fn run_job(repo: &crate::StoreRepo, cmd: JobCommand) -> Result<()> {
             chain.print(
                 json!({"id": id, "verdict": "rejected", "fault": fault.to_string(), "terms": terms, "gas": r.gas_used}),
                 || format!("job {id}: {fault}: challenged{}", if terms { " on its terms" } else { "" }),
+            );
+        }
+        JobCommand::RequestData { id, index, chain } => {
+            let c = chain.connect().await?;
+            let job = c.chain.job(id).await?;
+            let bond = job.terms.required_stake.div_ceil(U256::from(100));
+            let r = c.chain.request_data(c.me, id, index, bond).await?;
+            chain.print(
+                json!({"id": id, "index": index, "bond_wei": bond.to_string(), "gas": r.gas_used}),
+                || {
+                    format!(
+                        "job {id}: record {index} requested, bond {bond} wei ({} gas)",
+                        r.gas_used
+                    )
+                },
+            );
+        }
+        JobCommand::TimeoutData { id, chain } => {
+            let c = chain.connect().await?;
+            let r = c.chain.timeout_data(c.me, id).await?;
+            report(
+                &chain,
+                id,
+                "node slashed: the requested record never came",
+                r.gas_used,
             );
         }
         JobCommand::Finalize { id, chain } => {

@@ -189,6 +189,41 @@ async fn a_job_move_by_move_from_the_command_line() {
     );
     let job = cli.json(&["chain", "job", &id, "--json"]);
     assert_eq!(job["status"], "Disputed", "{job}");
+
+    // a record asked for on chain that the node never posts (no `oai node` runs here): after
+    // the move timeout the requester slashes it
+    cli.ok(&["chain", "stake", "2", "--key-file", "node.key"]);
+    let id = cli.json(&[
+        "job",
+        "post",
+        "spec.json",
+        "--reward-eth",
+        "1",
+        "--stake-eth",
+        "1",
+        "--key-file",
+        "requester.key",
+        "--json",
+    ])["id"]
+        .to_string();
+    cli.ok(&["job", "claim", &id, "--key-file", "node.key"]);
+    cli.ok(&["job", "submit", &id, "r", "--key-file", "node.key"]);
+    let asked = cli.json(&[
+        "job",
+        "request-data",
+        &id,
+        "5",
+        "--key-file",
+        "requester.key",
+        "--json",
+    ]);
+    assert_eq!(asked["bond_wei"], "10000000000000000", "{asked}");
+    let out = cli.run(&["job", "timeout-data", &id, "--key-file", "requester.key"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotTimedOut"));
+    evm.advance_time(3_601).await.unwrap();
+    cli.ok(&["job", "timeout-data", &id, "--key-file", "requester.key"]);
+    let job = cli.json(&["chain", "job", &id, "--json"]);
+    assert_eq!(job["status"], "Slashed", "{job}");
 }
 
 /// The training DAO from the command line: a deployment with two members, a new referee set

@@ -8,7 +8,7 @@
 //!   publishes the log (its blocks stay in the store) and submits the result (the header posted
 //!   on chain); answers every bisection move from its log and, once the step is found, reveals
 //!   the disputed record with its proofs; times out a silent challenger; finalizes after the
-//!   window; withdraws what it is owed.
+//!   window; posts a record an auditor asks for (a data request); withdraws what it is owed.
 //! - [`ChallengerAgent`]: audits every submitted result it has not judged yet (by default a
 //!   full replay, in parallel where cores allow); for a rejected one it computes the honest
 //!   log ([`game::honest_log`]: the node's records up to the first bad step, recomputed
@@ -196,6 +196,15 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
                     let spec = JobSpec::get(&self.store, &cid_of(&job.terms.spec)).await?;
                     let head = self.train_and_submit(id, spec).await?;
                     did.push(format!("job {id}: resumed a claimed job, {head}"));
+                }
+                JobStatus::Submitted if mine && self.chain.data_request(id).await?.is_some() => {
+                    let log = self.log(id, &job).await?;
+                    if game::answer_data_request(&self.chain, self.me, id, &log)
+                        .await?
+                        .is_some()
+                    {
+                        did.push(format!("job {id}: posted a requested record"));
+                    }
                 }
                 JobStatus::Submitted if mine && self.chain.now().await? >= job.deadline => {
                     self.chain.finalize(self.me, id).await?;
@@ -411,6 +420,9 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                     let Some(flaw) = self.flaw(id, &job).await? else {
                         continue;
                     };
+                    if self.chain.data_request(id).await?.is_some() {
+                        continue; // no dispute opens while a record is asked for: next tick
+                    }
                     if flaw == Flaw::Terms {
                         self.chain
                             .challenge_terms(self.me, id, job.terms.required_stake)

@@ -160,10 +160,7 @@ pub async fn node_move<C: Chain + ?Sized>(
             // the siblings of c_i (leaf i-1); none for c_0 (the genesis) and c_steps (the head)
             let proof = |i: u64| -> Vec<B256> {
                 match i.checked_sub(1).filter(|_| i < log.log.steps) {
-                    Some(leaf) => tree
-                        .proof(leaf)
-                        .map(|p| p.siblings.iter().map(|d| B256::from(d.0)).collect())
-                        .unwrap_or_default(),
+                    Some(leaf) => siblings(&tree, leaf),
                     None => Vec::new(),
                 }
             };
@@ -191,6 +188,38 @@ async fn post_mid<C: Chain + ?Sized>(
         }
         _ => Ok(None),
     }
+}
+
+/// The Merkle siblings of `leaf` in `tree`, as the market takes them.
+fn siblings(tree: &MerkleTree, leaf: u64) -> Vec<B256> {
+    tree.proof(leaf)
+        .map(|p| p.siblings.iter().map(|d| B256::from(d.0)).collect())
+        .unwrap_or_default()
+}
+
+/// The node answers a data request on `job` from the log it submitted (`log`): the record
+/// asked for, in its canonical bytes, with its proof against the submitted root. `None` when
+/// no request runs.
+pub async fn answer_data_request<C: Chain + ?Sized>(
+    chain: &C,
+    node: Address,
+    job: JobId,
+    log: &VerifiedLog,
+) -> Result<Option<Receipt>> {
+    let Some(q) = chain.data_request(job).await? else {
+        return Ok(None);
+    };
+    let record = usize::try_from(q.index)
+        .ok()
+        .and_then(|i| log.records.get(i))
+        .ok_or_else(|| {
+            crate::Error::InvalidInput(format!("the log has no record of step {}", q.index))
+        })?;
+    let proof = siblings(&MerkleTree::new(&log.leaves), q.index);
+    let receipt = chain
+        .answer_data(node, job, &log::encode(record)?, &proof)
+        .await?;
+    Ok(Some(receipt))
 }
 
 /// Challenge the result of `job` with the challenger's own log of the job (`own`), bonding the

@@ -92,8 +92,13 @@ impl Claims {
         if i == 0 || i >= self.steps {
             return Vec::new();
         }
+        self.leaf_proof(i - 1)
+    }
+
+    /// The siblings proving leaf `leaf` (c_(leaf+1), record `leaf`) against the root.
+    pub fn leaf_proof(&self, leaf: u64) -> Vec<B256> {
         self.tree
-            .proof(i - 1)
+            .proof(leaf)
             .map(|p| p.siblings.iter().map(|d| B256::from(d.0)).collect())
             .unwrap_or_default()
     }

@@ -559,3 +559,115 @@ pub async fn measure_terms_dispute<E: Evm + 'static>(
         resolve,
     })
 }
+
+/// Data requests: an auditor asks the node for one record of its log on chain. The honest node
+/// answers with its proof and is paid the bond; while a request runs no dispute opens and the
+/// job cannot be finalized; the window then runs at least one more move timeout.
+pub(crate) async fn data_requests<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let node = Claims::honest(100);
+    let job = submitted_job(s, &node).await?;
+    let c = &s.chain;
+    let bond = eth(2) / alloy::primitives::U256::from(100);
+    s.reverts(
+        "a request past the log",
+        c.request_data(r.challenger, job, 100, bond).await,
+        |e| matches!(e, Revert::Market(M::BadIndex(_))),
+    );
+    s.reverts(
+        "a request with a bond under 1% of the stake",
+        c.request_data(
+            r.challenger,
+            job,
+            5,
+            bond - alloy::primitives::U256::from(1),
+        )
+        .await,
+        |e| matches!(e, Revert::Market(M::BondTooLow(_))),
+    );
+    // late in the window: the request outlives it
+    c.advance_time(DAY - 600).await?;
+    let rq = s.chain.request_data(r.challenger, job, 99, bond).await;
+    s.ok("TrainingMarket.requestData", rq);
+    let c = &s.chain;
+    let q = c.data_request(job).await?.expect("a request");
+    assert_eq!((q.by, q.index, q.bond), (r.challenger, 99, bond));
+    s.reverts(
+        "a second request",
+        c.request_data(r.funder, job, 3, bond).await,
+        |e| matches!(e, Revert::Market(M::DataRequested(_))),
+    );
+    s.reverts(
+        "a challenge while a request runs",
+        c.challenge(r.challenger, job, forged(100), eth(2)).await,
+        |e| matches!(e, Revert::Market(M::DataRequested(_))),
+    );
+    s.reverts(
+        "an answer by another account",
+        c.answer_data(r.challenger, job, &node.block(100), &node.leaf_proof(99))
+            .await,
+        |e| matches!(e, Revert::Market(M::NotJobNode(_))),
+    );
+    s.reverts(
+        "an answer of another record",
+        c.answer_data(r.node, job, &node.block(99), &node.leaf_proof(99))
+            .await,
+        |e| matches!(e, Revert::Market(M::BadProof(_))),
+    );
+    c.advance_time(601).await?;
+    s.reverts(
+        "finalize while a request runs, the window over",
+        c.finalize(r.node, job).await,
+        |e| matches!(e, Revert::Market(M::DataRequested(_))),
+    );
+    let a = c
+        .answer_data(r.node, job, &node.block(100), &node.leaf_proof(99))
+        .await;
+    s.ok("TrainingMarket.answerData", a);
+    let c = &s.chain;
+    assert_eq!(c.owed(r.node).await?, bond, "the bond pays the node");
+    assert_eq!(c.data_request(job).await?, None);
+    assert_eq!(
+        c.posted_block(job, honest(100)).await?,
+        Some(node.block(100))
+    );
+    let j = c.job(job).await?;
+    assert_eq!(
+        j.deadline,
+        c.now().await? + HOUR,
+        "the window runs one more move timeout"
+    );
+    c.advance_time(HOUR).await?;
+    let f = c.finalize(r.node, job).await;
+    s.ok("TrainingMarket.finalize", f);
+    finish(s, job, false).await
+}
+
+/// A node that does not answer a data request is slashed: the requester takes its bond back
+/// and the unburned half of the stake, the funders refund.
+pub(crate) async fn a_node_withholds_a_record<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let job = submitted_job(s, &Claims::honest(100)).await?;
+    let bond = eth(2) / alloy::primitives::U256::from(100);
+    let rq = s.chain.request_data(r.challenger, job, 41, bond).await;
+    s.ok("TrainingMarket.requestData", rq);
+    let c = &s.chain;
+    s.reverts(
+        "time out the request early",
+        c.timeout_data(r.challenger, job).await,
+        |e| matches!(e, Revert::Market(M::NotTimedOut(_))),
+    );
+    c.advance_time(HOUR + 1).await?;
+    s.reverts(
+        "an answer after the deadline",
+        c.answer_data(r.node, job, b"anything", &[]).await,
+        |e| matches!(e, Revert::Market(M::MoveTimedOut(_))),
+    );
+    let t = c.timeout_data(r.funder, job).await;
+    s.ok("TrainingMarket.timeoutData (node slashed)", t);
+    let c = &s.chain;
+    assert_eq!(c.job(job).await?.status, JobStatus::Slashed);
+    assert_eq!(c.owed(r.challenger).await?, bond + eth(1));
+    assert_eq!(c.burned().await?, eth(1));
+    finish(s, job, true).await
+}

@@ -335,6 +335,11 @@ pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<
         "dispute: terms challenge of a good result",
         dispute::terms_challenge_of_a_good_result
     );
+    scenario!("data requests", dispute::data_requests);
+    scenario!(
+        "attack: a node withholds a record",
+        dispute::a_node_withholds_a_record
+    );
     scenario!("dataset DAO", dao::votes_and_forks);
     scenario!(
         "attack: the loser times out a decided case",

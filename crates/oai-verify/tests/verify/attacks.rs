@@ -436,3 +436,53 @@ async fn a_challenger_keeps_its_honest_log_until_the_job_settles() {
         "released once settled"
     );
 }
+
+/// An auditor that cannot fetch a record asks for it on chain (`request_data`, 1% of the
+/// stake as bond): the stock node posts it with its proof within the move timeout and is paid
+/// the bond, the record reads back from the chain as the node's, and the job pays as usual.
+/// (A node that leaves a request unanswered is slashed: the conformance suite's "a node
+/// withholds a record".)
+#[tokio::test]
+async fn a_data_request_is_answered_by_the_stock_node() {
+    use oai_verify::agents::NodeAgent;
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    let (job, _) = m
+        .chain
+        .post_job(m.requester, &m.terms, m.eth)
+        .await
+        .unwrap();
+    let mut node = NodeAgent::new(m.chain.clone(), store.clone(), m.node);
+    node.tick().await.unwrap();
+    let bond = m.eth / U256::from(100);
+    m.chain
+        .request_data(m.challenger, job, 7, bond)
+        .await
+        .unwrap();
+    let before = m.chain.balance(m.node).await.unwrap();
+    let did = node.tick().await.unwrap();
+    assert!(
+        did.iter().any(|l| l.contains("posted a requested record")),
+        "{did:?}"
+    );
+    // paid the bond (and withdrew it in the same tick; gas is free on the embedded EVM)
+    assert_eq!(m.chain.balance(m.node).await.unwrap(), before + bond);
+    let result = m.chain.job(job).await.unwrap().result.unwrap();
+    let sub = Submission::from_chain(&m.terms, &result);
+    let log = VerifiedLog::from_head(&store, &sub.header, &sub.head)
+        .await
+        .unwrap();
+    let posted = m
+        .chain
+        .posted_block(job, commitment_at(&log, 8).unwrap())
+        .await
+        .unwrap()
+        .expect("the record is on chain");
+    assert_eq!(posted, log::encode(&log.records[7]).unwrap());
+    for _ in 0..4 {
+        m.chain.advance_time(86_400).await.unwrap();
+        node.tick().await.unwrap();
+    }
+    assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Paid);
+}
