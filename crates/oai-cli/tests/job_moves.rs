@@ -44,8 +44,8 @@ impl Cli<'_> {
     }
 }
 
-#[tokio::test]
-async fn a_job_move_by_move_from_the_command_line() {
+/// A fresh anvil and a working directory; `None` (skipped) without anvil.
+async fn anvil() -> Option<(Anvil, tempfile::TempDir)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let Some(bin) = Anvil::locate(&root) else {
         assert!(
@@ -53,24 +53,39 @@ async fn a_job_move_by_move_from_the_command_line() {
             "OAI_REQUIRE_REAL is set but there is no anvil (.ci/node or OAI_ANVIL)"
         );
         eprintln!("skipped: no anvil (install .ci/node or set OAI_ANVIL)");
+        return None;
+    };
+    Some((
+        Anvil::start(&bin).await.unwrap(),
+        tempfile::tempdir().unwrap(),
+    ))
+}
+
+impl Cli<'_> {
+    /// A development key file `<name>.key` for each of `names`, funded with 100 ETH; their
+    /// addresses (lowercase).
+    fn accounts(&self, names: &[&str]) -> Vec<String> {
+        let mut who = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let key = format!("{name}.key");
+            let addr = self.ok(&["chain", "dev-key", &i.to_string(), &key]);
+            self.ok(&["chain", "dev-fund", addr.trim(), "100"]);
+            who.push(addr.trim().to_lowercase());
+        }
+        who
+    }
+}
+
+#[tokio::test]
+async fn a_job_move_by_move_from_the_command_line() {
+    let Some((anvil, dir)) = anvil().await else {
         return;
     };
-    let anvil = Anvil::start(&bin).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let cli = Cli {
         dir: dir.path(),
         rpc: anvil.url().to_string(),
     };
-    let mut who = Vec::new();
-    for (i, name) in ["deployer", "requester", "node", "referee"]
-        .iter()
-        .enumerate()
-    {
-        let key = format!("{name}.key");
-        let addr = cli.ok(&["chain", "dev-key", &i.to_string(), &key]);
-        cli.ok(&["chain", "dev-fund", addr.trim(), "100"]);
-        who.push(addr.trim().to_string());
-    }
+    let who = cli.accounts(&["deployer", "requester", "node", "referee"]);
     cli.ok(&[
         "chain",
         "deploy",
@@ -230,31 +245,14 @@ async fn a_job_move_by_move_from_the_command_line() {
 /// proposed, voted in by the majority's weight, refused in its timelock, executed after it.
 #[tokio::test]
 async fn the_training_dao_changes_the_referees_from_the_command_line() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let Some(bin) = Anvil::locate(&root) else {
-        assert!(
-            std::env::var_os("OAI_REQUIRE_REAL").is_none(),
-            "OAI_REQUIRE_REAL is set but there is no anvil (.ci/node or OAI_ANVIL)"
-        );
-        eprintln!("skipped: no anvil (install .ci/node or set OAI_ANVIL)");
+    let Some((anvil, dir)) = anvil().await else {
         return;
     };
-    let anvil = Anvil::start(&bin).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let cli = Cli {
         dir: dir.path(),
         rpc: anvil.url().to_string(),
     };
-    let mut who = Vec::new();
-    for (i, name) in ["deployer", "alice", "bob", "referee", "newcomer"]
-        .iter()
-        .enumerate()
-    {
-        let key = format!("{name}.key");
-        let addr = cli.ok(&["chain", "dev-key", &i.to_string(), &key]);
-        cli.ok(&["chain", "dev-fund", addr.trim(), "100"]);
-        who.push(addr.trim().to_lowercase());
-    }
+    let who = cli.accounts(&["deployer", "alice", "bob", "referee", "newcomer"]);
     let (alice, bob) = (format!("{}=1", who[1]), format!("{}=2", who[2]));
     cli.ok(&[
         "chain",

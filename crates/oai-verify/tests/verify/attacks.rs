@@ -8,6 +8,20 @@ use oai_train::VerifiedLog;
 use oai_verify::agents::{ChallengerAgent, RefereeAgent};
 use oai_verify::game::commitment_at;
 
+/// The job of these tests posted on a fresh embedded market, its spec in the store: the
+/// store, the spec, the market and the job's id.
+async fn posted_job() -> (MemStore, JobSpec, Market<Revm>, u64) {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    let (id, _) = m
+        .chain
+        .post_job(m.requester, &m.terms, m.eth)
+        .await
+        .unwrap();
+    (store, spec, m, id)
+}
+
 /// What `who` holds and is owed.
 async fn worth<E: oai_chain::Evm + 'static>(m: &Market<E>, who: Address) -> U256 {
     m.chain.balance(who).await.unwrap() + m.chain.owed(who).await.unwrap()
@@ -273,14 +287,7 @@ async fn a_referee_whose_own_ipfs_node_is_down_does_not_vote() {
 /// block an audit needs, and once the job is paid the name goes and the log can be collected.
 #[tokio::test]
 async fn garbage_collection_keeps_a_live_jobs_log_until_it_settles() {
-    let (store, spec, version) = job().await;
-    let m = market(&spec, &version).await;
-    spec.put(&store).await.unwrap();
-    let (job, _) = m
-        .chain
-        .post_job(m.requester, &m.terms, m.eth)
-        .await
-        .unwrap();
+    let (store, _, m, job) = posted_job().await;
     let refs: std::sync::Arc<dyn oai_data::RefStore> = std::sync::Arc::new(store.clone());
     let mut node =
         oai_verify::agents::NodeAgent::new(m.chain.clone(), store.clone(), m.node).keeping(refs);
@@ -387,13 +394,7 @@ async fn a_node_that_publishes_nothing_is_slashed() {
 async fn a_challenger_keeps_its_honest_log_until_the_job_settles() {
     use oai_data::RefStore;
     use oai_verify::agents::{ChallengerAgent, NodeAgent, RefereeAgent};
-    let (store, spec, version) = job().await;
-    let m = market(&spec, &version).await;
-    spec.put(&store).await.unwrap();
-    m.chain
-        .post_job(m.requester, &m.terms, m.eth)
-        .await
-        .unwrap();
+    let (store, spec, m, _) = posted_job().await;
     let refs: std::sync::Arc<dyn oai_data::RefStore> = std::sync::Arc::new(store.clone());
     let name = format!("challenges/{}/1", m.chain.deployment().market);
     let c = || m.chain.clone();
@@ -445,14 +446,7 @@ async fn a_challenger_keeps_its_honest_log_until_the_job_settles() {
 #[tokio::test]
 async fn a_data_request_is_answered_by_the_stock_node() {
     use oai_verify::agents::NodeAgent;
-    let (store, spec, version) = job().await;
-    let m = market(&spec, &version).await;
-    spec.put(&store).await.unwrap();
-    let (job, _) = m
-        .chain
-        .post_job(m.requester, &m.terms, m.eth)
-        .await
-        .unwrap();
+    let (store, _, m, job) = posted_job().await;
     let mut node = NodeAgent::new(m.chain.clone(), store.clone(), m.node);
     node.tick().await.unwrap();
     let bond = m.eth / U256::from(100);
