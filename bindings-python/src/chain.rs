@@ -42,7 +42,7 @@ impl Chain {
     }
 
     /// Run `f` on the chain with the GIL released.
-    fn read<T, F, Fut>(&self, py: Python<'_>, f: F) -> PyResult<T>
+    pub(crate) fn read<T, F, Fut>(&self, py: Python<'_>, f: F) -> PyResult<T>
     where
         F: FnOnce(AnyChain) -> Fut + Send,
         Fut: Future<Output = oai::chain::Result<T>> + Send,
@@ -53,7 +53,7 @@ impl Chain {
     }
 
     /// Send the transaction `f` makes; its receipt with the events decoded.
-    fn send<F, Fut>(&self, py: Python<'_>, f: F) -> PyResult<Receipt>
+    pub(crate) fn send<F, Fut>(&self, py: Python<'_>, f: F) -> PyResult<Receipt>
     where
         F: FnOnce(AnyChain) -> Fut + Send,
         Fut: Future<Output = oai::chain::Result<oai::chain::Receipt>> + Send,
@@ -67,11 +67,13 @@ impl Chain {
 impl Chain {
     /// Deploy the registry, the m-of-n referee adjudicator and the market on a fresh embedded
     /// EVM. `threshold` defaults to a strict majority of the referees (it must be one). `seed`
-    /// fixes the blocks' randomness (the same seed, the same chain).
+    /// fixes the blocks' randomness (the same seed, the same chain). With `dao_members` (a list
+    /// of `(address, weight)`), a training DAO governs the deployment (`propose_change`, ...):
+    /// a change needs `quorum_bps` of the weight, more yes than no, and `timelock` seconds.
     #[staticmethod]
     #[pyo3(signature = (*, referees, threshold = None, min_stake = Wei(ETH),
         unbond_delay = 7 * 86_400, move_timeout = 3_600, adjudication_timeout = 86_400, seed = 0,
-        deployer = None))]
+        deployer = None, dao_members = None, quorum_bps = 5_000, timelock = 86_400))]
     #[allow(clippy::too_many_arguments)]
     fn embedded(
         py: Python<'_>,
@@ -83,14 +85,25 @@ impl Chain {
         adjudication_timeout: u64,
         seed: u64,
         deployer: Option<Addr>,
+        dao_members: Option<Vec<(Addr, u64)>>,
+        quorum_bps: u16,
+        timelock: u64,
     ) -> PyResult<Self> {
+        let governance = dao_members.map(|members| oai::chain::GovernanceConfig {
+            members: members
+                .into_iter()
+                .map(|(a, w)| (a.0, U256::from(w)))
+                .collect(),
+            quorum_bps,
+            delay: timelock,
+        });
         let config = ChainConfig {
             min_stake: min_stake.0,
             unbond_delay,
             move_timeout,
             adjudication_timeout,
             threshold: threshold.unwrap_or(referees.len() as u64 / 2 + 1),
-            governance: None,
+            governance,
             referees: referees.into_iter().map(|a| a.0).collect(),
         };
         let deployer = deployer.map_or(Address::repeat_byte(0xde), |a| a.0);

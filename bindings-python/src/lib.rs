@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 mod agents;
 mod chain;
+mod chain_dao;
 mod chain_values;
 mod dataset;
 mod errors;

@@ -158,3 +158,45 @@ def test_a_progress_callback_that_raises_is_reraised(chain, store):
     with pytest.raises(KeyError):
         chain.play({"node": node}, progress=boom)
     assert node.tick() is not None  # the agent is usable again
+
+
+def test_the_training_dao_changes_the_rules_by_vote():
+    c = oai.Chain.embedded(
+        referees=[REFEREE], seed=3, dao_members=[(ADA, 1), (BO, 2)], timelock=3600
+    )
+    g = c.governance()
+    assert g["dao"] == c.deployment["dao"] and g["dao"] is not None
+    assert [r.lower() for r in g["referees"]] == [REFEREE]
+    assert (g["threshold"], g["epoch"], g["burn_bps"], g["open"]) == (1, 0, 5000, True)
+
+    pid = c.propose_change(ADA, "referees", referees=[CHALLENGER, HONEST, CHEAT])
+    c.vote_change(BO, pid, True)
+    with pytest.raises(oai.ChainRevertError) as info:
+        c.execute_change(ADA, pid)
+    assert (info.value.contract, info.value.error) == ("TrainingDAO", "TimelockActive")
+    c.advance_time(3600)
+    c.execute_change(ADA, pid)
+    g = c.governance()
+    assert [r.lower() for r in g["referees"]] == [CHALLENGER, HONEST, CHEAT]
+    assert (g["threshold"], g["epoch"]) == (2, 1)
+
+    pid = c.propose_change(BO, "parameters", burn_bps=2000)
+    c.vote_change(BO, pid, True)
+    c.advance_time(3600)
+    c.execute_change(CHEAT, pid)
+    g = c.governance()
+    assert (g["burn_bps"], g["move_timeout"]) == (2000, 3600)
+
+    with pytest.raises(ValueError, match="no change of kind"):
+        c.propose_change(ADA, "everything")
+    with pytest.raises(ValueError, match="wei"):
+        c.propose_change(ADA, "min_stake")
+    with pytest.raises(oai.ChainRevertError) as info:
+        c.propose_change(CHEAT, "admission", open=False)  # not a member
+    assert info.value.error == "NotMember"
+
+
+def test_a_chain_without_a_dao_changes_nothing(chain):
+    assert chain.deployment["dao"] is None and chain.governance()["dao"] is None
+    with pytest.raises(oai.InvalidInputError, match="no training DAO"):
+        chain.propose_change(ADA, "admission", open=False)
