@@ -71,9 +71,11 @@ impl Chain {
                 node: node.ok_or_else(|| missing("node"))?.0,
                 admitted,
             },
-            other => return Err(PyValueError::new_err(format!(
+            other => {
+                return Err(PyValueError::new_err(format!(
                 "no change of kind {other:?} (referees, parameters, min_stake, admission, admit)"
-            ))),
+            )))
+            }
         };
         let (id, _) = self.read(
             py,

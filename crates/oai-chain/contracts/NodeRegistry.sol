@@ -52,6 +52,8 @@ contract NodeRegistry {
     address private immutable deployer;
     address public market;
     address public governor;
+    /// Whether `setGovernor` was called (with the zero address: the rules are final).
+    bool private governorFixed;
     /// @notice Whether any node may register and claim (else only admitted ones).
     bool public open = true;
     mapping(address => bool) public admitted;
@@ -90,9 +92,11 @@ contract NodeRegistry {
         _;
     }
 
-    /// @notice Hand the registry's rules to `governor_`, once, by the deployer.
+    /// @notice Hand the registry's rules to `governor_`, once, by the deployer (the zero address
+    /// fixes them for good).
     function setGovernor(address governor_) external {
-        if (governor != address(0)) revert GovernorAlreadySet(governor);
+        if (governorFixed) revert GovernorAlreadySet(governor);
+        governorFixed = true;
         if (msg.sender != deployer) revert NotDeployer(msg.sender);
         governor = governor_;
         emit GovernorSet(governor_);

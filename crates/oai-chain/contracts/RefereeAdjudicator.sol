@@ -37,6 +37,8 @@ contract RefereeAdjudicator is IStepAdjudicator {
     /// @notice The referee set's version: 0 at deployment, one more at each change.
     uint32 public epoch;
     address public governor;
+    /// Whether `setGovernor` was called (with the zero address: the rules are final).
+    bool private governorFixed;
     address private immutable deployer;
     address[] private set;
     mapping(address => uint256) private refereeBit; // 1 << index, 0: not a referee
@@ -47,9 +49,11 @@ contract RefereeAdjudicator is IStepAdjudicator {
         _setReferees(referees_, threshold_);
     }
 
-    /// @notice Hand the referee set to `governor_`, once, by the deployer.
+    /// @notice Hand the referee set to `governor_`, once, by the deployer (the zero address fixes
+    /// it for good).
     function setGovernor(address governor_) external {
-        if (governor != address(0)) revert GovernorAlreadySet(governor);
+        if (governorFixed) revert GovernorAlreadySet(governor);
+        governorFixed = true;
         if (msg.sender != deployer) revert NotDeployer(msg.sender);
         governor = governor_;
         emit GovernorSet(governor_);

@@ -179,6 +179,8 @@ contract TrainingMarket {
     Parameters public parameters;
     /// @notice Who may change `parameters` (a `TrainingDAO`, set once; none: they never change).
     address public governor;
+    /// Whether `setGovernor` was called (with the zero address: the rules are final).
+    bool private governorFixed;
     address private immutable deployer;
 
     uint256 public jobCount;
@@ -199,9 +201,11 @@ contract TrainingMarket {
         _setParameters(Parameters(DEFAULT_BURN_BPS, moveTimeout_, adjudicationTimeout_, 1, type(uint32).max));
     }
 
-    /// @notice Hand the market's parameters to `governor_`, once, by the deployer.
+    /// @notice Hand the market's parameters to `governor_`, once, by the deployer (the zero
+    /// address fixes them for good).
     function setGovernor(address governor_) external {
-        if (governor != address(0)) revert GovernorAlreadySet(governor);
+        if (governorFixed) revert GovernorAlreadySet(governor);
+        governorFixed = true;
         if (msg.sender != deployer) revert NotDeployer(msg.sender);
         governor = governor_;
         emit GovernorSet(governor_);

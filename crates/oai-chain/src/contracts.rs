@@ -33,7 +33,9 @@ impl<E: Evm> Contracts<E> {
     }
 
     /// Deploy registry, referee adjudicator and market from `deployer` and wire them up; with
-    /// [`ChainConfig::governance`], then a `TrainingDAO` made the governor of all three.
+    /// [`ChainConfig::governance`], then a `TrainingDAO` made the governor of all three, and
+    /// without, their rules fixed for good (the governor set to nobody, so the deployer keeps
+    /// no power to change them).
     pub async fn deploy(
         evm: E,
         deployer: Address,
@@ -108,42 +110,54 @@ impl<E: Evm> Contracts<E> {
             )
             .await?;
         gas.push(("NodeRegistry.setMarket", r.gas_used));
-        if let Some(g) = &config.governance {
-            let args = TrainingDAO::constructorCall {
-                members: g.members.iter().map(|(a, _)| *a).collect(),
-                weights: g.members.iter().map(|(_, w)| *w).collect(),
-                quorumBps_: g.quorum_bps,
-                delay_: g.delay,
-                registry_: registry,
-                market_: market,
-                adjudicator_: adjudicator,
-            };
-            let (dao, r) = create(
-                &this.evm,
-                deployer,
-                "TrainingDAO",
-                &TrainingDAO::BYTECODE,
-                args,
-            )
+        // the governor of all three: the DAO, or nobody for good (the zero address), so that
+        // the deployer keeps no power to change the rules later
+        let governor = match &config.governance {
+            Some(g) => {
+                let args = TrainingDAO::constructorCall {
+                    members: g.members.iter().map(|(a, _)| *a).collect(),
+                    weights: g.members.iter().map(|(_, w)| *w).collect(),
+                    quorumBps_: g.quorum_bps,
+                    delay_: g.delay,
+                    registry_: registry,
+                    market_: market,
+                    adjudicator_: adjudicator,
+                };
+                let (dao, r) = create(
+                    &this.evm,
+                    deployer,
+                    "TrainingDAO",
+                    &TrainingDAO::BYTECODE,
+                    args,
+                )
+                .await?;
+                gas.push(("deploy TrainingDAO", r.gas_used));
+                this.deployment.dao = Some(dao);
+                dao
+            }
+            None => Address::ZERO,
+        };
+        let to = NodeRegistry::setGovernorCall {
+            governor_: governor,
+        };
+        let r = this
+            .send(deployer, registry, Origin::Registry, to, U256::ZERO)
             .await?;
-            gas.push(("deploy TrainingDAO", r.gas_used));
-            let to = NodeRegistry::setGovernorCall { governor_: dao };
-            let r = this
-                .send(deployer, registry, Origin::Registry, to, U256::ZERO)
-                .await?;
-            gas.push(("NodeRegistry.setGovernor", r.gas_used));
-            let to = TrainingMarket::setGovernorCall { governor_: dao };
-            let r = this
-                .send(deployer, market, Origin::Market, to, U256::ZERO)
-                .await?;
-            gas.push(("TrainingMarket.setGovernor", r.gas_used));
-            let to = RefereeAdjudicator::setGovernorCall { governor_: dao };
-            let r = this
-                .send(deployer, adjudicator, Origin::Referee, to, U256::ZERO)
-                .await?;
-            gas.push(("RefereeAdjudicator.setGovernor", r.gas_used));
-            this.deployment.dao = Some(dao);
-        }
+        gas.push(("NodeRegistry.setGovernor", r.gas_used));
+        let to = TrainingMarket::setGovernorCall {
+            governor_: governor,
+        };
+        let r = this
+            .send(deployer, market, Origin::Market, to, U256::ZERO)
+            .await?;
+        gas.push(("TrainingMarket.setGovernor", r.gas_used));
+        let to = RefereeAdjudicator::setGovernorCall {
+            governor_: governor,
+        };
+        let r = this
+            .send(deployer, adjudicator, Origin::Referee, to, U256::ZERO)
+            .await?;
+        gas.push(("RefereeAdjudicator.setGovernor", r.gas_used));
         Ok((this, gas))
     }
 

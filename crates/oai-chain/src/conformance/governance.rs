@@ -274,3 +274,60 @@ pub(crate) async fn parameters_floor_and_admission<E: Evm>(s: &mut Scenario<E>) 
     s.check_conservation("after the training DAO's changes")
         .await
 }
+
+/// A deployment without a training DAO: its rules never change. The deployer could otherwise
+/// hand them to an account of its own later (`setGovernor` once, by the deployer) and, say,
+/// replace the referees in the middle of a dispute; `Contracts::deploy` fixes them at once.
+pub(crate) async fn the_deployer_takes_the_rules_later<E: Evm>(s: &mut Scenario<E>) -> Result<()> {
+    let r = s.r;
+    let cfg = super::config(&r.referees);
+    let (plain, _) = crate::Contracts::deploy(s.chain.evm().clone(), r.deployer, &cfg).await?;
+    let d = plain.deployment();
+    assert_eq!(d.dao, None);
+    let calls = [
+        (
+            d.registry,
+            Origin::Registry,
+            crate::bindings::NodeRegistry::setGovernorCall {
+                governor_: r.deployer,
+            }
+            .abi_encode(),
+        ),
+        (
+            d.market,
+            Origin::Market,
+            crate::bindings::TrainingMarket::setGovernorCall {
+                governor_: r.deployer,
+            }
+            .abi_encode(),
+        ),
+        (
+            d.adjudicator,
+            Origin::Referee,
+            RefereeAdjudicator::setGovernorCall {
+                governor_: r.deployer,
+            }
+            .abi_encode(),
+        ),
+    ];
+    for (to, origin, data) in calls {
+        let tx = Tx {
+            from: r.deployer,
+            to: Some(to),
+            data: data.into(),
+            value: U256::ZERO,
+        };
+        s.raw_reverts("the deployer takes the rules", origin, tx, |e| {
+            matches!(
+                e,
+                Revert::Registry(R::GovernorAlreadySet(_))
+                    | Revert::Market(M::GovernorAlreadySet(_))
+                    | Revert::Referee(Ref::GovernorAlreadySet(_))
+            )
+        })
+        .await?;
+    }
+    let g = plain.governance().await?;
+    assert_eq!((g.dao, g.referees), (None, r.referees.to_vec()));
+    Ok(())
+}

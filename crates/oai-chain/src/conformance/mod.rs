@@ -365,6 +365,10 @@ pub async fn run<E: Evm + 'static>(evm: Arc<E>, accounts: &[Address]) -> Result<
         "training DAO: parameters, floor and admission",
         governance::parameters_floor_and_admission
     );
+    scenario!(
+        "attack: the deployer takes the rules later",
+        governance::the_deployer_takes_the_rules_later
+    );
     let mut s = Scenario::new(evm.clone(), r, "dispute over 1,000,000 steps", &mut gas).await?;
     dispute::full_dispute(&mut s, 1_000_000, 777_777).await?;
     gas.append(&mut s.gas);
