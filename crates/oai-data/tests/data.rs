@@ -1014,3 +1014,34 @@ proptest! {
         })?;
     }
 }
+
+/// A UnixFS node whose children's block sizes add up past `u64::MAX` (a peer's crafted DAG):
+/// reading it is a typed error, not an overflow (a panic in debug builds).
+#[tokio::test]
+async fn a_unixfs_node_whose_sizes_overflow_is_refused() {
+    use oai_data::unixfs::pb::{DataType, PbLink, PbNode, UnixFsData};
+    let s = MemStore::new();
+    let leaf = s.put(ids::RAW, Bytes::from_static(b"x")).await.unwrap();
+    let node = PbNode {
+        links: vec![
+            PbLink {
+                hash: leaf.to_bytes(),
+                name: String::new(),
+                tsize: 1,
+            };
+            2
+        ],
+        data: Some(
+            UnixFsData {
+                kind: DataType::File,
+                data: None,
+                filesize: Some(u64::MAX),
+                blocksizes: vec![u64::MAX, 1],
+            }
+            .encode(),
+        ),
+    };
+    let root = s.put(ids::DAG_PB, node.encode().into()).await.unwrap();
+    let read = unixfs::read_to_vec(&s, &root).await;
+    assert!(matches!(read, Err(Error::Malformed { .. })), "{read:?}");
+}

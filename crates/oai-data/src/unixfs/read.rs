@@ -29,7 +29,13 @@ pub fn cat<S: BlockStore + Clone + 'static>(
             let block = w.store.get(&cid).await?;
             let (bytes, children) = decode_file_node(&cid, block)?;
             let size = match &children {
-                Some(kids) => kids.iter().map(|(_, s)| s).sum::<u64>(),
+                Some(kids) => kids
+                    .iter()
+                    .try_fold(0u64, |sum, (_, s)| sum.checked_add(*s))
+                    .ok_or_else(|| Error::Malformed {
+                        what: "UnixFS node",
+                        reason: format!("{cid}: its children's sizes add up past 2^64 bytes"),
+                    })?,
                 None => bytes.len() as u64,
             };
             if let Some(e) = expect {
