@@ -44,14 +44,18 @@ pub struct ChainOpt {
     pub receipt_timeout: u64,
 }
 
-/// The account key: from `file`, else from `$OAI_KEY`.
+/// The account key: from `file`, else from `$OAI_KEY`. A key file that anyone but its owner
+/// may read is refused (as ssh refuses such a private key).
 pub fn load_key(file: Option<&Path>) -> Result<Signer> {
     let (text, from) = match file {
-        Some(f) => (
-            std::fs::read_to_string(f)
-                .with_context(|| format!("reading key file {}", f.display()))?,
-            format!("key file {}", f.display()),
-        ),
+        Some(f) => {
+            refuse_loose_permissions(f)?;
+            (
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("reading key file {}", f.display()))?,
+                format!("key file {}", f.display()),
+            )
+        }
         None => (
             std::env::var("OAI_KEY")
                 .context("no account key: give --key-file FILE or set OAI_KEY")?,
@@ -64,6 +68,66 @@ pub fn load_key(file: Option<&Path>) -> Result<Signer> {
     }
     hex.parse()
         .map_err(|e| anyhow::anyhow!("{from} does not hold a valid private key: {e}"))
+}
+
+/// Refuse a key file its group or others may read or write.
+#[cfg(unix)]
+fn refuse_loose_permissions(f: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(f)
+        .with_context(|| format!("reading key file {}", f.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "key file {} is open to others (mode {:o}): `chmod 600 {}` first",
+            f.display(),
+            mode & 0o777,
+            f.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_loose_permissions(_: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Write `key` to a new key file at `path`, readable and writable by its owner only.
+fn write_key_file(path: &Path, key: &Signer) -> Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let mut f = open
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        // an existing file keeps its mode through `open`: set it
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    use std::io::Write;
+    writeln!(f, "{}", key.to_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `url` with any credentials (`user:password@`) replaced, for logs and messages.
+pub fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_end].rfind('@') {
+                Some(at) => format!("{scheme}://***{}", &rest[at..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
 }
 
 /// A deployment file: the contracts' addresses and the block they were deployed in.
@@ -120,7 +184,7 @@ impl ChainOpt {
     async fn evm(&self, signer: Signer) -> Result<RpcEvm> {
         Ok(RpcEvm::connect(&self.rpc, vec![signer])
             .await
-            .with_context(|| format!("connecting to the Ethereum node at {}", self.rpc))?
+            .with_context(|| format!("connecting to the Ethereum node at {}", redacted(&self.rpc)))?
             .with_receipt_timeout(std::time::Duration::from_secs(self.receipt_timeout)))
     }
 
@@ -572,14 +636,15 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
         }
         ChainCommand::DevKey { n, file } => {
             let key = dev_signers(n + 1).pop().expect("n + 1 keys");
-            std::fs::write(&file, format!("{}\n", key.to_bytes()))
-                .with_context(|| format!("writing {}", file.display()))?;
+            write_key_file(&file, &key)?;
             println!("{}", key.address());
         }
         ChainCommand::DevFund { account, eth, rpc } => {
             let evm = RpcEvm::connect(&rpc, dev_signers(1))
                 .await
-                .with_context(|| format!("connecting to the Ethereum node at {rpc}"))?;
+                .with_context(|| {
+                    format!("connecting to the Ethereum node at {}", redacted(&rpc))
+                })?;
             evm.set_balance(account, parse_eth(&eth)?).await?;
             println!("{account} holds {eth} ETH");
         }
@@ -771,6 +836,36 @@ fn report(chain: &ChainOpt, id: JobId, what: &str, gas: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key file others can read is refused, as ssh refuses such a private key; `dev-key`
+    /// writes its files readable by their owner only.
+    #[cfg(unix)]
+    #[test]
+    fn key_files_others_can_read_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        let key = dev_signers(1).pop().unwrap();
+        write_key_file(&path, &key).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(load_key(Some(&path)).unwrap().address(), key.address());
+        for loose in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).unwrap();
+            let err = load_key(Some(&path)).unwrap_err().to_string();
+            assert!(err.contains("chmod 600"), "{loose:o}: {err}");
+        }
+    }
+
+    #[test]
+    fn rpc_urls_are_logged_without_their_credentials() {
+        assert_eq!(
+            redacted("https://user:secret@rpc.example.org/v1/KEY?x=1"),
+            "https://***@rpc.example.org/v1/KEY?x=1"
+        );
+        assert_eq!(redacted("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(redacted("not a url"), "not a url");
+    }
 
     #[test]
     fn eth_amounts_parse_and_print() {

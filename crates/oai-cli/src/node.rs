@@ -245,7 +245,7 @@ pub async fn run(store: &Blocks, refs: &FsStore, args: NodeArgs) -> Result<()> {
                 Blocks::Fs(_) => "filesystem",
                 Blocks::Ipfs(_) => "IPFS",
             },
-            opt.rpc,
+            crate::chain::redacted(&opt.rpc),
             c.deployment.market
         ),
     );

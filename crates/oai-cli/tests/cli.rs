@@ -282,6 +282,15 @@ fn chain_job_and_node_commands_fail_clearly_on_bad_input() {
         "{err}"
     );
     std::fs::write(d.join("bad.key"), "not a key\n").unwrap();
+    #[cfg(unix)]
+    {
+        // a key file others may read is refused before it is read
+        let err = oai_clean(d, &["chain", "status", "--key-file", "bad.key"]);
+        assert!(err.contains("chmod 600"), "{err}");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("bad.key"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+    }
     let err = oai_clean(d, &["chain", "status", "--key-file", "bad.key"]);
     assert!(
         err.contains("key file bad.key does not hold a private key"),
