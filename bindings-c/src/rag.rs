@@ -141,7 +141,14 @@ pub unsafe extern "C" fn oai_embed(
         let v = v
             .pop()
             .ok_or_else(|| Error::invalid("the embedder made no vector"))?;
-        // SAFETY: `vector` has `len` == v.len() writable floats by the caller's contract.
+        if v.len() != len {
+            return Err(Error::invalid(format!(
+                "the embedder made {} floats, not the {len} it announces",
+                v.len()
+            )));
+        }
+        // SAFETY: `vector` has `len` writable floats by the caller's contract, and `v` has
+        // exactly `len` (checked above).
         unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), vector, len) };
         Ok(())
     })
@@ -286,4 +293,39 @@ pub unsafe extern "C" fn oai_search(
         out.set_string(&serde_json::Value::from(value).to_string());
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An embedder whose vectors are shorter than the dimension it announces.
+    #[derive(Debug)]
+    struct Short;
+
+    #[async_trait::async_trait]
+    impl Embedder for Short {
+        fn dim(&self) -> usize {
+            4
+        }
+        async fn embed(&self, texts: &[String]) -> oai::rag::Result<Vec<Vec<f32>>> {
+            Ok(texts.iter().map(|_| vec![1.0; 3]).collect())
+        }
+    }
+
+    /// `oai_embed` copies exactly the vector it got: one of another length than the buffer is
+    /// an error, never a read past its end.
+    #[test]
+    fn a_vector_of_another_length_than_the_buffer_is_refused() {
+        let e: EmbedderHandle = Arc::new(Short);
+        let handle = handles::insert(Object::Embedder(e)) as *const oai_embedder;
+        let mut out = [0f32; 4];
+        let text = c"hello";
+        // SAFETY: a live handle, a NUL-terminated string, a buffer of 4 floats.
+        let status = unsafe { oai_embed(handle, text.as_ptr(), out.as_mut_ptr(), out.len()) };
+        assert_eq!(status, oai_status::OAI_ERROR_INVALID_INPUT);
+        assert_eq!(out, [0.0; 4], "nothing was written");
+        // SAFETY: the handle made above, freed once.
+        unsafe { oai_embedder_free(handle as *mut oai_embedder) };
+    }
 }
