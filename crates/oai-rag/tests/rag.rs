@@ -728,6 +728,47 @@ mod federation {
         Arc::new(GrpcPeer::new(&url, CLIENT_TIMEOUT).unwrap())
     }
 
+    /// A peer's server trusted any `k` (up to 2^32 - 1: a full scan and the whole corpus back)
+    /// and answered its own failures with their internal text. `k` is bounded
+    /// (`federation::MAX_K`), and a bad query is an invalid-argument status that says what is
+    /// wrong, nothing of the server's insides.
+    #[tokio::test]
+    async fn a_peer_refuses_an_unbounded_k_and_answers_typed_errors() {
+        use oai_rag::federation::MAX_K;
+        let ids: Vec<u64> = (0..12).collect();
+        let peer = remote(Arc::new(local("a", &ids).await)).await;
+        for k in [MAX_K + 1, u32::MAX as usize] {
+            let q = PeerQuery {
+                vector: unit(5),
+                k,
+                filter: None,
+            };
+            let err = peer.query(&q).await.unwrap_err().to_string();
+            assert!(
+                err.contains("invalid argument") && err.contains("k ="),
+                "{k}: {err}"
+            );
+        }
+        let q = PeerQuery {
+            vector: vec![f32::NAN; 8],
+            k: 3,
+            filter: None,
+        };
+        let err = peer.query(&q).await.unwrap_err().to_string();
+        assert!(err.contains("invalid argument"), "{err}");
+        let ok = PeerQuery {
+            vector: unit(5),
+            k: MAX_K,
+            filter: None,
+        };
+        assert_eq!(peer.query(&ok).await.unwrap().len(), ids.len());
+        let wide = PeerQuery { k: MAX_K + 1, ..ok };
+        assert!(matches!(
+            Federation::new(vec![peer], DEADLINE).query(&wide).await,
+            Err(oai_rag::Error::InvalidInput(_))
+        ));
+    }
+
     #[tokio::test]
     async fn federated_query_merges_honest_peers_and_ignores_bad_ones() {
         let a: Vec<u64> = (0..8).collect();

@@ -118,10 +118,14 @@ impl tonic::server::UnaryService<QueryRequest> for QuerySvc {
         let peer = self.0.clone();
         Box::pin(async move {
             let query = from_wire(request.into_inner());
-            let hits = peer
-                .query(&query)
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?;
+            if let Some(problem) = super::query_problem(&query) {
+                return Err(Status::invalid_argument(problem));
+            }
+            // a query the peer refuses says why; its own failures stay its own
+            let hits = peer.query(&query).await.map_err(|e| match e {
+                Error::InvalidInput(m) => Status::invalid_argument(m),
+                _ => Status::internal("the peer could not answer the query"),
+            })?;
             Ok(Response::new(QueryResponse {
                 hits: hits
                     .into_iter()

@@ -174,6 +174,21 @@ impl FederatedAnswer {
 /// The rank constant of reciprocal-rank fusion (the usual 60).
 pub const RRF_K: f64 = 60.0;
 
+/// The most hits one query may ask of a peer: a peer's server refuses more (a query for
+/// millions would be a full scan and the whole corpus back), and so does [`Federation::query`].
+pub const MAX_K: usize = 1_000;
+
+/// What is wrong with `query`, if anything: `k` in `1..=MAX_K`, a finite non-empty vector.
+pub(crate) fn query_problem(query: &PeerQuery) -> Option<String> {
+    if query.k == 0 || query.k > MAX_K {
+        return Some(format!("k = {}: it must be 1..={MAX_K}", query.k));
+    }
+    if query.vector.is_empty() || query.vector.iter().any(|x| !x.is_finite()) {
+        return Some("the query vector must be finite and non-empty".into());
+    }
+    None
+}
+
 /// A set of peers queried together.
 #[derive(Clone)]
 pub struct Federation {
@@ -250,10 +265,8 @@ impl Federation {
     /// Ask every peer for its `query.k` best hits at once and merge the answers that pass the
     /// checks. Never fails because of a peer: failures are reported in the answer.
     pub async fn query(&self, query: &PeerQuery) -> Result<FederatedAnswer> {
-        if query.k == 0 || query.vector.is_empty() || query.vector.iter().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidInput(
-                "a federated query needs k > 0 and a finite, non-empty vector".into(),
-            ));
+        if let Some(problem) = query_problem(query) {
+            return Err(Error::InvalidInput(format!("a federated query: {problem}")));
         }
         let asks = self.peers.iter().map(|peer| {
             let peer = peer.clone();
