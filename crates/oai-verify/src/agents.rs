@@ -121,7 +121,7 @@ pub struct NodeAgent<C, S> {
     from_block: u64,
     forgery: Option<Forgery>,
     logs: BTreeMap<JobId, VerifiedLog>,
-    /// Jobs refused for good: terms that do not match their spec.
+    /// Jobs refused for good: terms that do not match their spec, a claim window past.
     refused: BTreeSet<JobId>,
     /// Names each live job's log, so that garbage collection keeps its blocks.
     keeper: Keeper,
@@ -255,6 +255,12 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     /// tick; terms that do not match the spec refuse the job for good.
     async fn can_do(&mut self, id: JobId, job: &Job) -> Result<Option<JobSpec>> {
         if self.refused.contains(&id) {
+            return Ok(None);
+        }
+        if self.chain.now().await? > job.deadline {
+            // its claim window is over: a claim would revert (and end the tick); it stays Open
+            // until someone cancels it, and is looked at no more
+            self.refused.insert(id);
             return Ok(None);
         }
         if !self.chain.may_work(self.me).await? {

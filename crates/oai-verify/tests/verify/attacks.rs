@@ -480,3 +480,34 @@ async fn a_data_request_is_answered_by_the_stock_node() {
     }
     assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Paid);
 }
+
+/// A job whose claim window has passed stays Open until someone cancels it. The stock node
+/// tried to claim it every tick; the claim reverted, the revert ended the tick, and every job
+/// after it went untouched (here a fresh job it never claimed; in `oai node`, a dispute it
+/// never answered). A stale job is not claimed: the node takes the next one.
+#[tokio::test]
+async fn a_stale_job_does_not_stop_the_node() {
+    use oai_verify::agents::NodeAgent;
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    spec.put(&store).await.unwrap();
+    let stale = JobTerms {
+        claim_window: 60,
+        ..m.terms.clone()
+    };
+    let (first, _) = m.chain.post_job(m.requester, &stale, m.eth).await.unwrap();
+    m.chain.advance_time(61).await.unwrap();
+    let (second, _) = m
+        .chain
+        .post_job(m.requester, &m.terms, m.eth)
+        .await
+        .unwrap();
+    let mut node = NodeAgent::new(m.chain.clone(), store.clone(), m.node);
+    let did = node.tick().await.unwrap();
+    assert_eq!(m.chain.job(first).await.unwrap().status, JobStatus::Open);
+    assert_eq!(
+        m.chain.job(second).await.unwrap().status,
+        JobStatus::Submitted,
+        "{did:?}"
+    );
+}
