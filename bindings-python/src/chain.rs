@@ -102,7 +102,7 @@ impl Chain {
             unbond_delay,
             move_timeout,
             adjudication_timeout,
-            threshold: threshold.unwrap_or(referees.len() as u64 / 2 + 1),
+            threshold: threshold.unwrap_or(oai::chain::majority(referees.len())),
             governance,
             referees: referees.into_iter().map(|a| a.0).collect(),
         };

@@ -45,7 +45,7 @@ impl Chain {
                     .into_iter()
                     .map(|a| a.0)
                     .collect();
-                let threshold = threshold.unwrap_or(referees.len() as u64 / 2 + 1);
+                let threshold = threshold.unwrap_or(oai::chain::majority(referees.len()));
                 Change::Referees {
                     referees,
                     threshold,

@@ -11,7 +11,7 @@ use crate::chain::{
 };
 use crate::error::{Origin, Revert};
 use crate::evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
-use crate::governance::{Change, Governance, MarketParameters, Proposal};
+use crate::governance::{strict_majority, Change, Governance, MarketParameters, Proposal};
 use crate::{Error, Result};
 
 /// The oai contracts on an EVM backend: the one implementation of [`Chain`], so every
@@ -43,7 +43,7 @@ impl<E: Evm> Contracts<E> {
     ) -> Result<(Self, DeployGas)> {
         // the adjudicator refuses it too; checked here before any gas is spent
         let n = config.referees.len();
-        if config.threshold as usize > n || config.threshold.saturating_mul(2) as usize <= n {
+        if !strict_majority(config.threshold, n) {
             return Err(Error::InvalidInput(format!(
                 "threshold {} of {n} referees: it must be a strict majority of them",
                 config.threshold
@@ -1054,6 +1054,7 @@ impl<E: Evm> Chain for Contracts<E> {
             referees,
             threshold: u64::from(threshold),
             epoch,
+            // the public getter returns the struct's fields, not the struct
             parameters: MarketParameters {
                 burn_bps: p.burnBps,
                 move_timeout: p.moveTimeout,

@@ -8,6 +8,17 @@ use alloy::sol_types::SolValue;
 use crate::bindings::TrainingDAO;
 use crate::bindings::TrainingMarket;
 
+/// Whether `threshold` votes are a strict majority of `referees` (`2m > n`, `m <= n`): two
+/// disjoint groups of referees can never both reach it. The adjudicator refuses any other.
+pub fn strict_majority(threshold: u64, referees: usize) -> bool {
+    threshold <= referees as u64 && threshold.saturating_mul(2) > referees as u64
+}
+
+/// The smallest strict majority of `referees` (half of them, plus one): the default threshold.
+pub fn majority(referees: usize) -> u64 {
+    referees as u64 / 2 + 1
+}
+
 /// A `TrainingDAO` to deploy with the contracts ([`crate::ChainConfig::governance`]): it becomes
 /// the governor of the registry, the adjudicator and the market.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,4 +70,6 @@ pub use contracts::{Contracts, DeployGas};
 pub use embedded::{Revm, CHAIN_ID, GENESIS_TIME, HARDFORK};
 pub use error::{Error, Result, Revert};
 pub use evm::{Evm, LogFilter, Outcome, Tx, TxReceipt};
-pub use governance::{Change, Governance, GovernanceConfig, MarketParameters, Proposal};
+pub use governance::{
+    majority, strict_majority, Change, Governance, GovernanceConfig, MarketParameters, Proposal,
+};

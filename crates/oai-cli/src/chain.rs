@@ -505,7 +505,7 @@ pub async fn run_chain(cmd: ChainCommand) -> Result<()> {
                 unbond_delay,
                 move_timeout,
                 adjudication_timeout,
-                threshold: threshold.unwrap_or(referees.len() as u64 / 2 + 1),
+                threshold: threshold.unwrap_or(oai::chain::majority(referees.len())),
                 referees,
                 governance: Some(GovernanceConfig {
                     members,

@@ -3,7 +3,9 @@
 
 use anyhow::{bail, Result};
 use clap::{Subcommand, ValueEnum};
-use oai::chain::{Address, Chain, Change, Governance, MarketParameters, Proposal};
+use oai::chain::{
+    majority, strict_majority, Address, Chain, Change, Governance, MarketParameters, Proposal,
+};
 use serde_json::json;
 
 use crate::chain::{parse_eth, ChainOpt};
@@ -191,8 +193,8 @@ impl ChangeArg {
                 threshold,
                 chain,
             } => {
-                let threshold = threshold.unwrap_or(referees.len() as u64 / 2 + 1);
-                if threshold * 2 <= referees.len() as u64 || threshold > referees.len() as u64 {
+                let threshold = threshold.unwrap_or(majority(referees.len()));
+                if !strict_majority(threshold, referees.len()) {
                     bail!(
                         "threshold {threshold} of {} referees: it must be a strict majority",
                         referees.len()

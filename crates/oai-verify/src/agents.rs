@@ -212,14 +212,15 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
                 }
                 JobStatus::Disputed if mine => {
                     let log = self.log(id, &job).await?;
-                    let turn = self.chain.dispute(id).await?.map(|d| d.turn);
-                    if game::node_move(&self.chain, self.me, id, &log)
-                        .await?
-                        .is_some()
-                    {
-                        did.push(match turn {
-                            Some(Turn::Reveal) => format!("job {id}: revealed the disputed record"),
-                            _ => format!("job {id}: answered a bisection move"),
+                    if let Some(r) = game::node_move(&self.chain, self.me, id, &log).await? {
+                        let revealed = r
+                            .events
+                            .iter()
+                            .any(|e| matches!(e, Event::Market(TrainingMarketEvents::Revealed(_))));
+                        did.push(if revealed {
+                            format!("job {id}: revealed the disputed record")
+                        } else {
+                            format!("job {id}: answered a bisection move")
                         });
                     } else if let Some((what, _)) =
                         settle(&self.chain, self.me, id, &[Turn::Challenger]).await?

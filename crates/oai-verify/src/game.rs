@@ -149,13 +149,7 @@ pub async fn node_move<C: Chain + ?Sized>(
 ) -> Result<Option<Receipt>> {
     match chain.dispute(job).await? {
         Some(d) if d.turn == Turn::Reveal => {
-            let record = usize::try_from(d.hi - 1)
-                .ok()
-                .and_then(|i| log.records.get(i))
-                .ok_or_else(|| {
-                    crate::Error::InvalidInput(format!("the log has no record of step {}", d.lo))
-                })?;
-            let record = log::encode(record)?;
+            let record = record_bytes(log, d.lo)?;
             let tree = MerkleTree::new(&log.leaves);
             // the siblings of c_i (leaf i-1); none for c_0 (the genesis) and c_steps (the head)
             let proof = |i: u64| -> Vec<B256> {
@@ -190,6 +184,17 @@ async fn post_mid<C: Chain + ?Sized>(
     }
 }
 
+/// The canonical bytes of `log`'s record of step `step` (whose SHA-256 is c_(step+1)).
+fn record_bytes(log: &VerifiedLog, step: u64) -> Result<Vec<u8>> {
+    let record = usize::try_from(step)
+        .ok()
+        .and_then(|i| log.records.get(i))
+        .ok_or_else(|| {
+            crate::Error::InvalidInput(format!("the log has no record of step {step}"))
+        })?;
+    Ok(log::encode(record)?)
+}
+
 /// The Merkle siblings of `leaf` in `tree`, as the market takes them.
 fn siblings(tree: &MerkleTree, leaf: u64) -> Vec<B256> {
     tree.proof(leaf)
@@ -209,15 +214,9 @@ pub async fn answer_data_request<C: Chain + ?Sized>(
     let Some(q) = chain.data_request(job).await? else {
         return Ok(None);
     };
-    let record = usize::try_from(q.index)
-        .ok()
-        .and_then(|i| log.records.get(i))
-        .ok_or_else(|| {
-            crate::Error::InvalidInput(format!("the log has no record of step {}", q.index))
-        })?;
     let proof = siblings(&MerkleTree::new(&log.leaves), q.index);
     let receipt = chain
-        .answer_data(node, job, &log::encode(record)?, &proof)
+        .answer_data(node, job, &record_bytes(log, q.index)?, &proof)
         .await?;
     Ok(Some(receipt))
 }

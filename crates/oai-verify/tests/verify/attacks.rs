@@ -5,7 +5,7 @@
 use super::game::{load, submitted};
 use super::*;
 use oai_train::VerifiedLog;
-use oai_verify::agents::{ChallengerAgent, RefereeAgent};
+use oai_verify::agents::{play_until_settled, Agent, ChallengerAgent, Played, RefereeAgent};
 use oai_verify::game::commitment_at;
 
 /// The job of these tests posted on a fresh embedded market, its spec in the store: the
@@ -345,20 +345,28 @@ pub(super) async fn withholding_node_is_slashed<E: oai_chain::Evm + 'static, S: 
     let c = || m.chain.clone();
     // a forgery of its own: the other tests' forged logs may already be on the network
     let forging: oai_verify::agents::Forgery = Box::new(|r| r[13].loss += 2.5);
-    let mut node = NodeAgent::new(c(), private.clone(), m.node).forging(forging);
-    let mut challenger = ChallengerAgent::new(c(), network.clone(), m.challenger);
-    let mut referee = RefereeAgent::new(c(), network.clone(), m.referee);
+    let mut agents: [(&str, Box<dyn Agent>); 3] = [
+        (
+            "node",
+            Box::new(NodeAgent::new(c(), private.clone(), m.node).forging(forging)),
+        ),
+        (
+            "challenger",
+            Box::new(ChallengerAgent::new(c(), network.clone(), m.challenger)),
+        ),
+        (
+            "referee",
+            Box::new(RefereeAgent::new(c(), network.clone(), m.referee)),
+        ),
+    ];
     let mut lines = Vec::new();
-    for _ in 0..60 {
-        lines.extend(node.tick().await.unwrap());
-        lines.extend(challenger.tick().await.unwrap());
-        lines.extend(referee.tick().await.unwrap());
-        if m.chain.job(job).await.unwrap().status == JobStatus::Slashed {
-            lines.extend(challenger.tick().await.unwrap()); // withdraws
-            break;
+    play_until_settled(&m.chain, &mut agents, 0, 600, 60, |p| {
+        if let Played::Did { line, .. } = p {
+            lines.push(line.to_string());
         }
-        m.chain.advance_time(600).await.unwrap();
-    }
+    })
+    .await
+    .unwrap();
     let head = m.chain.job(job).await.unwrap().result.unwrap().head;
     assert!(
         !network.has(&oai_verify::cid_of(&head)).await.unwrap(),
@@ -401,7 +409,6 @@ async fn a_challenger_keeps_its_honest_log_until_the_job_settles() {
     let mut node =
         NodeAgent::new(c(), store.clone(), m.node).forging(Box::new(|r| r[13].loss += 4.0));
     let mut challenger = ChallengerAgent::new(c(), store.clone(), m.challenger).keeping(refs);
-    let mut referee = RefereeAgent::new(c(), store.clone(), m.referee);
     node.tick().await.unwrap();
     challenger.tick().await.unwrap();
     assert_eq!(m.chain.job(1).await.unwrap().status, JobStatus::Disputed);
@@ -420,17 +427,19 @@ async fn a_challenger_keeps_its_honest_log_until_the_job_settles() {
     .await
     .expect("the honest log survived the collection");
     assert_eq!(honest.log.steps, STEPS);
-    for _ in 0..60 {
-        node.tick().await.unwrap();
-        challenger.tick().await.unwrap();
-        referee.tick().await.unwrap();
-        if m.chain.job(1).await.unwrap().status == JobStatus::Slashed {
-            break;
-        }
-        m.chain.advance_time(600).await.unwrap();
-    }
+    let mut agents: [(&str, Box<dyn Agent>); 3] = [
+        ("node", Box::new(node)),
+        ("challenger", Box::new(challenger)),
+        (
+            "referee",
+            Box::new(RefereeAgent::new(c(), store.clone(), m.referee)),
+        ),
+    ];
+    play_until_settled(&m.chain, &mut agents, 0, 600, 60, |_| {})
+        .await
+        .unwrap();
     assert_eq!(m.chain.job(1).await.unwrap().status, JobStatus::Slashed);
-    challenger.tick().await.unwrap();
+    agents[1].1.tick().await.unwrap(); // the challenger sees the job settled
     assert_eq!(
         store.get_ref(&name).await.unwrap(),
         None,
