@@ -1372,3 +1372,46 @@ async fn batches_loaded_ahead_change_nothing_and_a_failed_load_fails_its_own_ste
     };
     assert_eq!(bits(&quiet), bits(&logged));
 }
+
+/// The footprint a node checks before it claims a job counts exactly the parameters the model
+/// declares (MLP, transformer, LoRA adapters over a frozen base), and a spec sized to exhaust
+/// any machine saturates instead of overflowing or allocating.
+#[test]
+fn a_footprint_counts_the_declared_parameters_and_saturates() {
+    use oai_train::{Footprint, Model};
+    let count = |defs: Vec<oai_train::params::ParamDef>| -> u64 {
+        defs.iter()
+            .map(|d| d.shape.iter().product::<usize>() as u64)
+            .sum()
+    };
+    let d = ids::cid_v1(ids::RAW, b"dataset");
+    let lora = JobSpec {
+        model: ModelSpec::Lora {
+            base: tiny_transformer(),
+            base_weights: ids::cid_v1(ids::RAW, b"base"),
+            rank: 4,
+            alpha: 8.0,
+        },
+        ..lm_spec(d)
+    };
+    for spec in [mlp_spec(d), lm_spec(d), lora] {
+        let model = Model::new(&spec.model);
+        let f = Footprint::of(&spec);
+        assert_eq!(f.trainable, count(model.param_defs()), "{:?}", spec.model);
+        assert_eq!(f.frozen, count(model.base_defs()), "{:?}", spec.model);
+        assert_eq!((f.batch, f.steps), (spec.batch_size, spec.steps));
+        // weights, gradients and optimiser state at the least
+        assert!(f.memory >= f.trainable * 4 * 3, "{f:?}");
+    }
+    let huge = JobSpec {
+        model: ModelSpec::Transformer(TransformerSpec {
+            layers: usize::MAX,
+            d_model: 1 << 40,
+            ..tiny_transformer()
+        }),
+        batch_size: u64::MAX,
+        ..lm_spec(d)
+    };
+    let f = Footprint::of(&huge);
+    assert_eq!((f.trainable, f.memory), (u64::MAX, u64::MAX));
+}

@@ -27,6 +27,14 @@ pub(super) fn defs(widths: &[usize]) -> Vec<ParamDef> {
     out
 }
 
+/// The parameters [`defs`] declares, counted; saturates.
+pub(super) fn param_count(widths: &[usize]) -> u64 {
+    widths.windows(2).fold(0, |n, w| {
+        let (i, o) = (w[0] as u64, w[1] as u64);
+        n.saturating_add(o.saturating_mul(i).saturating_add(o))
+    })
+}
+
 pub(super) fn batch(
     records: &[Record],
     input: usize,

@@ -114,6 +114,22 @@ impl Model {
         }
     }
 
+    /// How many parameters train and how many are frozen (a LoRA base), counted without
+    /// building the definitions of every layer; saturates at `u64::MAX`.
+    pub fn param_count(&self) -> (u64, u64) {
+        match self {
+            Model::Mlp { widths, .. } => (mlp::param_count(widths), 0),
+            Model::Transformer { spec, lora: None } => (transformer::param_count(spec), 0),
+            Model::Transformer {
+                spec,
+                lora: Some((rank, _)),
+            } => (
+                transformer::lora_param_count(spec, *rank),
+                transformer::param_count(spec),
+            ),
+        }
+    }
+
     /// The frozen base parameters (LoRA only).
     pub fn base_defs(&self) -> Vec<ParamDef> {
         match self {

@@ -81,6 +81,32 @@ pub(super) fn lora_defs(s: &TransformerSpec, rank: usize) -> Vec<ParamDef> {
     out
 }
 
+/// The parameters [`defs`] declares, counted from one block's shapes (every block has the
+/// same); saturates.
+pub(super) fn param_count(s: &TransformerSpec) -> u64 {
+    let (d, v) = (s.d_model as u64, s.vocab as u64);
+    let block = block_linears(s, 0)
+        .iter()
+        .fold(d.saturating_mul(4), |n, (_, o, i)| {
+            let (o, i) = (*o as u64, *i as u64);
+            n.saturating_add(o.saturating_mul(i).saturating_add(o))
+        });
+    v.saturating_mul(d)
+        .saturating_mul(2)
+        .saturating_add((s.context as u64).saturating_mul(d))
+        .saturating_add(block.saturating_mul(s.layers as u64))
+        .saturating_add(d.saturating_mul(2))
+}
+
+/// The adapters [`lora_defs`] declares, counted; saturates.
+pub(super) fn lora_param_count(s: &TransformerSpec, rank: usize) -> u64 {
+    let r = rank as u64;
+    let block = block_linears(s, 0).iter().fold(0u64, |n, (_, o, i)| {
+        n.saturating_add(r.saturating_mul((*o as u64).saturating_add(*i as u64)))
+    });
+    block.saturating_mul(s.layers as u64)
+}
+
 pub(super) fn batch(
     records: &[Record],
     s: &TransformerSpec,

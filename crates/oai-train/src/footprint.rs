@@ -1,0 +1,80 @@
+//! What a job asks of the machine that trains it, read from its spec alone (nothing is
+//! allocated): a node compares it with its limits before it claims the job, so that a spec
+//! sized to exhaust its memory is refused instead of failing after the claim.
+
+use crate::model::Model;
+use crate::spec::{JobSpec, ModelSpec, OptimizerSpec};
+
+/// Bytes of one `f32`.
+const F32: u64 = 4;
+
+/// The sizes a job spec implies. Counts saturate at `u64::MAX` (a spec can name any sizes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Parameters that train.
+    pub trainable: u64,
+    /// Frozen parameters (a LoRA base).
+    pub frozen: u64,
+    /// Records per batch.
+    pub batch: u64,
+    /// Steps.
+    pub steps: u64,
+    /// An estimate of the memory a step needs, in bytes: the weights, the gradients, the
+    /// optimiser's state and the activations of one batch (forward and backward). It is an
+    /// estimate within a small factor, meant for refusing what cannot fit, not for packing.
+    pub memory: u64,
+}
+
+impl Footprint {
+    /// The footprint of `spec`.
+    pub fn of(spec: &JobSpec) -> Self {
+        let model = Model::new(&spec.model);
+        let (trainable, frozen) = model.param_count();
+        let slots = match spec.optimizer {
+            OptimizerSpec::AdamW { .. } => 2,
+            OptimizerSpec::Sgd { momentum, .. } if momentum > 0.0 => 1,
+            OptimizerSpec::Sgd { .. } => 0,
+        };
+        let batch = spec.batch_size;
+        // activations kept for the backward pass, per record, with a factor for temporaries
+        let per_record = match &spec.model {
+            ModelSpec::Mlp {
+                input,
+                hidden,
+                classes,
+                ..
+            } => hidden
+                .iter()
+                .chain([input, classes])
+                .fold(0u64, |a, &w| a.saturating_add(w as u64))
+                .saturating_mul(3),
+            ModelSpec::Transformer(t) | ModelSpec::Lora { base: t, .. } => {
+                let (c, d, h) = (t.context as u64, t.d_model as u64, t.heads as u64);
+                let per_layer = d
+                    .saturating_mul(12)
+                    .saturating_add((t.d_ff as u64).saturating_mul(2))
+                    .saturating_mul(c)
+                    .saturating_add(h.saturating_mul(c).saturating_mul(c).saturating_mul(2));
+                per_layer
+                    .saturating_mul(t.layers as u64)
+                    .saturating_add(c.saturating_mul(t.vocab as u64).saturating_mul(2))
+            }
+        };
+        let values = trainable
+            .saturating_mul(2 + slots)
+            .saturating_add(frozen)
+            .saturating_add(per_record.saturating_mul(batch));
+        Footprint {
+            trainable,
+            frozen,
+            batch,
+            steps: spec.steps,
+            memory: values.saturating_mul(F32),
+        }
+    }
+
+    /// All parameters, trainable and frozen.
+    pub fn params(&self) -> u64 {
+        self.trainable.saturating_add(self.frozen)
+    }
+}
