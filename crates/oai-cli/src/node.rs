@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use oai::chain::Chain;
-use oai::verify::agents::{self, Agent, ChallengerAgent, NodeAgent, RefereeAgent};
+use oai::verify::agents::{self, Agent, ChallengerAgent, NodeAgent, NodeLimits, RefereeAgent};
 use oai::verify::Strategy;
 use serde::Deserialize;
 use serde_json::json;
@@ -61,6 +61,15 @@ impl Role {
 /// [audit]                        # the challenger's audits
 /// strategy = "full"              # or "sampling" with samples = K
 /// parallelism = 2
+///
+/// [limits]                       # the jobs a trainer takes on (defaults: NodeLimits)
+/// min_reward_eth = "0.01"
+/// max_params = 200000000
+/// max_batch = 65536
+/// max_steps = 100000000
+/// max_memory_gib = 8
+/// trial_steps = 3                # trained before claiming, to time a step
+/// margin = 2.0                   # time per step x steps x margin must fit the job's duration
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +94,9 @@ pub struct NodeConfig {
     /// How the challenger audits.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The jobs a trainer takes on.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Demonstrations only: a trainer that halves the loss it logs for this step (a cheater
     /// the others must catch).
     pub forge_loss_at_step: Option<u64>,
@@ -102,6 +114,53 @@ pub struct AuditConfig {
     /// Checkpoint intervals replayed at once.
     #[serde(default = "one")]
     pub parallelism: usize,
+}
+
+/// The jobs a trainer takes on; unset keys keep [`NodeLimits`]'s defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The least reward, in ETH.
+    pub min_reward_eth: Option<String>,
+    /// The most parameters.
+    pub max_params: Option<u64>,
+    /// The largest batch.
+    pub max_batch: Option<u64>,
+    /// The most steps.
+    pub max_steps: Option<u64>,
+    /// The most memory a step may need, GiB.
+    pub max_memory_gib: Option<u64>,
+    /// Steps trained before claiming.
+    pub trial_steps: Option<u64>,
+    /// Margin on the measured time.
+    pub margin: Option<f64>,
+}
+
+impl LimitsConfig {
+    fn limits(&self) -> Result<NodeLimits> {
+        let d = NodeLimits::default();
+        let margin = self.margin.unwrap_or(d.margin);
+        if !(margin.is_finite() && margin >= 1.0) {
+            bail!("limits.margin {margin}: expected a number >= 1");
+        }
+        Ok(NodeLimits {
+            min_reward: match &self.min_reward_eth {
+                Some(eth) => parse_eth(eth)?,
+                None => d.min_reward,
+            },
+            max_params: self.max_params.unwrap_or(d.max_params),
+            max_batch: self.max_batch.unwrap_or(d.max_batch),
+            max_steps: self.max_steps.unwrap_or(d.max_steps),
+            max_memory: match self.max_memory_gib {
+                Some(g) => g
+                    .checked_mul(1 << 30)
+                    .with_context(|| format!("limits.max_memory_gib {g} is too large"))?,
+                None => d.max_memory,
+            },
+            trial_steps: self.trial_steps.unwrap_or(d.trial_steps),
+            margin,
+        })
+    }
 }
 
 fn full() -> String {
@@ -144,6 +203,10 @@ impl NodeConfig {
         config
             .audit
             .strategy()
+            .with_context(|| format!("config {}", path.display()))?;
+        config
+            .limits
+            .limits()
             .with_context(|| format!("config {}", path.display()))?;
         Ok(config)
     }
@@ -274,7 +337,7 @@ pub async fn run(store: &Blocks, refs: &FsStore, args: NodeArgs) -> Result<()> {
             &config,
             strategy,
             started,
-        );
+        )?;
         let name = role.name();
         let mut rx = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -320,7 +383,7 @@ fn agent<C: Chain + Clone + 'static>(
     config: &NodeConfig,
     strategy: Strategy,
     started: Instant,
-) -> Box<dyn Agent> {
+) -> Result<Box<dyn Agent>> {
     // live jobs' logs are named in the repository's refs (so `oai gc` keeps them) and, on an
     // IPFS node, also pinned there (so the node's own GC keeps them)
     let keep: std::sync::Arc<dyn oai::data::RefStore> = match store {
@@ -331,10 +394,11 @@ fn agent<C: Chain + Clone + 'static>(
         )),
     };
     let store = store.clone();
-    match role {
+    Ok(match role {
         Role::Trainer => {
             let mut a = NodeAgent::new(chain, store, me)
                 .from_block(from)
+                .limits(config.limits.limits()?)
                 .keeping(keep);
             if let Some(step) = config.forge_loss_at_step {
                 log(
@@ -354,7 +418,7 @@ fn agent<C: Chain + Clone + 'static>(
                 .keeping(keep),
         ),
         Role::Referee => Box::new(RefereeAgent::new(chain, store, me).from_block(from)),
-    }
+    })
 }
 
 /// `oai node --embedded`: deploy on an in-process EVM, post `specs`, play `roles` (each with
@@ -430,10 +494,10 @@ async fn embedded(
                 config,
                 strategy,
                 started,
-            );
-            (r.name().to_string(), a)
+            )?;
+            Ok((r.name().to_string(), a))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let play = agents::play_until_settled(&chain, &mut agents, 0, 86_401, 1_000, |p| match p {
         agents::Played::Did { agent, line } => log(started, agent, "info", line),
         agents::Played::Idle { secs } => log(

@@ -473,7 +473,7 @@ fn node_embedded_plays_jobs_until_they_settle() {
     let s = embedded_summary(&out);
     assert_eq!(s["jobs"][0]["status"], "Paid", "{out}");
     assert_eq!(s["accounts"]["trainer"]["stake_eth"], "1", "{out}");
-    assert!(out.contains("claimed, trained 30 steps"), "{out}");
+    assert!(out.contains("trained 30 steps, submitted head"), "{out}");
     assert!(out.contains("nobody has anything to do"), "{out}");
 
     // A trainer that forges step 13's loss, twice over: caught by bisection, both slashed.

@@ -20,6 +20,7 @@
 //! that lies, a compute class this machine cannot judge) is an [`Error`], never a verdict.
 
 pub mod agents;
+mod background;
 mod error;
 pub mod game;
 mod keeper;

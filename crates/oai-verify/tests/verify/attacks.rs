@@ -56,8 +56,8 @@ async fn play_against<E: oai_chain::Evm + 'static, S: Store>(
     let mut referee = RefereeAgent::new(m.chain.clone(), store.clone(), m.referee);
     let mut lines = Vec::new();
     for _ in 0..120 {
-        lines.extend(challenger.tick().await.unwrap());
-        lines.extend(referee.tick().await.unwrap());
+        lines.extend(step(&mut challenger).await);
+        lines.extend(step(&mut referee).await);
         if let Some(d) = m.chain.dispute(job).await.unwrap() {
             if d.turn == Turn::Node {
                 let c = answer(d.mid());
@@ -70,7 +70,7 @@ async fn play_against<E: oai_chain::Evm + 'static, S: Store>(
             }
         }
         if m.chain.job(job).await.unwrap().status == JobStatus::Slashed {
-            lines.extend(challenger.tick().await.unwrap()); // withdraws
+            lines.extend(step(&mut challenger).await); // withdraws
             break;
         }
         m.chain.advance_time(600).await.unwrap();
@@ -216,10 +216,7 @@ async fn a_requester_that_withholds_its_dataset_cannot_take_the_nodes_stake() {
     let mut node = oai_verify::agents::NodeAgent::new(m.chain.clone(), store.clone(), m.node);
     let mut lines = Vec::new();
     for _ in 0..3 {
-        match node.tick().await {
-            Ok(did) => lines.extend(did),
-            Err(e) => lines.push(format!("error: {e}")),
-        }
+        lines.extend(step(&mut node).await);
     }
     m.chain.advance_time(86_401).await.unwrap();
     if m.chain.job(job).await.unwrap().status == JobStatus::Claimed {
@@ -291,7 +288,7 @@ async fn garbage_collection_keeps_a_live_jobs_log_until_it_settles() {
     let refs: std::sync::Arc<dyn oai_data::RefStore> = std::sync::Arc::new(store.clone());
     let mut node =
         oai_verify::agents::NodeAgent::new(m.chain.clone(), store.clone(), m.node).keeping(refs);
-    node.tick().await.unwrap();
+    until_quiet(&mut node).await;
     let j = m.chain.job(job).await.unwrap();
     assert_eq!(j.status, JobStatus::Submitted);
     let sub = Submission::from_chain(&j.terms, &j.result.unwrap());
@@ -303,8 +300,8 @@ async fn garbage_collection_keeps_a_live_jobs_log_until_it_settles() {
         "the log, checkpoints and data survived: {audit:?}"
     );
     m.chain.advance_time(86_400).await.unwrap();
-    node.tick().await.unwrap(); // finalizes
-    node.tick().await.unwrap(); // the job is settled: its log is no longer kept
+    step(&mut node).await; // finalizes
+    step(&mut node).await; // the job is settled: its log is no longer kept
     assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Paid);
     oai_data::gc::collect_refs(&store, &store).await.unwrap();
     assert!(
@@ -409,8 +406,8 @@ async fn a_challenger_keeps_its_honest_log_until_the_job_settles() {
     let mut node =
         NodeAgent::new(c(), store.clone(), m.node).forging(Box::new(|r| r[13].loss += 4.0));
     let mut challenger = ChallengerAgent::new(c(), store.clone(), m.challenger).keeping(refs);
-    node.tick().await.unwrap();
-    challenger.tick().await.unwrap();
+    until_quiet(&mut node).await;
+    until_quiet(&mut challenger).await;
     assert_eq!(m.chain.job(1).await.unwrap().status, JobStatus::Disputed);
     let head = store
         .get_ref(&name)
@@ -457,14 +454,14 @@ async fn a_data_request_is_answered_by_the_stock_node() {
     use oai_verify::agents::NodeAgent;
     let (store, _, m, job) = posted_job().await;
     let mut node = NodeAgent::new(m.chain.clone(), store.clone(), m.node);
-    node.tick().await.unwrap();
+    until_quiet(&mut node).await;
     let bond = m.eth / U256::from(100);
     m.chain
         .request_data(m.challenger, job, 7, bond)
         .await
         .unwrap();
     let before = m.chain.balance(m.node).await.unwrap();
-    let did = node.tick().await.unwrap();
+    let did = step(&mut node).await;
     assert!(
         did.iter().any(|l| l.contains("posted a requested record")),
         "{did:?}"
@@ -485,7 +482,7 @@ async fn a_data_request_is_answered_by_the_stock_node() {
     assert_eq!(posted, log::encode(&log.records[7]).unwrap());
     for _ in 0..4 {
         m.chain.advance_time(86_400).await.unwrap();
-        node.tick().await.unwrap();
+        step(&mut node).await;
     }
     assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Paid);
 }
@@ -512,7 +509,7 @@ async fn a_stale_job_does_not_stop_the_node() {
         .await
         .unwrap();
     let mut node = NodeAgent::new(m.chain.clone(), store.clone(), m.node);
-    let did = node.tick().await.unwrap();
+    let did = until_quiet(&mut node).await;
     assert_eq!(m.chain.job(first).await.unwrap().status, JobStatus::Open);
     assert_eq!(
         m.chain.job(second).await.unwrap().status,

@@ -1,0 +1,84 @@
+//! The referee's agent.
+
+use std::collections::BTreeSet;
+
+use oai_chain::{Address, Chain, Revert, Turn, B256};
+use oai_data::BlockStore;
+use oai_train::candle::Device;
+
+use super::job_ids;
+use crate::game;
+use crate::{Error, Result};
+
+/// A referee of the market's adjudicator.
+pub struct RefereeAgent<C, S> {
+    chain: C,
+    store: S,
+    me: Address,
+    device: Device,
+    from_block: u64,
+    voted: BTreeSet<B256>,
+    /// Cases it could not judge yet (data missing): said once, tried again every tick.
+    abstained: BTreeSet<B256>,
+}
+
+impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S> {
+    /// A referee acting for `me` (one of the adjudicator's referees), replaying on the CPU.
+    pub fn new(chain: C, store: S, me: Address) -> Self {
+        Self {
+            chain,
+            store,
+            me,
+            device: Device::Cpu,
+            from_block: 0,
+            voted: BTreeSet::new(),
+            abstained: BTreeSet::new(),
+        }
+    }
+
+    /// Read events from `block` on.
+    pub fn from_block(mut self, block: u64) -> Self {
+        self.from_block = block;
+        self
+    }
+
+    /// One round: judge and vote on every case waiting for adjudication.
+    pub async fn tick(&mut self) -> Result<Vec<String>> {
+        let mut did = Vec::new();
+        for id in job_ids(&self.chain, self.from_block).await? {
+            let Some(d) = self.chain.dispute(id).await? else {
+                continue;
+            };
+            if d.turn != Turn::Adjudication {
+                continue;
+            }
+            let case = self.chain.case_id(id, &d).await?;
+            if self.voted.contains(&case) {
+                continue;
+            }
+            match game::referee_move(&self.chain, self.me, id, &self.store, self.device.clone())
+                .await
+            {
+                Ok(Some((judgement, None))) => {
+                    // no vote on data it does not have: said once, tried again next tick
+                    if self.abstained.insert(case) {
+                        did.push(format!("job {id}: abstained: {judgement:?}"));
+                    }
+                    continue;
+                }
+                Ok(Some((judgement, Some(_)))) if d.is_terms() => {
+                    did.push(format!("job {id}: terms judged: {judgement:?}"));
+                }
+                Ok(Some((judgement, Some(_)))) => {
+                    did.push(format!("job {id}: step {} judged: {judgement:?}", d.lo));
+                }
+                Ok(None) => {}
+                // voted before a restart, or the case is decided already
+                Err(Error::Chain(e)) if matches!(e.revert(), Some(Revert::Referee(_))) => {}
+                Err(e) => return Err(e),
+            }
+            self.voted.insert(case);
+        }
+        Ok(did)
+    }
+}
