@@ -24,8 +24,10 @@ type Boxed = Box<dyn AgentApi>;
 /// A party of the game acting for one account: `Agent.node(...)` trains the jobs it claims and
 /// answers disputes, `Agent.challenger(...)` audits results and challenges bad ones,
 /// `Agent.referee(...)` judges one-step disputes by re-executing the step. Each `tick()` does
-/// what is due and returns what it did, one line an action; an agent keeps only caches, so a
-/// new one over the same chain and store picks up where another left off.
+/// what is due and returns what it did, one line an action; long work (training, trial steps
+/// before a claim, audits) runs in the background (`busy`, `idle()`), so a tick returns at once.
+/// An agent keeps only caches, so a new one over the same chain and store picks up where
+/// another left off.
 #[pyclass(frozen, module = "oai")]
 pub struct Agent {
     role: &'static str,
@@ -143,6 +145,27 @@ impl Agent {
         })?;
         self.put_back(agent);
         did.map_err(errors::verify)
+    }
+
+    /// Whether work its ticks started (training, trial steps, audits) still runs in the
+    /// background; the tick after it ends takes its outcome.
+    #[getter]
+    fn busy(&self) -> PyResult<bool> {
+        let agent = self.take()?;
+        let busy = agent.busy();
+        self.put_back(agent);
+        Ok(busy)
+    }
+
+    /// Wait (without the GIL) until the work its ticks started has finished.
+    fn idle(&self, py: Python<'_>) -> PyResult<()> {
+        let mut agent = self.take()?;
+        let agent = block_on(py, async move {
+            agent.idle().await;
+            agent
+        })?;
+        self.put_back(agent);
+        Ok(())
     }
 
     fn __repr__(&self) -> String {

@@ -130,8 +130,12 @@ def test_agents_slash_a_cheat_and_pay_the_honest_node(chain, store):
         "challenger": oai.Agent.challenger(chain, store, CHALLENGER, parallelism=2),
         "referee": oai.Agent.referee(chain, store, REFEREE),
     }
-    # the honest node claims the first job in its first tick; the cheat gets the second
-    assert agents["honest"].tick()
+    # the honest node tries the first job in its first tick (a few steps in the background,
+    # to time a step) and claims it in the next; the cheat gets the second
+    assert agents["honest"].tick() == [f"job {honest_job}: trying 3 steps before claiming"]
+    agents["honest"].idle()
+    assert not agents["honest"].busy
+    assert any("claimed" in line for line in agents["honest"].tick())
     cheat_job = chain.post_job(BO, store, spec, reward=ETH, required_stake=ETH)
     agents = {"cheat": oai.Agent.node(chain, store, CHEAT, forge_loss_at_step=5), **agents}
     seen = []
