@@ -18,6 +18,7 @@ use crate::errors::{self, Kind};
 use crate::runtime::block_on;
 use crate::store::Store;
 use crate::verify::strategy;
+use oai::verify::AUDIT_SEED_DELAY;
 
 type Boxed = Box<dyn AgentApi>;
 
@@ -88,22 +89,29 @@ impl Agent {
     }
 
     /// A challenger for `account`: audits every submitted result (every step, or `samples`
-    /// drawn from the chain's randomness; `parallelism` checkpoint intervals at once) and
-    /// challenges a rejected one, then plays the bisection from its own replay.
+    /// drawn from the randomness of the block `seed_delay` blocks after the submission;
+    /// `parallelism` checkpoint intervals at once) and challenges a rejected one, then plays
+    /// the bisection from its own replay.
     #[staticmethod]
-    #[pyo3(signature = (chain, store, account, *, samples = None, parallelism = 1, from_block = 0))]
+    #[pyo3(signature = (
+        chain, store, account, *, samples = None, parallelism = 1, seed_delay = AUDIT_SEED_DELAY,
+        from_block = 0
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn challenger(
         chain: &Bound<'_, Chain>,
         store: &Bound<'_, Store>,
         account: Addr,
         samples: Option<u32>,
         parallelism: usize,
+        seed_delay: u64,
         from_block: u64,
     ) -> PyResult<Self> {
         let strategy = strategy(samples, parallelism)?;
         let blocks = store.get().inner()?.blocks().clone();
         let a = ChallengerAgent::new(chain.get().contracts().clone(), blocks, account.0)
             .auditing(strategy, parallelism)
+            .audit_seed_delay(seed_delay)
             .from_block(from_block);
         Ok(Agent::new("challenger", account.0, Box::new(a)))
     }

@@ -8,7 +8,10 @@ use oai::chain::{
     Address, Chain as _, ChainConfig, Contracts, Deployment, Evm, JobId, JobStatus, Revm, Turn,
     U256,
 };
-use oai::verify::{audit_seed_now, cid_of, Submission, Verifier, Windows};
+use oai::verify::{
+    audit_seed_block, audit_seed_of, cid_of, Strategy, Submission, Verifier, Windows,
+    AUDIT_SEED_DELAY,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -446,9 +449,10 @@ impl Chain {
     }
 
     /// Audit job `job`'s result with the blocks of `store`: every step (`samples=None`) or
-    /// `samples` steps drawn from the latest block's randomness, `parallelism` checkpoint
+    /// `samples` steps drawn from the randomness of the block `seed_delay` blocks after its
+    /// submission (an `InvalidInputError` until that block is made), `parallelism` checkpoint
     /// intervals at once. A forged step is a rejected `Verdict`.
-    #[pyo3(signature = (store, job, *, samples = None, parallelism = 1))]
+    #[pyo3(signature = (store, job, *, samples = None, parallelism = 1, seed_delay = AUDIT_SEED_DELAY))]
     fn verify_result(
         &self,
         py: Python<'_>,
@@ -456,6 +460,7 @@ impl Chain {
         job: JobId,
         samples: Option<u32>,
         parallelism: usize,
+        seed_delay: u64,
     ) -> PyResult<Verdict> {
         let strategy = strategy(samples, parallelism)?;
         let blocks = store.get().inner()?.blocks().clone();
@@ -469,7 +474,19 @@ impl Chain {
                 )));
             };
             let sub = Submission::from_chain(&j.terms, &result);
-            let seed = audit_seed_now(&chain, &sub).await?;
+            let seed = match strategy {
+                Strategy::Full => oai::core::Seed::from_u64(0),
+                _ => match audit_seed_of(&chain, job, &sub, seed_delay).await? {
+                    Some(seed) => seed,
+                    None => {
+                        let block = audit_seed_block(&chain, job, seed_delay).await?;
+                        return Err(oai::verify::Error::InvalidInput(format!(
+                            "job {job}'s sampled steps are drawn from the randomness of block \
+                             {block}, not made yet: audit again once it is"
+                        )));
+                    }
+                },
+            };
             Verifier::new(blocks)
                 .with_parallelism(parallelism)
                 .verify(&sub, strategy, &seed)

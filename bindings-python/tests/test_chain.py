@@ -49,7 +49,12 @@ def test_stakes_jobs_balances_and_events(chain, store):
     assert j.status == "submitted" and j.head == log.head and j.header == log.header
     with pytest.raises(oai.InvalidInputError, match="waits for no reveal"):
         chain.reveal(HONEST, job, log)
-    assert chain.verify_result(store, job, samples=2).accepted
+    # sampled steps come from a block made after the submission: none before it is made
+    with pytest.raises(oai.InvalidInputError, match="not made yet"):
+        chain.verify_result(store, job, samples=2, seed_delay=2)
+    chain.advance_time(1)
+    chain.advance_time(1)
+    assert chain.verify_result(store, job, samples=2, seed_delay=2).accepted
 
     chain.advance_time(86_401)
     chain.finalize(HONEST, job)

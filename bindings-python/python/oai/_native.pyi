@@ -465,7 +465,13 @@ class Chain:
         self, referee: Address, case: Union[str, bytes], node_correct: bool
     ) -> Receipt: ...
     def verify_result(
-        self, store: Store, job: int, *, samples: Optional[int] = None, parallelism: int = 1
+        self,
+        store: Store,
+        job: int,
+        *,
+        samples: Optional[int] = None,
+        parallelism: int = 1,
+        seed_delay: int = 64,
     ) -> Verdict: ...
     def play(
         self,
@@ -497,6 +503,7 @@ class Agent:
         *,
         samples: Optional[int] = None,
         parallelism: int = 1,
+        seed_delay: int = 64,
         from_block: int = 0,
     ) -> Agent: ...
     @staticmethod

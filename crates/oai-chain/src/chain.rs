@@ -460,6 +460,6 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     /// nobody knows before that block is made, for audits of results submitted earlier. A
     /// block not yet made is [`crate::Error::InvalidInput`].
     async fn randomness(&self, block: u64) -> Result<B256>;
-    /// Move time forward (development chains).
+    /// Move time forward: one block `secs` after the latest (development chains).
     async fn advance_time(&self, secs: u64) -> Result<()>;
 }

@@ -28,8 +28,8 @@ type Db = CacheDB<EmptyDB>;
 type Ctx = Context<BlockEnv, TxEnv, CfgEnv, Db, Journal<Db>, ()>;
 
 /// revm in-process (the EVM is built per transaction over the kept state, as revm's EVM is not
-/// `Send`): each successful transaction is its own block; the clock only moves with
-/// [`Evm::advance_time`]; gas is free (base fee and gas price 0), so balances move only by
+/// `Send`): each successful transaction is its own block, and [`Evm::advance_time`] makes an
+/// empty one (the clock moves only then); gas is free (base fee and gas price 0), so balances move only by
 /// the value transfers the contracts make. Block `n`'s `prevrandao` is
 /// `keccak256("oai embedded prevrandao" ‖ seed ‖ n)` ([`Revm::with_seed`]; seed 0 by default):
 /// unknown before the block, the same in every run with the same seed.
@@ -228,7 +228,11 @@ impl Evm for Revm {
     }
 
     async fn advance_time(&self, secs: u64) -> Result<()> {
-        self.lock()?.block.timestamp += U256::from(secs);
+        // an empty block `secs` later, as a development node mines one
+        let mut st = self.lock()?;
+        st.block.timestamp += U256::from(secs);
+        st.block.number += U256::from(1);
+        st.block.prevrandao = Some(prevrandao(self.seed, st.block()));
         Ok(())
     }
 

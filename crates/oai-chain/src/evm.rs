@@ -95,7 +95,7 @@ pub trait Evm: Send + Sync + std::fmt::Debug {
     /// The logs `filter` asks for, in chain order, with their block numbers. A node is asked in
     /// pages of block ranges, never for an unbounded range.
     async fn logs(&self, filter: &LogFilter) -> Result<Vec<(u64, Log)>>;
-    /// Move the clock forward by `secs` (development chains only).
+    /// Mine one block `secs` after the latest (development chains only).
     async fn advance_time(&self, secs: u64) -> Result<()>;
     /// Set an account's balance (development chains only).
     async fn set_balance(&self, who: Address, wei: U256) -> Result<()>;

@@ -61,6 +61,7 @@ impl Role {
 /// [audit]                        # the challenger's audits
 /// strategy = "full"              # or "sampling" with samples = K
 /// parallelism = 2
+/// seed_delay_blocks = 64         # sampled steps from the block this many after a submission
 ///
 /// [limits]                       # the jobs a trainer takes on (defaults: NodeLimits)
 /// min_reward_eth = "0.01"
@@ -114,6 +115,9 @@ pub struct AuditConfig {
     /// Checkpoint intervals replayed at once.
     #[serde(default = "one")]
     pub parallelism: usize,
+    /// Sampled steps are drawn from the randomness of the block this many blocks after a
+    /// submission (default `AUDIT_SEED_DELAY`, 64; `--embedded`: 1).
+    pub seed_delay_blocks: Option<u64>,
 }
 
 /// The jobs a trainer takes on; unset keys keep [`NodeLimits`]'s defaults.
@@ -177,6 +181,7 @@ impl Default for AuditConfig {
             strategy: full(),
             samples: None,
             parallelism: 1,
+            seed_delay_blocks: None,
         }
     }
 }
@@ -414,6 +419,12 @@ fn agent<C: Chain + Clone + 'static>(
         Role::Challenger => Box::new(
             ChallengerAgent::new(chain, store, me)
                 .auditing(strategy, config.audit.parallelism)
+                .audit_seed_delay(
+                    config
+                        .audit
+                        .seed_delay_blocks
+                        .unwrap_or(oai::verify::AUDIT_SEED_DELAY),
+                )
                 .from_block(from)
                 .keeping(keep),
         ),
@@ -433,6 +444,11 @@ async fn embedded(
     started: Instant,
 ) -> Result<()> {
     use oai::chain::{Address, ChainConfig, Contracts, Evm, Revm, U256};
+    // the embedded chain makes a block only per transaction or idle round, and its randomness
+    // is a stand-in anyone can compute: sampled audits wait one block, not 64 idle days
+    let mut config = config.clone();
+    config.audit.seed_delay_blocks.get_or_insert(1);
+    let config = &config;
     if specs.is_empty() {
         bail!(
             "--embedded needs a job to play: --post SPEC.json (nobody else can reach this chain)"

@@ -5,7 +5,9 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use oai::chain::{Chain, JobId};
 use oai::core::Seed;
-use oai::verify::{audit_seed_now, Strategy, Submission, Verdict, Verifier};
+use oai::verify::{
+    audit_seed_block, audit_seed_of, Strategy, Submission, Verdict, Verifier, AUDIT_SEED_DELAY,
+};
 use serde_json::json;
 
 use crate::chain::ChainOpt;
@@ -17,10 +19,14 @@ pub struct AuditOpt {
     /// Replay this many sampled steps instead of every step.
     #[arg(long)]
     samples: Option<u32>,
-    /// Seed of the sampled steps for a local log (a job's audit takes the chain's latest block
-    /// randomness instead).
+    /// Seed of the sampled steps for a local log (a job's audit takes the randomness of the
+    /// block `--seed-delay` blocks after its submission instead).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// A job's sampled steps are drawn from the randomness of the block this many blocks after
+    /// its submission (unknown when the node submitted; at least 1).
+    #[arg(long, default_value_t = AUDIT_SEED_DELAY)]
+    seed_delay: u64,
     /// Checkpoint intervals replayed at once.
     #[arg(long, default_value_t = 1)]
     parallelism: usize,
@@ -126,7 +132,23 @@ pub async fn run(repo: &StoreRepo, cmd: VerifyCommand) -> Result<()> {
                 bail!("job {id} has no result ({:?})", job.status);
             };
             let sub = Submission::from_chain(&job.terms, &result);
-            let seed = audit_seed_now(&c.chain, &sub).await?;
+            let seed = match opt.strategy()? {
+                Strategy::Full => Seed::from_u64(0),
+                _ => match audit_seed_of(&c.chain, id, &sub, opt.seed_delay).await? {
+                    Some(seed) => seed,
+                    None => {
+                        let block = audit_seed_block(&c.chain, id, opt.seed_delay).await?;
+                        let latest = c.chain.block_number().await?;
+                        bail!(
+                            "job {id}'s sampled steps are drawn from the randomness of block \
+                             {block}, {} blocks after its submission, and the latest block is \
+                             {latest}: audit again once block {block} is made (or audit every \
+                             step: no --samples)",
+                            opt.seed_delay.max(1)
+                        );
+                    }
+                },
+            };
             audit(store, &sub, opt, seed, chain.json).await
         }
     }

@@ -137,8 +137,27 @@ async fn a_job_move_by_move_from_the_command_line() {
         .unwrap();
     assert_eq!(job["result"]["head"], header, "{job} vs {run}");
 
-    // anyone audits it; a challenge of an honest result is refused before anything is sent
-    let audit = cli.json(&["verify", "result", &id, "--samples", "3", "--json"]);
+    // anyone audits it, with steps drawn from a block made after the submission: none can be
+    // drawn until it is made; a challenge of an honest result is refused before anything is sent
+    let sampled = [
+        "verify",
+        "result",
+        &id,
+        "--samples",
+        "3",
+        "--seed-delay",
+        "2",
+        "--json",
+    ];
+    let out = cli.run(&sampled);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("audit again once block"), "{err}");
+    let evm = RpcEvm::connect(anvil.url(), dev_signers(1)).await.unwrap();
+    for _ in 0..2 {
+        evm.advance_time(1).await.unwrap();
+    }
+    let audit = cli.json(&sampled);
     assert_eq!(audit["verdict"], "accepted", "{audit}");
     let out = cli.run(&[
         "job",
@@ -156,7 +175,6 @@ async fn a_job_move_by_move_from_the_command_line() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("TrainingMarket.ChallengeWindowOpen"), "{err}");
-    let evm = RpcEvm::connect(anvil.url(), dev_signers(1)).await.unwrap();
     evm.advance_time(3_601).await.unwrap();
     cli.ok(&["job", "finalize", &id, "--key-file", "node.key"]);
     assert_eq!(cli.json(&["chain", "job", &id, "--json"])["status"], "Paid");

@@ -30,7 +30,9 @@ mod verdict;
 mod verifier;
 
 pub use error::{Error, Result};
-pub use sampling::{audit_seed, audit_seed_now, audit_steps, Forgery};
+pub use sampling::{
+    audit_seed, audit_seed_block, audit_seed_of, audit_steps, Forgery, AUDIT_SEED_DELAY,
+};
 pub use submission::{cid_of, commitment, job_terms, submit_log, Submission, Windows};
 pub use verdict::{Fault, Report, Strategy, Verdict};
 pub use verifier::{fault_on_its_face, Verifier};

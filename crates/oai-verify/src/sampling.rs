@@ -29,7 +29,8 @@
 //! loads) and storage (checkpoints kept) of an audit, so a requester can pick `K` and `k` on
 //! the frontier ([`frontier`]).
 
-use oai_chain::{Chain, B256};
+use oai_chain::bindings::TrainingMarket::TrainingMarketEvents;
+use oai_chain::{Chain, Event, JobId, B256, U256};
 use oai_core::seed::uniform_below;
 use oai_core::{Digest, Seed};
 use serde::{Deserialize, Serialize};
@@ -51,14 +52,54 @@ pub fn audit_seed(submission: &Submission, randomness: &B256) -> Seed {
     )
 }
 
-/// The audit seed of `submission` for an audit made now: under the latest block's randomness,
-/// which did not exist when the result was submitted.
-pub async fn audit_seed_now<C: Chain + ?Sized>(
+/// Blocks between a result's submission and the block whose randomness seeds its sampled
+/// audits ([`audit_seed_block`]). The randomness of the block a result lands in is known before
+/// it lands (an Ethereum block's `prevrandao` is the RANDAO mix after the block before it), so
+/// a node seeded by it could grind its head until the sampled steps miss its forgeries. 64
+/// blocks (two epochs, about 13 minutes on mainnet) lie past the proposers' lookahead: nobody
+/// knows that block's randomness when the result is submitted. A challenge window must leave
+/// time for the delay and the audit.
+pub const AUDIT_SEED_DELAY: u64 = 64;
+
+/// The block whose randomness seeds the sampled audits of job `job`'s current result: `delay`
+/// blocks (at least 1) after the block its last `Submitted` event is in. One fixed block, so
+/// every auditor draws the same steps, at any time after.
+pub async fn audit_seed_block<C: Chain + ?Sized>(
     chain: &C,
+    job: JobId,
+    delay: u64,
+) -> crate::Result<u64> {
+    let submitted = chain
+        .events(0)
+        .await?
+        .into_iter()
+        .filter_map(|(block, e)| match e {
+            Event::Market(TrainingMarketEvents::Submitted(s)) if s.jobId == U256::from(job) => {
+                Some(block)
+            }
+            _ => None,
+        })
+        .max()
+        .ok_or_else(|| crate::Error::InvalidInput(format!("job {job} has no submission")))?;
+    Ok(submitted.saturating_add(delay.max(1)))
+}
+
+/// The audit seed of `submission`, job `job`'s current result, under the randomness of its
+/// [`audit_seed_block`]; `None` until that block is made (audit later).
+pub async fn audit_seed_of<C: Chain + ?Sized>(
+    chain: &C,
+    job: JobId,
     submission: &Submission,
-) -> crate::Result<Seed> {
-    let block = chain.block_number().await?;
-    Ok(audit_seed(submission, &chain.randomness(block).await?))
+    delay: u64,
+) -> crate::Result<Option<Seed>> {
+    let block = audit_seed_block(chain, job, delay).await?;
+    if chain.block_number().await? < block {
+        return Ok(None);
+    }
+    Ok(Some(audit_seed(
+        submission,
+        &chain.randomness(block).await?,
+    )))
 }
 
 /// `samples` distinct steps of `0..steps` drawn from `seed`, sorted (all steps when

@@ -1,6 +1,6 @@
 //! The challenger's agent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use oai_chain::{Address, Chain, Job, JobId, JobStatus, Turn};
@@ -56,14 +56,29 @@ pub struct ChallengerAgent<C, S> {
     device: Device,
     strategy: Strategy,
     parallelism: usize,
+    seed_delay: u64,
     from_block: u64,
     /// Each result judged (again after a restart).
     judged: BTreeMap<JobId, Judged>,
     /// Audits (and honest logs) being computed.
     judging: Background<Judged>,
+    /// Sampled audits waiting for the block that seeds them (said once).
+    waiting: BTreeSet<JobId>,
     failures: Failures,
     /// Names each honest log until its job settles (the referees may need its prefix).
     keeper: Keeper,
+}
+
+/// Where the audit of one result stands.
+enum Judging {
+    /// Judged.
+    Done,
+    /// The audit started in the background just now.
+    Started,
+    /// The audit runs in the background.
+    Running,
+    /// A sampled audit waits for the block whose randomness seeds it.
+    Waiting(u64),
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C, S> {
@@ -76,9 +91,11 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             device: Device::Cpu,
             strategy: Strategy::Full,
             parallelism: 1,
+            seed_delay: crate::AUDIT_SEED_DELAY,
             from_block: 0,
             judged: BTreeMap::new(),
             judging: Background::new(),
+            waiting: BTreeSet::new(),
             failures: Failures::default(),
             keeper: Keeper::new("challenges"),
         }
@@ -93,13 +110,21 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         self
     }
 
-    /// Audit with `strategy` (sampled audits are seeded by the randomness of the latest block
-    /// when the challenger audits, which is made after the submission). A sampled audit that
-    /// rejects a result is followed by a full one before any challenge: the game needs the
-    /// first bad step, which only a full replay fixes.
+    /// Audit with `strategy` (sampled audits are seeded by the randomness of a block made
+    /// [`crate::AUDIT_SEED_DELAY`] blocks after the submission: [`crate::audit_seed_of`]). A
+    /// sampled audit that rejects a result is followed by a full one before any challenge: the
+    /// game needs the first bad step, which only a full replay fixes.
     pub fn auditing(mut self, strategy: Strategy, parallelism: usize) -> Self {
         self.strategy = strategy;
         self.parallelism = parallelism.max(1);
+        self
+    }
+
+    /// Seed sampled audits `blocks` after the submission instead of
+    /// [`crate::AUDIT_SEED_DELAY`] (at least 1): for development chains whose blocks come only
+    /// with transactions, and whose randomness is a stand-in anyway.
+    pub fn audit_seed_delay(mut self, blocks: u64) -> Self {
+        self.seed_delay = blocks.max(1);
         self
     }
 
@@ -146,10 +171,11 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             .await?;
         match job.status {
             JobStatus::Submitted if self.chain.now().await? < job.deadline => {
-                let fresh = !self.judged.contains_key(&id) && !self.judging.has(id);
-                let Some(judged) = self.judgement(id, &job, false).await? else {
-                    return Ok(fresh.then(|| format!("job {id}: auditing its result")));
-                };
+                match self.judgement(id, &job, false).await? {
+                    Judging::Done => {}
+                    other => return Ok(self.say(id, other)),
+                }
+                let judged = &self.judged[&id];
                 let Some(flaw) = judged.flaw else {
                     return Ok(None);
                 };
@@ -194,11 +220,11 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                             .map(|(what, _)| format!("job {id}: {what}")),
                     );
                 }
-                let fresh = !self.judged.contains_key(&id) && !self.judging.has(id);
-                let Some(judged) = self.judgement(id, &job, true).await? else {
-                    // judging again after a restart
-                    return Ok(fresh.then(|| format!("job {id}: auditing its result again")));
-                };
+                match self.judgement(id, &job, true).await? {
+                    Judging::Done => {}
+                    other => return Ok(self.say(id, other)), // judging again after a restart
+                }
+                let judged = &self.judged[&id];
                 let honest = judged.honest.as_ref().ok_or_else(|| no_honest_log(id))?;
                 // agree exactly with the honest commitment, whatever the node posts
                 let c = commitment_at(honest, d.mid())?;
@@ -217,16 +243,11 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         }
     }
 
-    /// What the audit of `job`'s result found, once it has: `None` while the audit runs in the
-    /// background (started here on first sight, again after a restart). A result wrong on its
-    /// face is judged at once. `disputing`: this challenger is in the job's dispute and needs
-    /// the honest log whatever the audit finds now.
-    async fn judgement(
-        &mut self,
-        id: JobId,
-        job: &Job,
-        disputing: bool,
-    ) -> Result<Option<&Judged>> {
+    /// What the audit of `job`'s result found, once it has; the audit runs in the background
+    /// (started here on first sight, again after a restart). A result wrong on its face is
+    /// judged at once. `disputing`: this challenger is in the job's dispute and needs the
+    /// honest log whatever the audit finds now.
+    async fn judgement(&mut self, id: JobId, job: &Job, disputing: bool) -> Result<Judging> {
         if !self.judged.contains_key(&id) {
             if let Some(outcome) = self.judging.take(id).await {
                 let judged = outcome?;
@@ -235,14 +256,32 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                     self.keeper.keep(market, id, Some(h.log.head)).await?;
                 }
                 self.judged.insert(id, judged);
-            } else if !self.judging.has(id) {
-                self.start_judging(id, job, disputing).await?;
+            } else if self.judging.has(id) {
+                return Ok(Judging::Running);
+            } else {
+                let started = self.start_judging(id, job, disputing).await?;
+                if !self.judged.contains_key(&id) {
+                    return Ok(started);
+                }
             }
         }
-        Ok(self.judged.get(&id))
+        Ok(Judging::Done)
     }
 
-    async fn start_judging(&mut self, id: JobId, job: &Job, disputing: bool) -> Result<()> {
+    /// The line that says where the audit of job `id` stands, if it is news.
+    fn say(&mut self, id: JobId, judging: Judging) -> Option<String> {
+        match judging {
+            Judging::Started => Some(format!("job {id}: auditing its result")),
+            Judging::Waiting(block) if self.waiting.insert(id) => Some(format!(
+                "job {id}: its sampled audit waits for block {block}, whose randomness seeds it"
+            )),
+            _ => None,
+        }
+    }
+
+    /// Judge a result wrong on its face at once, or start its audit in the background
+    /// (a sampled one once the block that seeds it is made).
+    async fn start_judging(&mut self, id: JobId, job: &Job, disputing: bool) -> Result<Judging> {
         let result = job
             .result
             .ok_or_else(|| Error::InvalidInput(format!("job {id} has no result")))?;
@@ -258,11 +297,17 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
                 honest: None,
             };
             self.judged.insert(id, judged);
-            return Ok(());
+            return Ok(Judging::Started);
         }
         let seed = match self.strategy {
             Strategy::Full => Seed::from_u64(0),
-            _ => crate::audit_seed_now(&self.chain, &sub).await?,
+            _ => match crate::audit_seed_of(&self.chain, id, &sub, self.seed_delay).await? {
+                Some(seed) => seed,
+                None => {
+                    let block = crate::audit_seed_block(&self.chain, id, self.seed_delay).await?;
+                    return Ok(Judging::Waiting(block));
+                }
+            },
         };
         let audit = Audit {
             verifier: Verifier::new(self.store.clone())
@@ -273,7 +318,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
             strategy: self.strategy,
         };
         self.judging.start(id, audit.judge(sub, seed, disputing));
-        Ok(())
+        Ok(Judging::Started)
     }
 }
 

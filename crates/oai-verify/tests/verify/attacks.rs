@@ -517,3 +517,114 @@ async fn a_stale_job_does_not_stop_the_node() {
         "{did:?}"
     );
 }
+
+/// A node that knows which steps a sampled audit replays can grind its head (re-forge until
+/// the draw misses its forgeries). Audits were seeded by the latest block when the auditor
+/// looked, which can be the block the result lands in, whose randomness is known before it
+/// lands (an Ethereum block's `prevrandao` is the mix after the block before). The seed now
+/// comes from the block `AUDIT_SEED_DELAY` blocks after the submission: at submit time it is not
+/// made and its randomness cannot be read, and every auditor draws the same steps from it.
+#[tokio::test]
+async fn the_sampled_steps_cannot_be_known_at_submit_time() {
+    use oai_verify::{audit_seed_block, audit_seed_of, AUDIT_SEED_DELAY};
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    let log = train(&store, &spec).await;
+    let job = m.claimed().await;
+    let (result, submitted) = oai_verify::submit_log(&m.chain, &store, m.node, job, &log)
+        .await
+        .unwrap();
+    let sub = Submission::from_chain(&m.terms, &result);
+    let block = audit_seed_block(&m.chain, job, AUDIT_SEED_DELAY)
+        .await
+        .unwrap();
+    assert_eq!(block, submitted.block + AUDIT_SEED_DELAY);
+    assert_eq!(
+        audit_seed_of(&m.chain, job, &sub, AUDIT_SEED_DELAY)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(m.chain.randomness(block).await.is_err(), "not made yet");
+    while m.chain.block_number().await.unwrap() < block - 1 {
+        m.chain.advance_time(12).await.unwrap();
+    }
+    assert_eq!(
+        audit_seed_of(&m.chain, job, &sub, AUDIT_SEED_DELAY)
+            .await
+            .unwrap(),
+        None,
+        "one block short"
+    );
+    m.chain.advance_time(12).await.unwrap();
+    let seed = audit_seed_of(&m.chain, job, &sub, AUDIT_SEED_DELAY)
+        .await
+        .unwrap()
+        .expect("the block is made");
+    assert_eq!(
+        seed,
+        oai_verify::audit_seed(&sub, &m.chain.randomness(block).await.unwrap())
+    );
+    assert_ne!(
+        seed,
+        oai_verify::audit_seed(&sub, &m.chain.randomness(submitted.block).await.unwrap()),
+        "not the submission block's"
+    );
+    m.chain.advance_time(12).await.unwrap();
+    let later = audit_seed_of(&m.chain, job, &sub, AUDIT_SEED_DELAY)
+        .await
+        .unwrap();
+    assert_eq!(
+        later,
+        Some(seed),
+        "every auditor, at any time, draws the same steps"
+    );
+}
+
+/// The stock challenger auditing by samples waits for the block that seeds its draw (said
+/// once), then audits, and a forged result is caught and slashed as with a full audit.
+#[tokio::test]
+async fn a_sampling_challenger_waits_for_its_seed_block_and_catches_a_forgery() {
+    use oai_verify::agents::{ChallengerAgent, NodeAgent, RefereeAgent};
+    let (store, _, m, job) = posted_job().await;
+    let c = || m.chain.clone();
+    let mut agents: [(&str, Box<dyn Agent>); 3] = [
+        (
+            "node",
+            Box::new(
+                NodeAgent::new(c(), store.clone(), m.node).forging(Box::new(|r| r[13].loss += 4.0)),
+            ),
+        ),
+        (
+            "challenger",
+            Box::new(
+                ChallengerAgent::new(c(), store.clone(), m.challenger)
+                    .auditing(
+                        Strategy::Sampling {
+                            samples: STEPS as u32,
+                        },
+                        1,
+                    )
+                    .audit_seed_delay(3),
+            ),
+        ),
+        (
+            "referee",
+            Box::new(RefereeAgent::new(c(), store.clone(), m.referee)),
+        ),
+    ];
+    let mut lines = Vec::new();
+    play_until_settled(&m.chain, &mut agents, 0, 600, 80, |p| {
+        if let Played::Did { agent, line } = p {
+            lines.push(format!("{agent}: {line}"));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Slashed);
+    let waits = lines
+        .iter()
+        .filter(|l| l.contains("waits for block"))
+        .count();
+    assert_eq!(waits, 1, "{lines:#?}");
+}
