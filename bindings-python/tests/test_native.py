@@ -1,4 +1,4 @@
-"""Native behaviour: the GIL is released, a forked child gets a runtime, the CPU check."""
+"""Native behaviour: the GIL is released, a forked child gets a runtime (and is refused training\nafter its parent trained), the CPU check."""
 
 from __future__ import annotations
 
@@ -72,6 +72,37 @@ def test_a_forked_child_gets_its_own_runtime(tmp_path):
         child_cid = q.get(timeout=5)
         # the parent's runtime still works, and sees the child's head
         assert s.dataset("child").cid == child_cid
+
+
+def _train_in_child(path, spec, q):
+    try:
+        with oai.Store.open(path) as s:
+            q.put(("trained", s.trainer(spec).run()))
+    except oai.OaiError as e:
+        q.put(("refused", str(e)))
+
+
+def test_training_in_a_child_forked_after_training_is_refused_at_once(tmp_path):
+    # the compute threads of the parent's training do not survive fork(): the child's first
+    # step would wait for them forever (it did); it is refused at once, and a fresh process
+    # ("spawn") trains
+    with oai.Store.open(tmp_path / "s") as s:
+        ds = s.import_dataset("points", points())
+        spec = mlp_spec(ds.cid, steps=8, checkpoint_every=4)
+        assert s.trainer(spec).run() == 8  # the parent computes
+    for method, outcome in (("fork", "refused"), ("spawn", "trained")):
+        ctx = multiprocessing.get_context(method)
+        q = ctx.Queue()
+        p = ctx.Process(target=_train_in_child, args=(tmp_path / "s", spec, q))
+        p.start()
+        p.join(timeout=120)
+        assert p.exitcode == 0, f"the {method} child hung or failed"
+        what, detail = q.get(timeout=5)
+        assert what == outcome, detail
+        if what == "refused":
+            assert "forked from process" in detail and '"spawn"' in detail, detail
+        else:
+            assert detail == 8
 
 
 def test_this_cpu_passes_the_check():

@@ -8,6 +8,7 @@
 
 mod digest;
 mod error;
+pub mod fork;
 pub mod ids;
 pub mod merkle;
 pub mod seed;

@@ -84,6 +84,17 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// A file larger than the reader takes: refused from what its root declares, before its
+    /// bytes are read.
+    #[error("{what} of {size} bytes exceeds the limit of {limit}")]
+    TooLarge {
+        /// What was being read.
+        what: &'static str,
+        /// The size it declares.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// No named head of this kind and name (a dataset, a run).
     #[error("no {what} named {name:?}")]
     UnknownName {
@@ -147,6 +158,7 @@ impl Error {
             | Error::UnknownCodec(_)
             | Error::UnsupportedHash(_)
             | Error::BlockTooLarge { .. }
+            | Error::TooLarge { .. }
             | Error::Malformed { .. } => ErrorKind::InvalidInput,
             Error::CasConflict(_) => ErrorKind::Conflict,
             Error::IpfsUnreachable { .. } | Error::Ipfs { .. } => ErrorKind::Unavailable,

@@ -1045,3 +1045,99 @@ async fn a_unixfs_node_whose_sizes_overflow_is_refused() {
     let read = unixfs::read_to_vec(&s, &root).await;
     assert!(matches!(read, Err(Error::Malformed { .. })), "{read:?}");
 }
+
+/// A DAG bomb: `levels` nodes over one 1 KiB leaf, each linking the node below twice; the file
+/// it declares doubles with every level (2^levels KiB from levels + 1 small blocks).
+async fn dag_bomb(s: &MemStore, levels: u32) -> oai_core::Cid {
+    use oai_data::unixfs::pb::{DataType, PbLink, PbNode, UnixFsData};
+    let mut below = s.put(ids::RAW, Bytes::from(vec![7u8; 1024])).await.unwrap();
+    let mut size = 1024u64;
+    for _ in 0..levels {
+        let node = PbNode {
+            links: vec![
+                PbLink {
+                    hash: below.to_bytes(),
+                    name: String::new(),
+                    tsize: size,
+                };
+                2
+            ],
+            data: Some(
+                UnixFsData {
+                    kind: DataType::File,
+                    data: None,
+                    filesize: Some(size * 2),
+                    blocksizes: vec![size, size],
+                }
+                .encode(),
+            ),
+        };
+        below = s.put(ids::DAG_PB, node.encode().into()).await.unwrap();
+        size *= 2;
+    }
+    below
+}
+
+/// A peer's file that links one child many times expands exponentially (here 40 levels over a
+/// 1 KiB leaf: a 1 PiB file from 41 blocks); reading it whole would never end. A bounded read
+/// refuses it from its root block, and reads a file within its limit as before.
+#[tokio::test]
+async fn a_dag_bomb_is_refused_from_its_root_block() {
+    let s = MemStore::new();
+    let bomb = dag_bomb(&s, 40).await;
+    assert_eq!(unixfs::declared_size(&s, &bomb).await.unwrap(), 1 << 50);
+    let read = unixfs::read_to_vec_within(&s, &bomb, "checkpoint", 1 << 20).await;
+    assert!(
+        matches!(
+            read,
+            Err(Error::TooLarge {
+                what: "checkpoint",
+                size: 1_125_899_906_842_624,
+                limit: 1_048_576
+            })
+        ),
+        "{read:?}"
+    );
+    // a small bomb within the limit reads as the file it declares
+    let small = dag_bomb(&s, 3).await;
+    let bytes = unixfs::read_to_vec_within(&s, &small, "file", 8 * 1024)
+        .await
+        .unwrap();
+    assert_eq!(bytes, vec![7u8; 8 * 1024]);
+    let read = unixfs::read_to_vec_within(&s, &small, "file", 8 * 1024 - 1).await;
+    assert!(matches!(read, Err(Error::TooLarge { .. })), "{read:?}");
+}
+
+/// Links to empty children cost visits without bytes: a DAG of them could keep a reader busy
+/// for any time reading nothing. No importer writes them; they are refused.
+#[tokio::test]
+async fn a_unixfs_node_that_links_empty_children_is_refused() {
+    use oai_data::unixfs::pb::{DataType, PbLink, PbNode, UnixFsData};
+    let s = MemStore::new();
+    let empty = s.put(ids::RAW, Bytes::new()).await.unwrap();
+    let node = PbNode {
+        links: vec![
+            PbLink {
+                hash: empty.to_bytes(),
+                name: String::new(),
+                tsize: 0,
+            };
+            1_000
+        ],
+        data: Some(
+            UnixFsData {
+                kind: DataType::File,
+                data: None,
+                filesize: Some(0),
+                blocksizes: vec![0; 1_000],
+            }
+            .encode(),
+        ),
+    };
+    let root = s.put(ids::DAG_PB, node.encode().into()).await.unwrap();
+    let read = unixfs::read_to_vec(&s, &root).await;
+    assert!(
+        matches!(&read, Err(Error::Malformed { reason, .. }) if reason.contains("0 bytes")),
+        "{read:?}"
+    );
+}

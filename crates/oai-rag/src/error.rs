@@ -39,6 +39,18 @@ pub enum Error {
     /// Invalid input (empty text, non-finite vector, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// This process was forked after its parent computed: the compute threads did not survive
+    /// the fork ([`oai_core::fork`]).
+    #[error("{}", oai_core::fork::explain(*.parent))]
+    Forked {
+        /// The process that computed.
+        parent: u32,
+    },
+}
+
+/// Refuse to compute in a child forked after its parent computed; note that this process does.
+pub(crate) fn compute_here() -> Result<()> {
+    oai_core::fork::compute().map_err(|parent| Error::Forked { parent })
 }
 
 impl Error {
@@ -55,7 +67,9 @@ impl Error {
             Error::Dimension { .. } | Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Index(_) => ErrorKind::Integrity,
             Error::Backend(_) => ErrorKind::Unavailable,
-            Error::Model { .. } | Error::Candle(_) | Error::Tokenizer(_) => ErrorKind::Other,
+            Error::Model { .. } | Error::Candle(_) | Error::Tokenizer(_) | Error::Forked { .. } => {
+                ErrorKind::Other
+            }
         }
     }
 }

@@ -144,6 +144,7 @@ impl LocalLm {
     /// Greedy continuation of `prompt` (the last `context` bytes are seen), stopping after a
     /// newline or `max_new` bytes.
     pub fn continue_text(&self, prompt: &[u8], max_new: usize) -> Result<Vec<u8>> {
+        crate::error::compute_here()?;
         let vocab = self.spec.vocab;
         let mut ids: Vec<u32> = prompt
             .iter()

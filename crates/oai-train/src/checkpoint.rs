@@ -183,13 +183,37 @@ impl Checkpoint {
             .root)
     }
 
-    /// Load a stored checkpoint (every block verified) onto `device`.
+    /// Load a stored checkpoint (every block verified) onto `device`, whatever its size: for
+    /// checkpoints of your own. One named by someone else is read with
+    /// [`Checkpoint::get_within`].
     pub async fn get<S: BlockStore + Clone + 'static>(
         store: &S,
         cid: &Cid,
         device: &Device,
     ) -> Result<Self> {
-        let bytes = unixfs::read_to_vec(store, cid).await?;
+        Self::get_within(store, cid, device, u64::MAX).await
+    }
+
+    /// Load a stored checkpoint of at most `limit` bytes (what the spec implies:
+    /// [`crate::Footprint::checkpoint_bytes`]). A larger file is refused from its root block,
+    /// before its bytes are read; a file larger than it declares, or not a well-formed UnixFS
+    /// file, is [`Error::Malformed`]: the bytes are what its CID names, so whoever named it
+    /// named a bad checkpoint. A block nobody serves stays a `NotFound`.
+    pub async fn get_within<S: BlockStore + Clone + 'static>(
+        store: &S,
+        cid: &Cid,
+        device: &Device,
+        limit: u64,
+    ) -> Result<Self> {
+        use oai_data::Error as D;
+        let bytes = unixfs::read_to_vec_within(store, cid, "checkpoint", limit)
+            .await
+            .map_err(|e| match e {
+                e @ (D::TooLarge { .. } | D::Truncated { .. } | D::Malformed { .. }) => {
+                    Error::malformed("checkpoint", format!("{cid}: {e}"))
+                }
+                e => e.into(),
+            })?;
         Self::decode(&bytes, device)
     }
 }

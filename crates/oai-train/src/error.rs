@@ -100,6 +100,13 @@ pub enum Error {
         /// Steps in the log.
         steps: u64,
     },
+    /// This process was forked after its parent trained or replayed: the compute threads did
+    /// not survive the fork, and a step would wait for them forever ([`oai_core::fork`]).
+    #[error("{}", oai_core::fork::explain(*.parent))]
+    Forked {
+        /// The process that computed.
+        parent: u32,
+    },
 }
 
 /// The details of [`Error::CheckpointMismatch`].
@@ -136,7 +143,7 @@ impl Error {
             Error::IncompatibleCompute { .. }
             | Error::KernelMismatch { .. }
             | Error::MissingComputeClass => ErrorKind::Compute,
-            Error::Candle(_) | Error::NonFinite { .. } => ErrorKind::Other,
+            Error::Candle(_) | Error::NonFinite { .. } | Error::Forked { .. } => ErrorKind::Other,
         }
     }
 

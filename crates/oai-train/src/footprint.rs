@@ -8,6 +8,10 @@ use crate::spec::{JobSpec, ModelSpec, OptimizerSpec};
 /// Bytes of one `f32`.
 const F32: u64 = 4;
 
+/// What a checkpoint file holds beyond its values (the safetensors header: tensor names, shapes
+/// and offsets, the step), at most: a model of thousands of tensors stays under it.
+const CHECKPOINT_HEADER: u64 = 1 << 20;
+
 /// The sizes a job spec implies. Counts saturate at `u64::MAX` (a spec can name any sizes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Footprint {
@@ -19,6 +23,8 @@ pub struct Footprint {
     pub batch: u64,
     /// Steps.
     pub steps: u64,
+    /// Values the optimiser keeps per trainable parameter (AdamW 2, SGD with momentum 1).
+    pub optimizer_slots: u64,
     /// An estimate of the memory a step needs, in bytes: the weights, the gradients, the
     /// optimiser's state and the activations of one batch (forward and backward). It is an
     /// estimate within a small factor, meant for refusing what cannot fit, not for packing.
@@ -69,6 +75,7 @@ impl Footprint {
             frozen,
             batch,
             steps: spec.steps,
+            optimizer_slots: slots,
             memory: values.saturating_mul(F32),
         }
     }
@@ -76,5 +83,21 @@ impl Footprint {
     /// All parameters, trainable and frozen.
     pub fn params(&self) -> u64 {
         self.trainable.saturating_add(self.frozen)
+    }
+
+    /// The most bytes a checkpoint of the run may have: the trainable weights and the
+    /// optimiser's state as `f32`, and a header. A replay reads a node's checkpoint within it.
+    pub fn checkpoint_bytes(&self) -> u64 {
+        self.trainable
+            .saturating_mul(1 + self.optimizer_slots)
+            .saturating_mul(F32)
+            .saturating_add(CHECKPOINT_HEADER)
+    }
+
+    /// The most bytes the checkpoint of a LoRA run's frozen base may have.
+    pub fn base_bytes(&self) -> u64 {
+        self.frozen
+            .saturating_mul(F32)
+            .saturating_add(CHECKPOINT_HEADER)
     }
 }

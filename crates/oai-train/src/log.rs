@@ -230,7 +230,15 @@ impl VerifiedLog {
             ));
         }
         let too_long = (0, "chain does not end at the header".to_string());
-        let (records, leaves) = walk(store, &log.header, &log.head, log.steps, too_long).await?;
+        let (records, leaves) = walk(
+            store,
+            (&log.header, &header),
+            &log.head,
+            &spec,
+            log.steps,
+            too_long,
+        )
+        .await?;
         if let Some(short) = log.steps.checked_sub(records.len() as u64 + 1) {
             return Err(broken(short, "chain reaches the header early"));
         }
@@ -255,7 +263,8 @@ impl VerifiedLog {
                 spec.steps
             ),
         );
-        let (records, leaves) = walk(store, header, head, spec.steps, too_long).await?;
+        let (records, leaves) =
+            walk(store, (header, &h), head, &spec, spec.steps, too_long).await?;
         let log = TrainingLog {
             format: LOG_FORMAT,
             header: *header,
@@ -360,8 +369,9 @@ async fn header_and_spec<S: BlockStore + ?Sized>(
 /// digests. At most `max` are read: a longer chain is `BrokenLog` with `too_long`.
 async fn walk<S: BlockStore + ?Sized>(
     store: &S,
-    header: &Cid,
+    (header, h): (&Cid, &LogHeader),
     head: &Cid,
+    spec: &JobSpec,
     max: u64,
     too_long: (u64, String),
 ) -> Result<(Vec<StepRecord>, Vec<Digest>)> {
@@ -372,6 +382,21 @@ async fn walk<S: BlockStore + ?Sized>(
             return Err(broken(too_long.0, too_long.1));
         }
         let r: StepRecord = get(store, "step record", &cur).await?;
+        // what a record may hold follows from the spec and the header, not from the node:
+        // checked as it is read, so a log of oversized records is refused at its first
+        if r.batch.len() as u64 != spec.batch_size || r.tensors.len() != h.params.len() {
+            return Err(broken(
+                r.step,
+                format!(
+                    "the record holds {} batch entries and {} tensor digests, the spec and \
+                     header make {} and {}",
+                    r.batch.len(),
+                    r.tensors.len(),
+                    spec.batch_size,
+                    h.params.len()
+                ),
+            ));
+        }
         leaves.push(ids::digest_of(&cur)?);
         cur = r.prev;
         records.push(r);

@@ -237,7 +237,8 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             return Self::initial(store, spec, vlog.header.spec, device, env).await;
         };
         let model = Model::new(&spec.model);
-        let ckpt = Checkpoint::get(&store, &at.cid, &device).await?;
+        let limit = crate::Footprint::of(&spec).checkpoint_bytes();
+        let ckpt = Checkpoint::get_within(&store, &at.cid, &device, limit).await?;
         if ckpt.step != at.step {
             return Err(Error::malformed(
                 "checkpoint",
@@ -305,6 +306,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
     /// With `commit`, the updated weights are hashed right away (into [`Executed::weights`]),
     /// on the pool the step ran on, while the calling thread loads the next step's batch.
     pub async fn execute(&mut self, commit: bool) -> Result<Executed> {
+        oai_core::fork::compute().map_err(|parent| Error::Forked { parent })?;
         let step = self.step;
         let mut mark = Instant::now();
         let batch = match self.prefetched.take() {
@@ -452,10 +454,19 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             return Ok(None);
         }
         let mine = Checkpoint::decode(&bytes, &self.device)?;
-        let theirs = Checkpoint::get(&self.store, committed, &self.device).await?;
-        let tensor = theirs
-            .first_difference(&mine)?
-            .unwrap_or_else(|| "(same tensors, other bytes)".into());
+        // the committed file names the first differing tensor; a checkpoint of this run has
+        // exactly as many bytes as this one, so no more is read
+        let limit = bytes.len() as u64;
+        let tensor = match Checkpoint::get_within(&self.store, committed, &self.device, limit).await
+        {
+            Ok(theirs) => theirs
+                .first_difference(&mine)?
+                .unwrap_or_else(|| "(same tensors, other bytes)".into()),
+            Err(Error::Malformed { reason, .. }) => {
+                format!("(not a checkpoint of this run: {reason})")
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Some((tensor, committed.to_string(), cid.to_string())))
     }
 }
@@ -487,7 +498,8 @@ async fn base_weights<S: BlockStore + Clone + 'static>(
         return Ok(BTreeMap::new());
     };
     // The checkpoint's tensors are fresh (decoded on `device`) and never trained: use them as is.
-    let ckpt = Checkpoint::get(store, base_weights, device).await?;
+    let limit = crate::Footprint::of(spec).base_bytes();
+    let ckpt = Checkpoint::get_within(store, base_weights, device, limit).await?;
     check_tensors(&model.base_defs(), &ckpt.params)?;
     Ok(ckpt.params)
 }
@@ -581,6 +593,7 @@ pub(crate) fn first_difference(
 
 /// The compute environment of `spec`'s kernels on `device`; verifiable kernels run on the CPU.
 fn compute_env(spec: &JobSpec, device: &Device) -> Result<ComputeEnv> {
+    oai_core::fork::check().map_err(|parent| Error::Forked { parent })?;
     if spec.kernels == Kernels::Verifiable && !device.is_cpu() {
         return Err(Error::InvalidSpec(format!(
             "verifiable kernels run on the CPU, not {device:?}: set kernels to native to train \

@@ -1066,6 +1066,8 @@ proptest! {
                 .map(|(i, mut r)| {
                     r.step = i as u64;
                     r.tensors.resize(10, Digest::of(b"pad"));
+                    // a record holds one batch entry per record of the spec's batch
+                    r.batch.resize(spec.batch_size as usize, Digest::of(b"pad"));
                     r
                 })
                 .collect();
@@ -1090,7 +1092,7 @@ proptest! {
                 0 => records[i].loss += 1.0,
                 1 => records[i].tensors[3] = Digest::of(b"edit"),
                 2 => records[i].lr += 0.5,
-                _ => records[i].batch.push(Digest::of(b"extra")),
+                _ => records[i].batch[0] = Digest::of(b"extra"),
             }
             let edited = rechain(&store, header_cid, &header, records).await;
             let e = VerifiedLog::load(&store, &edited).await.unwrap();

@@ -192,6 +192,49 @@ async fn edited_checkpoint_weights_with_the_records_rehashed() {
     assert!(fault.to_string().contains(&name), "{fault}");
 }
 
+/// A checkpoint far larger than the spec implies (here 64 MiB where the run's state is a few
+/// KiB): a replay read every checkpoint whole, so a node could make each auditor hold any
+/// amount. A replay now reads a node's checkpoint within what the spec implies
+/// (`Footprint::checkpoint_bytes`), refused from its root block: the log is rejected, the
+/// step before the checkpoint named, without the file being read.
+#[tokio::test]
+async fn a_checkpoint_larger_than_the_spec_implies_is_refused_unread() {
+    let (store, spec, version) = job().await;
+    let log = train(&store, &spec).await;
+    let huge = oai_data::unixfs::import_bytes(&store, &vec![0u8; 64 << 20], Default::default())
+        .await
+        .unwrap()
+        .root;
+    let limit = oai_train::Footprint::of(&spec).checkpoint_bytes();
+    assert!(limit < 2 << 20, "{limit}");
+    let cheat = forge(&store, &log, |r| r[7].checkpoint = Some(huge)).await;
+    let verdict = verify(&store, &submission(&cheat, &spec, &version), Strategy::Full).await;
+    let fault = verdict.fault().expect("rejected").to_string();
+    assert!(fault.contains("exceeds the limit"), "{fault}");
+    let read = Checkpoint::get_within(&store, &huge, &CPU, limit).await;
+    assert!(
+        matches!(&read, Err(oai_train::Error::Malformed { reason, .. }) if reason.contains("67108864 bytes exceeds the limit")),
+        "{read:?}"
+    );
+}
+
+/// A record holds what the spec and header imply: `batch_size` batch entries, one digest per
+/// parameter tensor. A node could pad its records up to the block limit (2 MiB each), and a
+/// verifier held every record in memory; a record of another size is refused as it is read.
+#[tokio::test]
+async fn a_record_padded_past_the_spec_is_refused_as_it_is_read() {
+    let (store, spec, version) = job().await;
+    let log = train(&store, &spec).await;
+    let cheat = forge(&store, &log, |r| {
+        let extra = r[5].batch.clone();
+        r[5].batch.extend(extra);
+    })
+    .await;
+    let verdict = verify(&store, &submission(&cheat, &spec, &version), Strategy::Full).await;
+    let fault = verdict.fault().expect("rejected").to_string();
+    assert!(fault.contains("32 batch entries"), "{fault}");
+}
+
 #[tokio::test]
 async fn a_skipped_step() {
     let (store, spec, version) = job().await;

@@ -10,7 +10,7 @@ pub mod pb;
 mod read;
 
 pub use import::{import, import_bytes, Imported};
-pub use read::{cat, read_to_vec};
+pub use read::{cat, declared_size, read_to_vec, read_to_vec_within};
 
 /// How files are cut and linked. The CID of a file depends on all four parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

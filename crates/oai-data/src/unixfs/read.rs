@@ -97,6 +97,14 @@ fn decode_file_node(cid: &Cid, block: Bytes) -> Result<(Bytes, Children)> {
                 .zip(&data.blocksizes)
                 .map(|(l, s)| Ok((ids::from_bytes(&l.hash)?, *s)))
                 .collect::<Result<Vec<_>>>()?;
+            if kids.iter().any(|(_, s)| *s == 0) {
+                // no importer links an empty child; walking them costs visits without bytes,
+                // so a DAG of them could take any time to read nothing
+                return Err(Error::Malformed {
+                    what: "UnixFS node",
+                    reason: format!("{cid} links a child of 0 bytes"),
+                });
+            }
             if !inline.is_empty() {
                 return Err(Error::Malformed {
                     what: "UnixFS node",
@@ -109,7 +117,42 @@ fn decode_file_node(cid: &Cid, block: Bytes) -> Result<(Bytes, Children)> {
     }
 }
 
-/// Read a whole UnixFS file into memory (see [`cat`]).
+/// The size the UnixFS file (or raw block) `root` declares: its children's sizes added up, or
+/// its own bytes. One block is read; [`cat`] checks the rest against it.
+pub async fn declared_size<S: BlockStore + ?Sized>(store: &S, root: &Cid) -> Result<u64> {
+    let (bytes, children) = decode_file_node(root, store.get(root).await?)?;
+    match children {
+        Some(kids) => kids
+            .iter()
+            .try_fold(0u64, |sum, (_, s)| sum.checked_add(*s))
+            .ok_or_else(|| Error::Malformed {
+                what: "UnixFS node",
+                reason: format!("{root}: its children's sizes add up past 2^64 bytes"),
+            }),
+        None => Ok(bytes.len() as u64),
+    }
+}
+
+/// Read a UnixFS file of at most `limit` bytes into memory (see [`cat`]). A file whose root
+/// declares more is [`Error::TooLarge`] before any other block is read: a DAG that links one
+/// child many times, its size doubling with every level, costs one block, not its size. Every
+/// node's size is checked against its parent's as the file streams, so no more than the
+/// declared size is ever read.
+pub async fn read_to_vec_within<S: BlockStore + Clone + 'static>(
+    store: &S,
+    root: &Cid,
+    what: &'static str,
+    limit: u64,
+) -> Result<Vec<u8>> {
+    let size = declared_size(store, root).await?;
+    if size > limit {
+        return Err(Error::TooLarge { what, size, limit });
+    }
+    read_to_vec(store, root).await
+}
+
+/// Read a whole UnixFS file into memory (see [`cat`]); from a peer, bound it with
+/// [`read_to_vec_within`].
 pub async fn read_to_vec<S: BlockStore + Clone + 'static>(
     store: &S,
     root: &Cid,

@@ -132,6 +132,7 @@ impl Inner {
         if let Some(i) = texts.iter().position(|t| t.trim().is_empty()) {
             return Err(Error::InvalidInput(format!("text {i} is empty")));
         }
+        crate::error::compute_here()?;
         let enc = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)

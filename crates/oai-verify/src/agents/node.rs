@@ -23,6 +23,9 @@ use crate::{Error, Result};
 /// demonstrations of what the others catch).
 pub type Forgery = Box<dyn Fn(&mut Vec<StepRecord>) + Send + Sync>;
 
+/// A [`Forgery`] shared with the background training.
+type SharedForgery = Arc<dyn Fn(&mut Vec<StepRecord>) + Send + Sync>;
+
 /// The forgery of the demonstrations: report half the loss computed at `step` (the node
 /// re-chains its records, so the log is well formed and only a replay of that step catches it).
 pub fn halve_loss_at(step: u64) -> Forgery {
@@ -94,7 +97,7 @@ pub struct NodeAgent<C, S> {
     me: Address,
     device: Device,
     from_block: u64,
-    forgery: Option<Arc<dyn Fn(&mut Vec<StepRecord>) + Send + Sync>>,
+    forgery: Option<SharedForgery>,
     limits: NodeLimits,
     logs: BTreeMap<JobId, VerifiedLog>,
     /// Jobs refused for good: terms that do not match their spec, a claim window past, a
@@ -442,7 +445,7 @@ async fn train<S: BlockStore + Clone + 'static>(
     store: S,
     spec: JobSpec,
     device: Device,
-    forgery: Option<Arc<dyn Fn(&mut Vec<StepRecord>) + Send + Sync>>,
+    forgery: Option<SharedForgery>,
 ) -> Result<VerifiedLog> {
     let mut t = Trainer::new(store.clone(), spec, device).await?;
     let (_, log) = t.run().await?;
