@@ -17,7 +17,8 @@
 
 use oai_benches::report::{self, Row, Side};
 use oai_data::dataset::Record;
-use oai_rag::federation::grpc::{serve, GrpcPeer};
+use oai_rag::federation::grpc::{serve_limited, GrpcPeer};
+use oai_rag::federation::RateLimit;
 use oai_rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerQuery};
 use oai_rag::{Entry, FlatStore, HnswStore, MiniLm, VectorStore};
 use std::path::PathBuf;
@@ -274,7 +275,8 @@ fn federation_report() {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        rt.spawn(serve(local, listener));
+        // one client asks thousands of times a second: no per-client limit here
+        rt.spawn(serve_limited(local, listener, RateLimit::none()));
         peers.push(Arc::new(
             GrpcPeer::new(&url, Duration::from_secs(2)).expect("peer"),
         ));

@@ -625,7 +625,7 @@ mod federation {
     use std::time::Duration;
 
     use oai_data::dataset::Record;
-    use oai_rag::federation::grpc::{serve, GrpcPeer};
+    use oai_rag::federation::grpc::{serve, serve_limited, GrpcPeer};
     use oai_rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerHit, PeerQuery};
     use oai_rag::vector::{Entry, FlatStore, VectorStore};
     use oai_rag::{Error, Filter};
@@ -767,6 +767,53 @@ mod federation {
             Federation::new(vec![peer], DEADLINE).query(&wide).await,
             Err(oai_rag::Error::InvalidInput(_))
         ));
+    }
+
+    /// A client that floods a peer's server: past its per-client rate it is refused with
+    /// `RESOURCE_EXHAUSTED` (a typed error that says so, no work done for it), while a client
+    /// from another address is answered all the while. (A server answered every query of every
+    /// client before: one client could take all of its time.)
+    #[tokio::test]
+    async fn a_flooding_client_is_refused_past_its_rate_and_others_are_answered() {
+        use oai_rag::federation::RateLimit;
+        let ids: Vec<u64> = (0..12).collect();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let limit = RateLimit {
+            per_second: 0.001,
+            burst: 5,
+        };
+        tokio::spawn(serve_limited(
+            Arc::new(local("a", &ids).await),
+            listener,
+            limit,
+        ));
+        let q = PeerQuery {
+            vector: unit(5),
+            k: 3,
+            filter: None,
+        };
+        let from = |ip: &str| {
+            GrpcPeer::from_address(&url, CLIENT_TIMEOUT, Some(ip.parse().unwrap())).unwrap()
+        };
+        let flooder = from("127.0.0.1");
+        let mut refused = Vec::new();
+        for _ in 0..20 {
+            if let Err(e) = flooder.query(&q).await {
+                refused.push(e.to_string());
+            }
+        }
+        assert_eq!(refused.len(), 15, "the burst of 5 answered: {refused:?}");
+        assert!(
+            refused
+                .iter()
+                .all(|e| e.contains("too many queries from 127.0.0.1")),
+            "{refused:?}"
+        );
+        let other = from("127.0.0.2");
+        for _ in 0..5 {
+            assert_eq!(other.query(&q).await.unwrap().len(), 3);
+        }
     }
 
     #[tokio::test]

@@ -17,13 +17,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use oai_core::ids;
 use tonic::codegen::{http, Body, BoxFuture, Context, Poll, Service, StdError};
+use tonic::transport::server::TcpConnectInfo;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use super::limit::{Buckets, RateLimit};
 use super::{KnowledgePeer, PeerHit, PeerQuery};
 use crate::vector::Filter;
 use crate::{Error, Result};
@@ -91,16 +93,26 @@ fn from_wire(r: QueryRequest) -> PeerQuery {
     }
 }
 
-/// The server side: answers `Query` RPCs from a [`KnowledgePeer`].
+/// The server side: answers `Query` RPCs from a [`KnowledgePeer`], at most its
+/// [`RateLimit`] per client address (more is `RESOURCE_EXHAUSTED`).
 #[derive(Clone)]
 pub struct KnowledgeServer {
     peer: Arc<dyn KnowledgePeer>,
+    buckets: Arc<Buckets>,
 }
 
 impl KnowledgeServer {
-    /// Serve `peer`'s answers.
+    /// Serve `peer`'s answers within the default [`RateLimit`].
     pub fn new(peer: Arc<dyn KnowledgePeer>) -> Self {
-        Self { peer }
+        Self::limited(peer, RateLimit::default())
+    }
+
+    /// Serve `peer`'s answers, at most `limit` per client address.
+    pub fn limited(peer: Arc<dyn KnowledgePeer>, limit: RateLimit) -> Self {
+        Self {
+            peer,
+            buckets: Arc::new(Buckets::new(limit)),
+        }
     }
 }
 
@@ -161,6 +173,21 @@ where
                 Ok(Status::unimplemented(format!("no RPC {path}")).into_http())
             });
         }
+        let client = req
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr)
+            .map(|a| a.ip());
+        if let Some(ip) = client {
+            if !self.buckets.admit(ip, Instant::now()) {
+                return Box::pin(async move {
+                    Ok(Status::resource_exhausted(format!(
+                        "too many queries from {ip}: slow down and ask again"
+                    ))
+                    .into_http())
+                });
+            }
+        }
         let svc = QuerySvc(self.peer.clone());
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
@@ -169,10 +196,20 @@ where
     }
 }
 
-/// Serve `peer` on `listener` until the returned future is dropped or the listener fails.
-/// Accepted connections have Nagle's algorithm off (small answers would otherwise wait for
-/// delayed ACKs, ~40 ms each).
+/// Serve `peer` on `listener` within the default [`RateLimit`] per client address until the
+/// returned future is dropped or the listener fails ([`serve_limited`]).
 pub async fn serve(peer: Arc<dyn KnowledgePeer>, listener: tokio::net::TcpListener) -> Result<()> {
+    serve_limited(peer, listener, RateLimit::default()).await
+}
+
+/// Serve `peer` on `listener`, answering each client address at most `limit`, until the
+/// returned future is dropped or the listener fails. Accepted connections have Nagle's
+/// algorithm off (small answers would otherwise wait for delayed ACKs, ~40 ms each).
+pub async fn serve_limited(
+    peer: Arc<dyn KnowledgePeer>,
+    listener: tokio::net::TcpListener,
+    limit: RateLimit,
+) -> Result<()> {
     use tokio_stream::StreamExt;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|conn| {
         if let Ok(c) = &conn {
@@ -182,7 +219,7 @@ pub async fn serve(peer: Arc<dyn KnowledgePeer>, listener: tokio::net::TcpListen
         conn
     });
     tonic::transport::Server::builder()
-        .add_service(KnowledgeServer::new(peer))
+        .add_service(KnowledgeServer::limited(peer, limit))
         .serve_with_incoming(incoming)
         .await
         .map_err(|e| Error::Backend(format!("knowledge server: {e}")))
@@ -200,10 +237,21 @@ impl GrpcPeer {
     /// an error of its queries, not of this call. `connect_timeout` bounds each connection
     /// attempt. Call it inside a Tokio runtime: the channel spawns its connection task.
     pub fn new(url: &str, connect_timeout: Duration) -> Result<Self> {
+        Self::from_address(url, connect_timeout, None)
+    }
+
+    /// [`GrpcPeer::new`], connecting from the local address `local` (on a host with several,
+    /// the one the peer should see) or, with `None`, from whichever the system picks.
+    pub fn from_address(
+        url: &str,
+        connect_timeout: Duration,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Self> {
         let channel = Endpoint::from_shared(url.to_string())
             .map_err(|e| Error::InvalidInput(format!("peer URL {url:?}: {e}")))?
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
+            .local_address(local)
             .connect_lazy();
         Ok(Self {
             name: url.to_string(),

@@ -14,6 +14,11 @@
 
 #[cfg(feature = "federation")]
 pub mod grpc;
+#[cfg(feature = "federation")]
+mod limit;
+
+#[cfg(feature = "federation")]
+pub use limit::RateLimit;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
