@@ -1049,30 +1049,11 @@ async fn a_unixfs_node_whose_sizes_overflow_is_refused() {
 /// A DAG bomb: `levels` nodes over one 1 KiB leaf, each linking the node below twice; the file
 /// it declares doubles with every level (2^levels KiB from levels + 1 small blocks).
 async fn dag_bomb(s: &MemStore, levels: u32) -> oai_core::Cid {
-    use oai_data::unixfs::pb::{DataType, PbLink, PbNode, UnixFsData};
     let mut below = s.put(ids::RAW, Bytes::from(vec![7u8; 1024])).await.unwrap();
     let mut size = 1024u64;
     for _ in 0..levels {
-        let node = PbNode {
-            links: vec![
-                PbLink {
-                    hash: below.to_bytes(),
-                    name: String::new(),
-                    tsize: size,
-                };
-                2
-            ],
-            data: Some(
-                UnixFsData {
-                    kind: DataType::File,
-                    data: None,
-                    filesize: Some(size * 2),
-                    blocksizes: vec![size, size],
-                }
-                .encode(),
-            ),
-        };
-        below = s.put(ids::DAG_PB, node.encode().into()).await.unwrap();
+        let node = unixfs::pb::file_node(&[(below, size, size), (below, size, size)]);
+        below = s.put(ids::DAG_PB, node.into()).await.unwrap();
         size *= 2;
     }
     below

@@ -1,7 +1,6 @@
 use oai_core::{ids, Cid};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::pb::{DataType, PbLink, PbNode, UnixFsData};
 use super::Profile;
 use crate::store::{Block, PutQueue};
 use crate::{BlockStore, Result};
@@ -69,24 +68,11 @@ async fn put_parent<'a, S: BlockStore + ?Sized>(
     children: &[Child],
 ) -> Result<Child> {
     let file_size = children.iter().map(|c| c.file_size).sum();
-    let data = UnixFsData {
-        kind: DataType::File,
-        data: None,
-        filesize: Some(file_size),
-        blocksizes: children.iter().map(|c| c.file_size).collect(),
-    };
-    let node = PbNode {
-        links: children
-            .iter()
-            .map(|c| PbLink {
-                hash: c.cid.to_bytes(),
-                name: String::new(),
-                tsize: c.dag_size,
-            })
-            .collect(),
-        data: Some(data.encode()),
-    };
-    let block = node.encode();
+    let links: Vec<_> = children
+        .iter()
+        .map(|c| (c.cid, c.file_size, c.dag_size))
+        .collect();
+    let block = super::pb::file_node(&links);
     let dag_size = block.len() as u64 + children.iter().map(|c| c.dag_size).sum::<u64>();
     let cid = put_node(puts, store, profile, block).await?;
     Ok(Child {

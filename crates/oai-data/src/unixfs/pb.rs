@@ -1,6 +1,8 @@
 //! The two protobuf messages UnixFS needs (dag-pb `PBNode` and UnixFS `Data`), encoded by hand
 //! in the canonical field order IPFS uses (links before data), so CIDs match byte for byte.
 
+use oai_core::Cid;
+
 use crate::{Error, Result};
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -257,6 +259,30 @@ pub fn file_leaf_node(chunk: &[u8]) -> Vec<u8> {
     out.extend_from_slice(chunk);
     out.extend_from_slice(&tail);
     out
+}
+
+/// The dag-pb inner node of a file over `children`, each `(cid, file bytes under it, DAG bytes
+/// under it)`: the `Data` lists the file sizes, the links carry the DAG sizes, as kubo writes
+/// them.
+pub fn file_node(children: &[(Cid, u64, u64)]) -> Vec<u8> {
+    let data = UnixFsData {
+        kind: DataType::File,
+        data: None,
+        filesize: Some(children.iter().map(|c| c.1).sum()),
+        blocksizes: children.iter().map(|c| c.1).collect(),
+    };
+    PbNode {
+        links: children
+            .iter()
+            .map(|(cid, _, dag_size)| PbLink {
+                hash: cid.to_bytes(),
+                name: String::new(),
+                tsize: *dag_size,
+            })
+            .collect(),
+        data: Some(data.encode()),
+    }
+    .encode()
 }
 
 #[cfg(test)]

@@ -1,24 +1,29 @@
 //! The parties as agents: each [`tick`](NodeAgent::tick) reads the chain, does what its role
 //! asks for now and says what it did; [`run`] repeats ticks until told to stop. An agent keeps
 //! only caches: everything it acts on is read again from the chain and the block store, so an
-//! agent that crashes mid-dispute and is started again picks up where the chain stands.
+//! agent that crashes mid-dispute and is started again picks up where the chain stands. Long
+//! work (training, trial steps, audits, honest logs) runs in the background, one task per job
+//! ([`Agent::busy`], [`Agent::idle`]): a tick answers every move that is due whatever else
+//! runs, and one job's error is said once without stopping the others.
 //!
 //! - [`NodeAgent`]: claims open jobs it can do (the spec and every chunk of its dataset
-//!   fetched and checked, the job's step count the spec's, enough free stake), trains,
+//!   fetched and checked, the job's step count the spec's, enough free stake) and is willing
+//!   to ([`NodeLimits`], and a few trial steps that time a step against the job's duration),
+//!   trains,
 //!   publishes the log (its blocks stay in the store) and submits the result (the header posted
 //!   on chain); answers every bisection move from its log and, once the step is found, reveals
 //!   the disputed record with its proofs; times out a silent challenger; finalizes after the
 //!   window; posts a record an auditor asks for (a data request); withdraws what it is owed.
 //! - [`ChallengerAgent`]: audits every submitted result it has not judged yet (by default a
 //!   full replay, in parallel where cores allow); for a rejected one it computes the honest
-//!   log ([`game::honest_log`]: the node's records up to the first bad step, recomputed
+//!   log ([`crate::game::honest_log`]: the node's records up to the first bad step, recomputed
 //!   after it), challenges with its head and, in the bisection, agrees with a commitment
 //!   exactly when it is the honest one, whatever the node posts; a log nobody serves it
 //!   replaces by the honest log trained from the node's header (on chain); a result whose
 //!   header does not answer the job's terms it challenges on its face (no bisection); an
 //!   accepted result is never challenged. Times out a silent node, resolves and withdraws.
 //! - [`RefereeAgent`]: judges every case waiting for adjudication by re-executing its step
-//!   ([`game::referee_move`], the header and the disputed record taken from the chain) and
+//!   ([`crate::game::referee_move`], the header and the disputed record taken from the chain) and
 //!   votes once; on data it lacks it abstains and tries again every tick.
 
 mod challenger;
@@ -109,18 +114,22 @@ pub(crate) fn transient(e: &Error) -> bool {
 struct Failures(BTreeMap<JobId, String>);
 
 impl Failures {
-    /// Say `e` for job `id` in `did` unless it was said last time.
-    fn note(&mut self, id: JobId, e: &Error, did: &mut Vec<String>) {
-        let said = e.to_string();
-        if self.0.get(&id) != Some(&said) {
-            did.push(format!("job {id}: error: {said}"));
-            self.0.insert(id, said);
+    /// Add to `did` what job `id`'s turn of a tick did, or its error unless that was said
+    /// last time.
+    fn report(&mut self, id: JobId, outcome: Result<Option<String>>, did: &mut Vec<String>) {
+        match outcome {
+            Ok(line) => {
+                self.0.remove(&id);
+                did.extend(line);
+            }
+            Err(e) => {
+                let said = e.to_string();
+                if self.0.get(&id) != Some(&said) {
+                    did.push(format!("job {id}: error: {said}"));
+                    self.0.insert(id, said);
+                }
+            }
         }
-    }
-
-    /// Job `id` went well this time.
-    fn clear(&mut self, id: JobId) {
-        self.0.remove(&id);
     }
 }
 

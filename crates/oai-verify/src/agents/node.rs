@@ -174,13 +174,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     pub async fn tick(&mut self) -> Result<Vec<String>> {
         let mut did = Vec::new();
         for id in job_ids(&self.chain, self.from_block).await? {
-            match self.tick_job(id).await {
-                Ok(line) => {
-                    self.failures.clear(id);
-                    did.extend(line);
-                }
-                Err(e) => self.failures.note(id, &e, &mut did),
-            }
+            let outcome = self.tick_job(id).await;
+            self.failures.report(id, outcome, &mut did);
         }
         withdraw(&self.chain, self.me, &mut did).await?;
         Ok(did)

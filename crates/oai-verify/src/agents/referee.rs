@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use oai_chain::{Address, Chain, Revert, Turn, B256};
+use oai_chain::{Address, Chain, JobId, Revert, Turn, B256};
 use oai_data::BlockStore;
 use oai_train::candle::Device;
 
-use super::job_ids;
+use super::{job_ids, Failures};
 use crate::game;
 use crate::{Error, Result};
 
@@ -18,6 +18,7 @@ pub struct RefereeAgent<C, S> {
     device: Device,
     from_block: u64,
     voted: BTreeSet<B256>,
+    failures: Failures,
     /// Cases it could not judge yet (data missing): said once, tried again every tick.
     abstained: BTreeSet<B256>,
 }
@@ -32,6 +33,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
             device: Device::Cpu,
             from_block: 0,
             voted: BTreeSet::new(),
+            failures: Failures::default(),
             abstained: BTreeSet::new(),
         }
     }
@@ -42,43 +44,51 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
         self
     }
 
-    /// One round: judge and vote on every case waiting for adjudication.
+    /// One round: judge and vote on every case waiting for adjudication. One case's error is
+    /// said once and does not stop the others.
     pub async fn tick(&mut self) -> Result<Vec<String>> {
         let mut did = Vec::new();
         for id in job_ids(&self.chain, self.from_block).await? {
-            let Some(d) = self.chain.dispute(id).await? else {
-                continue;
-            };
-            if d.turn != Turn::Adjudication {
-                continue;
-            }
-            let case = self.chain.case_id(id, &d).await?;
-            if self.voted.contains(&case) {
-                continue;
-            }
+            let outcome = self.tick_job(id).await;
+            self.failures.report(id, outcome, &mut did);
+        }
+        Ok(did)
+    }
+
+    async fn tick_job(&mut self, id: JobId) -> Result<Option<String>> {
+        let Some(d) = self.chain.dispute(id).await? else {
+            return Ok(None);
+        };
+        if d.turn != Turn::Adjudication {
+            return Ok(None);
+        }
+        let case = self.chain.case_id(id, &d).await?;
+        if self.voted.contains(&case) {
+            return Ok(None);
+        }
+        let said =
             match game::referee_move(&self.chain, self.me, id, &self.store, self.device.clone())
                 .await
             {
                 Ok(Some((judgement, None))) => {
                     // no vote on data it does not have: said once, tried again next tick
-                    if self.abstained.insert(case) {
-                        did.push(format!("job {id}: abstained: {judgement:?}"));
-                    }
-                    continue;
+                    return Ok(self
+                        .abstained
+                        .insert(case)
+                        .then(|| format!("job {id}: abstained: {judgement:?}")));
                 }
                 Ok(Some((judgement, Some(_)))) if d.is_terms() => {
-                    did.push(format!("job {id}: terms judged: {judgement:?}"));
+                    Some(format!("job {id}: terms judged: {judgement:?}"))
                 }
                 Ok(Some((judgement, Some(_)))) => {
-                    did.push(format!("job {id}: step {} judged: {judgement:?}", d.lo));
+                    Some(format!("job {id}: step {} judged: {judgement:?}", d.lo))
                 }
-                Ok(None) => {}
+                Ok(None) => None,
                 // voted before a restart, or the case is decided already
-                Err(Error::Chain(e)) if matches!(e.revert(), Some(Revert::Referee(_))) => {}
+                Err(Error::Chain(e)) if matches!(e.revert(), Some(Revert::Referee(_))) => None,
                 Err(e) => return Err(e),
-            }
-            self.voted.insert(case);
-        }
-        Ok(did)
+            };
+        self.voted.insert(case);
+        Ok(said)
     }
 }
