@@ -108,8 +108,10 @@ async fn step(agent: &mut (impl oai_verify::agents::Agent + ?Sized)) -> Vec<Stri
 async fn until_quiet(agent: &mut (impl oai_verify::agents::Agent + ?Sized)) -> Vec<String> {
     let mut said = Vec::new();
     for _ in 0..50 {
+        // work running when the tick began may finish before it ends: tick again to take it
+        let was_working = agent.busy();
         let did = agent.tick().await.unwrap();
-        let busy = agent.busy();
+        let busy = was_working || agent.busy();
         agent.idle().await;
         if did.is_empty() && !busy {
             return said;

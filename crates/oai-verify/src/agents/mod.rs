@@ -115,11 +115,13 @@ struct Failures(BTreeMap<JobId, String>);
 
 impl Failures {
     /// Add to `did` what job `id`'s turn of a tick did, or its error unless that was said
-    /// last time.
+    /// since the job last did something.
     fn report(&mut self, id: JobId, outcome: Result<Option<String>>, did: &mut Vec<String>) {
         match outcome {
             Ok(line) => {
-                self.0.remove(&id);
+                if line.is_some() {
+                    self.0.remove(&id);
+                }
                 did.extend(line);
             }
             Err(e) => {
@@ -213,8 +215,9 @@ pub enum Played<'a> {
 /// node) until every job posted since `from_block` is settled (paid, slashed or cancelled).
 /// Each round every agent ticks once; after a round in which nobody did anything, `idle_secs`
 /// pass on the chain, so challenge windows and move timeouts run out as they would in time;
-/// while an agent's work runs in the background ([`Agent::busy`]) the clock stands and the
-/// play waits for it (those rounds are not counted). Returns the rounds played. A tick's error ends the play; so do `max_rounds` rounds without
+/// while an agent's work runs in the background ([`Agent::busy`]) the clock stands: the play
+/// waits for it and ticks again, so its outcome is acted on before any time passes. Returns
+/// the rounds played. A tick's error ends the play; so do `max_rounds` rounds without
 /// settling ([`Error::Unsettled`], naming the jobs still open).
 pub async fn play_until_settled<C: Chain + ?Sized, N: AsRef<str>>(
     chain: &C,
@@ -226,6 +229,10 @@ pub async fn play_until_settled<C: Chain + ?Sized, N: AsRef<str>>(
 ) -> Result<usize> {
     let mut round = 0;
     while round < max_rounds {
+        round += 1;
+        // work that was running when the round began may have finished during it: its
+        // outcome is taken by the next round's ticks, before any time passes
+        let was_working = agents.iter().any(|(_, a)| a.busy());
         let mut busy = false;
         for (name, agent) in agents.iter_mut() {
             for line in agent.tick().await? {
@@ -237,14 +244,14 @@ pub async fn play_until_settled<C: Chain + ?Sized, N: AsRef<str>>(
             }
         }
         if busy {
-            round += 1;
             continue;
         }
-        if agents.iter().any(|(_, a)| a.busy()) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        if was_working || agents.iter().any(|(_, a)| a.busy()) {
+            for (_, agent) in agents.iter_mut() {
+                agent.idle().await;
+            }
             continue;
         }
-        round += 1;
         if unsettled(chain, from_block).await?.is_empty() {
             return Ok(round);
         }

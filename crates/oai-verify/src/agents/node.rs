@@ -108,6 +108,8 @@ pub struct NodeAgent<C, S> {
     failed: BTreeSet<JobId>,
     /// Trial steps of the job it considers claiming: the time per step they took.
     trials: Background<Duration>,
+    /// Jobs whose trial was started (said once).
+    tried: BTreeSet<JobId>,
     /// The training of the job it claimed.
     training: Background<VerifiedLog>,
     failures: Failures,
@@ -131,6 +133,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             refused: BTreeSet::new(),
             failed: BTreeSet::new(),
             trials: Background::new(),
+            tried: BTreeSet::new(),
             training: Background::new(),
             failures: Failures::default(),
             keeper: Keeper::new("jobs"),
@@ -306,9 +309,11 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             self.limits.trial_steps,
         );
         self.trials.start(id, trial(store, spec, device, steps));
-        Ok(Some(format!(
-            "job {id}: trying {steps} steps before claiming"
-        )))
+        // said once: a trial that failed for a while (a chunk not there yet) starts again quietly
+        Ok(self
+            .tried
+            .insert(id)
+            .then(|| format!("job {id}: trying {steps} steps before claiming")))
     }
 
     /// Refuse job `id` for good; the line that says so.
@@ -363,10 +368,10 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     }
 
     /// The spec of `job` when this node can do it: it may work and has the stake, the spec
-    /// and every chunk of its dataset can be fetched and check against their CIDs (so a
-    /// requester cannot withhold a chunk to make the job fail after the claim and take the
-    /// node's stake by `expire`), and the terms match the spec. Data not (yet) there is looked
-    /// for again next tick; terms that do not match the spec refuse the job for good.
+    /// and the dataset's manifest can be fetched, and the terms match the spec. Data not (yet)
+    /// there is looked for again next tick; terms that do not match the spec refuse the job
+    /// for good. (Every chunk of the dataset is fetched and checked by the trial, in the
+    /// background.)
     async fn can_do(&mut self, id: JobId, job: &Job) -> Result<Option<JobSpec>> {
         if self.chain.now().await? > job.deadline {
             // its claim window is over: a claim would revert; it stays Open until someone
@@ -392,11 +397,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             self.refused.insert(id);
             return Ok(None);
         }
-        Ok(version
-            .check_complete(&self.store)
-            .await
-            .is_ok()
-            .then_some(spec))
+        Ok(Some(spec))
     }
 
     /// The log this node submitted for `job`: cached, or loaded again from the result's head.
@@ -415,14 +416,20 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     }
 }
 
-/// Train `steps` steps of `spec` (at least one, at most the spec's) as the run will, and
-/// return the time a step took, its setup included.
+/// Fetch and check every chunk of `spec`'s dataset (so a requester cannot withhold one to make
+/// the job fail after the claim and take the node's stake by `expire`), then train `steps`
+/// steps of `spec` (at least one, at most the spec's) as the run will, and return the time a
+/// step took, its setup included.
 async fn trial<S: BlockStore + Clone + 'static>(
     store: S,
     spec: JobSpec,
     device: Device,
     steps: u64,
 ) -> Result<Duration> {
+    Version::open(&store, &spec.dataset)
+        .await?
+        .check_complete(&store)
+        .await?;
     if spec.steps == 0 {
         return Ok(Duration::ZERO);
     }

@@ -218,6 +218,18 @@ async fn a_requester_that_withholds_its_dataset_cannot_take_the_nodes_stake() {
     for _ in 0..3 {
         lines.extend(step(&mut node).await);
     }
+    // it tried (in the background), said why it cannot claim once, and keeps trying quietly
+    let mut later = Vec::new();
+    for _ in 0..4 {
+        later.extend(step(&mut node).await);
+    }
+    assert!(later.is_empty(), "{lines:#?} then {later:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("error") && l.contains("not found")),
+        "{lines:#?}"
+    );
     m.chain.advance_time(86_401).await.unwrap();
     if m.chain.job(job).await.unwrap().status == JobStatus::Claimed {
         m.chain.expire_job(m.requester, job).await.unwrap();

@@ -294,3 +294,39 @@ async fn one_failing_job_does_not_stop_the_agents_other_jobs() {
         "{again:#?}"
     );
 }
+
+/// Work that finishes during a round (after its agent ticked, before the round ends) was lost to
+/// the play: nobody had said anything, nothing ran any more, so the chain's clock moved on
+/// before the agent took the outcome: `oai node --embedded` paid a cheater whose audit finished
+/// a moment too late, one run in two. The play now ticks again after any round that began
+/// with work running.
+#[tokio::test]
+async fn work_that_finishes_during_a_round_is_taken_before_time_passes() {
+    use oai_verify::agents::{play_until_settled, Agent};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    /// Its work runs until its first tick and is done right after: the tick saw it running.
+    struct Finishing(Arc<AtomicUsize>);
+    #[async_trait::async_trait]
+    impl Agent for Finishing {
+        async fn tick(&mut self) -> oai_verify::Result<Vec<String>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+        fn busy(&self) -> bool {
+            self.0.load(Ordering::SeqCst) == 0
+        }
+    }
+    let (_, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let mut agents: [(&str, Box<dyn Agent>); 1] = [("worker", Box::new(Finishing(ticks.clone())))];
+    play_until_settled(&m.chain, &mut agents, 0, 600, 10, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        ticks.load(Ordering::SeqCst),
+        2,
+        "ticked again to take the outcome before the play ended"
+    );
+}
