@@ -9,8 +9,7 @@ use oai::chain::{
     U256,
 };
 use oai::verify::{
-    audit_seed_block, audit_seed_of, cid_of, Strategy, Submission, Verifier, Windows,
-    AUDIT_SEED_DELAY,
+    audit_seed_of, cid_of, AuditSeed, Strategy, Submission, Verifier, Windows, AUDIT_SEED_DELAY,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -477,9 +476,8 @@ impl Chain {
             let seed = match strategy {
                 Strategy::Full => oai::core::Seed::from_u64(0),
                 _ => match audit_seed_of(&chain, job, &sub, seed_delay).await? {
-                    Some(seed) => seed,
-                    None => {
-                        let block = audit_seed_block(&chain, job, seed_delay).await?;
+                    AuditSeed::Ready(seed) => seed,
+                    AuditSeed::Pending { block } => {
                         return Err(oai::verify::Error::InvalidInput(format!(
                             "job {job}'s sampled steps are drawn from the randomness of block \
                              {block}, not made yet: audit again once it is"

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use oai::chain::{Chain, JobId};
 use oai::core::Seed;
 use oai::verify::{
-    audit_seed_block, audit_seed_of, Strategy, Submission, Verdict, Verifier, AUDIT_SEED_DELAY,
+    audit_seed_of, AuditSeed, Strategy, Submission, Verdict, Verifier, AUDIT_SEED_DELAY,
 };
 use serde_json::json;
 
@@ -135,9 +135,8 @@ pub async fn run(repo: &StoreRepo, cmd: VerifyCommand) -> Result<()> {
             let seed = match opt.strategy()? {
                 Strategy::Full => Seed::from_u64(0),
                 _ => match audit_seed_of(&c.chain, id, &sub, opt.seed_delay).await? {
-                    Some(seed) => seed,
-                    None => {
-                        let block = audit_seed_block(&c.chain, id, opt.seed_delay).await?;
+                    AuditSeed::Ready(seed) => seed,
+                    AuditSeed::Pending { block } => {
                         let latest = c.chain.block_number().await?;
                         bail!(
                             "job {id}'s sampled steps are drawn from the randomness of block \

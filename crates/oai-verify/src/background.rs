@@ -45,9 +45,9 @@ impl<T: Send + 'static> Background<T> {
         self.tasks.contains_key(&id)
     }
 
-    /// How many tasks run or wait to be taken.
-    pub(crate) fn len(&self) -> usize {
-        self.tasks.len()
+    /// Whether no task runs or waits to be taken.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
     }
 
     /// Whether any task is still running.

@@ -31,7 +31,7 @@ mod verifier;
 
 pub use error::{Error, Result};
 pub use sampling::{
-    audit_seed, audit_seed_block, audit_seed_of, audit_steps, Forgery, AUDIT_SEED_DELAY,
+    audit_seed, audit_seed_block, audit_seed_of, audit_steps, AuditSeed, Forgery, AUDIT_SEED_DELAY,
 };
 pub use submission::{cid_of, commitment, job_terms, submit_log, Submission, Windows};
 pub use verdict::{Fault, Report, Strategy, Verdict};

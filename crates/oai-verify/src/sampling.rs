@@ -84,19 +84,31 @@ pub async fn audit_seed_block<C: Chain + ?Sized>(
     Ok(submitted.saturating_add(delay.max(1)))
 }
 
+/// Where the seed of a sampled audit stands ([`audit_seed_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditSeed {
+    /// The seed block is made: the seed.
+    Ready(Seed),
+    /// The seed block is not made yet: audit once block `block` is.
+    Pending {
+        /// The block whose randomness will seed the audit.
+        block: u64,
+    },
+}
+
 /// The audit seed of `submission`, job `job`'s current result, under the randomness of its
-/// [`audit_seed_block`]; `None` until that block is made (audit later).
+/// [`audit_seed_block`], or the block to wait for while it is not made.
 pub async fn audit_seed_of<C: Chain + ?Sized>(
     chain: &C,
     job: JobId,
     submission: &Submission,
     delay: u64,
-) -> crate::Result<Option<Seed>> {
+) -> crate::Result<AuditSeed> {
     let block = audit_seed_block(chain, job, delay).await?;
     if chain.block_number().await? < block {
-        return Ok(None);
+        return Ok(AuditSeed::Pending { block });
     }
-    Ok(Some(audit_seed(
+    Ok(AuditSeed::Ready(audit_seed(
         submission,
         &chain.randomness(block).await?,
     )))

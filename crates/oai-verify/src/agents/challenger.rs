@@ -13,6 +13,7 @@ use super::{job_ids, settle, withdraw, Failures};
 use crate::background::Background;
 use crate::game::{self, commitment_at};
 use crate::keeper::Keeper;
+use crate::sampling::AuditSeed;
 use crate::submission::Submission;
 use crate::verdict::{Fault, Strategy, Verdict};
 use crate::verifier::Verifier;
@@ -297,11 +298,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> ChallengerAgent<C,
         let seed = match self.strategy {
             Strategy::Full => Seed::from_u64(0),
             _ => match crate::audit_seed_of(&self.chain, id, &sub, self.seed_delay).await? {
-                Some(seed) => seed,
-                None => {
-                    let block = crate::audit_seed_block(&self.chain, id, self.seed_delay).await?;
-                    return Ok(Judging::Waiting(block));
-                }
+                AuditSeed::Ready(seed) => seed,
+                AuditSeed::Pending { block } => return Ok(Judging::Waiting(block)),
             },
         };
         let audit = Audit {

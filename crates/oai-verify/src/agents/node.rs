@@ -106,8 +106,9 @@ pub struct NodeAgent<C, S> {
     /// Claimed jobs whose training failed for a reason that would fail again (a step that is
     /// not finite): not trained again.
     failed: BTreeSet<JobId>,
-    /// Trial steps of the job it considers claiming: the time per step they took.
-    trials: Background<Duration>,
+    /// Trial steps of the job it considers claiming: the time per step they took, and the
+    /// spec they trained.
+    trials: Background<(Duration, JobSpec)>,
     /// Jobs whose trial was started (said once).
     tried: BTreeSet<JobId>,
     /// The training of the job it claimed.
@@ -264,7 +265,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             )));
         }
         if let Some(trial) = self.trials.take(id).await {
-            let per_step = match trial {
+            let (per_step, spec) = match trial {
                 Ok(t) => t,
                 Err(e) if transient(&e) => return Err(e), // tried again next tick
                 Err(e) => return Ok(Some(self.refuse(id, format!("its spec fails: {e}")))),
@@ -280,10 +281,11 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
                     ),
                 )));
             }
-            // the chain moved on while it tried: look again before claiming
-            let Some(spec) = self.can_do(id, job).await? else {
+            // the chain moved on while it tried: look again before claiming (the spec and the
+            // dataset are content-addressed: what the trial used is what the job names)
+            if !self.may_claim(id, job).await? {
                 return Ok(None);
-            };
+            }
             self.chain.claim_job(self.me, id).await?;
             let steps = spec.steps;
             self.start_training(id, spec);
@@ -291,10 +293,10 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
                 "job {id}: claimed ({per_step:.1?} a step measured), training {steps} steps"
             )));
         }
-        if self.trials.len() + self.training.len() > 0 {
+        if !(self.trials.is_empty() && self.training.is_empty()) {
             return Ok(None); // one job at a time
         }
-        let Some(spec) = self.can_do(id, job).await? else {
+        let Some((spec, version)) = self.can_do(id, job).await? else {
             return Ok(None);
         };
         if let Err(e) = spec.validate() {
@@ -308,7 +310,8 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             self.device.clone(),
             self.limits.trial_steps,
         );
-        self.trials.start(id, trial(store, spec, device, steps));
+        self.trials
+            .start(id, trial(store, spec, version, device, steps));
         // said once: a trial that failed for a while (a chunk not there yet) starts again quietly
         Ok(self
             .tried
@@ -367,25 +370,31 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         self.training.start(id, train(store, spec, device, forgery));
     }
 
-    /// The spec of `job` when this node can do it: it may work and has the stake, the spec
-    /// and the dataset's manifest can be fetched, and the terms match the spec. Data not (yet)
-    /// there is looked for again next tick; terms that do not match the spec refuse the job
-    /// for good. (Every chunk of the dataset is fetched and checked by the trial, in the
-    /// background.)
-    async fn can_do(&mut self, id: JobId, job: &Job) -> Result<Option<JobSpec>> {
+    /// Whether this node may claim `job` now, as far as the chain says: its claim window is
+    /// open (a job past it is refused for good: a claim would revert, and it stays Open until
+    /// someone cancels it), the node may work, and its free stake covers the job's. What may
+    /// change is looked at again next tick.
+    async fn may_claim(&mut self, id: JobId, job: &Job) -> Result<bool> {
         if self.chain.now().await? > job.deadline {
-            // its claim window is over: a claim would revert; it stays Open until someone
-            // cancels it, and is looked at no more
             self.refused.insert(id);
-            return Ok(None);
+            return Ok(false);
         }
         if !self.chain.may_work(self.me).await? {
-            return Ok(None); // registration closed and not admitted: the DAO may admit it later
+            return Ok(false); // registration closed and not admitted: the DAO may admit it later
         }
         let stake = self.chain.stake(self.me).await?;
         let free = stake.stake.saturating_sub(stake.locked);
-        if free < job.terms.required_stake {
-            return Ok(None); // may change: look again next tick
+        Ok(free >= job.terms.required_stake)
+    }
+
+    /// The spec and dataset version of `job` when this node can do it: it may claim it
+    /// ([`NodeAgent::may_claim`]), the spec and the dataset's manifest can be fetched, and the
+    /// terms match the spec. Data not (yet) there is looked for again next tick; terms that do
+    /// not match the spec refuse the job for good. (Every chunk of the dataset is fetched and
+    /// checked by the trial, in the background.)
+    async fn can_do(&mut self, id: JobId, job: &Job) -> Result<Option<(JobSpec, Version)>> {
+        if !self.may_claim(id, job).await? {
+            return Ok(None);
         }
         let Ok(spec) = JobSpec::get(&self.store, &cid_of(&job.terms.spec)).await else {
             return Ok(None);
@@ -397,7 +406,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             self.refused.insert(id);
             return Ok(None);
         }
-        Ok(Some(spec))
+        Ok(Some((spec, version)))
     }
 
     /// The log this node submitted for `job`: cached, or loaded again from the result's head.
@@ -416,30 +425,31 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     }
 }
 
-/// Fetch and check every chunk of `spec`'s dataset (so a requester cannot withhold one to make
-/// the job fail after the claim and take the node's stake by `expire`), then train `steps`
-/// steps of `spec` (at least one, at most the spec's) as the run will, and return the time a
-/// step took, its setup included.
+/// Fetch and check every chunk of `version`, `spec`'s dataset (so a requester cannot withhold
+/// one to make the job fail after the claim and take the node's stake by `expire`), then train
+/// `steps` steps of `spec` (at least one, at most the spec's) as the run will; the time a step
+/// took, its setup included, and the spec.
 async fn trial<S: BlockStore + Clone + 'static>(
     store: S,
     spec: JobSpec,
+    version: Version,
     device: Device,
     steps: u64,
-) -> Result<Duration> {
-    Version::open(&store, &spec.dataset)
-        .await?
-        .check_complete(&store)
-        .await?;
+) -> Result<(Duration, JobSpec)> {
+    version.check_complete(&store).await?;
     if spec.steps == 0 {
-        return Ok(Duration::ZERO);
+        return Ok((Duration::ZERO, spec));
     }
     let steps = steps.clamp(1, spec.steps);
     let started = Instant::now();
-    let mut t = Trainer::new(store, spec, device).await?;
+    let mut t = Trainer::new(store, spec.clone(), device).await?;
     for _ in 0..steps {
         t.step().await?;
     }
-    Ok(started.elapsed() / u32::try_from(steps).unwrap_or(u32::MAX))
+    Ok((
+        started.elapsed() / u32::try_from(steps).unwrap_or(u32::MAX),
+        spec,
+    ))
 }
 
 /// Train `spec`, edit the records with `forgery` if given, and return the published log.

@@ -538,7 +538,7 @@ async fn a_stale_job_does_not_stop_the_node() {
 /// made and its randomness cannot be read, and every auditor draws the same steps from it.
 #[tokio::test]
 async fn the_sampled_steps_cannot_be_known_at_submit_time() {
-    use oai_verify::{audit_seed_block, audit_seed_of, AUDIT_SEED_DELAY};
+    use oai_verify::{audit_seed_block, audit_seed_of, AuditSeed, AUDIT_SEED_DELAY};
     let (store, spec, version) = job().await;
     let m = market(&spec, &version).await;
     let log = train(&store, &spec).await;
@@ -555,7 +555,7 @@ async fn the_sampled_steps_cannot_be_known_at_submit_time() {
         audit_seed_of(&m.chain, job, &sub, AUDIT_SEED_DELAY)
             .await
             .unwrap(),
-        None
+        AuditSeed::Pending { block }
     );
     assert!(m.chain.randomness(block).await.is_err(), "not made yet");
     while m.chain.block_number().await.unwrap() < block - 1 {
@@ -565,14 +565,16 @@ async fn the_sampled_steps_cannot_be_known_at_submit_time() {
         audit_seed_of(&m.chain, job, &sub, AUDIT_SEED_DELAY)
             .await
             .unwrap(),
-        None,
+        AuditSeed::Pending { block },
         "one block short"
     );
     m.chain.advance_time(12).await.unwrap();
-    let seed = audit_seed_of(&m.chain, job, &sub, AUDIT_SEED_DELAY)
+    let AuditSeed::Ready(seed) = audit_seed_of(&m.chain, job, &sub, AUDIT_SEED_DELAY)
         .await
         .unwrap()
-        .expect("the block is made");
+    else {
+        panic!("the block is made")
+    };
     assert_eq!(
         seed,
         oai_verify::audit_seed(&sub, &m.chain.randomness(block).await.unwrap())
@@ -588,7 +590,7 @@ async fn the_sampled_steps_cannot_be_known_at_submit_time() {
         .unwrap();
     assert_eq!(
         later,
-        Some(seed),
+        AuditSeed::Ready(seed),
         "every auditor, at any time, draws the same steps"
     );
 }
