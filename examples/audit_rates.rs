@@ -87,7 +87,7 @@ async fn detection(trials: u64) -> Result<()> {
         let mut caught = 0u64;
         for trial in 0..trials {
             let forged = sampling::simulated_forgery(&Seed::from_u64(trial), n, f, forgery);
-            let mut records = v.records.clone();
+            let mut records = v.records(&store, ..).await?;
             for &s in &forged {
                 records[s as usize].loss += 1.0;
             }

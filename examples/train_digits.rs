@@ -111,7 +111,10 @@ async fn main() -> Result<()> {
     }
 
     // 5. One step proven against the published root.
-    let proof = VerifiedLog::load(&store, &log).await?.prove(123)?;
+    let proof = VerifiedLog::load(&store, &log)
+        .await?
+        .prove(&store, 123)
+        .await?;
     println!(
         "proof     step 123 (loss {:.4}) in root: {} ({} sibling hashes)",
         proof.record.loss,

@@ -157,7 +157,7 @@ async fn play<E: Evm + 'static>(
         gas.add("node", chain.claim_job(node, job).await?);
         let log = if cheat {
             // One forged step: its loss is a lie; every record is re-chained consistently.
-            let mut records = own.records.clone();
+            let mut records = own.records(&store, ..).await?;
             let forged = steps * 7 / 9;
             records[forged as usize].loss *= 0.5;
             println!("the node forges step {forged} and publishes a well-formed log");
@@ -225,7 +225,7 @@ async fn play<E: Evm + 'static>(
                 );
                 break;
             }
-            if let Some(r) = node_move(&chain, node, job, &node_log).await? {
+            if let Some(r) = node_move(&chain, &store, node, job, &node_log).await? {
                 gas.add("node", r);
                 rounds += u32::from(d.turn == oai::chain::Turn::Node);
             }

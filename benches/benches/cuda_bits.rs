@@ -88,6 +88,7 @@ fn train(
     let class = t.env().class.clone();
     let (cid, log) = rt.block_on(t.publish())?;
     let vlog = rt.block_on(VerifiedLog::load(&w.store, &cid))?;
+    let records = rt.block_on(vlog.records(&w.store, ..))?;
     let replays = rt
         .block_on(replay_step_on(&cid, n - 1, &w.store, device.clone()))?
         .is_match();
@@ -95,8 +96,8 @@ fn train(
         label,
         class,
         root: log.root,
-        weights: vlog.records.iter().map(|r| r.weights_after).collect(),
-        losses: vlog.records.iter().map(|r| r.loss).collect(),
+        weights: records.iter().map(|r| r.weights_after).collect(),
+        losses: records.iter().map(|r| r.loss).collect(),
         tensors,
         step,
         replays,

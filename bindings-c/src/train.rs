@@ -83,19 +83,21 @@ pub unsafe extern "C" fn oai_log_json(
         // SAFETY: the caller's contract.
         let log = unsafe { str_arg(log, "log") }?;
         let out = Out::new(json_out, "json_out")?;
-        let v = block_on(async {
+        let (v, records) = block_on(async {
             let cid = runs::resolve(store.repo.refs(), log).await?;
-            VerifiedLog::load(store.blocks(), &cid).await
+            let v = VerifiedLog::load(store.blocks(), &cid).await?;
+            let records = v.records(store.blocks(), ..).await?;
+            Ok::<_, oai::train::Error>((v, records))
         })??;
         let value = json!({
             "cid": v.cid.to_string(),
-            "steps": v.records.len(),
+            "steps": v.log.steps,
             "spec_cid": v.header.spec.to_string(),
             "spec": v.spec,
             "compute": v.header.env,
             "checkpoints": v.log.checkpoints.iter()
                 .map(|c| json!([c.step, c.cid.to_string()])).collect::<Vec<_>>(),
-            "losses": v.records.iter().map(|r| r.loss).collect::<Vec<_>>(),
+            "losses": records.iter().map(|r| r.loss).collect::<Vec<_>>(),
         });
         out.set_string(&value.to_string());
         Ok(())

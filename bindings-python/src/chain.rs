@@ -359,7 +359,7 @@ impl Chain {
         job: JobId,
         log: &Bound<'_, Log>,
     ) -> PyResult<Receipt> {
-        let v = log.get().verified().clone();
+        let (v, store) = (log.get().verified().clone(), log.get().store()?);
         self.send(py, |c| async move {
             match c.dispute(job).await? {
                 Some(d) if d.turn == Turn::Reveal => {}
@@ -369,7 +369,7 @@ impl Chain {
                     )))
                 }
             }
-            oai::verify::game::node_move(&c, node.0, job, &v)
+            oai::verify::game::node_move(&c, store.blocks(), node.0, job, &v)
                 .await
                 .map_err(|e| oai::chain::Error::InvalidInput(e.to_string()))?
                 .ok_or_else(|| oai::chain::Error::InvalidInput(format!("job {job}: no move")))

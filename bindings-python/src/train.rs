@@ -258,6 +258,22 @@ impl Log {
         &self.log
     }
 
+    /// The store the log was loaded from (its records are read back from it).
+    pub fn store(&self) -> PyResult<Arc<crate::store::Inner>> {
+        self.store.get().inner()
+    }
+
+    /// Records `range` of the log, read back from its store.
+    fn read_records(
+        &self,
+        py: Python<'_>,
+        range: std::ops::Range<u64>,
+    ) -> PyResult<Vec<oai::train::log::StepRecord>> {
+        let (inner, log) = (self.store()?, self.log.clone());
+        block_on(py, async move { log.records(inner.blocks(), range).await })?
+            .map_err(errors::train)
+    }
+
     fn load(py: Python<'_>, store: Py<Store>, cid: Cid) -> PyResult<Self> {
         let inner = store.get().inner()?;
         let log = block_on(
@@ -328,30 +344,34 @@ impl Log {
     }
 
     fn __len__(&self) -> usize {
-        self.log.records.len()
+        usize::try_from(self.log.log.steps).unwrap_or(usize::MAX)
     }
 
     /// Step record `step` as a dict (negative counts from the end).
     fn __getitem__<'py>(&self, py: Python<'py>, step: i64) -> PyResult<Bound<'py, PyAny>> {
-        let n = self.log.records.len() as i64;
+        let n = i64::try_from(self.log.log.steps).unwrap_or(i64::MAX);
         let i = if step < 0 { step + n } else { step };
         if i < 0 || i >= n {
             return Err(PyIndexError::new_err(format!(
                 "step {step} out of range (log has {n} steps)"
             )));
         }
-        json_value(py, &self.log.records[i as usize])
+        let i = i as u64;
+        json_value(py, &self.read_records(py, i..i + 1)?[0])
     }
 
-    /// Every step record as a dict.
+    /// Every step record as a dict, read back from the store (a long log is a lot of them:
+    /// index a step instead).
     fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_value(py, &self.log.records)
+        json_value(py, &self.read_records(py, 0..self.log.log.steps)?)
     }
 
     /// Step `step`'s record with its inclusion proof, as a dict; `"verified"` says whether it
     /// checks against the log root.
     fn prove<'py>(&self, py: Python<'py>, step: u64) -> PyResult<Bound<'py, PyAny>> {
-        let p = self.log.prove(step).map_err(errors::train)?;
+        let (inner, log) = (self.store()?, self.log.clone());
+        let p = block_on(py, async move { log.prove(inner.blocks(), step).await })?
+            .map_err(errors::train)?;
         let d = json_value(py, &p)?;
         d.set_item("verified", p.verify(&self.log.log.root))?;
         Ok(d)
@@ -372,9 +392,7 @@ impl Log {
     fn __repr__(&self) -> String {
         format!(
             "<oai.Log {} steps={} root={}>",
-            self.log.cid,
-            self.log.records.len(),
-            self.log.log.root
+            self.log.cid, self.log.log.steps, self.log.log.root
         )
     }
 }

@@ -200,7 +200,7 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
             println!("compute      {}", v.header.env.class);
             println!("kernels      {}", v.header.env.kernels);
             println!("parameters   {}", v.header.params.len());
-            for r in v.records.iter().rev().take(5).rev() {
+            for r in v.records(store, v.log.steps.saturating_sub(5)..).await? {
                 println!(
                     "step {:>6}  loss {:.4}  lr {:.2e}  |g| {:.3}",
                     r.step, r.loss, r.lr, r.grad_norm
@@ -211,7 +211,7 @@ pub async fn run(repo: &StoreRepo, cmd: TrainCommand) -> Result<()> {
         TrainCommand::Prove { log, step } => {
             let cid = log_cid(repo, &log).await?;
             let v = VerifiedLog::load(store, &cid).await?;
-            let p = v.prove(step)?;
+            let p = v.prove(store, step).await?;
             println!("{}", serde_json::to_string_pretty(&p)?);
             if !p.verify(&v.log.root) {
                 bail!("proof does not verify against {}", v.log.root);

@@ -38,17 +38,24 @@ impl MerkleTree {
         let mut levels = vec![items.iter().map(leaf_hash).collect::<Vec<_>>()];
         while levels.last().map_or(0, Vec::len) > 1 {
             let prev = levels.last().expect("at least one level");
-            let next = prev
-                .chunks(2)
-                .map(|pair| match pair {
-                    [l, r] => node_hash(l, r),
-                    [only] => *only,
-                    _ => unreachable!("chunks(2) yields one or two"),
-                })
-                .collect();
+            let next = prev.chunks(2).map(parent).collect();
             levels.push(next);
         }
         Self { levels }
+    }
+
+    /// The root over `items` without keeping the tree: what [`MerkleTree::new`]`(items).root()`
+    /// gives, holding one level (32 bytes an item) instead of all of them.
+    pub fn root_of(items: &[Digest]) -> Digest {
+        let mut level: Vec<Digest> = items.iter().map(leaf_hash).collect();
+        while level.len() > 1 {
+            let n = level.len().div_ceil(2);
+            for i in 0..n {
+                level[i] = parent(&level[2 * i..(2 * i + 2).min(level.len())]);
+            }
+            level.truncate(n);
+        }
+        level.first().copied().unwrap_or_else(|| Digest::of(&[]))
     }
 
     /// Number of items.
@@ -88,6 +95,15 @@ impl MerkleTree {
             leaf_count: self.len(),
             siblings,
         })
+    }
+}
+
+/// The node above one pair of a level (an odd level's last node is promoted unchanged).
+fn parent(pair: &[Digest]) -> Digest {
+    match pair {
+        [l, r] => node_hash(l, r),
+        [only] => *only,
+        _ => unreachable!("a level is read in pairs"),
     }
 }
 
@@ -159,6 +175,18 @@ mod tests {
         assert_eq!(MerkleTree::new(&it[..1]).root(), l[0]);
         assert!(t.proof(3).is_none());
         assert_eq!(t.proof(2).unwrap().siblings.len(), 1);
+    }
+
+    #[test]
+    fn the_root_alone_is_the_trees_root() {
+        for n in (0..70).chain([1023, 1024, 1025, 4097]) {
+            let it = items(n);
+            assert_eq!(
+                MerkleTree::root_of(&it),
+                MerkleTree::new(&it).root(),
+                "{n} items"
+            );
+        }
     }
 
     proptest! {

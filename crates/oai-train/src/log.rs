@@ -185,7 +185,10 @@ pub async fn store_chain<S: BlockStore + ?Sized>(
     Ok((put(store, &log).await?, log))
 }
 
-/// A log read from a store with its whole chain checked.
+/// A log read from a store with its whole chain checked. It keeps one 32-byte digest a step
+/// (the Merkle leaves), not the records: the chain is checked as it is walked, and a record is
+/// read back by CID when asked for ([`VerifiedLog::record`]), so auditing a 1,000,000-step log
+/// holds about 32 MiB of it, not the ~1.3 GiB its records take.
 #[derive(Debug, Clone)]
 pub struct VerifiedLog {
     /// The summary's CID.
@@ -196,8 +199,6 @@ pub struct VerifiedLog {
     pub header: LogHeader,
     /// The job spec the header names.
     pub spec: JobSpec,
-    /// Every step record, in step order.
-    pub records: Vec<StepRecord>,
     /// Each record's digest (its CID's hash), in step order: the Merkle leaves.
     pub leaves: Vec<Digest>,
 }
@@ -208,9 +209,9 @@ impl VerifiedLog {
     /// equal to the previous `weights_after`, per-tensor digests matching each commitment, batch
     /// roots, the Merkle root, checkpoints committed exactly where the spec makes them due
     /// ([`JobSpec::checkpoint_due`]), and the summary's checkpoint list equal to the committed
-    /// ones (plus at most a resume point at its last step). A
-    /// failure is [`Error::BrokenLog`] naming the step. Nothing is allocated by a count the log
-    /// states: a huge `steps` is refused, not trusted.
+    /// ones (plus at most a resume point at its last step). A failure is [`Error::BrokenLog`]
+    /// naming the step. Each record is checked as it is read and then dropped; nothing is
+    /// allocated by a count the log states: a huge `steps` is refused, not trusted.
     pub async fn load<S: BlockStore + ?Sized>(store: &S, cid: &Cid) -> Result<Self> {
         let log: TrainingLog = get(store, "training log", cid).await?;
         if log.format != LOG_FORMAT {
@@ -229,20 +230,24 @@ impl VerifiedLog {
                 ),
             ));
         }
-        let too_long = (0, "chain does not end at the header".to_string());
-        let (records, leaves) = walk(
-            store,
-            (&log.header, &header),
-            &log.head,
-            &spec,
-            log.steps,
-            too_long,
-        )
-        .await?;
-        if let Some(short) = log.steps.checked_sub(records.len() as u64 + 1) {
-            return Err(broken(short, "chain reaches the header early"));
+        let walked = Walk {
+            header: (&log.header, &header),
+            spec: &spec,
+            steps: Some(log.steps),
         }
-        Self::checked(*cid, log, header, spec, records, leaves)
+        .from(store, &log.head)
+        .await?;
+        if MerkleTree::root_of(&walked.leaves) != log.root {
+            return Err(broken(log.steps, "Merkle root does not match the records"));
+        }
+        check_summary_checkpoints(&log, &spec, walked.checkpoints)?;
+        Ok(Self {
+            cid: *cid,
+            log,
+            header,
+            spec,
+            leaves: walked.leaves,
+        })
     }
 
     /// Load the log whose header and last record are `header` and `head` (what a result on
@@ -256,83 +261,99 @@ impl VerifiedLog {
         head: &Cid,
     ) -> Result<Self> {
         let (h, spec) = header_and_spec(store, header).await?;
-        let too_long = (
-            spec.steps,
-            format!(
-                "the chain from the head is longer than the spec's {} steps",
-                spec.steps
-            ),
-        );
-        let (records, leaves) =
-            walk(store, (header, &h), head, &spec, spec.steps, too_long).await?;
+        let walked = Walk {
+            header: (header, &h),
+            spec: &spec,
+            steps: None,
+        }
+        .from(store, head)
+        .await?;
         let log = TrainingLog {
             format: LOG_FORMAT,
             header: *header,
             head: *head,
-            steps: records.len() as u64,
-            root: MerkleTree::new(&leaves).root(),
-            checkpoints: records
-                .iter()
-                .filter_map(StepRecord::committed_checkpoint)
-                .collect(),
+            steps: walked.leaves.len() as u64,
+            root: MerkleTree::root_of(&walked.leaves),
+            checkpoints: walked.checkpoints,
         };
         let cid = ids::cid_v1(ids::DAG_CBOR, &encode(&log)?);
-        Self::checked(cid, log, h, spec, records, leaves)
-    }
-
-    /// The checks that need no I/O, on records already walked: step numbers, the commitment
-    /// chain, per-record consistency, the Merkle root and the checkpoints.
-    fn checked(
-        cid: Cid,
-        log: TrainingLog,
-        header: LogHeader,
-        spec: JobSpec,
-        records: Vec<StepRecord>,
-        leaves: Vec<Digest>,
-    ) -> Result<Self> {
-        // from the head down, as the chain was walked
-        for (s, r) in records.iter().enumerate().rev() {
-            if r.step != s as u64 {
-                return Err(broken(s as u64, format!("record holds step {}", r.step)));
-            }
-        }
-        let mut before = header.init;
-        for r in &records {
-            r.check(&header, &before)?;
-            before = r.weights_after;
-        }
-        if MerkleTree::new(&leaves).root() != log.root {
-            return Err(broken(log.steps, "Merkle root does not match the records"));
-        }
-        check_checkpoints(&log, &spec, &records)?;
         Ok(Self {
             cid,
             log,
-            header,
+            header: h,
             spec,
-            records,
-            leaves,
+            leaves: walked.leaves,
         })
     }
 
-    /// The weights commitment before `step` (after `step - 1`).
-    pub fn weights_before(&self, step: u64) -> Digest {
-        match step {
-            0 => self.header.init,
-            s => self.records[s as usize - 1].weights_after,
-        }
+    /// Record `step`, read back from `store` by its CID (checked when the log was loaded; the
+    /// store checks the bytes against it).
+    pub async fn record<S: BlockStore + ?Sized>(&self, store: &S, step: u64) -> Result<StepRecord> {
+        get(store, "step record", &self.record_cid(step)?).await
     }
 
-    /// The inclusion proof of step `step` against [`TrainingLog::root`].
-    pub fn prove(&self, step: u64) -> Result<StepProof> {
-        let record = self
-            .records
-            .get(step as usize)
+    /// The canonical bytes of record `step` (whose SHA-256 is its leaf), read back from `store`.
+    pub async fn record_bytes<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        step: u64,
+    ) -> Result<Vec<u8>> {
+        Ok(store.get(&self.record_cid(step)?).await?.to_vec())
+    }
+
+    /// Records `range`, read back from `store` in step order. Every record of a long log is a
+    /// lot of memory (~1.3 KB a step for a small model): walk a span at a time.
+    pub async fn records<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> Result<Vec<StepRecord>> {
+        let first = match range.start_bound() {
+            std::ops::Bound::Included(&s) => s,
+            std::ops::Bound::Excluded(&s) => s.saturating_add(1),
+            std::ops::Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            std::ops::Bound::Included(&s) => s.saturating_add(1),
+            std::ops::Bound::Excluded(&s) => s,
+            std::ops::Bound::Unbounded => self.log.steps,
+        };
+        let mut out = Vec::new();
+        for step in first..end {
+            out.push(self.record(store, step).await?);
+        }
+        Ok(out)
+    }
+
+    /// The CID of record `step`.
+    fn record_cid(&self, step: u64) -> Result<Cid> {
+        let leaf = usize::try_from(step)
+            .ok()
+            .and_then(|i| self.leaves.get(i))
             .ok_or(Error::StepOutOfRange {
                 step,
                 steps: self.log.steps,
-            })?
-            .clone();
+            })?;
+        Ok(ids::cid_v1_of_digest(ids::DAG_CBOR, leaf))
+    }
+
+    /// The weights commitment before `step` (after `step - 1`): the header's for step 0, else
+    /// read from record `step - 1`.
+    pub async fn weights_before<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        step: u64,
+    ) -> Result<Digest> {
+        match step {
+            0 => Ok(self.header.init),
+            s => Ok(self.record(store, s - 1).await?.weights_after),
+        }
+    }
+
+    /// The inclusion proof of step `step` against [`TrainingLog::root`], its record read back
+    /// from `store`.
+    pub async fn prove<S: BlockStore + ?Sized>(&self, store: &S, step: u64) -> Result<StepProof> {
+        let record = self.record(store, step).await?;
         let proof = MerkleTree::new(&self.leaves)
             .proof(step)
             .expect("step is in range");
@@ -340,12 +361,21 @@ impl VerifiedLog {
     }
 
     /// The last checkpoint a record commits at or before `step`; `None` when there is none,
-    /// so that a replay starts from the initial state (which follows from the spec).
+    /// so that a replay starts from the initial state (which follows from the spec). A resume
+    /// point that no record commits is never one.
     pub fn checkpoint_at_or_before(&self, step: u64) -> Option<CheckpointRef> {
-        self.records[..(step as usize).min(self.records.len())]
-            .iter()
-            .rev()
-            .find_map(StepRecord::committed_checkpoint)
+        let committed = &self.log.checkpoints[..self.committed_checkpoints()];
+        let n = committed.partition_point(|c| c.step <= step);
+        n.checked_sub(1).map(|i| committed[i])
+    }
+
+    /// How many of the summary's checkpoints the records commit (all but a resume point).
+    fn committed_checkpoints(&self) -> usize {
+        let n = self.log.checkpoints.len();
+        match self.log.checkpoints.last() {
+            Some(c) if !self.spec.checkpoint_due(c.step) => n - 1,
+            _ => n,
+        }
     }
 }
 
@@ -365,69 +395,128 @@ async fn header_and_spec<S: BlockStore + ?Sized>(
     Ok((header, spec))
 }
 
-/// The records from `head` back to `header`, each read once, returned in step order with their
-/// digests. At most `max` are read: a longer chain is `BrokenLog` with `too_long`.
-async fn walk<S: BlockStore + ?Sized>(
-    store: &S,
-    (header, h): (&Cid, &LogHeader),
-    head: &Cid,
-    spec: &JobSpec,
-    max: u64,
-    too_long: (u64, String),
-) -> Result<(Vec<StepRecord>, Vec<Digest>)> {
-    let (mut records, mut leaves) = (Vec::new(), Vec::new());
-    let mut cur = *head;
-    while cur != *header {
-        if records.len() as u64 >= max {
-            return Err(broken(too_long.0, too_long.1));
-        }
-        let r: StepRecord = get(store, "step record", &cur).await?;
-        // what a record may hold follows from the spec and the header, not from the node:
-        // checked as it is read, so a log of oversized records is refused at its first
-        if r.batch.len() as u64 != spec.batch_size || r.tensors.len() != h.params.len() {
-            return Err(broken(
-                r.step,
-                format!(
-                    "the record holds {} batch entries and {} tensor digests, the spec and \
-                     header make {} and {}",
-                    r.batch.len(),
-                    r.tensors.len(),
-                    spec.batch_size,
-                    h.params.len()
-                ),
-            ));
-        }
-        leaves.push(ids::digest_of(&cur)?);
-        cur = r.prev;
-        records.push(r);
-    }
-    records.reverse();
-    leaves.reverse();
-    Ok((records, leaves))
+/// A walk of a chain from its head down to its header.
+struct Walk<'a> {
+    /// The header's CID and the header.
+    header: (&'a Cid, &'a LogHeader),
+    /// The spec the header names.
+    spec: &'a JobSpec,
+    /// The step count a summary states; `None` takes it from the head record (at most the
+    /// spec's).
+    steps: Option<u64>,
 }
 
-/// The records commit a checkpoint exactly where the spec makes one due; the summary lists
-/// those and at most one resume point at its last step that no record commits.
-fn check_checkpoints(log: &TrainingLog, spec: &JobSpec, records: &[StepRecord]) -> Result<()> {
-    for r in records {
-        let due = spec.checkpoint_due(r.step + 1);
-        if due != r.checkpoint.is_some() {
-            return Err(broken(
-                r.step,
-                format!(
-                    "the record {} a checkpoint (the spec asks for one every {} steps and \
-                     after step {})",
-                    if due { "does not commit" } else { "commits" },
-                    spec.checkpoint_every,
-                    spec.steps
-                ),
-            ));
+/// What a walk keeps: each record's digest and the checkpoints the records commit, in step order.
+struct Walked {
+    leaves: Vec<Digest>,
+    checkpoints: Vec<CheckpointRef>,
+}
+
+impl Walk<'_> {
+    /// Read the records from `head` down, each once, and check each as it is read: its size
+    /// against the spec and header, its step number, its link to the step after it
+    /// (`weights_after` equal to that step's `weights_before`), its own consistency and its
+    /// checkpoint; the first step's `weights_before` is the header's initial weights. Only the
+    /// digests and the committed checkpoints are kept.
+    async fn from<S: BlockStore + ?Sized>(&self, store: &S, head: &Cid) -> Result<Walked> {
+        let (header, h) = self.header;
+        let (mut leaves, mut checkpoints) = (Vec::new(), Vec::new());
+        // the step and weights_before of the record read before this one (the next step)
+        let mut after: Option<(u64, Digest)> = None;
+        let mut cur = *head;
+        while cur != *header {
+            let expected = match (after, self.steps) {
+                (Some((s, _)), _) => s.checked_sub(1),
+                (None, Some(n)) => n.checked_sub(1),
+                (None, None) => None,
+            };
+            let r: StepRecord = get(store, "step record", &cur).await?;
+            let step = expected.unwrap_or(r.step);
+            if after.is_some() || self.steps.is_some() {
+                match expected {
+                    None => return Err(broken(0, "chain does not end at the header")),
+                    Some(e) if e != r.step => {
+                        return Err(broken(e, format!("record holds step {}", r.step)))
+                    }
+                    Some(_) => {}
+                }
+            } else if r.step >= self.spec.steps {
+                return Err(broken(
+                    self.spec.steps,
+                    format!(
+                        "the chain from the head is longer than the spec's {} steps",
+                        self.spec.steps
+                    ),
+                ));
+            }
+            // what a record may hold follows from the spec and the header, not from the node:
+            // checked as it is read, so a log of oversized records is refused at its first
+            if r.batch.len() as u64 != self.spec.batch_size || r.tensors.len() != h.params.len() {
+                return Err(broken(
+                    step,
+                    format!(
+                        "the record holds {} batch entries and {} tensor digests, the spec and \
+                         header make {} and {}",
+                        r.batch.len(),
+                        r.tensors.len(),
+                        self.spec.batch_size,
+                        h.params.len()
+                    ),
+                ));
+            }
+            if let Some((s, before)) = after {
+                if r.weights_after != before {
+                    return Err(broken(s, WEIGHTS_UNLINKED));
+                }
+            }
+            r.check()?;
+            if self.spec.checkpoint_due(step + 1) != r.checkpoint.is_some() {
+                return Err(broken(
+                    step,
+                    format!(
+                        "the record {} a checkpoint (the spec asks for one every {} steps and \
+                         after step {})",
+                        if r.checkpoint.is_some() {
+                            "commits"
+                        } else {
+                            "does not commit"
+                        },
+                        self.spec.checkpoint_every,
+                        self.spec.steps
+                    ),
+                ));
+            }
+            checkpoints.extend(r.committed_checkpoint());
+            leaves.push(ids::digest_of(&cur)?);
+            after = Some((step, r.weights_before));
+            cur = r.prev;
         }
+        match after {
+            Some((0, before)) if before != h.init => return Err(broken(0, WEIGHTS_UNLINKED)),
+            Some((s, _)) if s > 0 => return Err(broken(s - 1, "chain reaches the header early")),
+            None if self.steps.is_some_and(|n| n > 0) => {
+                return Err(broken(0, "chain reaches the header early"))
+            }
+            _ => {}
+        }
+        leaves.reverse();
+        checkpoints.reverse();
+        Ok(Walked {
+            leaves,
+            checkpoints,
+        })
     }
-    let mut expected: Vec<CheckpointRef> = records
-        .iter()
-        .filter_map(StepRecord::committed_checkpoint)
-        .collect();
+}
+
+const WEIGHTS_UNLINKED: &str = "weights_before is not the previous step's weights_after";
+
+/// The summary lists the checkpoints the records commit (`committed`, in step order) and at
+/// most one resume point at its last step that no record commits.
+fn check_summary_checkpoints(
+    log: &TrainingLog,
+    spec: &JobSpec,
+    mut expected: Vec<CheckpointRef>,
+) -> Result<()> {
     let resume_point = log
         .checkpoints
         .last()
@@ -466,18 +555,11 @@ impl StepRecord {
         })
     }
 
-    /// Internal consistency against the header and the previous commitment.
-    fn check(&self, header: &LogHeader, before: &Digest) -> Result<()> {
+    /// Internal consistency: the tensor digests give `weights_after`, the batch gives
+    /// `batch_root`, and the numbers are finite.
+    fn check(&self) -> Result<()> {
         let s = self.step;
-        if &self.weights_before != before {
-            return Err(broken(
-                s,
-                "weights_before is not the previous step's weights_after",
-            ));
-        }
-        if self.tensors.len() != header.params.len()
-            || MerkleTree::new(&self.tensors).root() != self.weights_after
-        {
+        if MerkleTree::new(&self.tensors).root() != self.weights_after {
             return Err(broken(s, "tensor digests do not match weights_after"));
         }
         if batch_root(&self.batch) != self.batch_root {

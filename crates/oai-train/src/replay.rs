@@ -145,7 +145,10 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
             return Ok(StepOutcome::Mismatch(m));
         }
     }
-    for record in &vlog.records[at.map_or(0, |c| c.step) as usize..=last as usize] {
+    let mut weights_after = vlog.header.init;
+    for step in at.map_or(0, |c| c.step)..=last {
+        let record = vlog.record(store, step).await?;
+        weights_after = record.weights_after;
         let mut ex = match run.execute(true).await {
             Err(Error::NonFinite { step, what, value }) => {
                 let (field, logged) = if what == "loss" {
@@ -165,7 +168,7 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
         };
         let w = ex.take_weights()?;
         if let Some((field, tensor, logged, replayed)) =
-            first_difference(record, &ex, &w, &vlog.header.params)
+            first_difference(&record, &ex, &w, &vlog.header.params)
         {
             return Ok(StepOutcome::Mismatch(Mismatch {
                 step: record.step,
@@ -189,7 +192,7 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
     }
     Ok(StepOutcome::Match {
         step: last,
-        weights_after: vlog.records[last as usize].weights_after,
+        weights_after,
     })
 }
 

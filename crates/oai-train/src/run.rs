@@ -251,7 +251,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         let params = Params::from_tensors(&model.param_defs(), ckpt.params, &device)?
             .with_frozen(base_weights(&store, &spec, &model, &device).await?);
         let actual = params.commitment()?.root;
-        let expected = vlog.weights_before(at.step);
+        let expected = vlog.weights_before(&store, at.step).await?;
         if actual != expected {
             return Err(Error::CheckpointMismatch(Box::new(CheckpointMismatch {
                 cid: at.cid,

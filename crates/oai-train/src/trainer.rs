@@ -95,11 +95,12 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
                 field: Field::Init.to_string(),
             });
         }
-        for record in &vlog.records[at.map_or(0, |c| c.step) as usize..] {
+        for step in at.map_or(0, |c| c.step)..vlog.log.steps {
+            let record = vlog.record(&run.store, step).await?;
             let mut ex = run.execute(true).await?;
             let w = ex.take_weights()?;
             if let Some((field, tensor, ..)) =
-                first_difference(record, &ex, &w, &vlog.header.params)
+                first_difference(&record, &ex, &w, &vlog.header.params)
             {
                 return Err(Error::ResumeMismatch {
                     step: record.step,

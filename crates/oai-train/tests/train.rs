@@ -196,11 +196,13 @@ async fn two_runs_give_identical_logs_and_checkpoints() {
         assert_eq!(got, want);
         let v = VerifiedLog::load(&store, &a).await.unwrap();
         assert!(v
-            .records
+            .records(&store, ..)
+            .await
+            .unwrap()
             .windows(2)
             .all(|w| w[0].weights_after != w[1].weights_after));
         for s in 0..spec.steps {
-            let p = v.prove(s).unwrap();
+            let p = v.prove(&store, s).await.unwrap();
             assert!(p.verify(&log_a.root));
             assert!(!p.verify(&Digest::of(b"other root")));
         }
@@ -321,7 +323,7 @@ async fn mismatch(log: &Cid, step: u64, store: &MemStore, why: &str) -> oai_trai
 /// records commit.
 async fn forge(store: &MemStore, log: &Cid, step: u64, edit: impl FnOnce(&mut StepRecord)) -> Cid {
     let v = VerifiedLog::load(store, log).await.unwrap();
-    let mut records = v.records.clone();
+    let mut records = v.records(store, ..).await.unwrap();
     edit(&mut records[step as usize]);
     rechain(store, v.log.header, &v.header, records).await
 }
@@ -420,9 +422,9 @@ async fn broken_logs_are_typed_errors() {
     }
 
     // A record whose weights_before does not follow its predecessor: stored as is, not rechained.
-    let mut r = v.records[3].clone();
+    let mut records = v.records(&store, ..).await.unwrap();
+    let mut r = records[3].clone();
     r.weights_before = Digest::of(b"elsewhere");
-    let mut records = v.records.clone();
     records[3] = r;
     let mut prev = v.log.header;
     let mut leaves = Vec::new();
@@ -574,7 +576,13 @@ async fn what_a_replay_starts_from_is_committed_and_checked() {
         .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
         .await
         .unwrap();
-    let spoofed = rechain(&store, header_cid, &header, o.records.clone()).await;
+    let spoofed = rechain(
+        &store,
+        header_cid,
+        &header,
+        o.records(&store, ..).await.unwrap(),
+    )
+    .await;
     for step in [0, 2] {
         let m = mismatch(&spoofed, step, &store, "initial weights of another seed").await;
         assert_eq!((m.step, m.field), (0, Field::Init));
@@ -592,7 +600,7 @@ async fn what_a_replay_starts_from_is_committed_and_checked() {
     ));
 
     // A log extended one step past its spec (the last record repeated, re-chained).
-    let mut records = v.records.clone();
+    let mut records = v.records(&store, ..).await.unwrap();
     let mut extra = records.last().unwrap().clone();
     extra.step += 1;
     records.push(extra);
@@ -637,7 +645,7 @@ async fn a_log_loads_from_its_header_and_head() {
     assert_eq!(v.cid, log, "the rebuilt summary has the published CID");
     // A head whose chain outruns the spec: refused after the spec's steps, not followed on.
     let o = VerifiedLog::load(&store, &log).await.unwrap();
-    let mut records = o.records.clone();
+    let mut records = o.records(&store, ..).await.unwrap();
     let mut extra = records.last().unwrap().clone();
     extra.step += 1;
     records.push(extra);
@@ -672,6 +680,48 @@ async fn a_log_loads_from_its_header_and_head() {
     ));
 }
 
+/// A verified log keeps one digest a step, not the records: it reads a record back by its CID
+/// when asked, so what it gives is what the run logged; a step past the end is
+/// `StepOutOfRange`, a record gone from the store since the load is `NotFound`.
+#[tokio::test]
+async fn a_verified_log_reads_its_records_back_by_cid() {
+    let (store, spec) = mlp_setup().await;
+    let (log, summary) = train(&store, &spec).await;
+    let v = VerifiedLog::load(&store, &log).await.unwrap();
+    assert_eq!(v.leaves.len() as u64, summary.steps);
+    let records = v.records(&store, ..).await.unwrap();
+    assert_eq!(records.len() as u64, summary.steps);
+    let last = summary.steps - 1;
+    let head = v.record(&store, last).await.unwrap();
+    assert_eq!(
+        log::encode(&head).unwrap(),
+        v.record_bytes(&store, last).await.unwrap()
+    );
+    assert_eq!(
+        ids::cid_v1(ids::DAG_CBOR, &log::encode(&head).unwrap()),
+        summary.head
+    );
+    assert_eq!(v.records(&store, 2..=3).await.unwrap(), records[2..=3]);
+    assert_eq!(v.records(&store, last..).await.unwrap(), [head]);
+    assert_eq!(
+        v.weights_before(&store, last).await.unwrap(),
+        records[last as usize - 1].weights_after
+    );
+    assert!(matches!(
+        v.record(&store, summary.steps).await,
+        Err(Error::StepOutOfRange { step, steps }) if step == summary.steps && steps == summary.steps
+    ));
+    assert!(matches!(
+        v.prove(&store, u64::MAX).await,
+        Err(Error::StepOutOfRange { .. })
+    ));
+    store.delete(&summary.head).await.unwrap();
+    assert!(matches!(
+        v.record(&store, last).await,
+        Err(Error::Data(oai_data::Error::NotFound(cid))) if cid == summary.head
+    ));
+}
+
 #[tokio::test]
 async fn checkpoints_hold_what_the_log_commits_to() {
     let (store, spec) = mlp_setup().await;
@@ -682,7 +732,7 @@ async fn checkpoints_hold_what_the_log_commits_to() {
         assert_eq!(ck.step, c.step);
         let commit =
             oai_train::Commitment::of(ck.params.iter().map(|(k, t)| (k.as_str(), t))).unwrap();
-        assert_eq!(commit.root, v.weights_before(c.step));
+        assert_eq!(commit.root, v.weights_before(&store, c.step).await.unwrap());
         assert_eq!(
             ck.optimizer.len(),
             2 * ck.params.len(),
@@ -718,9 +768,12 @@ async fn non_finite_loss_stops_without_changing_anything() {
     // checks the checkpoint publish writes now against the last record's commitment.
     let (log, summary) = t.publish().await.unwrap();
     let v = VerifiedLog::load(&store, &log).await.unwrap();
-    assert_eq!(v.records.len() as u64, summary.steps);
+    assert_eq!(v.leaves.len() as u64, summary.steps);
     assert_eq!(summary.steps, t.step_index());
-    assert_eq!(v.weights_before(summary.steps), t.weights().root);
+    assert_eq!(
+        v.weights_before(&store, summary.steps).await.unwrap(),
+        t.weights().root
+    );
     let resumed = Trainer::resume(store.clone(), &log, CPU).await.unwrap();
     assert_eq!(resumed.step_index(), summary.steps);
 }
@@ -808,7 +861,8 @@ async fn logs_of_another_compute_class_or_kernel_are_not_judged() {
             .put(ids::DAG_CBOR, log::encode(&header).unwrap().into())
             .await
             .unwrap();
-        let foreign = rechain(&store, header_cid, &header, v.records.clone()).await;
+        let records = v.records(&store, ..).await.unwrap();
+        let foreign = rechain(&store, header_cid, &header, records).await;
         let replayed = replay_step(&foreign, 2, &store).await;
         assert!(replayed.as_ref().is_err_and(expected), "{replayed:?}");
         let resumed = Trainer::resume(store.clone(), &foreign, CPU).await;
@@ -1082,7 +1136,7 @@ proptest! {
                 .unwrap();
             let good = rechain(&store, header_cid, &header, records.clone()).await;
             let v = VerifiedLog::load(&store, &good).await.unwrap();
-            prop_assert_eq!(v.records.len(), records.len());
+            prop_assert_eq!(v.leaves.len(), records.len());
             let root = v.log.root;
 
             // Edit one record; the honest-looking re-chained log has another root, and keeping

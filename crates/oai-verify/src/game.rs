@@ -140,16 +140,17 @@ pub async fn take_posted<C: Chain + ?Sized, S: BlockStore + ?Sized>(
 /// The node's move from the log it submitted (`log`): on its bisection turn, post c_mid; on
 /// its reveal turn, post the record behind c_hi (the log's record of step hi-1, in its
 /// canonical bytes) with the Merkle proofs of c_lo and c_hi. `None` when it is not the node's
-/// turn (or no dispute runs).
-pub async fn node_move<C: Chain + ?Sized>(
+/// turn (or no dispute runs). The record is read from `store`, where the log is.
+pub async fn node_move<C: Chain + ?Sized, S: BlockStore + ?Sized>(
     chain: &C,
+    store: &S,
     node: Address,
     job: JobId,
     log: &VerifiedLog,
 ) -> Result<Option<Receipt>> {
     match chain.dispute(job).await? {
         Some(d) if d.turn == Turn::Reveal => {
-            let record = record_bytes(log, d.lo)?;
+            let record = log.record_bytes(store, d.lo).await?;
             let tree = MerkleTree::new(&log.leaves);
             // the siblings of c_i (leaf i-1); none for c_0 (the genesis) and c_steps (the head)
             let proof = |i: u64| -> Vec<B256> {
@@ -184,17 +185,6 @@ async fn post_mid<C: Chain + ?Sized>(
     }
 }
 
-/// The canonical bytes of `log`'s record of step `step` (whose SHA-256 is c_(step+1)).
-fn record_bytes(log: &VerifiedLog, step: u64) -> Result<Vec<u8>> {
-    let record = usize::try_from(step)
-        .ok()
-        .and_then(|i| log.records.get(i))
-        .ok_or_else(|| {
-            crate::Error::InvalidInput(format!("the log has no record of step {step}"))
-        })?;
-    Ok(log::encode(record)?)
-}
-
 /// The Merkle siblings of `leaf` in `tree`, as the market takes them.
 fn siblings(tree: &MerkleTree, leaf: u64) -> Vec<B256> {
     tree.proof(leaf)
@@ -203,10 +193,11 @@ fn siblings(tree: &MerkleTree, leaf: u64) -> Vec<B256> {
 }
 
 /// The node answers a data request on `job` from the log it submitted (`log`): the record
-/// asked for, in its canonical bytes, with its proof against the submitted root. `None` when
-/// no request runs.
-pub async fn answer_data_request<C: Chain + ?Sized>(
+/// asked for, in its canonical bytes (read from `store`), with its proof against the submitted
+/// root. `None` when no request runs.
+pub async fn answer_data_request<C: Chain + ?Sized, S: BlockStore + ?Sized>(
     chain: &C,
+    store: &S,
     node: Address,
     job: JobId,
     log: &VerifiedLog,
@@ -216,7 +207,7 @@ pub async fn answer_data_request<C: Chain + ?Sized>(
     };
     let proof = siblings(&MerkleTree::new(&log.leaves), q.index);
     let receipt = chain
-        .answer_data(node, job, &record_bytes(log, q.index)?, &proof)
+        .answer_data(node, job, &log.record_bytes(store, q.index).await?, &proof)
         .await?;
     Ok(Some(receipt))
 }
@@ -371,7 +362,7 @@ fn unavailable(e: oai_data::Error) -> Result<Judgement> {
 }
 
 /// The referee's move: when `job`'s dispute waits for adjudication, put what the chain holds
-/// of the case in `store` ([`take_posted`]), judge it and vote; on
+/// of the case in `store` ([`take_case_blocks`]), judge it and vote ([`vote`]); on
 /// [`Judgement::Unavailable`] it abstains (the receipt is `None`) and may try again later.
 /// `None` when there is nothing to judge.
 pub async fn referee_move<C: Chain + ?Sized, S: BlockStore + Clone + 'static>(
@@ -387,19 +378,44 @@ pub async fn referee_move<C: Chain + ?Sized, S: BlockStore + Clone + 'static>(
     if d.turn != Turn::Adjudication {
         return Ok(None);
     }
+    let j = take_case_blocks(chain, store, job, &d).await?;
+    let judgement = judge(store, &j, &d, device).await?;
+    let receipt = vote(chain, referee, job, &d, &judgement).await?;
+    Ok(Some((judgement, receipt)))
+}
+
+/// Put the blocks of `job`'s case `dispute` that the chain holds (the header posted with the
+/// result; the disputed record, revealed, for a step case) in `store`; returns the job, which
+/// [`judge`] reads with the case.
+pub async fn take_case_blocks<C: Chain + ?Sized, S: BlockStore + ?Sized>(
+    chain: &C,
+    store: &S,
+    job: JobId,
+    dispute: &Dispute,
+) -> Result<Job> {
     let j = chain.job(job).await?;
     if let Some(result) = &j.result {
         take_posted(chain, store, job, &result.genesis).await?;
     }
-    if !d.is_terms() {
-        take_posted(chain, store, job, &d.node_hi).await?;
+    if !dispute.is_terms() {
+        take_posted(chain, store, job, &dispute.node_hi).await?;
     }
-    let judgement = judge(store, &j, &d, device).await?;
+    Ok(j)
+}
+
+/// `referee`'s vote on `job`'s case `dispute` as `judgement` says; no vote (`None`) on
+/// [`Judgement::Unavailable`].
+pub async fn vote<C: Chain + ?Sized>(
+    chain: &C,
+    referee: Address,
+    job: JobId,
+    dispute: &Dispute,
+    judgement: &Judgement,
+) -> Result<Option<Receipt>> {
     if let Judgement::Unavailable(_) = judgement {
-        return Ok(Some((judgement, None)));
+        return Ok(None);
     }
-    let case = chain.case_id(job, &d).await?;
-    let correct = judgement == Judgement::NodeCorrect;
-    let receipt = chain.referee_vote(referee, case, correct).await?;
-    Ok(Some((judgement, Some(receipt))))
+    let case = chain.case_id(job, dispute).await?;
+    let correct = *judgement == Judgement::NodeCorrect;
+    Ok(Some(chain.referee_vote(referee, case, correct).await?))
 }

@@ -87,7 +87,7 @@ async fn forge<S: Store>(
     let v = oai_train::VerifiedLog::from_head(store, &log.header, &log.head)
         .await
         .unwrap();
-    let mut records = v.records;
+    let mut records = v.records(store, ..).await.unwrap();
     edit(&mut records);
     log::store_chain(store, log.header, v.header.init, records)
         .await
@@ -404,7 +404,9 @@ async fn a_valid_run_of_another_seed_or_dataset_spliced_in() {
     let theirs = oai_train::VerifiedLog::from_head(&store, &other.header, &other.head)
         .await
         .unwrap()
-        .records;
+        .records(&store, ..)
+        .await
+        .unwrap();
     // The second half of another seed's run, re-chained after this run's first half.
     let cheat = forge(&store, &log, |r| r[12..].clone_from_slice(&theirs[12..])).await;
     caught(
@@ -465,7 +467,8 @@ async fn initial_weights_not_from_the_specs_seed() {
         )
         .await
         .unwrap();
-    let (_, spoofed) = log::store_chain(&store, header_cid, header.init, v.records)
+    let records = v.records(&store, ..).await.unwrap();
+    let (_, spoofed) = log::store_chain(&store, header_cid, header.init, records)
         .await
         .unwrap();
     let sub = submission(&spoofed, &spec, &version);
@@ -817,6 +820,7 @@ mod game {
     /// number of rounds.
     pub(super) async fn bisect<E: oai_chain::Evm + 'static>(
         m: &Market<E>,
+        store: &impl oai_data::BlockStore,
         job: u64,
         node: &VerifiedLog,
         own: &VerifiedLog,
@@ -827,7 +831,7 @@ mod game {
             if d.turn == Turn::Adjudication {
                 return rounds;
             }
-            if node_move(&m.chain, m.node, job, node)
+            if node_move(&m.chain, store, m.node, job, node)
                 .await
                 .unwrap()
                 .is_some()
@@ -866,7 +870,7 @@ mod game {
             .await
             .unwrap()
             .is_some());
-        let rounds = bisect(m, job, &load(store, &forged).await, &own).await;
+        let rounds = bisect(m, store, job, &load(store, &forged).await, &own).await;
         assert!(rounds <= STEPS.ilog2() + 1, "{rounds} rounds");
         let d = m.chain.dispute(job).await.unwrap().unwrap();
         assert_eq!(
@@ -920,7 +924,7 @@ mod game {
             .await
             .unwrap()
             .is_some());
-        bisect(&m, job, &load(&store, &honest).await, &liar).await;
+        bisect(&m, &store, job, &load(&store, &honest).await, &liar).await;
         let d = m.chain.dispute(job).await.unwrap().unwrap();
         assert_eq!((d.lo, d.hi), (0, 1));
         let (judgement, _) = referee_move(&m.chain, m.referee, job, &store, CPU)
@@ -956,7 +960,7 @@ mod game {
             .await
             .unwrap()
             .unwrap();
-        bisect(&m, job, &load(&store, &honest).await, &liar).await;
+        bisect(&m, &store, job, &load(&store, &honest).await, &liar).await;
         let d = m.chain.dispute(job).await.unwrap().unwrap();
         assert_eq!((d.lo, d.hi, d.turn), (20, 21, Turn::Adjudication));
         let referee_store = MemStore::new();
@@ -1012,7 +1016,7 @@ mod game {
         challenge(&m.chain, m.challenger, job, &own).await.unwrap();
         // one round, then the node falls silent
         let node_log = load(&store, &forged).await;
-        node_move(&m.chain, m.node, job, &node_log)
+        node_move(&m.chain, &store, m.node, job, &node_log)
             .await
             .unwrap()
             .unwrap();
@@ -1025,7 +1029,7 @@ mod game {
         m.chain.timeout(m.challenger, job).await.unwrap();
         assert_eq!(m.chain.job(job).await.unwrap().status, JobStatus::Slashed);
         // a restarted node finds nothing left to answer
-        assert!(node_move(&m.chain, m.node, job, &node_log)
+        assert!(node_move(&m.chain, &store, m.node, job, &node_log)
             .await
             .unwrap()
             .is_none());

@@ -171,13 +171,7 @@ macro_rules! agent {
 }
 agent!(NodeAgent);
 agent!(ChallengerAgent);
-
-#[async_trait::async_trait]
-impl<C: Chain + Send, S: BlockStore + Clone + Send + Sync + 'static> Agent for RefereeAgent<C, S> {
-    async fn tick(&mut self) -> Result<Vec<String>> {
-        RefereeAgent::tick(self).await
-    }
-}
+agent!(RefereeAgent);
 
 #[async_trait::async_trait]
 impl<A: Agent + ?Sized> Agent for Box<A> {

@@ -99,7 +99,7 @@ pub struct NodeAgent<C, S> {
     from_block: u64,
     forgery: Option<SharedForgery>,
     limits: NodeLimits,
-    logs: BTreeMap<JobId, VerifiedLog>,
+    logs: BTreeMap<JobId, Arc<VerifiedLog>>,
     /// Jobs refused for good: terms that do not match their spec, a claim window past, a
     /// job beyond the limits, a spec that failed its trial.
     refused: BTreeSet<JobId>,
@@ -219,7 +219,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             JobStatus::Claimed if mine => self.work_on(id, &job).await?,
             JobStatus::Submitted if mine && self.chain.data_request(id).await?.is_some() => {
                 let log = self.log(id, &job).await?;
-                game::answer_data_request(&self.chain, self.me, id, &log)
+                game::answer_data_request(&self.chain, &self.store, self.me, id, &log)
                     .await?
                     .map(|_| format!("job {id}: posted a requested record"))
             }
@@ -229,7 +229,9 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             }
             JobStatus::Disputed if mine => {
                 let log = self.log(id, &job).await?;
-                if let Some(r) = game::node_move(&self.chain, self.me, id, &log).await? {
+                if let Some(r) =
+                    game::node_move(&self.chain, &self.store, self.me, id, &log).await?
+                {
                     let revealed = r
                         .events
                         .iter()
@@ -341,7 +343,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             self.keeper.keep(market, id, Some(log.log.head)).await?;
             let (result, _) = submit_log(&self.chain, &self.store, self.me, id, &log.log).await?;
             let steps = log.log.steps;
-            self.logs.insert(id, log);
+            self.logs.insert(id, Arc::new(log));
             return Ok(Some(format!(
                 "job {id}: trained {steps} steps, submitted head {}",
                 result.head
@@ -410,16 +412,17 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
     }
 
     /// The log this node submitted for `job`: cached, or loaded again from the result's head.
-    async fn log(&mut self, id: JobId, job: &Job) -> Result<VerifiedLog> {
+    async fn log(&mut self, id: JobId, job: &Job) -> Result<Arc<VerifiedLog>> {
         if let Some(l) = self.logs.get(&id) {
             return Ok(l.clone());
         }
         let result = job
             .result
             .ok_or_else(|| Error::InvalidInput(format!("job {id} has no result")))?;
-        let log =
+        let log = Arc::new(
             VerifiedLog::from_head(&self.store, &cid_of(&result.genesis), &cid_of(&result.head))
-                .await?;
+                .await?,
+        );
         self.logs.insert(id, log.clone());
         Ok(log)
     }
@@ -465,7 +468,7 @@ async fn train<S: BlockStore + Clone + 'static>(
         None => log,
         Some(edit) => {
             let v = VerifiedLog::from_head(&store, &log.header, &log.head).await?;
-            let mut records = v.records;
+            let mut records = v.records(&store, ..).await?;
             edit(&mut records);
             store_chain(&store, log.header, v.header.init, records)
                 .await?

@@ -7,7 +7,8 @@ use oai_data::BlockStore;
 use oai_train::candle::Device;
 
 use super::{job_ids, Failures};
-use crate::game;
+use crate::background::Background;
+use crate::game::{self, Judgement};
 use crate::{Error, Result};
 
 /// A referee of the market's adjudicator.
@@ -21,6 +22,9 @@ pub struct RefereeAgent<C, S> {
     failures: Failures,
     /// Cases it could not judge yet (data missing): said once, tried again every tick.
     abstained: BTreeSet<B256>,
+    /// Judgements running in the background (a step's replay from its checkpoint may be
+    /// long), by job, each with the case it judges.
+    judging: Background<(B256, Judgement)>,
 }
 
 impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S> {
@@ -35,6 +39,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
             voted: BTreeSet::new(),
             failures: Failures::default(),
             abstained: BTreeSet::new(),
+            judging: Background::new(),
         }
     }
 
@@ -42,6 +47,16 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
     pub fn from_block(mut self, block: u64) -> Self {
         self.from_block = block;
         self
+    }
+
+    /// Whether a judgement runs in the background.
+    pub fn busy(&self) -> bool {
+        self.judging.running()
+    }
+
+    /// Wait until the judgements running in the background have finished (a later tick votes).
+    pub async fn idle(&mut self) {
+        self.judging.finished().await;
     }
 
     /// One round: judge and vote on every case waiting for adjudication. One case's error is
@@ -66,28 +81,47 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
         if self.voted.contains(&case) {
             return Ok(None);
         }
-        let said =
-            match game::referee_move(&self.chain, self.me, id, &self.store, self.device.clone())
-                .await
-            {
-                Ok(Some((judgement, None))) => {
-                    // no vote on data it does not have: said once, tried again next tick
-                    return Ok(self
-                        .abstained
-                        .insert(case)
-                        .then(|| format!("job {id}: abstained: {judgement:?}")));
-                }
-                Ok(Some((judgement, Some(_)))) if d.is_terms() => {
-                    Some(format!("job {id}: terms judged: {judgement:?}"))
-                }
-                Ok(Some((judgement, Some(_)))) => {
-                    Some(format!("job {id}: step {} judged: {judgement:?}", d.lo))
-                }
-                Ok(None) => None,
-                // voted before a restart, or the case is decided already
-                Err(Error::Chain(e)) if matches!(e.revert(), Some(Revert::Referee(_))) => None,
-                Err(e) => return Err(e),
-            };
+        match self.judging.take(id).await {
+            Some(Ok((judged, judgement))) if judged == case => {
+                return self.vote(id, &d, case, judgement).await
+            }
+            // an error is said once (a later tick judges again); an earlier case's judgement
+            // is of no use
+            Some(Err(e)) => return Err(e),
+            Some(Ok(_)) => {}
+            None if self.judging.has(id) => return Ok(None),
+            None => {}
+        }
+        let job = game::take_case_blocks(&self.chain, &self.store, id, &d).await?;
+        let (store, device) = (self.store.clone(), self.device.clone());
+        self.judging.start(id, async move {
+            Ok((case, game::judge(&store, &job, &d, device).await?))
+        });
+        Ok(None)
+    }
+
+    /// Vote on `job`'s case `d` (id `case`) as `judgement` says, or abstain on data missing.
+    async fn vote(
+        &mut self,
+        id: JobId,
+        d: &oai_chain::Dispute,
+        case: B256,
+        judgement: Judgement,
+    ) -> Result<Option<String>> {
+        if let Judgement::Unavailable(_) = judgement {
+            // no vote on data it does not have: said once, judged again next tick
+            return Ok(self
+                .abstained
+                .insert(case)
+                .then(|| format!("job {id}: abstained: {judgement:?}")));
+        }
+        let said = match game::vote(&self.chain, self.me, id, d, &judgement).await {
+            Ok(_) if d.is_terms() => Some(format!("job {id}: terms judged: {judgement:?}")),
+            Ok(_) => Some(format!("job {id}: step {} judged: {judgement:?}", d.lo)),
+            // voted before a restart, or the case is decided already
+            Err(Error::Chain(e)) if matches!(e.revert(), Some(Revert::Referee(_))) => None,
+            Err(e) => return Err(e),
+        };
         self.voted.insert(case);
         Ok(said)
     }

@@ -65,7 +65,7 @@ async fn play_against<E: oai_chain::Evm + 'static, S: Store>(
                 lines.push(format!("node: c_{} = {c}", d.mid()));
             }
             if d.turn == Turn::Reveal {
-                let r = oai_verify::game::node_move(&m.chain, m.node, job, submitted).await;
+                let r = oai_verify::game::node_move(&m.chain, store, m.node, job, submitted).await;
                 lines.push(format!("node: reveal: {:?}", r.map(|r| r.is_some())));
             }
         }
@@ -189,7 +189,8 @@ async fn a_log_of_another_compute_class_than_the_job_names_is_slashed() {
         )
         .await
         .unwrap();
-    let (_, other) = log::store_chain(&store, header, honest.header.init, honest.records)
+    let records = honest.records(&store, ..).await.unwrap();
+    let (_, other) = log::store_chain(&store, header, honest.header.init, records)
         .await
         .unwrap();
     let other = load(&store, &other).await;
@@ -262,7 +263,7 @@ async fn a_referee_whose_own_ipfs_node_is_down_does_not_vote() {
         .await
         .unwrap()
         .unwrap();
-    super::game::bisect(&m, job, &load(&store, &honest).await, &liar).await;
+    super::game::bisect(&m, &store, job, &load(&store, &honest).await, &liar).await;
     // nothing listens on port 9 of the loopback
     let down = oai_data::store::IpfsStore::new("http://127.0.0.1:9").unwrap();
     let refused = referee_move(&m.chain, m.referee, job, &down, CPU).await;
@@ -491,7 +492,7 @@ async fn a_data_request_is_answered_by_the_stock_node() {
         .await
         .unwrap()
         .expect("the record is on chain");
-    assert_eq!(posted, log::encode(&log.records[7]).unwrap());
+    assert_eq!(posted, log.record_bytes(&store, 7).await.unwrap());
     for _ in 0..4 {
         m.chain.advance_time(86_400).await.unwrap();
         step(&mut node).await;

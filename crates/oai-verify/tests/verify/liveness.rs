@@ -165,6 +165,74 @@ async fn a_decoy_does_not_hold_up_the_challenger() {
     );
 }
 
+/// A case whose step is far from its checkpoint (a long replay) is waiting for the referee, and
+/// then another. The stock referee replayed the first inside its tick, and the vote on the
+/// second waited for it (in `oai node`, past the case's deadline: voided, the window
+/// restarted, the cheater's stake held that much longer). Judging runs in the background now:
+/// the second case is voted and the cheater slashed while the first is still being replayed.
+#[tokio::test]
+async fn a_slow_case_does_not_hold_up_the_referee() {
+    use super::game::bisect;
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    // the decoy's forged step is its last: a replay of LONG steps from the initial state
+    let decoy_spec = JobSpec {
+        checkpoint_every: LONG,
+        ..long(&spec, LONG)
+    };
+    let decoy = post(&m, &store, &decoy_spec, |t| t).await;
+    m.chain.claim_job(m.node, decoy).await.unwrap();
+    let decoy_honest = train(&store, &decoy_spec).await;
+    let decoy_log = forge(&store, &decoy_honest, |r| r[LONG as usize - 1].loss += 1.0).await;
+    oai_verify::submit_log(&m.chain, &store, m.node, decoy, &decoy_log)
+        .await
+        .unwrap();
+    let decoy_honest = load(&store, &decoy_honest).await;
+    challenge(&m.chain, m.challenger, decoy, &decoy_honest)
+        .await
+        .unwrap()
+        .unwrap();
+    let decoy_submitted = load(&store, &decoy_log).await;
+    bisect(&m, &store, decoy, &decoy_submitted, &decoy_honest).await;
+    // the cheat: a short job forged at step 13
+    let cheat = post(&m, &store, &spec, |t| t).await;
+    m.chain.claim_job(m.node, cheat).await.unwrap();
+    let honest = train(&store, &spec).await;
+    let forged = forge(&store, &honest, |r| r[13].loss += 4.0).await;
+    oai_verify::submit_log(&m.chain, &store, m.node, cheat, &forged)
+        .await
+        .unwrap();
+    let honest = load(&store, &honest).await;
+    challenge(&m.chain, m.challenger, cheat, &honest)
+        .await
+        .unwrap()
+        .unwrap();
+    bisect(&m, &store, cheat, &load(&store, &forged).await, &honest).await;
+    for job in [decoy, cheat] {
+        let d = m.chain.dispute(job).await.unwrap().unwrap();
+        assert_eq!(d.turn, Turn::Adjudication, "job {job}");
+    }
+    let mut referee = RefereeAgent::new(m.chain.clone(), store.clone(), m.referee);
+    let mut lines = Vec::new();
+    while m.chain.resolve(m.challenger, cheat).await.is_err() {
+        lines.extend(referee.tick().await.unwrap());
+        assert!(lines.len() < 20, "{lines:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(m.chain.job(cheat).await.unwrap().status, JobStatus::Slashed);
+    assert!(
+        referee.busy(),
+        "the cheat was slashed while the decoy's step was still being replayed: {lines:#?}"
+    );
+    assert_eq!(
+        m.chain.job(decoy).await.unwrap().status,
+        JobStatus::Disputed
+    );
+    until_quiet(&mut referee).await;
+    m.chain.resolve(m.challenger, decoy).await.unwrap();
+    assert_eq!(m.chain.job(decoy).await.unwrap().status, JobStatus::Slashed);
+}
+
 /// Jobs that would cost a node its stake after the claim: a spec whose loss is not finite
 /// after a step (the node failed mid-training and the job expired on it), one far longer than
 /// its duration allows, one beyond the node's limits, one that pays too little. Each is
