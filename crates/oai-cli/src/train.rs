@@ -92,9 +92,20 @@ async fn train_and_publish(
     let started = trainer.step_index();
     let t = Instant::now();
     let bar = crate::progress::bar(until - started, "steps");
+    let mut skipped = 0u64;
     while trainer.step_index() < until {
         let r = trainer.step().await?;
         bar.inc(1);
+        if r.skipped() && skipped == 0 {
+            bar.suspend(|| {
+                eprintln!(
+                    "step {:>6}  loss {}  |g| {}: not finite, the step is skipped (the weights \
+                     stay as they were; see docs/training.md)",
+                    r.step, r.loss, r.grad_norm
+                )
+            });
+        }
+        skipped += u64::from(r.skipped());
         if r.step % 50 == 0 || r.step + 1 == until {
             bar.suspend(|| eprintln!("step {:>6}  loss {:.4}  lr {:.2e}", r.step, r.loss, r.lr));
         }
@@ -109,6 +120,9 @@ async fn train_and_publish(
         "{steps} steps in {secs:.1} s ({:.1} steps/s); head runs/{name}",
         steps as f64 / secs.max(1e-9)
     );
+    if skipped > 0 {
+        eprintln!("{skipped} of the {steps} steps were skipped (loss or gradient not finite)");
+    }
     Ok(())
 }
 

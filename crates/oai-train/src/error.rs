@@ -30,16 +30,6 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The loss or the gradient norm of a step is NaN or infinite; the step was not applied.
-    #[error("step {step}: {what} is not finite ({value})")]
-    NonFinite {
-        /// The step.
-        step: u64,
-        /// `"loss"` or `"gradient norm"`.
-        what: &'static str,
-        /// The value.
-        value: f32,
-    },
     /// A checkpoint's weights do not match the commitment the log records for its step.
     #[error(
         "checkpoint {} at step {} has weights {}, the log commits to {}",
@@ -143,7 +133,7 @@ impl Error {
             Error::IncompatibleCompute { .. }
             | Error::KernelMismatch { .. }
             | Error::MissingComputeClass => ErrorKind::Compute,
-            Error::Candle(_) | Error::NonFinite { .. } | Error::Forked { .. } => ErrorKind::Other,
+            Error::Candle(_) | Error::Forked { .. } => ErrorKind::Other,
         }
     }
 

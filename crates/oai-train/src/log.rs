@@ -65,9 +65,13 @@ pub struct StepRecord {
     pub dropout_seed: Seed,
     /// Learning rate applied.
     pub lr: f64,
-    /// Mean loss of the batch before the update.
+    /// Mean loss of the batch before the update; NaN when it was not finite (stored as null:
+    /// DAG-CBOR has no NaN or infinity), and the step was skipped ([`StepRecord::skipped`]).
+    #[serde(with = "finite_or_null")]
     pub loss: f32,
-    /// Global gradient L2 norm before clipping.
+    /// Global gradient L2 norm before clipping; NaN when it was not finite or not computed (the
+    /// loss was not finite): the step was skipped.
+    #[serde(with = "finite_or_null")]
     pub grad_norm: f32,
     /// Weights commitment before the step.
     pub weights_before: Digest,
@@ -80,6 +84,29 @@ pub struct StepRecord {
     /// replay of this step checks it.
     pub checkpoint: Option<Cid>,
 }
+
+/// A loss or gradient norm in a record: the number when it is finite, null when not; null reads
+/// back as NaN ([`NOT_FINITE`]). A finite value encodes as it always did, so the records of runs
+/// without a skipped step keep their bytes.
+mod finite_or_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f32(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+        Ok(Option::<f32>::deserialize(d)?.unwrap_or(super::NOT_FINITE))
+    }
+}
+
+/// What a record holds for a loss or gradient norm that was not finite (one NaN, whatever the
+/// computation gave, so that logged and replayed values compare bit for bit).
+pub const NOT_FINITE: f32 = f32::NAN;
 
 /// A checkpoint the log points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -547,6 +574,12 @@ fn broken(step: u64, reason: impl Into<String>) -> Error {
 }
 
 impl StepRecord {
+    /// Whether the step was skipped: its loss or gradient norm was not finite, so the weights
+    /// and the optimiser state were left as they were.
+    pub fn skipped(&self) -> bool {
+        !self.loss.is_finite() || !self.grad_norm.is_finite()
+    }
+
     /// The checkpoint this record commits (of the state after its step), if any.
     pub fn committed_checkpoint(&self) -> Option<CheckpointRef> {
         self.checkpoint.map(|cid| CheckpointRef {
@@ -556,7 +589,8 @@ impl StepRecord {
     }
 
     /// Internal consistency: the tensor digests give `weights_after`, the batch gives
-    /// `batch_root`, and the numbers are finite.
+    /// `batch_root`, the learning rate is finite, and a skipped step left the weights as they
+    /// were.
     fn check(&self) -> Result<()> {
         let s = self.step;
         if MerkleTree::new(&self.tensors).root() != self.weights_after {
@@ -565,8 +599,14 @@ impl StepRecord {
         if batch_root(&self.batch) != self.batch_root {
             return Err(broken(s, "batch_root does not match the batch"));
         }
-        if !self.loss.is_finite() || !self.grad_norm.is_finite() || !self.lr.is_finite() {
-            return Err(broken(s, "non-finite loss, gradient norm or learning rate"));
+        if !self.lr.is_finite() {
+            return Err(broken(s, "non-finite learning rate"));
+        }
+        if self.skipped() && self.weights_after != self.weights_before {
+            return Err(broken(
+                s,
+                "a skipped step (its loss or gradient norm not finite) changed the weights",
+            ));
         }
         Ok(())
     }

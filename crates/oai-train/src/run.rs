@@ -15,7 +15,7 @@ use crate::checkpoint::Checkpoint;
 use crate::env::ComputeEnv;
 use crate::error::CheckpointMismatch;
 use crate::kernels::{grad_sink, Kernels};
-use crate::log::{CheckpointRef, StepRecord, VerifiedLog};
+use crate::log::{CheckpointRef, StepRecord, VerifiedLog, NOT_FINITE};
 use crate::model::{dropout_seed, Dropout, Model, Pass};
 use crate::optim::{grad_norm, Optimizer};
 use crate::params::{check_tensors, Commitment, Params};
@@ -300,8 +300,11 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         })
     }
 
-    /// Execute the next step: load its batch, forward, backward, clip, update. On a non-finite
-    /// loss or gradient the weights are left as they were.
+    /// Execute the next step: load its batch, forward, backward, clip, update. A step whose loss
+    /// or gradient norm is not finite is skipped: the weights and the optimiser state are left
+    /// as they were, and the value that was not finite is [`NOT_FINITE`] (a loss that is not
+    /// finite is not differentiated, so the gradient norm is not finite either). Skipping is
+    /// part of the computation a log commits to: replay skips the same steps.
     ///
     /// With `commit`, the updated weights are hashed right away (into [`Executed::weights`]),
     /// on the pool the step ran on, while the calling thread loads the next step's batch.
@@ -381,11 +384,9 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         let loss = self.model.loss(&self.params, &x, &y, &pass)?;
         let value = loss.to_scalar::<f32>()?;
         if !value.is_finite() {
-            return Err(Error::NonFinite {
-                step,
-                what: "loss",
-                value,
-            });
+            // skipped: nothing to differentiate, nothing changes
+            times.forward = lap(&mut mark);
+            return Ok((NOT_FINITE, NOT_FINITE));
         }
         times.forward = lap(&mut mark);
         let vars = self.params.vars();
@@ -414,11 +415,8 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         let (norm, grad_scale) = grad_norm(&by_name, self.spec.grad_clip)?;
         times.clip = lap(&mut mark);
         if !norm.is_finite() {
-            return Err(Error::NonFinite {
-                step,
-                what: "gradient norm",
-                value: norm,
-            });
+            // skipped: the weights and the optimiser state stay as they were
+            return Ok((value, NOT_FINITE));
         }
         self.optim
             .step(&self.params, &by_name, grad_scale, lr, step)?;

@@ -167,8 +167,10 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             .collect()
     }
 
-    /// Run one step and log it. A non-finite loss or gradient is [`Error::NonFinite`] and
-    /// leaves the weights and the log as they were.
+    /// Run one step and log it. A step whose loss or gradient norm is not finite is skipped
+    /// (the weights and optimiser state left as they were) and logged as skipped
+    /// ([`StepReport::skipped`], [`crate::log::StepRecord::skipped`]): a diverging spec still
+    /// makes a complete log, the same on every replay.
     ///
     /// The step's weights are hashed as part of the step; its record is stored during step
     /// `s + 1` or by [`Trainer::publish`], with the checkpoint of its state when one is due.
@@ -340,6 +342,13 @@ pub struct StepReport {
     pub lr: f64,
     /// Where the step's time went.
     pub times: StepTimes,
+}
+
+impl StepReport {
+    /// Whether the step was skipped: its loss or gradient norm was not finite (NaN here).
+    pub fn skipped(&self) -> bool {
+        !self.loss.is_finite() || !self.grad_norm.is_finite()
+    }
 }
 
 /// Result of [`Trainer::evaluate`].

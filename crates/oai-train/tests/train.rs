@@ -13,7 +13,7 @@ use oai_data::{BlockStore, MemStore};
 use oai_train::log::{self, LogHeader, StepRecord, TrainingLog, VerifiedLog};
 use oai_train::{
     corpus, replay_step, replay_step_on, Checkpoint, Error, Field, JobSpec, Kernels, ModelSpec,
-    OptimizerSpec, Schedule, StepOutcome, Trainer, TransformerSpec,
+    OptimizerSpec, Schedule, StepOutcome, StepReport, Trainer, TransformerSpec,
 };
 use proptest::prelude::*;
 
@@ -741,8 +741,12 @@ async fn checkpoints_hold_what_the_log_commits_to() {
     }
 }
 
+/// A spec that diverges still makes a complete log: a step whose loss or gradient norm is not
+/// finite is skipped (weights and optimiser state unchanged), logged with null for what was
+/// not finite, and replayed, resumed and checked like any other; a log that calls a step
+/// skipped while its weights changed, or that gives a skipped step a loss, is caught.
 #[tokio::test]
-async fn non_finite_loss_stops_without_changing_anything() {
+async fn a_non_finite_step_is_skipped_logged_and_replayed() {
     let (store, mut spec) = mlp_setup().await;
     spec.optimizer = OptimizerSpec::Sgd {
         momentum: 0.0,
@@ -750,32 +754,66 @@ async fn non_finite_loss_stops_without_changing_anything() {
     };
     spec.schedule = Schedule::Constant { lr: 1e30 };
     spec.grad_clip = None;
-    let mut t = Trainer::new(store.clone(), spec, CPU).await.unwrap();
-    let mut err = None;
+    let mut t = Trainer::new(store.clone(), spec.clone(), CPU)
+        .await
+        .unwrap();
+    let mut reports = Vec::new();
     for _ in 0..6 {
-        let before = t.step_index();
-        if let Err(e) = t.step().await {
-            assert_eq!(t.step_index(), before);
-            err = Some(e);
-            break;
-        }
+        reports.push(t.step().await.unwrap());
     }
     assert!(
-        matches!(err, Some(Error::NonFinite { .. })),
-        "lr 1e30 must blow up: {err:?}"
+        reports.iter().any(StepReport::skipped),
+        "lr 1e30 must blow up: {reports:?}"
     );
-    // The log holds every step that ran, and the weights are those of the last one: resuming
-    // checks the checkpoint publish writes now against the last record's commitment.
     let (log, summary) = t.publish().await.unwrap();
+    assert_eq!(summary.steps, 6);
     let v = VerifiedLog::load(&store, &log).await.unwrap();
-    assert_eq!(v.leaves.len() as u64, summary.steps);
-    assert_eq!(summary.steps, t.step_index());
+    let records = v.records(&store, ..).await.unwrap();
+    let skipped: Vec<u64> = records
+        .iter()
+        .filter(|r| r.skipped())
+        .map(|r| r.step)
+        .collect();
+    let first = skipped[0];
+    for &s in &skipped {
+        let r = &records[s as usize];
+        assert_eq!(
+            r.weights_after, r.weights_before,
+            "a skipped step changes nothing"
+        );
+        assert!(reports[s as usize].skipped());
+    }
+    // null in the record's bytes, NaN when read
+    let bytes = v.record_bytes(&store, first).await.unwrap();
+    #[derive(serde::Deserialize)]
+    struct Values {
+        loss: Option<f32>,
+        grad_norm: Option<f32>,
+    }
+    let values: Values = serde_ipld_dagcbor::from_slice(&bytes).unwrap();
+    assert!(values.loss.is_none() || values.grad_norm.is_none());
     assert_eq!(
-        v.weights_before(&store, summary.steps).await.unwrap(),
-        t.weights().root
+        records[first as usize].loss.to_bits(),
+        log::NOT_FINITE.to_bits()
     );
+    for step in [first, 5] {
+        let out = replay_step(&log, step, &store).await.unwrap();
+        assert!(out.is_match(), "step {step}: {out:?}");
+    }
     let resumed = Trainer::resume(store.clone(), &log, CPU).await.unwrap();
-    assert_eq!(resumed.step_index(), summary.steps);
+    assert_eq!(resumed.step_index(), 6);
+
+    // a step before the divergence called skipped: its weights changed, the log is broken
+    let forged = forge(&store, &log, 0, |r| r.loss = f32::INFINITY).await;
+    assert!(matches!(
+        VerifiedLog::load(&store, &forged).await,
+        Err(Error::BrokenLog { step: 0, .. })
+    ));
+    // a skipped step given a loss: replay names it
+    let forged = forge(&store, &log, first, |r| r.loss = 1.0).await;
+    let m = mismatch(&forged, first, &store, "a skipped step with a loss").await;
+    assert_eq!((m.step, m.field), (first, Field::Loss));
+    assert_eq!(m.replayed, "NaN");
 }
 
 #[tokio::test]

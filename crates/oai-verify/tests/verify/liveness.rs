@@ -233,24 +233,25 @@ async fn a_slow_case_does_not_hold_up_the_referee() {
     assert_eq!(m.chain.job(decoy).await.unwrap().status, JobStatus::Slashed);
 }
 
-/// Jobs that would cost a node its stake after the claim: a spec whose loss is not finite
-/// after a step (the node failed mid-training and the job expired on it), one far longer than
+/// Jobs that would cost a node its stake after the claim: a spec that fails at its first step
+/// (the node failed mid-training and the job expired on it), one far longer than
 /// its duration allows, one beyond the node's limits, one that pays too little. Each is
 /// refused before the claim (said once), and the node goes on to the good job after them.
 #[tokio::test]
 async fn a_poison_job_is_refused_before_claiming_and_costs_nothing() {
     let (store, spec, version) = job().await;
     let m = market(&spec, &version).await;
-    let exploding = JobSpec {
-        optimizer: OptimizerSpec::Sgd {
-            momentum: 0.0,
-            weight_decay: 0.0,
+    // a model whose input does not match the dataset's records: its first step fails
+    let misfit = JobSpec {
+        model: ModelSpec::Mlp {
+            input: 9,
+            hidden: vec![16],
+            classes: 3,
+            dropout: 0.0,
         },
-        schedule: Schedule::Constant { lr: 1e38 },
-        grad_clip: None,
         ..spec.clone()
     };
-    let poison = post(&m, &store, &exploding, |t| t).await;
+    let poison = post(&m, &store, &misfit, |t| t).await;
     let too_long = post(&m, &store, &long(&spec, 10_000_000), |t| JobTerms {
         max_duration: 60,
         ..t
@@ -303,6 +304,73 @@ async fn a_poison_job_is_refused_before_claiming_and_costs_nothing() {
         until_quiet(&mut node).await.is_empty(),
         "nothing said twice"
     );
+}
+
+/// A spec whose loss stops being finite only after the node's trial steps: the stock node
+/// claimed it, its training stopped at the first non-finite step, and it could submit nothing
+/// before its deadline: `expire` took its stake for the spec's fault. A step whose loss or
+/// gradient norm is not finite is part of the computation now: skipped (the weights and
+/// optimiser state left as they were) and logged as such, so the job completes, replays bit for
+/// bit, passes its audit and is paid.
+#[tokio::test]
+async fn a_spec_that_diverges_after_the_trial_costs_the_node_nothing() {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    // lr 0 at step 0 (the trial), then far too large: the weights overflow by step 2
+    let diverging = JobSpec {
+        optimizer: OptimizerSpec::Sgd {
+            momentum: 0.0,
+            weight_decay: 0.0,
+        },
+        schedule: Schedule::WarmupCosine {
+            lr: 1e38,
+            warmup: 2,
+            decay_steps: 4,
+            min_lr: 1e38,
+        },
+        grad_clip: None,
+        ..spec.clone()
+    };
+    let id = post(&m, &store, &diverging, |t| t).await;
+    let stake = m.chain.stake(m.node).await.unwrap();
+    let limits = NodeLimits {
+        trial_steps: 1,
+        ..NodeLimits::default()
+    };
+    let mut node = NodeAgent::new(m.chain.clone(), store.clone(), m.node).limits(limits);
+    let said = until_quiet(&mut node).await;
+    let job = m.chain.job(id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Submitted, "{said:#?}");
+    let result = job.result.unwrap();
+    let log = oai_train::VerifiedLog::from_head(
+        &store,
+        &oai_verify::cid_of(&result.genesis),
+        &oai_verify::cid_of(&result.head),
+    )
+    .await
+    .unwrap();
+    let records = log.records(&store, ..).await.unwrap();
+    assert!(records[0].loss.is_finite(), "the trial step is a real one");
+    let skipped = records.iter().filter(|r| r.skipped()).count();
+    assert!(skipped > 0, "the spec diverges: {records:#?}");
+    for r in records.iter().filter(|r| r.skipped()) {
+        assert_eq!(
+            r.weights_after, r.weights_before,
+            "a skipped step changes nothing"
+        );
+    }
+    // the audit replays it bit for bit, skipped steps included: nobody challenges
+    let mut challenger = ChallengerAgent::new(m.chain.clone(), store.clone(), m.challenger);
+    let judged = until_quiet(&mut challenger).await;
+    assert_eq!(
+        m.chain.job(id).await.unwrap().status,
+        JobStatus::Submitted,
+        "{judged:#?}"
+    );
+    m.chain.advance_time(86_400 * 30).await.unwrap();
+    until_quiet(&mut node).await;
+    assert_eq!(m.chain.job(id).await.unwrap().status, JobStatus::Paid);
+    assert_eq!(m.chain.stake(m.node).await.unwrap().stake, stake.stake);
 }
 
 /// One job's error ended the stock node's whole tick: here a restarted node that lost one
