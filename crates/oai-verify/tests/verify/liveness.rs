@@ -165,6 +165,31 @@ async fn a_decoy_does_not_hold_up_the_challenger() {
     );
 }
 
+/// `spec` posted and claimed by the node, which submits its run edited by `forgery`; the
+/// challenger disputes it with the honest run and both bisect until the case waits for the
+/// referee. Returns the job.
+async fn adjudicated<E: oai_chain::Evm + 'static>(
+    m: &Market<E>,
+    store: &MemStore,
+    spec: &JobSpec,
+    forgery: impl FnOnce(&mut Vec<StepRecord>),
+) -> u64 {
+    let job = post(m, store, spec, |t| t).await;
+    m.chain.claim_job(m.node, job).await.unwrap();
+    let honest = train(store, spec).await;
+    let forged = forge(store, &honest, forgery).await;
+    oai_verify::submit_log(&m.chain, store, m.node, job, &forged)
+        .await
+        .unwrap();
+    let honest = load(store, &honest).await;
+    challenge(&m.chain, m.challenger, job, &honest)
+        .await
+        .unwrap()
+        .unwrap();
+    super::game::bisect(m, store, job, &load(store, &forged).await, &honest).await;
+    job
+}
+
 /// A case whose step is far from its checkpoint (a long replay) is waiting for the referee, and
 /// then another. The stock referee replayed the first inside its tick, and the vote on the
 /// second waited for it (in `oai node`, past the case's deadline: voided, the window
@@ -172,7 +197,6 @@ async fn a_decoy_does_not_hold_up_the_challenger() {
 /// the second case is voted and the cheater slashed while the first is still being replayed.
 #[tokio::test]
 async fn a_slow_case_does_not_hold_up_the_referee() {
-    use super::game::bisect;
     let (store, spec, version) = job().await;
     let m = market(&spec, &version).await;
     // the decoy's forged step is its last: a replay of LONG steps from the initial state
@@ -180,34 +204,12 @@ async fn a_slow_case_does_not_hold_up_the_referee() {
         checkpoint_every: LONG,
         ..long(&spec, LONG)
     };
-    let decoy = post(&m, &store, &decoy_spec, |t| t).await;
-    m.chain.claim_job(m.node, decoy).await.unwrap();
-    let decoy_honest = train(&store, &decoy_spec).await;
-    let decoy_log = forge(&store, &decoy_honest, |r| r[LONG as usize - 1].loss += 1.0).await;
-    oai_verify::submit_log(&m.chain, &store, m.node, decoy, &decoy_log)
-        .await
-        .unwrap();
-    let decoy_honest = load(&store, &decoy_honest).await;
-    challenge(&m.chain, m.challenger, decoy, &decoy_honest)
-        .await
-        .unwrap()
-        .unwrap();
-    let decoy_submitted = load(&store, &decoy_log).await;
-    bisect(&m, &store, decoy, &decoy_submitted, &decoy_honest).await;
+    let decoy = adjudicated(&m, &store, &decoy_spec, |r| {
+        r[LONG as usize - 1].loss += 1.0
+    })
+    .await;
     // the cheat: a short job forged at step 13
-    let cheat = post(&m, &store, &spec, |t| t).await;
-    m.chain.claim_job(m.node, cheat).await.unwrap();
-    let honest = train(&store, &spec).await;
-    let forged = forge(&store, &honest, |r| r[13].loss += 4.0).await;
-    oai_verify::submit_log(&m.chain, &store, m.node, cheat, &forged)
-        .await
-        .unwrap();
-    let honest = load(&store, &honest).await;
-    challenge(&m.chain, m.challenger, cheat, &honest)
-        .await
-        .unwrap()
-        .unwrap();
-    bisect(&m, &store, cheat, &load(&store, &forged).await, &honest).await;
+    let cheat = adjudicated(&m, &store, &spec, |r| r[13].loss += 4.0).await;
     for job in [decoy, cheat] {
         let d = m.chain.dispute(job).await.unwrap().unwrap();
         assert_eq!(d.turn, Turn::Adjudication, "job {job}");
