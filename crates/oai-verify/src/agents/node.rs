@@ -90,6 +90,12 @@ impl NodeLimits {
     }
 }
 
+/// The wait before a job whose trial lacked data (a chunk not there yet) is tried again.
+pub(crate) const RETRY_FIRST: Duration = Duration::from_secs(2);
+
+/// The longest wait between tries of a job whose trial lacks data.
+pub(crate) const RETRY_MOST: Duration = Duration::from_secs(600);
+
 /// A training node.
 pub struct NodeAgent<C, S> {
     chain: C,
@@ -103,14 +109,17 @@ pub struct NodeAgent<C, S> {
     /// Jobs refused for good: terms that do not match their spec, a claim window past, a
     /// job beyond the limits, a spec that failed its trial.
     refused: BTreeSet<JobId>,
-    /// Claimed jobs whose training failed for a reason that would fail again (a step that is
-    /// not finite): not trained again.
+    /// Claimed jobs whose training failed for a reason that would fail again (a malformed
+    /// record, a model that does not fit its data): not trained again.
     failed: BTreeSet<JobId>,
     /// Trial steps of the job it considers claiming: the time per step they took, and the
     /// spec they trained.
     trials: Background<(Duration, JobSpec)>,
     /// Jobs whose trial was started (said once).
     tried: BTreeSet<JobId>,
+    /// Jobs whose trial failed for want of data (a chunk not there yet): when to try again,
+    /// and the wait that set it ([`RETRY_FIRST`], doubled each time up to [`RETRY_MOST`]).
+    retry: BTreeMap<JobId, (Instant, Duration)>,
     /// The training of the job it claimed.
     training: Background<VerifiedLog>,
     failures: Failures,
@@ -135,6 +144,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             failed: BTreeSet::new(),
             trials: Background::new(),
             tried: BTreeSet::new(),
+            retry: BTreeMap::new(),
             training: Background::new(),
             failures: Failures::default(),
             keeper: Keeper::new("jobs"),
@@ -269,7 +279,10 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         if let Some(trial) = self.trials.take(id).await {
             let (per_step, spec) = match trial {
                 Ok(t) => t,
-                Err(e) if transient(&e) => return Err(e), // tried again next tick
+                Err(e) if transient(&e) => {
+                    self.back_off(id);
+                    return Err(e); // tried again once the wait is over
+                }
                 Err(e) => return Ok(Some(self.refuse(id, format!("its spec fails: {e}")))),
             };
             let needs = per_step.as_secs_f64() * job.terms.steps as f64 * self.limits.margin;
@@ -289,6 +302,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
                 return Ok(None);
             }
             self.chain.claim_job(self.me, id).await?;
+            self.retry.remove(&id);
             let steps = spec.steps;
             self.start_training(id, spec);
             return Ok(Some(format!(
@@ -297,6 +311,13 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
         }
         if !(self.trials.is_empty() && self.training.is_empty()) {
             return Ok(None); // one job at a time
+        }
+        if self
+            .retry
+            .get(&id)
+            .is_some_and(|(at, _)| Instant::now() < *at)
+        {
+            return Ok(None);
         }
         let Some((spec, version)) = self.can_do(id, job).await? else {
             return Ok(None);
@@ -319,6 +340,17 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> NodeAgent<C, S> {
             .tried
             .insert(id)
             .then(|| format!("job {id}: trying {steps} steps before claiming")))
+    }
+
+    /// Wait before trying job `id` again: [`RETRY_FIRST`] after its first failed trial, twice
+    /// the last wait after each later one, at most [`RETRY_MOST`]. A requester that withholds
+    /// a chunk cannot make the node fetch and check its dataset on every tick.
+    fn back_off(&mut self, id: JobId) {
+        let wait = self
+            .retry
+            .get(&id)
+            .map_or(RETRY_FIRST, |(_, last)| (*last * 2).min(RETRY_MOST));
+        self.retry.insert(id, (Instant::now() + wait, wait));
     }
 
     /// Refuse job `id` for good; the line that says so.

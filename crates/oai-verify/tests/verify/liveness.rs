@@ -375,6 +375,75 @@ async fn a_spec_that_diverges_after_the_trial_costs_the_node_nothing() {
     assert_eq!(m.chain.stake(m.node).await.unwrap().stake, stake.stake);
 }
 
+/// A store that counts the reads of one block.
+#[derive(Debug, Clone)]
+struct Counting {
+    inner: MemStore,
+    block: Cid,
+    reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl BlockStore for Counting {
+    async fn put_block(&self, block: oai_data::store::Block) -> oai_data::Result<()> {
+        self.inner.put_block(block).await
+    }
+    async fn get(&self, cid: &Cid) -> oai_data::Result<bytes::Bytes> {
+        if *cid == self.block {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.get(cid).await
+    }
+    async fn has(&self, cid: &Cid) -> oai_data::Result<bool> {
+        self.inner.has(cid).await
+    }
+    async fn delete(&self, cid: &Cid) -> oai_data::Result<()> {
+        self.inner.delete(cid).await
+    }
+    async fn list(&self) -> oai_data::Result<Vec<Cid>> {
+        self.inner.list().await
+    }
+}
+
+/// A requester that withholds the last chunk of its dataset had the node fetch and check the
+/// whole dataset again on every tick (a chunk not there yet is tried again): a cheap way to
+/// keep a node downloading. The node now waits before each new try (2 s, doubling up to
+/// 10 minutes), and still claims the job once the chunk turns up.
+#[tokio::test]
+async fn a_withheld_chunk_is_tried_again_with_backoff() {
+    let (store, spec, version) = job().await;
+    let m = market(&spec, &version).await;
+    let chunks = version.chunks();
+    let (first, last) = (chunks[0].cid, chunks.last().unwrap().cid);
+    let withheld = store.get(&last).await.unwrap();
+    store.delete(&last).await.unwrap();
+    let id = post(&m, &store, &spec, |t| t).await;
+    let counting = Counting {
+        inner: store.clone(),
+        block: first,
+        reads: Default::default(),
+    };
+    let mut node = NodeAgent::new(m.chain.clone(), counting.clone(), m.node);
+    let mut lines = Vec::new();
+    for _ in 0..10 {
+        lines.extend(step(&mut node).await);
+    }
+    let reads = counting.reads.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        reads <= 2,
+        "the dataset was read {reads} times in 10 ticks: {lines:#?}"
+    );
+    assert_eq!(m.chain.job(id).await.unwrap().status, JobStatus::Open);
+    store.put(last.codec(), withheld).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let said = until_quiet(&mut node).await;
+    assert_eq!(
+        m.chain.job(id).await.unwrap().status,
+        JobStatus::Submitted,
+        "{said:#?}"
+    );
+}
+
 /// One job's error ended the stock node's whole tick: here a restarted node that lost one
 /// job's log (a data request on it fails) never reached its other job's dispute, and in
 /// `oai node` lost that one too, by timeout. Each job's error is said once now and the tick
