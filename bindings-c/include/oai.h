@@ -496,7 +496,8 @@ oai_status oai_train(const oai_store *store,
  * The training log `log` (a run name or the log's CID), loaded and checked (hash chain,
  * commitments, checkpoints), as JSON in `*json_out` (free with `oai_string_free`):
  * `{"cid", "steps", "spec_cid", "spec", "compute", "checkpoints": [[step, CID], ...],
- * "losses": [...]}`. A log that does not check out is `OAI_ERROR_INTEGRITY`.
+ * "losses": [...]}` (null for a skipped step). A log that does not check out is
+ * `OAI_ERROR_INTEGRITY`.
  *
  * # Safety
  * `log` is NULL or a NUL-terminated string; `json_out` is NULL or writable.
