@@ -118,6 +118,7 @@ fn replay_report(rt: &tokio::runtime::Runtime, w: &Workload) {
 }
 
 fn main() {
+    oai_train::keep_freed_memory();
     let rt = runtime();
     let work = train_workloads(&rt);
     // (title, (column, kernels, logging) of the baseline, the same of the compared trainer,

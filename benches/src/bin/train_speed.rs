@@ -23,6 +23,7 @@ fn arg(i: usize, default: u64) -> u64 {
 }
 
 fn main() {
+    oai_train::keep_freed_memory();
     let (rounds, steps) = (arg(1, 7), arg(2, 20));
     let only = std::env::args().nth(3).filter(|w| w != "all");
     let config = std::env::args().nth(4).unwrap_or_default();

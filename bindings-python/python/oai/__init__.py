@@ -48,6 +48,7 @@ from ._native import (  # noqa: E402
     Verdict,
     __version__,
     compute_class,
+    keep_freed_memory,
 )
 from ._native import _after_fork_in_child  # noqa: E402
 from .errors import (  # noqa: E402
@@ -129,6 +130,7 @@ __all__ = [
     "__version__",
     "compute_class",
     "errors",
+    "keep_freed_memory",
     "spec_json",
     "train",
 ]

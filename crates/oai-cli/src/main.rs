@@ -450,6 +450,8 @@ fn preview(r: &Record) -> String {
 
 #[tokio::main]
 async fn main() {
+    // a training process: keep freed heap memory (faster steps; see oai_train::keep_freed_memory)
+    oai::train::keep_freed_memory();
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");

@@ -5,7 +5,7 @@
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::Kernels;
+use crate::Kernels;
 use crate::{Error, Result};
 
 /// Where and how a run computes.

@@ -118,6 +118,15 @@ impl From<oai_core::Error> for Error {
     }
 }
 
+/// A kernel's error is a tensor error, as it was when the kernels lived in this crate.
+impl From<oai_kernels::Error> for Error {
+    fn from(e: oai_kernels::Error) -> Self {
+        match e {
+            oai_kernels::Error::Candle(e) => Error::Candle(e),
+        }
+    }
+}
+
 impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {

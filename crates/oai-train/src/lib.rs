@@ -24,16 +24,15 @@ pub mod env;
 mod error;
 pub mod footprint;
 mod heap;
-pub mod kernels;
 pub mod log;
 pub mod model;
 pub mod optim;
 pub mod params;
-mod pool;
 pub mod replay;
 mod run;
 pub mod runs;
 pub mod spec;
+mod step_times;
 mod trainer;
 mod tree_hash;
 
@@ -42,13 +41,16 @@ pub use checkpoint::Checkpoint;
 pub use env::ComputeEnv;
 pub use error::{CheckpointMismatch, Error, Result};
 pub use footprint::Footprint;
+pub use heap::keep_freed_memory;
 pub use kernels::Kernels;
 pub use log::{StepProof, StepRecord, TrainingLog, VerifiedLog};
 pub use model::Model;
+/// The verifiable kernels ([`oai_kernels`]), as they were when they lived here.
+pub use oai_kernels as kernels;
 pub use params::{Commitment, Params};
 pub use replay::{
     check_init_on, replay_span_on, replay_step, replay_step_on, Field, Mismatch, StepOutcome,
 };
-pub use run::StepTimes;
 pub use spec::{JobSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
+pub use step_times::StepTimes;
 pub use trainer::{Evaluation, StepReport, Trainer};

@@ -139,7 +139,7 @@ impl Params {
     }
 
     /// `first()` on the calling thread while the pool's other threads start hashing, and the
-    /// commitment (see [`crate::pool::map_beside`]).
+    /// commitment (see [`oai_kernels::pool::map_beside`]).
     pub(crate) fn commitment_beside<A: Send>(
         &self,
         first: impl FnOnce() -> A + Send,

@@ -4,12 +4,13 @@
 use std::fmt;
 
 use candle_core::Device;
-use oai_core::{Cid, Digest};
+use oai_core::{ids, Cid, Digest};
 use oai_data::BlockStore;
 use serde::{Deserialize, Serialize};
 
-use crate::log::VerifiedLog;
-use crate::run::{first_difference, Run};
+use crate::log::{StepRecord, VerifiedLog};
+use crate::params::Commitment;
+use crate::run::{Executed, Run};
 use crate::{Error, Result};
 
 /// A field of a step record that replay compares.
@@ -204,4 +205,90 @@ fn init_mismatch<S: BlockStore + Clone + 'static>(
         logged: vlog.header.init.to_string(),
         replayed: derived.to_string(),
     }))
+}
+
+/// The first field in which an executed step differs from its record, as
+/// `(field, tensor name, logged, replayed)`.
+pub(crate) fn first_difference(
+    record: &StepRecord,
+    ex: &Executed,
+    w: &Commitment,
+    names: &[String],
+) -> Option<(Field, Option<String>, String, String)> {
+    // `record.batch_root` was checked against `record.batch` when the log was loaded.
+    if record.batch != ex.batch {
+        let i = record
+            .batch
+            .iter()
+            .zip(&ex.batch)
+            .position(|(a, b)| a != b)
+            .unwrap_or(record.batch.len().min(ex.batch.len()));
+        let show = |v: &[Digest]| {
+            v.get(i).map_or("-".into(), |d| {
+                ids::cid_v1_of_digest(ids::DAG_CBOR, d).to_string()
+            })
+        };
+        return Some((
+            Field::Batch,
+            None,
+            format!("record {i}: {}", show(&record.batch)),
+            format!("record {i}: {}", show(&ex.batch)),
+        ));
+    }
+    if record.epoch != ex.epoch || record.batch_step != ex.batch_step {
+        return Some((
+            Field::Batch,
+            None,
+            format!("epoch {} step {}", record.epoch, record.batch_step),
+            format!("epoch {} step {}", ex.epoch, ex.batch_step),
+        ));
+    }
+    if record.dropout_seed != ex.dropout_seed {
+        return Some((
+            Field::DropoutSeed,
+            None,
+            format!("{:?}", record.dropout_seed),
+            format!("{:?}", ex.dropout_seed),
+        ));
+    }
+    if record.lr.to_bits() != ex.lr.to_bits() {
+        return Some((
+            Field::LearningRate,
+            None,
+            record.lr.to_string(),
+            ex.lr.to_string(),
+        ));
+    }
+    if record.loss.to_bits() != ex.loss.to_bits() {
+        return Some((
+            Field::Loss,
+            None,
+            record.loss.to_string(),
+            ex.loss.to_string(),
+        ));
+    }
+    if record.grad_norm.to_bits() != ex.grad_norm.to_bits() {
+        return Some((
+            Field::GradNorm,
+            None,
+            record.grad_norm.to_string(),
+            ex.grad_norm.to_string(),
+        ));
+    }
+    if w.root != record.weights_after {
+        let i = record
+            .tensors
+            .iter()
+            .zip(&w.leaves)
+            .position(|(a, b)| a != b);
+        let tensor = i.and_then(|i| names.get(i).cloned());
+        let show = |v: &[Digest], root| i.map_or(root, |i| v[i]).to_string();
+        return Some((
+            Field::Weights,
+            tensor,
+            show(&record.tensors, record.weights_after),
+            show(&w.leaves, w.root),
+        ));
+    }
+    None
 }

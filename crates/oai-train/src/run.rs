@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use oai_core::{ids, Cid, Digest, Seed};
@@ -14,13 +14,15 @@ use oai_data::BlockStore;
 use crate::checkpoint::Checkpoint;
 use crate::env::ComputeEnv;
 use crate::error::CheckpointMismatch;
-use crate::kernels::{grad_sink, Kernels};
-use crate::log::{CheckpointRef, StepRecord, VerifiedLog, NOT_FINITE};
+use crate::log::{CheckpointRef, VerifiedLog, NOT_FINITE};
 use crate::model::{dropout_seed, Dropout, Model, Pass};
 use crate::optim::{grad_norm, Optimizer};
 use crate::params::{check_tensors, Commitment, Params};
 use crate::spec::{JobSpec, ModelSpec};
+use crate::step_times::{lap, StepTimes};
+use crate::Kernels;
 use crate::{Error, Result};
+use oai_kernels::grad_sink;
 
 /// What executing one step produced.
 #[derive(Debug, Clone)]
@@ -46,85 +48,6 @@ impl Executed {
     }
 }
 
-/// Where one step's wall-clock time went, phase by phase.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StepTimes {
-    /// Loading the batch's records from the store, each proven against the dataset root. In a
-    /// logged run the batch loads during the previous step's `hash`; this is then only the
-    /// time to take it over.
-    pub batch: Duration,
-    /// The batch's tensors, the forward pass and the loss.
-    pub forward: Duration,
-    /// The backward pass.
-    pub backward: Duration,
-    /// The global gradient norm (and the clipping factor).
-    pub clip: Duration,
-    /// The optimiser's update of the weights and its state.
-    pub optimizer: Duration,
-    /// Hashing the updated weights for the step's commitment (logged runs only), while the
-    /// calling thread loads the next step's batch beside it.
-    pub hash: Duration,
-    /// Writing the previous step's record, and the checkpoint when one is due.
-    pub log: Duration,
-}
-
-impl StepTimes {
-    /// The phases by name, in the order a step runs them.
-    pub fn phases(&self) -> [(&'static str, Duration); 7] {
-        [
-            ("batch", self.batch),
-            ("forward", self.forward),
-            ("backward", self.backward),
-            ("clip", self.clip),
-            ("optimizer", self.optimizer),
-            ("hash", self.hash),
-            ("log", self.log),
-        ]
-    }
-
-    /// The sum of the phases.
-    pub fn total(&self) -> Duration {
-        self.phases().iter().map(|(_, d)| *d).sum()
-    }
-
-    /// Each phase of `self` and `other` combined by `f`.
-    fn zip_with(self, other: Self, f: impl Fn(Duration, Duration) -> Duration) -> Self {
-        Self {
-            batch: f(self.batch, other.batch),
-            forward: f(self.forward, other.forward),
-            backward: f(self.backward, other.backward),
-            clip: f(self.clip, other.clip),
-            optimizer: f(self.optimizer, other.optimizer),
-            hash: f(self.hash, other.hash),
-            log: f(self.log, other.log),
-        }
-    }
-}
-
-/// Phase by phase: sums the times of several steps.
-impl std::ops::AddAssign for StepTimes {
-    fn add_assign(&mut self, other: Self) {
-        *self = self.zip_with(other, |a, b| a + b);
-    }
-}
-
-/// Phase by phase: the mean of `n` steps' summed times.
-impl std::ops::Div<u32> for StepTimes {
-    type Output = Self;
-
-    fn div(self, n: u32) -> Self {
-        self.zip_with(self, |a, _| a / n)
-    }
-}
-
-/// The time since `*mark`, moving the mark to now.
-fn lap(mark: &mut Instant) -> Duration {
-    let now = Instant::now();
-    let d = now - *mark;
-    *mark = now;
-    d
-}
-
 /// A run's spec, data, model and mutable training state.
 #[derive(Debug)]
 pub(crate) struct Run<S> {
@@ -142,6 +65,8 @@ pub(crate) struct Run<S> {
     pub step: u64,
     /// A step's batch loaded ahead, while the previous step's weights were hashed.
     prefetched: Option<(u64, Result<Batch>)>,
+    /// The run seed (the spec's), which each step's dropout seed derives from: derived once.
+    run_seed: Seed,
 }
 
 /// A step's records, each proven against the dataset root, and where they sit in the epochs.
@@ -280,11 +205,12 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
         env: ComputeEnv,
         step: u64,
     ) -> Result<Self> {
-        crate::heap::keep_freed_memory();
         let version = Version::open(&store, &spec.dataset).await?;
-        let sampler = Sampler::for_version(&version, seeds(&spec).data, spec.batch_size)
+        let seeds = seeds(&spec);
+        let sampler = Sampler::for_version(&version, seeds.data, spec.batch_size)
             .map_err(|e| Error::InvalidSpec(e.to_string()))?;
         Ok(Self {
+            run_seed: seeds.run,
             store,
             spec,
             spec_cid,
@@ -321,7 +247,7 @@ impl<S: BlockStore + Clone + 'static> Run<S> {
             ..StepTimes::default()
         };
         let lr = self.spec.schedule.lr(step);
-        let seed = dropout_seed(seeds(&self.spec).run, step);
+        let seed = dropout_seed(self.run_seed, step);
         let (loss, grad_norm) = self.update(&batch.records, step, lr, seed, &mut times)?;
         self.step += 1;
         let weights = match commit {
@@ -502,93 +428,6 @@ async fn base_weights<S: BlockStore + Clone + 'static>(
     Ok(ckpt.params)
 }
 
-/// The first field in which an executed step differs from its record, as
-/// `(field, tensor name, logged, replayed)`.
-pub(crate) fn first_difference(
-    record: &StepRecord,
-    ex: &Executed,
-    w: &Commitment,
-    names: &[String],
-) -> Option<(crate::replay::Field, Option<String>, String, String)> {
-    use crate::replay::Field;
-    // `record.batch_root` was checked against `record.batch` when the log was loaded.
-    if record.batch != ex.batch {
-        let i = record
-            .batch
-            .iter()
-            .zip(&ex.batch)
-            .position(|(a, b)| a != b)
-            .unwrap_or(record.batch.len().min(ex.batch.len()));
-        let show = |v: &[Digest]| {
-            v.get(i).map_or("-".into(), |d| {
-                ids::cid_v1_of_digest(ids::DAG_CBOR, d).to_string()
-            })
-        };
-        return Some((
-            Field::Batch,
-            None,
-            format!("record {i}: {}", show(&record.batch)),
-            format!("record {i}: {}", show(&ex.batch)),
-        ));
-    }
-    if record.epoch != ex.epoch || record.batch_step != ex.batch_step {
-        return Some((
-            Field::Batch,
-            None,
-            format!("epoch {} step {}", record.epoch, record.batch_step),
-            format!("epoch {} step {}", ex.epoch, ex.batch_step),
-        ));
-    }
-    if record.dropout_seed != ex.dropout_seed {
-        return Some((
-            Field::DropoutSeed,
-            None,
-            format!("{:?}", record.dropout_seed),
-            format!("{:?}", ex.dropout_seed),
-        ));
-    }
-    if record.lr.to_bits() != ex.lr.to_bits() {
-        return Some((
-            Field::LearningRate,
-            None,
-            record.lr.to_string(),
-            ex.lr.to_string(),
-        ));
-    }
-    if record.loss.to_bits() != ex.loss.to_bits() {
-        return Some((
-            Field::Loss,
-            None,
-            record.loss.to_string(),
-            ex.loss.to_string(),
-        ));
-    }
-    if record.grad_norm.to_bits() != ex.grad_norm.to_bits() {
-        return Some((
-            Field::GradNorm,
-            None,
-            record.grad_norm.to_string(),
-            ex.grad_norm.to_string(),
-        ));
-    }
-    if w.root != record.weights_after {
-        let i = record
-            .tensors
-            .iter()
-            .zip(&w.leaves)
-            .position(|(a, b)| a != b);
-        let tensor = i.and_then(|i| names.get(i).cloned());
-        let show = |v: &[Digest], root| i.map_or(root, |i| v[i]).to_string();
-        return Some((
-            Field::Weights,
-            tensor,
-            show(&record.tensors, record.weights_after),
-            show(&w.leaves, w.root),
-        ));
-    }
-    None
-}
-
 /// The compute environment of `spec`'s kernels on `device`; verifiable kernels run on the CPU.
 fn compute_env(spec: &JobSpec, device: &Device) -> Result<ComputeEnv> {
     oai_core::fork::check().map_err(|parent| Error::Forked { parent })?;
@@ -599,36 +438,4 @@ fn compute_env(spec: &JobSpec, device: &Device) -> Result<ComputeEnv> {
         )));
     }
     Ok(ComputeEnv::detect(device, spec.kernels))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Summing steps' times and dividing by their count gives each phase's mean.
-    #[test]
-    fn step_times_add_up_and_average_phase_by_phase() {
-        let ms = Duration::from_millis;
-        let a = StepTimes {
-            batch: ms(1),
-            forward: ms(4),
-            backward: ms(8),
-            log: ms(2),
-            ..StepTimes::default()
-        };
-        let b = StepTimes {
-            batch: ms(3),
-            optimizer: ms(6),
-            ..StepTimes::default()
-        };
-        let mut sum = StepTimes::default();
-        sum += a;
-        sum += b;
-        let mean = sum / 2;
-        assert_eq!(
-            mean.phases().map(|(_, d)| d),
-            [ms(2), ms(2), ms(4), ms(0), ms(3), ms(0), ms(1)]
-        );
-        assert_eq!(mean.total(), ms(12));
-    }
 }

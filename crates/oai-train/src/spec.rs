@@ -5,7 +5,7 @@ use oai_core::{ids, Cid};
 use oai_data::BlockStore;
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::Kernels;
+use crate::Kernels;
 use crate::{Error, Result};
 
 /// A training job.

@@ -13,9 +13,11 @@ use crate::log::{
 };
 use crate::model::Pass;
 use crate::params::Commitment;
+use crate::replay::first_difference;
 use crate::replay::Field;
-use crate::run::{first_difference, Executed, Run, StepTimes};
+use crate::run::{Executed, Run};
 use crate::spec::JobSpec;
+use crate::step_times::StepTimes;
 use crate::{Error, Result};
 
 /// Trains a [`JobSpec`] deterministically and logs every step to a [`BlockStore`].

@@ -41,7 +41,7 @@ fn hash_all(inputs: &[&[u8]]) -> Vec<blake3::Hash> {
 }
 
 /// `first()` on the calling thread while the pool's other threads start hashing (see
-/// [`crate::pool::map_beside`]), and `blake3::hash` of every input.
+/// [`oai_kernels::pool::map_beside`]), and `blake3::hash` of every input.
 pub(crate) fn hash_all_beside<A: Send>(
     first: impl FnOnce() -> A + Send,
     inputs: &[&[u8]],
@@ -52,7 +52,7 @@ pub(crate) fn hash_all_beside<A: Send>(
         .enumerate()
         .map(|(input, data)| split(input, 0, data.len() as u64, &mut pieces))
         .collect();
-    let (first, digests) = crate::pool::map_beside(first, pieces.len(), |i| {
+    let (first, digests) = oai_kernels::pool::map_beside(first, pieces.len(), |i| {
         let Piece { input, offset, len } = pieces[i];
         let bytes = &inputs[input][offset as usize..(offset + len) as usize];
         if len == inputs[input].len() as u64 {

@@ -4,6 +4,8 @@
 //! through the pass's [`Kernels`] (or a quantised matmul), every random mask through
 //! [`Dropout`].
 
+#[cfg(test)]
+mod gradients;
 mod mlp;
 pub mod ops;
 mod transformer;
@@ -13,9 +15,9 @@ use candle_core::{Device, Tensor};
 use oai_core::Seed;
 use oai_data::dataset::Record;
 
-use crate::kernels::Kernels;
 use crate::params::{ParamDef, Params};
 use crate::spec::{ModelSpec, TransformerSpec};
+use crate::Kernels;
 use crate::{Error, Result};
 
 pub use ops::Dropout;
@@ -174,7 +176,7 @@ impl Model {
                 transformer::forward_rows(p, x, spec, lora_scale(*lora), pass)?
             }
         };
-        pass.kernels.cross_entropy(&logits, &y.flatten_all()?)
+        Ok(pass.kernels.cross_entropy(&logits, &y.flatten_all()?)?)
     }
 }
 

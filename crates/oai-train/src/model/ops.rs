@@ -6,11 +6,11 @@ use oai_core::seed::RngCore;
 use oai_core::Seed;
 
 use super::Weights;
-use crate::kernels::mask::MaskMul;
-use crate::kernels::output::{self, write_each};
-use crate::kernels::Kernels;
 use crate::params::unit_f32;
+use crate::Kernels;
 use crate::Result;
+use oai_kernels::mask::MaskMul;
+use oai_kernels::output::{self, write_each};
 
 /// `x @ W^T + b` for `x` of any rank (flattened to 2-D around the matmul: rows, as 2-D `x`
 /// already is, take no reshape), plus the LoRA branch `scale * (x @ A^T) @ B^T` when the
@@ -64,11 +64,11 @@ pub fn layer_norm<W: Weights + ?Sized>(
     name: &str,
     x: &Tensor,
 ) -> Result<Tensor> {
-    k.layer_norm(
+    Ok(k.layer_norm(
         x,
         p.get(&format!("{name}.weight"))?,
         p.get(&format!("{name}.bias"))?,
-    )
+    )?)
 }
 
 /// Inverted dropout whose masks come from the step's seed: site `s` uses the ChaCha20 stream of

@@ -11,11 +11,11 @@ use oai_data::dataset::Record;
 use super::ops::{layer_norm, linear};
 use super::Weights;
 use super::{bad_record, Pass};
-use crate::kernels::heads::{self, HeadLayout};
-use crate::kernels::Kernels;
 use crate::params::{Init, ParamDef};
 use crate::spec::TransformerSpec;
+use crate::Kernels;
 use crate::Result;
+use oai_kernels::heads::{self, HeadLayout};
 
 const STD_BOUND: f32 = 0.02 * 1.732_050_8;
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor};
 
-use crate::kernels::Kernels;
 use crate::params::Params;
+use crate::Kernels;
 use crate::{Error, Result};
 
 /// Named weights a model's forward pass reads.
@@ -23,7 +23,7 @@ pub trait Weights {
 
     /// `x @ W^T` for a 2-D `x` and the linear layer `name` (weight `{name}.weight`), on `k`.
     fn linear_weight(&self, name: &str, x: &Tensor, k: Kernels) -> Result<Tensor> {
-        k.matmul_t(x, self.get(&format!("{name}.weight"))?)
+        Ok(k.matmul_t(x, self.get(&format!("{name}.weight"))?)?)
     }
 }
 
@@ -100,7 +100,7 @@ impl Weights for QuantizedWeights {
     fn linear_weight(&self, name: &str, x: &Tensor, k: Kernels) -> Result<Tensor> {
         match self.quantized.get(name) {
             Some(q) => Ok(q.forward(x)?),
-            None => k.matmul_t(x, self.get(&format!("{name}.weight"))?),
+            None => Ok(k.matmul_t(x, self.get(&format!("{name}.weight"))?)?),
         }
     }
 }

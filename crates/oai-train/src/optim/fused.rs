@@ -380,7 +380,7 @@ fn for_chunks<const N: usize>(
     g: &[f32],
     f: impl Fn([&mut [f32]; N], &[f32]) + Sync,
 ) {
-    let threads = crate::pool::threads();
+    let threads = oai_kernels::pool::threads();
     if g.len() < PARALLEL_MIN || threads < 2 {
         return f(written, g);
     }
@@ -400,7 +400,7 @@ fn for_chunks<const N: usize>(
         g_rest = g_tail;
         parts.push((heads, g_head));
     }
-    crate::pool::for_each_part(parts, |(heads, g)| f(heads, g));
+    oai_kernels::pool::for_each_part(parts, |(heads, g)| f(heads, g));
 }
 
 /// Run `f` on the elements of `t` (a contiguous f32 CPU tensor), written in place.

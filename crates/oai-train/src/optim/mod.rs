@@ -245,11 +245,11 @@ pub fn grad_norm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::{bits, seeded};
     use crate::model::Weights;
     use crate::params::{Init, ParamDef};
     use candle_core::Device;
     use oai_core::Seed;
+    use oai_kernels::testing::{bits, seeded};
 
     fn setup() -> (Params, BTreeMap<String, Tensor>) {
         let p = Params::init(

@@ -8,8 +8,8 @@
 
 use candle_core::{Storage, Tensor};
 
-use crate::kernels::candle_order::{candle_sums_with_avx2, sum};
 use crate::Result;
+use oai_kernels::candle_order::{candle_sums_with_avx2, sum};
 
 /// `sum(x * x)` in candle's order.
 fn sum_of_squares(xs: &[f32]) -> f32 {
@@ -19,7 +19,7 @@ fn sum_of_squares(xs: &[f32]) -> f32 {
 /// `g.sqr()?.sum_all()` of every tensor, the same bits; contiguous f32 CPU tensors are
 /// summed on the pool, one tensor per unit.
 pub(crate) fn sums_of_squares(grads: &[&Tensor]) -> Result<Vec<f32>> {
-    let direct = crate::pool::map(grads.len(), |i| direct_sum(grads[i]));
+    let direct = oai_kernels::pool::map(grads.len(), |i| direct_sum(grads[i]));
     grads
         .iter()
         .zip(direct)

@@ -135,7 +135,7 @@ impl CustomOp2 for AttentionWeights {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::{bits, seeded};
+    use crate::testing::{assert_same_bits, seeded};
     use crate::Kernels;
     use candle_core::{Device, Var};
 
@@ -151,7 +151,7 @@ mod tests {
     /// not fill candle's 32-wide sum blocks and on enough rows to split between threads.
     #[test]
     fn fused_attention_weights_give_the_bits_of_the_composed_ops() {
-        if !crate::kernels::candle_order::candle_sums_with_avx2() {
+        if !crate::candle_order::candle_sums_with_avx2() {
             eprintln!("no AVX2 here: the fused attention weights are not used");
             return;
         }
@@ -164,27 +164,15 @@ mod tests {
             let t = shape[shape.len() - 1];
             let scores = Var::from_tensor(&seeded(&shape, t as u64, spread)).unwrap();
             let mask = causal(t);
-            let up = seeded(&shape, 9, 2.0);
-            let run = |fused: bool| {
-                let y = match fused {
-                    true => scores
-                        .apply_op2(&mask, AttentionWeights { scale: 0.17 })
-                        .unwrap(),
-                    false => {
-                        let x = scores
-                            .affine(0.17, 0.0)
-                            .unwrap()
-                            .broadcast_add(&mask)
-                            .unwrap();
-                        k.softmax_last_dim(&x).unwrap()
-                    }
-                };
-                let g = (&y * &up).unwrap().sum_all().unwrap().backward().unwrap();
-                (bits(&y), bits(g.get(&scores).unwrap()))
-            };
-            let (ours, theirs) = (run(true), run(false));
-            assert_eq!(ours.0, theirs.0, "values of {shape:?}");
-            assert_eq!(ours.1, theirs.1, "gradients of {shape:?}");
+            assert_same_bits(
+                &format!("attention weights of {shape:?}"),
+                &[&scores],
+                || scores.apply_op2(&mask, AttentionWeights { scale: 0.17 }),
+                || {
+                    let x = scores.affine(0.17, 0.0)?.broadcast_add(&mask)?;
+                    k.softmax_last_dim(&x)
+                },
+            );
         }
     }
 

@@ -1,37 +1,57 @@
-//! The kernels a run computes with. [`Kernels::Verifiable`] (the default) gives the same bits on
-//! every machine of one instruction-set class: matmuls (forward and backward) sum in fixed
-//! k-slices whatever the cache geometry, and exp / log / tanh come from the pure-Rust `libm`
-//! instead of the system C library. [`Kernels::Native`] is plain candle: faster on some shapes,
-//! runs on GPUs, but its bits also depend on the CPU's cache geometry (or the GPU).
+//! The verifiable kernels of oai: the ops a training step computes with, giving the same bits
+//! on every machine of one instruction-set class.
+//!
+//! [`Kernels::Verifiable`] (the default) gives the same bits on every machine of one
+//! instruction-set class: matmuls (forward and backward) sum in fixed k-slices whatever the
+//! cache geometry, and exp / log / tanh come from the pure-Rust `libm` instead of the system C
+//! library. [`Kernels::Native`] is plain candle: faster on some shapes, runs on GPUs, but its
+//! bits also depend on the CPU's cache geometry (or the GPU).
 //!
 //! Everything else a model does is elementwise IEEE arithmetic (add, mul, div, sqrt: correctly
 //! rounded everywhere), a sum over rows in a fixed order (the gradients of biases and layer-norm
 //! weights) or a candle reduction, whose order depends only on the instruction set (recorded in
 //! the compute class).
+//!
+//! The bits rest on the exact versions of the crates below this one, which it pins: candle
+//! (`=0.11.1`, whose summation orders the fused ops repeat), gemm (`=0.19.0`) and libm
+//! (`=0.2.16`); [`VERIFIABLE_KERNELS`] names them, and a test checks it against `Cargo.lock`.
+//!
+//! Besides [`Kernels`], the building blocks a trainer uses: the thread [`pool`] every parallel
+//! kernel runs on, the gradient sink of the matmul ([`grad_sink`]), attention heads laid out
+//! without copies ([`heads`]), a masked multiply ([`mask`]), output buffers written once
+//! ([`output`]), candle's own summation order ([`candle_order`]) and the seeded tensors and bit
+//! comparisons of their tests ([`testing`]).
+//!
+//! `unsafe` is denied here except where an item allows it with its reason: the call into gemm,
+//! the AVX-512 intrinsics and the writes into output buffers not yet initialised; each unsafe
+//! block has a `SAFETY:` comment and each unsafe function a `# Safety` section.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-pub(crate) mod candle_order;
+pub mod candle_order;
 mod cross_entropy;
+mod error;
 mod gelu;
-pub(crate) mod grad_sink;
-pub(crate) mod heads;
+pub mod grad_sink;
+pub mod heads;
 mod layer_norm;
 #[cfg(target_arch = "x86_64")]
 mod libm_avx512;
-pub(crate) mod mask;
+pub mod mask;
 mod matmul;
-pub(crate) mod output;
+pub mod output;
+pub mod pool;
 mod rows;
 mod softmax;
+pub mod testing;
 mod unary;
 
 use candle_core::{DType, Tensor, D};
 use serde::{Deserialize, Serialize};
 
+pub use error::{Error, Result};
 pub use matmul::SLICE;
 
-use crate::Result;
 use cross_entropy::CrossEntropy;
 use gelu::Gelu;
 use layer_norm::NormalizeCentred;
@@ -228,47 +248,9 @@ fn shift_by_max(x: &Tensor) -> Result<Tensor> {
     Ok(x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?)
 }
 
-/// Seeded tensors and tolerance checks for the kernels' tests.
-#[cfg(test)]
-pub(crate) mod test_util {
-    use candle_core::{Device, Tensor};
-    use oai_core::seed::RngCore;
-
-    /// `shape` values uniform in `[-width/2, width/2)` from `seed`.
-    pub fn seeded(shape: &[usize], seed: u64, width: f32) -> Tensor {
-        let mut rng = oai_core::Seed::from_u64(seed).rng();
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|_| (rng.next_u32() as f32 / u32::MAX as f32 - 0.5) * width)
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    /// The bits of every f32 of `t`, in order.
-    pub fn bits(t: &Tensor) -> Vec<u32> {
-        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-        v.iter().map(|x| x.to_bits()).collect()
-    }
-
-    /// The largest absolute difference is at most `tol`.
-    pub fn assert_close(a: &Tensor, b: &Tensor, tol: f32) {
-        let d = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(d <= tol, "max difference {d}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::test_util::{assert_close as close, seeded};
+    use super::testing::{assert_close as close, seeded};
     use super::*;
     use candle_core::{Device, Var};
 

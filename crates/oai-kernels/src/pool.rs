@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Threads of the pool, the calling thread included.
-pub(crate) fn threads() -> usize {
+pub fn threads() -> usize {
     candle_core::utils::barrier_pool().n_workers() + 1
 }
 
@@ -23,7 +23,7 @@ thread_local! {
 /// Run `f` on `units` indices spread over the pool (the calling thread takes part). Work
 /// handed to the pool from inside `f` runs on the thread that hands it (candle's pool is not
 /// reentrant); `f` must not run candle's own parallel ops, which would wait on the pool's lock.
-pub(crate) fn for_each_index(units: usize, f: impl Fn(usize) + Sync) {
+pub fn for_each_index(units: usize, f: impl Fn(usize) + Sync) {
     if units <= 1 || threads() == 1 || in_pool() {
         return (0..units).for_each(f);
     }
@@ -39,7 +39,7 @@ pub(crate) fn for_each_index(units: usize, f: impl Fn(usize) + Sync) {
 /// f(units - 1)`; once `first` returns, the calling thread takes the units not yet started.
 /// Serial work (the next batch's loading) thus runs beside parallel work that does not depend
 /// on it, instead of leaving the other threads idle.
-pub(crate) fn map_beside<A: Send, R: Send>(
+pub fn map_beside<A: Send, R: Send>(
     first: impl FnOnce() -> A + Send,
     units: usize,
     f: impl Fn(usize) -> R + Sync,
@@ -99,7 +99,7 @@ impl Drop for Inside {
 }
 
 /// Run `f` on every part, each part on one thread of the pool.
-pub(crate) fn for_each_part<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync) {
+pub fn for_each_part<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync) {
     let slots: Vec<Mutex<Option<T>>> = parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
     for_each_index(slots.len(), |i| {
         if let Some(part) = lock(&slots[i]).take() {
@@ -109,7 +109,7 @@ pub(crate) fn for_each_part<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync) {
 }
 
 /// `f(0), f(1), ... f(units - 1)`, computed on the pool.
-pub(crate) fn map<R: Send>(units: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+pub fn map<R: Send>(units: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     let slots: Vec<Mutex<Option<R>>> = (0..units).map(|_| Mutex::new(None)).collect();
     for_each_index(units, |i| *lock(&slots[i]) = Some(f(i)));
     collect(slots)
@@ -129,7 +129,7 @@ fn collect<R>(slots: Vec<Mutex<Option<R>>>) -> Vec<R> {
 
 /// `f(start, chunk)` on `data` cut into one chunk per thread of the pool (`start` is the
 /// chunk's first index); one chunk on this thread when `data` is shorter than `min_parallel`.
-pub(crate) fn for_each_chunk<T: Send>(
+pub fn for_each_chunk<T: Send>(
     data: &mut [T],
     min_parallel: usize,
     f: impl Fn(usize, &mut [T]) + Sync,

@@ -12,11 +12,11 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A kernel's part of an output before it is written.
-pub(crate) type Slots = [MaybeUninit<f32>];
+pub type Slots = [MaybeUninit<f32>];
 
 /// `dst` with each element written from `values` in order, as values. Panics when `values`
 /// ends before `dst` does.
-pub(crate) fn write_each(dst: &mut Slots, values: impl IntoIterator<Item = f32>) -> &mut [f32] {
+pub fn write_each(dst: &mut Slots, values: impl IntoIterator<Item = f32>) -> &mut [f32] {
     let mut written = 0;
     for (d, v) in dst.iter_mut().zip(values) {
         d.write(v);
@@ -82,7 +82,7 @@ pub(super) fn by_rows<const N: usize>(
 /// One output of `len` elements cut into one chunk per thread of the pool (one chunk below
 /// `min_parallel` elements), as [`crate::pool::for_each_chunk`] cuts it: `fill(start, part)`
 /// writes its part and hands it back. Panics when a part comes back as other memory.
-pub(crate) fn by_chunks(
+pub fn by_chunks(
     len: usize,
     min_parallel: usize,
     fill: impl for<'a> Fn(usize, &'a mut Slots) -> &'a mut [f32] + Sync,

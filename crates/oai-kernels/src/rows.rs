@@ -188,7 +188,7 @@ impl CustomOp1 for SumRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::{bits, seeded};
+    use crate::testing::{bits, seeded};
     use candle_core::Var;
 
     /// Values and both gradients are candle's broadcast ops' to the bit.

@@ -14,7 +14,7 @@ use super::rows::slice;
 use crate::Result;
 
 /// Part `hl.part` of `rows [b·t, parts·d]` as heads `[b, heads, t, dh]` (contiguous).
-pub(crate) fn split(rows: &Tensor, hl: HeadLayout) -> Result<Tensor> {
+pub fn split(rows: &Tensor, hl: HeadLayout) -> Result<Tensor> {
     if rows.dtype() == candle_core::DType::F32 && rows.device().is_cpu() {
         return Ok(rows.contiguous()?.apply_op1(Heads::Split(hl))?);
     }
@@ -29,7 +29,7 @@ pub(crate) fn split(rows: &Tensor, hl: HeadLayout) -> Result<Tensor> {
 }
 
 /// Heads `[b, heads, t, dh]` back to rows `[b·t, heads·dh]`.
-pub(crate) fn merge(heads: &Tensor) -> Result<Tensor> {
+pub fn merge(heads: &Tensor) -> Result<Tensor> {
     let (b, h, t, dh) = heads.dims4()?;
     if heads.dtype() == candle_core::DType::F32 && heads.device().is_cpu() {
         let hl = HeadLayout {
@@ -49,15 +49,15 @@ pub(crate) fn merge(heads: &Tensor) -> Result<Tensor> {
 /// One layout of a tensor of rows `[b·t, parts·d]` (row `bi·t + ti`, `d = heads·dh`) and the
 /// per-head layout `[b, heads, t, dh]` of its part `part`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct HeadLayout {
+pub struct HeadLayout {
     /// Positions per sequence (`t`).
-    pub(crate) context: usize,
+    pub context: usize,
     /// How many parts of width `d` a row holds (3 for q, k and v side by side).
-    pub(crate) parts: usize,
+    pub parts: usize,
     /// Which part.
-    pub(crate) part: usize,
+    pub part: usize,
     /// Heads per part.
-    pub(crate) heads: usize,
+    pub heads: usize,
 }
 
 /// Rows to heads (`Split`) or heads to rows (`Merge`, zeros outside the part).
@@ -181,7 +181,7 @@ impl CustomOp1 for Heads {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::{bits, seeded};
+    use crate::testing::{bits, seeded};
     use candle_core::Var;
 
     /// Split q, k and v out of one `[b·t, 3d]` tensor and merge a product of them back: the

@@ -13,7 +13,7 @@ const PARALLEL_MIN: usize = 1 << 14;
 
 /// Multiply elementwise by a mask of the input's length.
 #[derive(Debug, Clone)]
-pub(crate) struct MaskMul(pub(crate) Arc<[f32]>);
+pub struct MaskMul(pub Arc<[f32]>);
 
 impl CustomOp1 for MaskMul {
     fn name(&self) -> &'static str {
@@ -52,7 +52,7 @@ impl CustomOp1 for MaskMul {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::{bits, seeded};
+    use crate::testing::{bits, seeded};
     use candle_core::Var;
 
     /// Values and the input's gradient are candle's `mul`'s to the bit; a mask of another

@@ -13,7 +13,7 @@ const EPR: usize = 8;
 const STEP: usize = 32;
 
 /// Whether candle sums f32 with its AVX2 kernel on this CPU.
-pub(crate) fn candle_sums_with_avx2() -> bool {
+pub fn candle_sums_with_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2")
@@ -26,7 +26,7 @@ pub(crate) fn candle_sums_with_avx2() -> bool {
 
 /// The sum of `term(x)` over `xs`, in candle's order (see the module docs).
 #[inline(always)]
-pub(crate) fn sum(xs: &[f32], term: impl Fn(f32) -> f32) -> f32 {
+pub fn sum(xs: &[f32], term: impl Fn(f32) -> f32) -> f32 {
     let full = xs.len() / STEP * STEP;
     let mut acc = [0f32; STEP];
     for block in xs[..full].chunks_exact(STEP) {

@@ -53,6 +53,10 @@ fn apply(xs: &mut [f32], vector: unsafe fn(__m512) -> (__m512, __mmask16), scala
     }
 }
 
+/// `vector` on every 16 elements of `xs`, `scalar` on the lanes it leaves and on the tail.
+///
+/// # Safety
+/// The CPU must have AVX-512F, which this function is compiled for.
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
 unsafe fn apply_avx512(
@@ -98,6 +102,9 @@ fn k_of(x: __m512, negative: __mmask16) -> __m512i {
 
 /// `expf` of the lanes in the vector's domain (zero where it underflows to zero), and the
 /// mask of the lanes left for the scalar function.
+///
+/// # Safety
+/// The CPU must have AVX-512F, which this function is compiled for.
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
 unsafe fn exp16(x: __m512) -> (__m512, __mmask16) {
@@ -144,6 +151,9 @@ const Q2: f32 = f32::from_bits(0x3acf_3010);
 
 /// `expm1f` of the lanes in its vector domain (`x` in (-27 ln2, 80), not NaN), and the mask
 /// of the other lanes.
+///
+/// # Safety
+/// The CPU must have AVX-512F, which this function is compiled for.
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
 unsafe fn expm1_16(x: __m512) -> (__m512, __mmask16) {
@@ -237,6 +247,9 @@ fn negate(v: __m512) -> __m512 {
 
 /// `tanhf` of every lane but NaNs (and lanes whose `expm1f` the vector leaves), and the mask
 /// of those.
+///
+/// # Safety
+/// The CPU must have AVX-512F, which this function is compiled for.
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
 unsafe fn tanh16(x: __m512) -> (__m512, __mmask16) {

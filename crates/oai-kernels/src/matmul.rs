@@ -471,7 +471,7 @@ impl CustomOp2 for FixedSliceMatmulT {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_util::{assert_close, bits, seeded};
+    use crate::testing::{assert_close, bits, seeded};
     use candle_core::{DType, Device, Tensor};
 
     fn rand(shape: &[usize], seed: u64) -> Tensor {
