@@ -912,6 +912,17 @@ async fn sampler_is_deterministic_and_batches_verify() {
 
     let batch = a.batch(&s, &v, 2, 3).await.unwrap();
     batch.verify(&v.root(), &mut b).unwrap();
+    // the batch carries its records: those its CIDs name, as one proof at a time gives them
+    assert_eq!(batch.data.len(), batch.indices.len());
+    for (i, (record, cid)) in batch
+        .indices
+        .iter()
+        .zip(batch.data.iter().zip(&batch.records))
+    {
+        let (one, one_cid, one_proof) = v.prove(&s, *i).await.unwrap();
+        assert_eq!((record, cid), (&one, &one_cid));
+        assert!(batch.proofs.contains(&one_proof));
+    }
     let mut bad = batch.clone();
     bad.records.swap(0, 1);
     assert!(matches!(
@@ -988,6 +999,24 @@ proptest! {
             let t = MemStore::new();
             prop_assert_eq!(car::import(&t, &buf[..]).await.unwrap(), vec![r.root]);
             prop_assert_eq!(unixfs::read_to_vec(&t, &r.root).await.unwrap(), data);
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn proving_many_gives_what_proving_each_gives(n in 1usize..400, picks in proptest::collection::vec(any::<u64>(), 1..40)) {
+        rt().block_on(async {
+            let s = MemStore::new();
+            let small = Chunking { min: 64, avg: 256, max: 1024 };
+            let v = build(&s, small, text_records(n, "pm")).await;
+            let indices: Vec<u64> = picks.iter().map(|p| p % n as u64).collect();
+            let many = v.prove_many(&s, &indices).await.unwrap();
+            prop_assert_eq!(many.len(), indices.len());
+            for (i, got) in indices.iter().zip(many) {
+                prop_assert_eq!(got, v.prove(&s, *i).await.unwrap());
+            }
+            prop_assert!(v.prove_many(&s, &[n as u64]).await.is_err());
+            prop_assert!(n < 100 || v.chunks().len() > 2, "indices over several chunks");
             Ok(())
         })?;
     }

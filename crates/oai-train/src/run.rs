@@ -89,26 +89,24 @@ async fn load_batch<S: BlockStore>(
 ) -> Result<Batch> {
     let spe = sampler.steps_per_epoch();
     let (epoch, batch_step) = (step / spe, step % spe);
-    let indices = sampler.indices(epoch, batch_step)?;
-    let root = version.root();
-    let mut records = Vec::with_capacity(indices.len());
-    let mut cids = Vec::with_capacity(indices.len());
-    for i in indices {
-        let (record, cid, proof) = version.prove(store, i).await?;
-        if proof.index != i || !proof.verify_cid(&cid, &root) {
-            return Err(Error::BatchProof {
-                step,
-                reason: format!("record {cid} at index {i}"),
-            });
-        }
-        records.push(record);
-        cids.push(ids::digest_of(&cid)?);
-    }
+    let batch = sampler.batch(store, version, epoch, batch_step).await?;
+    // the proofs come from chunks checked as they were read; checked again against the root
+    // and the sampler's indices, so a bug there cannot put another record in a logged batch
+    batch
+        .verify(&version.root(), sampler)
+        .map_err(|e| Error::BatchProof {
+            step,
+            reason: e.to_string(),
+        })?;
     Ok(Batch {
         epoch,
         batch_step,
-        records,
-        cids,
+        cids: batch
+            .records
+            .iter()
+            .map(ids::digest_of)
+            .collect::<std::result::Result<_, _>>()?,
+        records: batch.data,
     })
 }
 

@@ -1,7 +1,7 @@
 use oai_core::{seed::uniform_below, Cid, Digest, Seed};
 use serde::{Deserialize, Serialize};
 
-use super::{RecordProof, Version};
+use super::{Record, RecordProof, Version};
 use crate::{BlockStore, Error, Result};
 
 /// Deterministic batches: `(version root, seed, epoch, step)` gives the same record indices on
@@ -80,7 +80,8 @@ impl Sampler {
         self.indices(global_step / spe, global_step % spe)
     }
 
-    /// Batch `step` of `epoch` from `version`, with each record's CID and inclusion proof.
+    /// Batch `step` of `epoch` from `version`: its records, each with its CID and inclusion
+    /// proof (each chunk read once, [`Version::prove_many`]).
     pub async fn batch<S: BlockStore + ?Sized>(
         &mut self,
         store: &S,
@@ -94,10 +95,11 @@ impl Sampler {
             ));
         }
         let indices = self.indices(epoch, step)?;
+        let mut data = Vec::with_capacity(indices.len());
         let mut records = Vec::with_capacity(indices.len());
         let mut proofs = Vec::with_capacity(indices.len());
-        for &i in &indices {
-            let (_, cid, proof) = version.prove(store, i).await?;
+        for (record, cid, proof) in version.prove_many(store, &indices).await? {
+            data.push(record);
             records.push(cid);
             proofs.push(proof);
         }
@@ -108,6 +110,7 @@ impl Sampler {
             indices,
             records,
             proofs,
+            data,
         })
     }
 }
@@ -127,6 +130,10 @@ pub struct Batch {
     pub records: Vec<Cid>,
     /// Inclusion proofs, in batch order.
     pub proofs: Vec<RecordProof>,
+    /// The records themselves, in batch order, as the store gave them (checked against their
+    /// chunk). Not serialised: the CIDs name them.
+    #[serde(skip)]
+    pub data: Vec<Record>,
 }
 
 impl Batch {

@@ -423,26 +423,44 @@ impl Version {
         store: &S,
         index: u64,
     ) -> Result<(Record, Cid, RecordProof)> {
-        let c = self.locate(index)?;
-        let recs = self.load_chunk(store, c).await?;
-        let offset = index - self.starts[c];
-        let digests: Vec<Digest> = recs.iter().map(|e| e.digest).collect();
-        let in_chunk = MerkleTree::new(&digests)
-            .proof(offset)
-            .expect("offset in chunk");
-        let in_version = self.tree.proof(c as u64).expect("chunk in version");
-        let e = &recs[offset as usize];
-        Ok((
-            e.record.clone(),
-            e.cid(),
-            RecordProof {
-                index,
-                first: self.starts[c],
-                chunk_root: self.chunks[c].root,
-                in_chunk,
-                in_version,
-            },
-        ))
+        let mut one = self.prove_many(store, &[index]).await?;
+        Ok(one.pop().expect("one index, one proof"))
+    }
+
+    /// [`Version::prove`] of each of `indices`, in their order: each chunk they fall in is read,
+    /// checked and hashed once, however many of them it holds (a batch of records drawn from
+    /// a few chunks reads those chunks once, not once a record).
+    pub async fn prove_many<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        indices: &[u64],
+    ) -> Result<Vec<(Record, Cid, RecordProof)>> {
+        let mut chunks: std::collections::BTreeMap<usize, (Vec<Encoded>, MerkleTree)> =
+            std::collections::BTreeMap::new();
+        let mut out = Vec::with_capacity(indices.len());
+        for &index in indices {
+            let c = self.locate(index)?;
+            if !chunks.contains_key(&c) {
+                let recs = self.load_chunk(store, c).await?;
+                let digests: Vec<Digest> = recs.iter().map(|e| e.digest).collect();
+                chunks.insert(c, (recs, MerkleTree::new(&digests)));
+            }
+            let (recs, tree) = &chunks[&c];
+            let offset = index - self.starts[c];
+            let e = &recs[offset as usize];
+            out.push((
+                e.record.clone(),
+                e.cid(),
+                RecordProof {
+                    index,
+                    first: self.starts[c],
+                    chunk_root: self.chunks[c].root,
+                    in_chunk: tree.proof(offset).expect("offset in chunk"),
+                    in_version: self.tree.proof(c as u64).expect("chunk in version"),
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// Records removed and added between `self` and `other`, as an edit script: removing
