@@ -278,6 +278,14 @@ oai_status oai_live_handles(size_t *count_out);
 const char *oai_version(void);
 
 /**
+ * Keep freed heap memory in this process (glibc on Linux; a no-op elsewhere): training steps
+ * run up to twice as fast, and the process keeps its peak heap. It changes the allocator of
+ * the whole host process, so liboai never does it unasked: call it once in a process that
+ * trains.
+ */
+void oai_keep_freed_memory(void);
+
+/**
  * The compute class of this machine's CPU (what a training log made here names, and what a
  * replay must match) in `*class_out` (free with `oai_string_free`).
  *

@@ -2,7 +2,7 @@
 //! fresh memory (`calloc`'s memset) before the kernel writes every element anyway: on the
 //! transformer, megabytes a step on the calling thread while the pool's worker waits. Here a
 //! kernel gets its part of the output as [`Slots`], writes each element once through
-//! [`write_each`] (or row by row through [`write_rows`]) and hands back the written part; the
+//! [`write_each`] (or row by row through `write_rows`) and hands back the written part; the
 //! output is only taken as values once every part came back whole, which is checked (a part
 //! handed back is the very memory given out, and only `write_each` turns slots into values).
 //! So no kernel needs `unsafe`, and one that leaves an element unwritten panics instead of

@@ -440,10 +440,10 @@ impl Version {
         let mut out = Vec::with_capacity(indices.len());
         for &index in indices {
             let c = self.locate(index)?;
-            if !chunks.contains_key(&c) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = chunks.entry(c) {
                 let recs = self.load_chunk(store, c).await?;
                 let digests: Vec<Digest> = recs.iter().map(|e| e.digest).collect();
-                chunks.insert(c, (recs, MerkleTree::new(&digests)));
+                slot.insert((recs, MerkleTree::new(&digests)));
             }
             let (recs, tree) = &chunks[&c];
             let offset = index - self.starts[c];
