@@ -57,6 +57,8 @@ async fn main() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(1_000_000);
+    // a process that trains: keep freed heap memory (oai_train::keep_freed_memory)
+    oai::train::keep_freed_memory();
     let store = MemStore::new();
     let records = oai::train::corpus::seeded_classes(Seed::from_u64(3), 512, 8, 3);
     let version = Version::from_records(&store, records).await?;
