@@ -51,7 +51,7 @@ async fn main() -> Result<()> {
             .collect();
         let store = MemStore::new();
         let version = Version::from_records(&store, records.clone()).await?;
-        let ingestor = Ingestor::new(model.clone(), HnswStore::new(model.dim()));
+        let ingestor = Ingestor::new(model.clone(), HnswStore::new(model.dim())?);
         let report = ingestor.ingest(&store, &version).await?;
         let peer = LocalPeer::new(format!("node{node}"), ingestor.into_index(), records);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -322,7 +322,7 @@ async fn answer<E: Embedder + Clone>(
     weights: &Cid,
 ) -> Result<()> {
     let t = Instant::now();
-    let ingestor = Ingestor::new(embedder.clone(), HnswStore::new(embedder.dim()));
+    let ingestor = Ingestor::new(embedder.clone(), HnswStore::new(embedder.dim())?);
     let report = ingestor.ingest(store, knowledge).await?;
     println!(
         "  indexed {} passages in {:.2} s",

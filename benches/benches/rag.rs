@@ -161,8 +161,8 @@ fn search_report(model: &MiniLm, dir: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let flat = FlatStore::new(384);
-    let hnsw = HnswStore::new(384);
+    let flat = FlatStore::new(384).expect("dimension 384");
+    let hnsw = HnswStore::new(384).expect("dimension 384");
     let start = Instant::now();
     rt.block_on(flat.upsert(entries.clone())).expect("flat");
     let flat_build = start.elapsed();
@@ -258,7 +258,7 @@ fn federation_report() {
         let records: Vec<Record> = (0..PER_PEER)
             .map(|i| Record::Text(format!("peer {p} passage {i}")))
             .collect();
-        let store = HnswStore::new(384);
+        let store = HnswStore::new(384).expect("dimension 384");
         let entries = records
             .iter()
             .zip(vectors)

@@ -44,13 +44,6 @@ fn index_arg(i: *const oai_index) -> Result<IndexHandle> {
     }
 }
 
-fn check_dim(dim: usize) -> Result {
-    if dim == 0 {
-        return Err(Error::invalid("dim must be at least 1"));
-    }
-    Ok(())
-}
-
 /// A deterministic embedder without a model: words hashed into `dim` buckets (at least 16),
 /// L2-normalised; into `*out`.
 ///
@@ -176,8 +169,7 @@ fn new_index(index: IndexHandle, out: *mut *mut oai_index) -> Result {
 #[no_mangle]
 pub unsafe extern "C" fn oai_index_flat(dim: usize, out: *mut *mut oai_index) -> oai_status {
     call(|| {
-        check_dim(dim)?;
-        new_index(Arc::new(FlatStore::new(dim)), out)
+        new_index(Arc::new(FlatStore::new(dim)?), out)
     })
 }
 
@@ -189,8 +181,7 @@ pub unsafe extern "C" fn oai_index_flat(dim: usize, out: *mut *mut oai_index) ->
 #[no_mangle]
 pub unsafe extern "C" fn oai_index_hnsw(dim: usize, out: *mut *mut oai_index) -> oai_status {
     call(|| {
-        check_dim(dim)?;
-        new_index(Arc::new(HnswStore::new(dim)), out)
+        new_index(Arc::new(HnswStore::new(dim)?), out)
     })
 }
 
@@ -279,9 +270,6 @@ pub unsafe extern "C" fn oai_search(
                 "query has {len} floats, the index holds vectors of {}",
                 i.dim()
             )));
-        }
-        if k == 0 {
-            return Err(Error::invalid("k must be at least 1"));
         }
         // SAFETY: `len` readable floats by the caller's contract.
         let q = unsafe { std::slice::from_raw_parts(query, len) };

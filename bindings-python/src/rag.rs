@@ -177,13 +177,6 @@ impl Index {
     }
 }
 
-fn check_dim(dim: usize) -> PyResult<()> {
-    if dim == 0 {
-        return Err(errors::error(Kind::InvalidInput, "dimension 0"));
-    }
-    Ok(())
-}
-
 fn dtype_name(obj: &Bound<'_, PyAny>) -> String {
     match obj.cast::<PyUntypedArray>() {
         Ok(a) => format!(
@@ -244,6 +237,7 @@ fn filter(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<oai::rag::Filter>> 
     Ok((!equals.is_empty()).then_some(oai::rag::Filter { equals }))
 }
 
+/// `k` of a retrieval over an index and its peers (an index refuses 0 itself).
 fn check_k(k: usize) -> PyResult<()> {
     if k == 0 {
         return Err(errors::error(Kind::InvalidInput, "k must be at least 1"));
@@ -285,9 +279,8 @@ impl Index {
     /// Exact search over every entry, in memory.
     #[staticmethod]
     fn flat(dim: usize) -> PyResult<Self> {
-        check_dim(dim)?;
         Ok(Index {
-            backend: Backend::Flat(FlatStore::new(dim)),
+            backend: Backend::Flat(FlatStore::new(dim).map_err(errors::rag)?),
         })
     }
 
@@ -296,7 +289,6 @@ impl Index {
     #[staticmethod]
     #[pyo3(signature = (dim, *, m = 16, ef_construction = 128, ef_search = 128))]
     fn hnsw(dim: usize, m: usize, ef_construction: usize, ef_search: usize) -> PyResult<Self> {
-        check_dim(dim)?;
         if m < 2 || ef_construction == 0 || ef_search == 0 {
             return Err(errors::error(
                 Kind::InvalidInput,
@@ -312,7 +304,7 @@ impl Index {
             ef_search,
         };
         Ok(Index {
-            backend: Backend::Hnsw(HnswStore::with_params(dim, params)),
+            backend: Backend::Hnsw(HnswStore::with_params(dim, params).map_err(errors::rag)?),
         })
     }
 
@@ -320,7 +312,6 @@ impl Index {
     /// `http://127.0.0.1:6334`), created with dot-product vectors of `dim` values when missing.
     #[staticmethod]
     fn qdrant(py: Python<'_>, url: String, collection: String, dim: usize) -> PyResult<Self> {
-        check_dim(dim)?;
         let store = block_on(py, async move {
             QdrantStore::connect(&url, &collection, dim).await
         })?
@@ -443,7 +434,6 @@ impl Index {
         k: usize,
         r#where: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<SearchHit>> {
-        check_k(k)?;
         let (q, f, store) = (vector(query)?, filter(r#where)?, self.store());
         let hits = block_on(py, async move { store.search(&q, k, f.as_ref()).await })?
             .map_err(errors::rag)?;
@@ -460,7 +450,6 @@ impl Index {
         k: usize,
         r#where: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<Vec<SearchHit>>> {
-        check_k(k)?;
         let store = self.store();
         let (qs, f) = (rows(queries, store.dim())?, filter(r#where)?);
         let all = block_on(py, async move {

@@ -89,8 +89,10 @@ def test_flat_index_search_filters_remove_and_numpy_checks(store):
     with pytest.raises(TypeError, match="metadata"):
         idx.upsert(cids[:1], vectors[:1], meta={"lang": 3})
     assert len(idx) == 5  # nothing of a failing batch was stored
-    with pytest.raises(oai.InvalidInputError, match="dimension 0"):
+    with pytest.raises(oai.InvalidInputError, match="dimension of at least 1"):
         oai.Index.flat(0)
+    with pytest.raises(oai.InvalidInputError, match="dimension of at least 1"):
+        oai.Index.hnsw(0)
 
 
 def test_hnsw_index_saved_and_loaded_through_a_store(store):

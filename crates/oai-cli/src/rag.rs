@@ -198,7 +198,7 @@ pub async fn run(repo: &StoreRepo, cmd: RagCommand) -> Result<()> {
                     (r, ingestor.into_index())
                 }
                 None => {
-                    let ingestor = Ingestor::new(embedder.clone(), HnswStore::new(embedder.dim()));
+                    let ingestor = Ingestor::new(embedder.clone(), HnswStore::new(embedder.dim())?);
                     let r = ingestor.ingest(store, &version).await?;
                     (r, ingestor.into_index())
                 }

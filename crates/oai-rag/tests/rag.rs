@@ -83,7 +83,7 @@ fn missing_model_files_are_a_typed_error() {
 
 #[tokio::test]
 async fn flat_store_passes_the_conformance_suite() {
-    oai_rag::vector::conformance::run(&oai_rag::FlatStore::new(8)).await;
+    oai_rag::vector::conformance::run(&oai_rag::FlatStore::new(8).unwrap()).await;
 }
 
 #[tokio::test]
@@ -97,7 +97,7 @@ async fn embedded_sentences_are_found_by_meaning_with_their_source_cids() {
         "IPFS names every block by the hash of its content.",
     ]);
     let vectors = m.embed(&docs).await.unwrap();
-    let store = FlatStore::new(m.dim());
+    let store = FlatStore::new(m.dim()).unwrap();
     let entries: Vec<Entry> = docs
         .iter()
         .zip(vectors)
@@ -118,7 +118,20 @@ async fn embedded_sentences_are_found_by_meaning_with_their_source_cids() {
 
 #[tokio::test]
 async fn hnsw_store_passes_the_conformance_suite() {
-    oai_rag::vector::conformance::run(&oai_rag::HnswStore::new(8)).await;
+    oai_rag::vector::conformance::run(&oai_rag::HnswStore::new(8).unwrap()).await;
+}
+
+/// A store of dimension 0 could hold nothing but empty vectors, whose every score is 0: each
+/// store refuses to be made so (the bindings checked it for them before).
+#[test]
+fn stores_of_dimension_zero_are_refused() {
+    use oai_rag::vector::HnswParams;
+    assert!(matches!(oai_rag::FlatStore::new(0), Err(Error::InvalidInput(_))));
+    assert!(matches!(oai_rag::HnswStore::new(0), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        oai_rag::HnswStore::with_params(0, HnswParams::default()),
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 /// Clustered unit vectors, 40 centres, spread 0.35 (real embeddings are clustered too).
@@ -140,9 +153,9 @@ async fn hnsw_recall_against_exact_search_and_determinism() {
         })
         .collect();
     let (flat, hnsw, again) = (
-        FlatStore::new(dim),
-        HnswStore::new(dim),
-        HnswStore::new(dim),
+        FlatStore::new(dim).unwrap(),
+        HnswStore::new(dim).unwrap(),
+        HnswStore::new(dim).unwrap(),
     );
     for s in [&hnsw, &again] {
         for batch in entries.chunks(500) {
@@ -176,7 +189,7 @@ async fn hnsw_saves_to_a_block_store_and_refuses_corrupt_indexes() {
     use oai_data::{BlockStore, MemStore};
     use oai_rag::{Entry, Filter, HnswStore, VectorStore};
     let store = MemStore::new();
-    let index = HnswStore::new(16);
+    let index = HnswStore::new(16).unwrap();
     let entries: Vec<Entry> = clustered(1200, 16, 3)
         .into_iter()
         .enumerate()
@@ -285,7 +298,7 @@ async fn ingest_is_incremental_by_dataset_diff_and_idempotent() {
     let v1 = Version::from_records(&store, texts[..50].iter().map(|t| Record::Text(t.clone())))
         .await
         .unwrap();
-    let ingest = Ingestor::new(m.clone(), FlatStore::new(m.dim())).with_meta("corpus", "notes");
+    let ingest = Ingestor::new(m.clone(), FlatStore::new(m.dim()).unwrap()).with_meta("corpus", "notes");
     let r = ingest.ingest(&store, &v1).await.unwrap();
     assert_eq!((r.embedded, r.skipped), (50, 0));
     let again = ingest.ingest(&store, &v1).await.unwrap();
@@ -328,7 +341,7 @@ async fn ingest_is_incremental_by_dataset_diff_and_idempotent() {
     assert_eq!((again.embedded, again.removed), (0, 0));
 
     // The index now answers like a fresh ingest of v2.
-    let fresh = Ingestor::new(m.clone(), FlatStore::new(m.dim()));
+    let fresh = Ingestor::new(m.clone(), FlatStore::new(m.dim()).unwrap());
     fresh.ingest(&store, &v2).await.unwrap();
     let q = m.embed(&[texts[53].clone()]).await.unwrap();
     let a = ingest.index().search(&q[0], 5, None).await.unwrap();
@@ -639,7 +652,7 @@ mod federation {
     }
 
     async fn local(name: &str, items: &[u64]) -> LocalPeer<FlatStore> {
-        let store = FlatStore::new(8);
+        let store = FlatStore::new(8).unwrap();
         store
             .upsert(
                 items

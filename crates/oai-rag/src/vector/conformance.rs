@@ -1,5 +1,7 @@
 //! The test suite every [`VectorStore`] must pass (call [`run`] with an empty store of
-//! dimension 8), and the seeded vectors tests and benches of stores draw from.
+//! dimension 8; a store of dimension 0 must be refused when it is made, which each
+//! implementation's own tests check), and the seeded vectors tests and benches of stores draw
+//! from.
 
 use std::collections::BTreeMap;
 
@@ -120,6 +122,11 @@ pub async fn run<S: VectorStore>(store: &S) {
     assert!(matches!(
         store.search(&[0.0; 3], 1, None).await,
         Err(Error::Dimension { .. })
+    ));
+    // k = 0 asks for nothing: an error, not an empty answer
+    assert!(matches!(
+        store.search(&unit(1), 0, None).await,
+        Err(Error::InvalidInput(_))
     ));
 
     // Removal.

@@ -3,7 +3,7 @@ use std::sync::{Arc, RwLock};
 
 use oai_core::Cid;
 
-use super::{check_vector, dot, rank, Entry, Filter, Hit, VectorStore};
+use super::{check_dim, check_query, check_vector, dot, rank, Entry, Filter, Hit, VectorStore};
 use crate::Result;
 
 /// Exact search over every entry, in memory: `O(n·dim)` per query, recall 1. The reference
@@ -15,12 +15,13 @@ pub struct FlatStore {
 }
 
 impl FlatStore {
-    /// An empty store of `dim`-dimensional vectors.
-    pub fn new(dim: usize) -> Self {
-        Self {
+    /// An empty store of `dim`-dimensional vectors; dimension 0 is [`crate::Error::InvalidInput`].
+    pub fn new(dim: usize) -> Result<Self> {
+        check_dim(dim)?;
+        Ok(Self {
             dim,
             entries: Arc::default(),
-        }
+        })
     }
 }
 
@@ -50,7 +51,7 @@ impl VectorStore for FlatStore {
     }
 
     async fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
-        check_vector(self.dim, query)?;
+        check_query(self.dim, query, k)?;
         let map = self.entries.read().expect("flat store lock");
         let mut hits: Vec<Hit> = map
             .values()

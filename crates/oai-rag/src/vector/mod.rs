@@ -67,11 +67,12 @@ impl Filter {
 
 /// An index of embeddings, each keyed by the CID of its source chunk.
 ///
-/// Contract: vectors have exactly [`VectorStore::dim`] finite values
+/// Contract: a store has a dimension of at least 1 (making one of dimension 0 is
+/// [`Error::InvalidInput`]); vectors have exactly [`VectorStore::dim`] finite values
 /// ([`Error::Dimension`] / [`Error::InvalidInput`] otherwise, and nothing of a failing batch is
 /// stored); `upsert` of a source already present replaces it; `search` returns at most `k`
 /// hits passing the filter, best first, ties broken by source CID, so equal stores give equal
-/// answers.
+/// answers; `k = 0` is [`Error::InvalidInput`].
 #[async_trait::async_trait]
 pub trait VectorStore: Send + Sync + std::fmt::Debug {
     /// Vector dimension.
@@ -118,6 +119,25 @@ impl<T: VectorStore + ?Sized> VectorStore for std::sync::Arc<T> {
     async fn len(&self) -> Result<usize> {
         (**self).len().await
     }
+}
+
+/// Refuse a store of dimension 0 (it could hold nothing but empty vectors).
+pub(crate) fn check_dim(dim: usize) -> Result<()> {
+    if dim == 0 {
+        return Err(Error::InvalidInput(
+            "a vector store needs a dimension of at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Check a query against a store's dimension, and `k` (at least 1).
+pub(crate) fn check_query(dim: usize, query: &[f32], k: usize) -> Result<()> {
+    check_vector(dim, query)?;
+    if k == 0 {
+        return Err(Error::InvalidInput("k must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// Check a vector against a store's dimension.

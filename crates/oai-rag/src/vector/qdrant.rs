@@ -19,7 +19,7 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::Qdrant;
 
-use super::{check_vector, rank, Entry, Filter, Hit, VectorStore};
+use super::{check_dim, check_query, check_vector, rank, Entry, Filter, Hit, VectorStore};
 use crate::{Error, Result};
 
 /// Payload key of the source CID.
@@ -127,9 +127,7 @@ impl QdrantStore {
     /// Connect to a Qdrant gRPC endpoint (e.g. `http://127.0.0.1:6334`) and use `collection`,
     /// creating it (dot-product vectors of `dim` values) when it does not exist.
     pub async fn connect(url: &str, collection: &str, dim: usize) -> Result<Self> {
-        if dim == 0 {
-            return Err(Error::InvalidInput("dimension 0".into()));
-        }
+        check_dim(dim)?;
         let client = Qdrant::from_url(url)
             .skip_compatibility_check()
             .build()
@@ -209,10 +207,7 @@ impl VectorStore for QdrantStore {
     }
 
     async fn search(&self, query: &[f32], k: usize, f: Option<&Filter>) -> Result<Vec<Hit>> {
-        check_vector(self.dim, query)?;
-        if k == 0 {
-            return Ok(Vec::new());
-        }
+        check_query(self.dim, query, k)?;
         let mut request = QueryPointsBuilder::new(&self.collection)
             .query(Query::new_nearest(query.to_vec()))
             .limit(k as u64)

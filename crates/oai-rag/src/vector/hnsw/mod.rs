@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use oai_core::{Cid, Digest};
 
-use super::{check_vector, dot, rank, Entry, Filter, Hit, VectorStore};
+use super::{check_dim, check_query, check_vector, dot, rank, Entry, Filter, Hit, VectorStore};
 
 mod persist;
 use crate::Result;
@@ -77,14 +77,16 @@ impl Ord for Scored {
 }
 
 impl HnswStore {
-    /// An empty store of `dim`-dimensional vectors with default parameters.
-    pub fn new(dim: usize) -> Self {
+    /// An empty store of `dim`-dimensional vectors with default parameters; dimension 0 is
+    /// [`crate::Error::InvalidInput`].
+    pub fn new(dim: usize) -> Result<Self> {
         Self::with_params(dim, HnswParams::default())
     }
 
-    /// An empty store with `params`.
-    pub fn with_params(dim: usize, params: HnswParams) -> Self {
-        Self {
+    /// An empty store with `params`; dimension 0 is [`crate::Error::InvalidInput`].
+    pub fn with_params(dim: usize, params: HnswParams) -> Result<Self> {
+        check_dim(dim)?;
+        Ok(Self {
             dim,
             params: HnswParams {
                 m: params.m.max(2),
@@ -92,7 +94,7 @@ impl HnswStore {
                 ef_search: params.ef_search.max(1),
             },
             graph: Arc::default(),
-        }
+        })
     }
 }
 
@@ -298,7 +300,7 @@ impl VectorStore for HnswStore {
     }
 
     async fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
-        check_vector(self.dim, query)?;
+        check_query(self.dim, query, k)?;
         let g = self.graph.read().expect("hnsw lock");
         Ok(g.search(query, k, filter, self.params.ef_search))
     }

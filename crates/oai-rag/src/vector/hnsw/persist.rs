@@ -166,7 +166,7 @@ impl HnswStore {
             ef_construction: index.ef_construction as usize,
             ef_search: index.ef_search as usize,
         };
-        let s = HnswStore::with_params(dim, params);
+        let s = HnswStore::with_params(dim, params)?;
         *s.graph.write().expect("hnsw lock") = g;
         Ok(s)
     }
