@@ -168,9 +168,7 @@ fn new_index(index: IndexHandle, out: *mut *mut oai_index) -> Result {
 /// `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn oai_index_flat(dim: usize, out: *mut *mut oai_index) -> oai_status {
-    call(|| {
-        new_index(Arc::new(FlatStore::new(dim)?), out)
-    })
+    call(|| new_index(Arc::new(FlatStore::new(dim)?), out))
 }
 
 /// An empty in-memory HNSW index of `dim`-value vectors (approximate search; 16 links per
@@ -180,9 +178,7 @@ pub unsafe extern "C" fn oai_index_flat(dim: usize, out: *mut *mut oai_index) ->
 /// `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn oai_index_hnsw(dim: usize, out: *mut *mut oai_index) -> oai_status {
-    call(|| {
-        new_index(Arc::new(HnswStore::new(dim)?), out)
-    })
+    call(|| new_index(Arc::new(HnswStore::new(dim)?), out))
 }
 
 /// The number of entries in `*len_out`.

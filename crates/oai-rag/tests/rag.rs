@@ -126,8 +126,14 @@ async fn hnsw_store_passes_the_conformance_suite() {
 #[test]
 fn stores_of_dimension_zero_are_refused() {
     use oai_rag::vector::HnswParams;
-    assert!(matches!(oai_rag::FlatStore::new(0), Err(Error::InvalidInput(_))));
-    assert!(matches!(oai_rag::HnswStore::new(0), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        oai_rag::FlatStore::new(0),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        oai_rag::HnswStore::new(0),
+        Err(Error::InvalidInput(_))
+    ));
     assert!(matches!(
         oai_rag::HnswStore::with_params(0, HnswParams::default()),
         Err(Error::InvalidInput(_))
@@ -298,7 +304,8 @@ async fn ingest_is_incremental_by_dataset_diff_and_idempotent() {
     let v1 = Version::from_records(&store, texts[..50].iter().map(|t| Record::Text(t.clone())))
         .await
         .unwrap();
-    let ingest = Ingestor::new(m.clone(), FlatStore::new(m.dim()).unwrap()).with_meta("corpus", "notes");
+    let ingest =
+        Ingestor::new(m.clone(), FlatStore::new(m.dim()).unwrap()).with_meta("corpus", "notes");
     let r = ingest.ingest(&store, &v1).await.unwrap();
     assert_eq!((r.embedded, r.skipped), (50, 0));
     let again = ingest.ingest(&store, &v1).await.unwrap();
