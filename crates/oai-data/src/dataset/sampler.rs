@@ -1,7 +1,6 @@
 use oai_core::{seed::uniform_below, Cid, Digest, Seed};
 use serde::{Deserialize, Serialize};
 
-use super::version::ChunkCache;
 use super::{Record, RecordProof, Version};
 use crate::{BlockStore, Error, Result};
 
@@ -16,8 +15,6 @@ pub struct Sampler {
     seed: Seed,
     batch_size: u64,
     cached: Option<(u64, Vec<u64>)>,
-    /// The chunks its batches were read from lately.
-    chunks: ChunkCache,
 }
 
 impl Sampler {
@@ -34,7 +31,6 @@ impl Sampler {
             seed,
             batch_size,
             cached: None,
-            chunks: ChunkCache::default(),
         })
     }
 
@@ -85,8 +81,7 @@ impl Sampler {
     }
 
     /// Batch `step` of `epoch` from `version`: its records, each with its CID and inclusion
-    /// proof (each chunk read once, [`Version::prove_many`]; the chunks of recent batches are
-    /// kept, up to 64, so the next batches drawn from them do not read them again).
+    /// proof (each chunk read once, [`Version::prove_many`]).
     pub async fn batch<S: BlockStore + ?Sized>(
         &mut self,
         store: &S,
@@ -103,10 +98,7 @@ impl Sampler {
         let mut data = Vec::with_capacity(indices.len());
         let mut records = Vec::with_capacity(indices.len());
         let mut proofs = Vec::with_capacity(indices.len());
-        for (record, cid, proof) in version
-            .prove_cached(store, &indices, &mut self.chunks)
-            .await?
-        {
+        for (record, cid, proof) in version.prove_many(store, &indices).await? {
             data.push(record);
             records.push(cid);
             proofs.push(proof);

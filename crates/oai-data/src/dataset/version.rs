@@ -236,39 +236,6 @@ fn encode_chunk(records: &[Encoded]) -> Vec<u8> {
     out
 }
 
-/// A chunk's records, read from the store and checked against its root, with its Merkle tree.
-type LoadedChunk = std::sync::Arc<(Vec<Encoded>, MerkleTree)>;
-
-/// The chunks read lately, by CID (a chunk is the same in every version that holds it), at
-/// most [`ChunkCache::CAPACITY`] of them, the oldest dropped first: batches drawn from the same
-/// few chunks read, check and hash each once.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ChunkCache {
-    chunks: BTreeMap<Cid, LoadedChunk>,
-    /// CIDs in the order they were added.
-    order: std::collections::VecDeque<Cid>,
-}
-
-impl ChunkCache {
-    /// How many chunks it keeps (64 KiB each at most with the default chunking).
-    pub(crate) const CAPACITY: usize = 64;
-
-    fn get(&self, cid: &Cid) -> Option<LoadedChunk> {
-        self.chunks.get(cid).cloned()
-    }
-
-    fn put(&mut self, cid: Cid, chunk: LoadedChunk) {
-        if self.chunks.insert(cid, chunk).is_none() {
-            self.order.push_back(cid);
-        }
-        while self.order.len() > Self::CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.chunks.remove(&old);
-            }
-        }
-    }
-}
-
 /// An opened dataset version: its manifest and chunk list (records load on demand).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
@@ -468,32 +435,17 @@ impl Version {
         store: &S,
         indices: &[u64],
     ) -> Result<Vec<(Record, Cid, RecordProof)>> {
-        self.prove_cached(store, indices, &mut ChunkCache::default())
-            .await
-    }
-
-    /// [`Version::prove_many`] with the chunks `cache` holds taken from it, and those read
-    /// added to it.
-    pub(crate) async fn prove_cached<S: BlockStore + ?Sized>(
-        &self,
-        store: &S,
-        indices: &[u64],
-        cache: &mut ChunkCache,
-    ) -> Result<Vec<(Record, Cid, RecordProof)>> {
+        let mut chunks: std::collections::BTreeMap<usize, (Vec<Encoded>, MerkleTree)> =
+            std::collections::BTreeMap::new();
         let mut out = Vec::with_capacity(indices.len());
         for &index in indices {
             let c = self.locate(index)?;
-            let chunk = match cache.get(&self.chunks[c].cid) {
-                Some(chunk) => chunk,
-                None => {
-                    let recs = self.load_chunk(store, c).await?;
-                    let digests: Vec<Digest> = recs.iter().map(|e| e.digest).collect();
-                    let chunk = std::sync::Arc::new((recs, MerkleTree::new(&digests)));
-                    cache.put(self.chunks[c].cid, chunk.clone());
-                    chunk
-                }
-            };
-            let (recs, tree) = &*chunk;
+            if let std::collections::btree_map::Entry::Vacant(slot) = chunks.entry(c) {
+                let recs = self.load_chunk(store, c).await?;
+                let digests: Vec<Digest> = recs.iter().map(|e| e.digest).collect();
+                slot.insert((recs, MerkleTree::new(&digests)));
+            }
+            let (recs, tree) = &chunks[&c];
             let offset = index - self.starts[c];
             let e = &recs[offset as usize];
             out.push((
