@@ -360,6 +360,16 @@ impl Version {
         store: &S,
         i: usize,
     ) -> Result<Vec<Encoded>> {
+        Ok(self.load_chunk_tree(store, i).await?.0)
+    }
+
+    /// [`Version::load_chunk`], with the Merkle tree over the chunk's record digests that
+    /// checked it (what record proofs are cut from).
+    async fn load_chunk_tree<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        i: usize,
+    ) -> Result<(Vec<Encoded>, MerkleTree)> {
         let r = &self.chunks[i];
         let records: Vec<Record> = cbor::decode("chunk", Some(&r.cid), &store.get(&r.cid).await?)?;
         let enc = records
@@ -367,13 +377,14 @@ impl Version {
             .map(Encoded::new)
             .collect::<Result<Vec<_>>>()?;
         let digests: Vec<Digest> = enc.iter().map(|e| e.digest).collect();
-        if enc.len() as u64 != r.records || MerkleTree::new(&digests).root() != r.root {
+        let tree = MerkleTree::new(&digests);
+        if enc.len() as u64 != r.records || tree.root() != r.root {
             return Err(Error::Verification(format!(
                 "chunk {} does not match the root and count its page lists",
                 r.cid
             )));
         }
-        Ok(enc)
+        Ok((enc, tree))
     }
 
     /// The record at `index`.
@@ -441,9 +452,7 @@ impl Version {
         for &index in indices {
             let c = self.locate(index)?;
             if let std::collections::btree_map::Entry::Vacant(slot) = chunks.entry(c) {
-                let recs = self.load_chunk(store, c).await?;
-                let digests: Vec<Digest> = recs.iter().map(|e| e.digest).collect();
-                slot.insert((recs, MerkleTree::new(&digests)));
+                slot.insert(self.load_chunk_tree(store, c).await?);
             }
             let (recs, tree) = &chunks[&c];
             let offset = index - self.starts[c];
