@@ -108,6 +108,11 @@ mod finite_or_null {
 /// computation gave, so that logged and replayed values compare bit for bit).
 pub const NOT_FINITE: f32 = f32::NAN;
 
+/// Whether a step with this loss and gradient norm was skipped: one of them was not finite.
+pub(crate) fn skipped(loss: f32, grad_norm: f32) -> bool {
+    !loss.is_finite() || !grad_norm.is_finite()
+}
+
 /// A checkpoint the log points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointRef {
@@ -577,7 +582,7 @@ impl StepRecord {
     /// Whether the step was skipped: its loss or gradient norm was not finite, so the weights
     /// and the optimiser state were left as they were.
     pub fn skipped(&self) -> bool {
-        !self.loss.is_finite() || !self.grad_norm.is_finite()
+        skipped(self.loss, self.grad_norm)
     }
 
     /// The checkpoint this record commits (of the state after its step), if any.

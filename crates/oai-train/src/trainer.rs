@@ -13,8 +13,7 @@ use crate::log::{
 };
 use crate::model::Pass;
 use crate::params::Commitment;
-use crate::replay::first_difference;
-use crate::replay::Field;
+use crate::replay::{first_difference, Field};
 use crate::run::{Executed, Run};
 use crate::spec::JobSpec;
 use crate::step_times::StepTimes;
@@ -349,7 +348,7 @@ pub struct StepReport {
 impl StepReport {
     /// Whether the step was skipped: its loss or gradient norm was not finite (NaN here).
     pub fn skipped(&self) -> bool {
-        !self.loss.is_finite() || !self.grad_norm.is_finite()
+        log::skipped(self.loss, self.grad_norm)
     }
 }
 
