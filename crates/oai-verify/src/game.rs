@@ -380,7 +380,8 @@ pub async fn referee_move<C: Chain + ?Sized, S: BlockStore + Clone + 'static>(
     }
     let j = take_case_blocks(chain, store, job, &d).await?;
     let judgement = judge(store, &j, &d, device).await?;
-    let receipt = vote(chain, referee, job, &d, &judgement).await?;
+    let case = chain.case_id(job, &d).await?;
+    let receipt = vote(chain, referee, case, &judgement).await?;
     Ok(Some((judgement, receipt)))
 }
 
@@ -403,19 +404,17 @@ pub async fn take_case_blocks<C: Chain + ?Sized, S: BlockStore + ?Sized>(
     Ok(j)
 }
 
-/// `referee`'s vote on `job`'s case `dispute` as `judgement` says; no vote (`None`) on
-/// [`Judgement::Unavailable`].
+/// `referee`'s vote on the case `case` ([`Chain::case_id`]) as `judgement` says; no vote
+/// (`None`) on [`Judgement::Unavailable`].
 pub async fn vote<C: Chain + ?Sized>(
     chain: &C,
     referee: Address,
-    job: JobId,
-    dispute: &Dispute,
+    case: B256,
     judgement: &Judgement,
 ) -> Result<Option<Receipt>> {
     if let Judgement::Unavailable(_) = judgement {
         return Ok(None);
     }
-    let case = chain.case_id(job, dispute).await?;
     let correct = *judgement == Judgement::NodeCorrect;
     Ok(Some(chain.referee_vote(referee, case, correct).await?))
 }

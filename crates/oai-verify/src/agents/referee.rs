@@ -115,7 +115,7 @@ impl<C: Chain, S: BlockStore + Clone + Send + Sync + 'static> RefereeAgent<C, S>
                 .insert(case)
                 .then(|| format!("job {id}: abstained: {judgement:?}")));
         }
-        let said = match game::vote(&self.chain, self.me, id, d, &judgement).await {
+        let said = match game::vote(&self.chain, self.me, case, &judgement).await {
             Ok(_) if d.is_terms() => Some(format!("job {id}: terms judged: {judgement:?}")),
             Ok(_) => Some(format!("job {id}: step {} judged: {judgement:?}", d.lo)),
             // voted before a restart, or the case is decided already
