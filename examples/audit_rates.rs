@@ -69,7 +69,7 @@ async fn detection(trials: u64) -> Result<()> {
     let spec = mlp(version.cid(), 8, vec![16], 3);
     let (n, every) = (spec.steps, spec.checkpoint_every);
     let mut t = Trainer::new(store.clone(), spec.clone(), Device::Cpu).await?;
-    let (_, honest) = t.run().await?;
+    let (_, honest) = t.train_and_publish().await?;
     let v = VerifiedLog::from_head(&store, &honest.header, &honest.head).await?;
     let verifier = Verifier::new(store.clone());
     println!("detection: {n} steps, a checkpoint every {every}, {trials} forged logs per row, samples for a 90% target");

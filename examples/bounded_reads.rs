@@ -107,7 +107,7 @@ async fn main() -> Result<()> {
     // 2. a long log
     let t = Instant::now();
     let mut trainer = Trainer::new(store.clone(), spec.clone(), Device::Cpu).await?;
-    let (_, log) = trainer.run().await?;
+    let (_, log) = trainer.train_and_publish().await?;
     drop(trainer);
     println!(
         "trained {steps} steps in {:.1} s",

@@ -60,7 +60,7 @@ async fn main() -> Result<()> {
     let t = Instant::now();
     let honest = Trainer::new(store.clone(), spec.clone(), Device::Cpu)
         .await?
-        .run()
+        .train_and_publish()
         .await?
         .1;
     let train_secs = t.elapsed().as_secs_f64();

@@ -3,10 +3,11 @@
 //! (`runs/NAME`).
 
 use std::ffi::{c_char, c_void};
+use std::ops::ControlFlow;
 
 use oai::core::Seed;
 use oai::train::candle::Device;
-use oai::train::{runs, JobSpec, StepOutcome, Trainer, VerifiedLog};
+use oai::train::{run_names, JobSpec, StepOutcome, Trainer, VerifiedLog};
 use oai::verify::{Strategy, Submission, Verifier};
 use serde_json::json;
 
@@ -47,17 +48,19 @@ pub unsafe extern "C" fn oai_train(
         let spec = JobSpec::from_json(spec)?;
         let cid = block_on(async {
             let mut trainer = Trainer::new(store.blocks().clone(), spec, Device::Cpu).await?;
-            while trainer.step_index() < trainer.spec().steps {
-                let r = trainer.step().await?;
-                if let Some(f) = progress {
-                    // SAFETY: the caller's contract: `f` takes these arguments.
-                    unsafe { f(r.step, r.loss, user) };
-                }
-            }
-            let (cid, _) = trainer.publish().await?;
-            if let Some(name) = run_name {
-                runs::name(store.repo.refs(), name, cid).await?;
-            }
+            trainer
+                .train(None, |r| {
+                    if let Some(f) = progress {
+                        // SAFETY: the caller's contract: `f` takes these arguments.
+                        unsafe { f(r.step, r.loss, user) };
+                    }
+                    ControlFlow::Continue(())
+                })
+                .await?;
+            let (cid, _) = match run_name {
+                Some(name) => trainer.publish_as(store.repo.refs(), name).await?,
+                None => trainer.publish().await?,
+            };
             Ok::<_, oai::train::Error>(cid)
         })??;
         out.set_string(&cid.to_string());
@@ -85,7 +88,7 @@ pub unsafe extern "C" fn oai_log_json(
         let log = unsafe { str_arg(log, "log") }?;
         let out = Out::new(json_out, "json_out")?;
         let (v, records) = block_on(async {
-            let cid = runs::resolve(store.repo.refs(), log).await?;
+            let cid = run_names::resolve(store.repo.refs(), log).await?;
             let v = VerifiedLog::load(store.blocks(), &cid).await?;
             let records = v.records(store.blocks(), ..).await?;
             Ok::<_, oai::train::Error>((v, records))
@@ -130,7 +133,7 @@ pub unsafe extern "C" fn oai_replay_step(
         let matches_out = Out::new(matches_out, "matches_out")?;
         let json_out = Out::optional(outcome_json_out);
         let outcome = block_on(async {
-            let cid = runs::resolve(store.repo.refs(), log).await?;
+            let cid = run_names::resolve(store.repo.refs(), log).await?;
             oai::train::replay_step(&cid, step, store.blocks()).await
         })??;
         let value = match &outcome {
@@ -195,7 +198,7 @@ pub unsafe extern "C" fn oai_verify_log(
             return Err(Error::invalid("parallelism must be at least 1"));
         }
         let verdict = block_on(async {
-            let cid = runs::resolve(store.repo.refs(), log).await?;
+            let cid = run_names::resolve(store.repo.refs(), log).await?;
             let sub = Submission::of_published(store.blocks(), &cid).await?;
             Verifier::new(store.blocks().clone())
                 .with_parallelism(parallelism)

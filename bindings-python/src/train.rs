@@ -1,5 +1,6 @@
 //! `oai.Trainer`, `oai.Log` and replay outcomes.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use numpy::{PyArray1, PyArrayMethods};
@@ -35,7 +36,7 @@ pub fn job_spec(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<JobSpec> {
 
 /// A training log by run name (`runs/NAME`) or CID.
 pub async fn log_cid(inner: &crate::store::Inner, name_or_cid: &str) -> PyResult<Cid> {
-    oai::train::runs::resolve(inner.repo.refs(), name_or_cid)
+    oai::train::run_names::resolve(inner.repo.refs(), name_or_cid)
         .await
         .map_err(errors::train)
 }
@@ -158,34 +159,29 @@ impl Trainer {
         steps: Option<u64>,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
+        let Some(cb) = progress else {
+            let mut t = self.lock()?;
+            let t = &mut *t;
+            let trained = block_on(py, t.train(steps, |_| ControlFlow::Continue(())))?
+                .map_err(errors::train)?;
+            return Ok(trained.steps);
+        };
         let (start, until) = {
             let t = self.lock()?;
             let total = t.spec().steps;
             let start = t.step_index();
-            (start, steps.map_or(total, |n| (start + n).min(total)))
+            (
+                start,
+                steps.map_or(total, |n| start.saturating_add(n).min(total)),
+            )
         };
-        match progress {
-            None => {
-                let mut t = self.lock()?;
-                let t = &mut *t;
-                block_on(py, async move {
-                    while t.step_index() < until {
-                        t.step().await?;
-                    }
-                    Ok(())
-                })?
-                .map_err(errors::train)?;
-            }
-            Some(cb) => {
-                for _ in start..until {
-                    let Some(r) = self.step_report(py)? else {
-                        break;
-                    };
-                    cb.call1((step_dict(py, &r)?,))?;
-                }
-            }
+        for _ in start..until {
+            let Some(r) = self.step_report(py)? else {
+                break;
+            };
+            cb.call1((step_dict(py, &r)?,))?;
         }
-        Ok(until - start)
+        Ok(self.lock()?.step_index() - start)
     }
 
     /// Publish the log (and a checkpoint to resume from); with `name`, keep it under the head
@@ -195,15 +191,13 @@ impl Trainer {
         let inner = self.store.get().inner()?;
         let mut t = self.lock()?;
         let t = &mut *t;
-        let cid = block_on(py, async move {
-            let (cid, _) = t.publish().await.map_err(errors::train)?;
-            if let Some(name) = &name {
-                oai::train::runs::name(inner.repo.refs(), name, cid)
-                    .await
-                    .map_err(errors::train)?;
+        let (cid, _) = block_on(py, async move {
+            match &name {
+                Some(name) => t.publish_as(inner.repo.refs(), name).await,
+                None => t.publish().await,
             }
-            Ok::<_, PyErr>(cid)
-        })??;
+        })?
+        .map_err(errors::train)?;
         let store = self.store.clone_ref(py);
         Log::load(py, store, cid)
     }

@@ -1,5 +1,6 @@
 //! `oai train`: run a job spec with a full training log, resume it, replay or prove a step.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -7,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oai::core::{ids, Cid};
 use oai::train::candle::Device;
-use oai::train::{replay_step_on, runs, JobSpec, StepOutcome, Trainer, TrainingLog, VerifiedLog};
+use oai::train::{
+    replay_step_on, run_names, JobSpec, StepOutcome, Trainer, TrainingLog, VerifiedLog,
+};
 
 use crate::{resolve, Blocks, StoreRepo};
 
@@ -78,7 +81,7 @@ pub enum TrainCommand {
 
 /// A log's CID by run name (`runs/NAME`) or CID.
 pub async fn log_cid(repo: &StoreRepo, name_or_cid: &str) -> Result<Cid> {
-    Ok(runs::resolve(repo.refs(), name_or_cid).await?)
+    Ok(run_names::resolve(repo.refs(), name_or_cid).await?)
 }
 
 async fn train_and_publish(
@@ -89,39 +92,43 @@ async fn train_and_publish(
 ) -> Result<()> {
     let total = trainer.spec().steps;
     let until = stop_after.map_or(total, |n| (trainer.step_index() + n).min(total));
-    let started = trainer.step_index();
-    let t = Instant::now();
-    let bar = crate::progress::bar(until - started, "steps");
-    let mut skipped = 0u64;
-    while trainer.step_index() < until {
-        let r = trainer.step().await?;
-        bar.inc(1);
-        if r.skipped() && skipped == 0 {
-            bar.suspend(|| {
-                eprintln!(
-                    "step {:>6}  loss {}  |g| {}: not finite, the step is skipped (the weights \
-                     stay as they were; see docs/training.md)",
-                    r.step, r.loss, r.grad_norm
-                )
-            });
-        }
-        skipped += u64::from(r.skipped());
-        if r.step % 50 == 0 || r.step + 1 == until {
-            bar.suspend(|| eprintln!("step {:>6}  loss {:.4}  lr {:.2e}", r.step, r.loss, r.lr));
-        }
-    }
+    let bar = crate::progress::bar(until - trainer.step_index(), "steps");
+    let mut warned = false;
+    let trained = trainer
+        .train(stop_after, |r| {
+            bar.inc(1);
+            if r.skipped() && !warned {
+                warned = true;
+                bar.suspend(|| {
+                    eprintln!(
+                        "step {:>6}  loss {}  |g| {}: not finite, the step is skipped (the \
+                         weights stay as they were; see docs/training.md)",
+                        r.step, r.loss, r.grad_norm
+                    )
+                });
+            }
+            if r.step % 50 == 0 || r.step + 1 == until {
+                bar.suspend(|| {
+                    eprintln!("step {:>6}  loss {:.4}  lr {:.2e}", r.step, r.loss, r.lr)
+                });
+            }
+            ControlFlow::Continue(())
+        })
+        .await?;
     bar.finish_and_clear();
-    let steps = trainer.step_index() - started;
-    let secs = t.elapsed().as_secs_f64();
-    let (cid, log) = trainer.publish().await?;
-    runs::name(repo.refs(), name, cid).await?;
+    let (cid, log) = trainer.publish_as(repo.refs(), name).await?;
     print_log(&cid, &log);
     eprintln!(
-        "{steps} steps in {secs:.1} s ({:.1} steps/s); head runs/{name}",
-        steps as f64 / secs.max(1e-9)
+        "{} steps in {:.1} s ({:.1} steps/s); head runs/{name}",
+        trained.steps,
+        trained.elapsed.as_secs_f64(),
+        trained.steps_per_second()
     );
-    if skipped > 0 {
-        eprintln!("{skipped} of the {steps} steps were skipped (loss or gradient not finite)");
+    if trained.skipped > 0 {
+        eprintln!(
+            "{} of the {} steps were skipped (loss or gradient not finite)",
+            trained.skipped, trained.steps
+        );
     }
     Ok(())
 }

@@ -442,7 +442,7 @@ async fn a_local_quantised_lm_answers_from_passages_that_fit_and_cites_them() {
     let mut t = Trainer::new(store.clone(), spec, candle_core::Device::Cpu)
         .await
         .unwrap();
-    let (_, log) = t.run().await.unwrap();
+    let (_, log) = t.train_and_publish().await.unwrap();
     let ckpt = log.checkpoints.last().unwrap().cid;
     let ps: Vec<_> = [
         "The fox ran.",

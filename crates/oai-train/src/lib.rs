@@ -29,9 +29,9 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod replay;
-mod run;
-pub mod runs;
+pub mod run_names;
 pub mod spec;
+mod state;
 mod step_times;
 mod trainer;
 mod tree_hash;
@@ -53,4 +53,4 @@ pub use replay::{
 };
 pub use spec::{JobSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
 pub use step_times::StepTimes;
-pub use trainer::{Evaluation, StepReport, Trainer};
+pub use trainer::{Evaluation, StepReport, Trained, Trainer};

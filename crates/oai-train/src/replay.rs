@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::log::{StepRecord, VerifiedLog};
 use crate::params::Commitment;
-use crate::run::{Executed, Run};
+use crate::state::{Executed, TrainingState};
 use crate::{Error, Result};
 
 /// A field of a step record that replay compares.
@@ -140,9 +140,9 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
         });
     }
     let at = vlog.checkpoint_at_or_before(first);
-    let mut run = Run::restore(store.clone(), vlog, at, device).await?;
+    let mut state = TrainingState::restore(store.clone(), vlog, at, device).await?;
     if at.is_none() {
-        if let Some(m) = init_mismatch(vlog, &mut run)? {
+        if let Some(m) = init_mismatch(vlog, &mut state)? {
             return Ok(StepOutcome::Mismatch(m));
         }
     }
@@ -150,7 +150,7 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
     for step in at.map_or(0, |c| c.step)..=last {
         let record = vlog.record(store, step).await?;
         weights_after = record.weights_after;
-        let mut ex = run.execute(true).await?;
+        let mut ex = state.execute(true).await?;
         let w = ex.take_weights()?;
         if let Some((field, tensor, logged, replayed)) =
             first_difference(&record, &ex, &w, &vlog.header.params)
@@ -164,7 +164,8 @@ pub async fn replay_span_on<S: BlockStore + Clone + 'static>(
             }));
         }
         if let Some(committed) = &record.checkpoint {
-            if let Some((tensor, logged, replayed)) = run.checkpoint_difference(committed).await? {
+            if let Some((tensor, logged, replayed)) = state.checkpoint_difference(committed).await?
+            {
                 return Ok(StepOutcome::Mismatch(Mismatch {
                     step: record.step,
                     field: Field::Checkpoint,
@@ -189,15 +190,15 @@ pub async fn check_init_on<S: BlockStore + Clone + 'static>(
     store: &S,
     device: Device,
 ) -> Result<Option<Mismatch>> {
-    let mut run = Run::restore(store.clone(), vlog, None, device).await?;
-    init_mismatch(vlog, &mut run)
+    let mut state = TrainingState::restore(store.clone(), vlog, None, device).await?;
+    init_mismatch(vlog, &mut state)
 }
 
 fn init_mismatch<S: BlockStore + Clone + 'static>(
     vlog: &VerifiedLog,
-    run: &mut Run<S>,
+    state: &mut TrainingState<S>,
 ) -> Result<Option<Mismatch>> {
-    let derived = run.params.commitment()?.root;
+    let derived = state.params.commitment()?.root;
     Ok((derived != vlog.header.init).then(|| Mismatch {
         step: 0,
         field: Field::Init,

@@ -1,11 +1,13 @@
 //! The trainer: runs a job spec step by step and writes the training log as it goes.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use oai_core::{ids, Cid, Digest, MerkleTree};
 use oai_data::dataset::Record;
-use oai_data::BlockStore;
+use oai_data::{BlockStore, RefStore};
 
 use crate::env::ComputeEnv;
 use crate::log::{
@@ -14,8 +16,9 @@ use crate::log::{
 use crate::model::Pass;
 use crate::params::Commitment;
 use crate::replay::{first_difference, Field};
-use crate::run::{Executed, Run};
+use crate::run_names;
 use crate::spec::JobSpec;
+use crate::state::{Executed, TrainingState};
 use crate::step_times::StepTimes;
 use crate::{Error, Result};
 
@@ -25,7 +28,7 @@ use crate::{Error, Result};
 /// # async fn demo(store: oai_data::MemStore, spec: oai_train::JobSpec) -> oai_train::Result<()> {
 /// use oai_train::Trainer;
 /// let mut trainer = Trainer::new(store.clone(), spec, candle_core::Device::Cpu).await?;
-/// let (log_cid, log) = trainer.run().await?;
+/// let (log_cid, log) = trainer.train_and_publish().await?;
 /// println!("{} steps, root {}", log.steps, log.root);
 /// let again = oai_train::replay_step(&log_cid, 3, &store).await?;
 /// assert!(again.is_match());
@@ -33,7 +36,7 @@ use crate::{Error, Result};
 /// ```
 #[derive(Debug)]
 pub struct Trainer<S> {
-    run: Run<S>,
+    state: TrainingState<S>,
     logging: bool,
     header: Cid,
     head: Cid,
@@ -54,18 +57,18 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     /// seed and write the log header (the initial state needs no checkpoint: it follows from
     /// the spec).
     pub async fn new(store: S, spec: JobSpec, device: Device) -> Result<Self> {
-        let run = Run::start(store, spec, device).await?;
-        let weights = run.params.commitment()?;
+        let state = TrainingState::start(store, spec, device).await?;
+        let weights = state.params.commitment()?;
         let header = LogHeader {
             format: LOG_FORMAT,
-            spec: run.spec_cid,
-            env: run.env.clone(),
-            params: run.params.vars().keys().cloned().collect(),
+            spec: state.spec_cid,
+            env: state.env.clone(),
+            params: state.params.vars().keys().cloned().collect(),
             init: weights.root,
         };
-        let header = log::put(&run.store, &header).await?;
+        let header = log::put(&state.store, &header).await?;
         Ok(Self {
-            run,
+            state,
             logging: true,
             header,
             head: header,
@@ -89,16 +92,16 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     pub async fn resume(store: S, log: &Cid, device: Device) -> Result<Self> {
         let vlog = VerifiedLog::load(&store, log).await?;
         let at = vlog.log.checkpoints.last().copied();
-        let mut run = Run::restore(store, &vlog, at, device).await?;
-        if at.is_none() && run.params.commitment()?.root != vlog.header.init {
+        let mut state = TrainingState::restore(store, &vlog, at, device).await?;
+        if at.is_none() && state.params.commitment()?.root != vlog.header.init {
             return Err(Error::ResumeMismatch {
                 step: 0,
                 field: Field::Init.to_string(),
             });
         }
         for step in at.map_or(0, |c| c.step)..vlog.log.steps {
-            let record = vlog.record(&run.store, step).await?;
-            let mut ex = run.execute(true).await?;
+            let record = vlog.record(&state.store, step).await?;
+            let mut ex = state.execute(true).await?;
             let w = ex.take_weights()?;
             if let Some((field, tensor, ..)) =
                 first_difference(&record, &ex, &w, &vlog.header.params)
@@ -115,10 +118,10 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         let mut checkpoints = vlog.log.checkpoints;
         let resume_point = checkpoints
             .pop_if(|c| !vlog.spec.checkpoint_due(c.step))
-            .filter(|c| c.step == run.step);
-        let weights = run.params.commitment()?;
+            .filter(|c| c.step == state.step);
+        let weights = state.params.commitment()?;
         Ok(Self {
-            run,
+            state,
             logging: true,
             header: vlog.log.header,
             head: vlog.log.head,
@@ -139,17 +142,17 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
 
     /// Steps applied so far.
     pub fn step_index(&self) -> u64 {
-        self.run.step
+        self.state.step
     }
 
     /// The job spec.
     pub fn spec(&self) -> &JobSpec {
-        &self.run.spec
+        &self.state.spec
     }
 
     /// The compute environment of this run.
     pub fn env(&self) -> &ComputeEnv {
-        &self.run.env
+        &self.state.env
     }
 
     /// The weights commitment of the last written step record (the record of the last step is
@@ -160,7 +163,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
 
     /// The trainable weights by name, as the last step left them, on the run's device.
     pub fn tensors(&self) -> BTreeMap<String, Tensor> {
-        self.run
+        self.state
             .params
             .vars()
             .iter()
@@ -178,15 +181,15 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     ///
     /// Stepping past the spec's step count is [`Error::StepOutOfRange`].
     pub async fn step(&mut self) -> Result<StepReport> {
-        if self.run.step >= self.run.spec.steps {
+        if self.state.step >= self.state.spec.steps {
             return Err(Error::StepOutOfRange {
-                step: self.run.step,
-                steps: self.run.spec.steps,
+                step: self.state.step,
+                steps: self.state.spec.steps,
             });
         }
-        let ex = self.run.execute(self.logging).await?;
+        let ex = self.state.execute(self.logging).await?;
         let mut report = StepReport {
-            step: self.run.step - 1,
+            step: self.state.step - 1,
             loss: ex.loss,
             grad_norm: ex.grad_norm,
             lr: ex.lr,
@@ -196,8 +199,8 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
             let start = std::time::Instant::now();
             self.flush().await?;
             self.pending = Some(ex);
-            let every = self.run.spec.checkpoint_every;
-            if every > 0 && self.run.step.is_multiple_of(every) {
+            let every = self.state.spec.checkpoint_every;
+            if every > 0 && self.state.step.is_multiple_of(every) {
                 self.checkpoint().await?;
             }
             report.times.log = start.elapsed();
@@ -233,7 +236,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
                 .filter(|c| c.step == step + 1)
                 .map(|c| c.cid),
         };
-        let cid = log::put(&self.run.store, &record).await?;
+        let cid = log::put(&self.state.store, &record).await?;
         self.head = cid;
         self.leaves.push(ids::digest_of(&cid)?);
         self.weights = weights;
@@ -245,7 +248,7 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
     /// the state commits it; otherwise it is the run's resume point until the next step. The
     /// initial state (step 0) is stored but never listed: it follows from the spec.
     pub async fn checkpoint(&mut self) -> Result<Cid> {
-        let step = self.run.step;
+        let step = self.state.step;
         let mut listed = self
             .checkpoints
             .last()
@@ -254,12 +257,12 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         if let Some(c) = listed.rfind(|c| c.step == step) {
             return Ok(c.cid);
         }
-        let bytes = self.run.checkpoint_bytes()?;
-        let cid = crate::Checkpoint::put_encoded(&self.run.store, &bytes).await?;
+        let bytes = self.state.checkpoint_bytes()?;
+        let cid = crate::Checkpoint::put_encoded(&self.state.store, &bytes).await?;
         let at = CheckpointRef { step, cid };
         if step == 0 {
             // nothing to list: replay and resume derive the initial state from the spec
-        } else if self.run.spec.checkpoint_due(step) {
+        } else if self.state.spec.checkpoint_due(step) {
             self.checkpoints.push(at);
         } else {
             self.resume_point = Some(at);
@@ -275,28 +278,65 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
                 "logging is off: this run cannot be published".into(),
             ));
         }
-        if self.run.step > 0 {
+        if self.state.step > 0 {
             self.checkpoint().await?;
         }
         self.flush().await?;
-        let resume = self.resume_point.filter(|c| c.step == self.run.step);
+        let resume = self.resume_point.filter(|c| c.step == self.state.step);
         let log = TrainingLog {
             format: LOG_FORMAT,
             header: self.header,
             head: self.head,
-            steps: self.run.step,
+            steps: self.state.step,
             root: MerkleTree::new(&self.leaves).root(),
             checkpoints: self.checkpoints.iter().copied().chain(resume).collect(),
         };
-        Ok((log::put(&self.run.store, &log).await?, log))
+        Ok((log::put(&self.state.store, &log).await?, log))
     }
 
-    /// Step until the spec's step count and publish.
-    pub async fn run(&mut self) -> Result<(Cid, TrainingLog)> {
-        while self.run.step < self.run.spec.steps {
-            self.step().await?;
+    /// Step `steps` more times, or to the spec's step count when `steps` is `None` or reaches
+    /// past it, calling `on_step` with each step's report; `ControlFlow::Break` from it stops
+    /// after that step. What the CLI, Python and C train with.
+    pub async fn train(
+        &mut self,
+        steps: Option<u64>,
+        mut on_step: impl FnMut(&StepReport) -> ControlFlow<()>,
+    ) -> Result<Trained> {
+        let total = self.state.spec.steps;
+        let started = self.state.step;
+        let until = steps.map_or(total, |n| started.saturating_add(n).min(total));
+        let clock = Instant::now();
+        let mut skipped = 0;
+        while self.state.step < until {
+            let report = self.step().await?;
+            skipped += u64::from(report.skipped());
+            if on_step(&report).is_break() {
+                break;
+            }
         }
+        Ok(Trained {
+            steps: self.state.step - started,
+            skipped,
+            elapsed: clock.elapsed(),
+        })
+    }
+
+    /// Step to the spec's step count and publish.
+    pub async fn train_and_publish(&mut self) -> Result<(Cid, TrainingLog)> {
+        self.train(None, |_| ControlFlow::Continue(())).await?;
         self.publish().await
+    }
+
+    /// [`Trainer::publish`], then point the run name `name` at the log (the head `runs/NAME`
+    /// of `refs`, see [`crate::run_names`]).
+    pub async fn publish_as<R: RefStore + ?Sized>(
+        &mut self,
+        refs: &R,
+        name: &str,
+    ) -> Result<(Cid, TrainingLog)> {
+        let (cid, log) = self.publish().await?;
+        run_names::set(refs, name, cid).await?;
+        Ok((cid, log))
     }
 
     /// Mean loss and accuracy (argmax over the last dim against the targets) over `records`,
@@ -306,10 +346,10 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         let mut correct = 0u64;
         let mut targets = 0u64;
         let mut batches = 0u64;
-        let pass = Pass::eval(self.run.spec.kernels);
-        for chunk in records.chunks(self.run.spec.batch_size.max(1) as usize) {
-            let (x, y) = self.run.model.batch(chunk, &self.run.device)?;
-            let logits = self.run.model.logits(&self.run.params, &x, &pass)?;
+        let pass = Pass::eval(self.state.spec.kernels);
+        for chunk in records.chunks(self.state.spec.batch_size.max(1) as usize) {
+            let (x, y) = self.state.model.batch(chunk, &self.state.device)?;
+            let logits = self.state.model.logits(&self.state.params, &x, &pass)?;
             let classes = *logits.dims().last().expect("logits have a last dim");
             let flat = logits.reshape(((), classes))?;
             let y = y.flatten_all()?;
@@ -349,6 +389,24 @@ impl StepReport {
     /// Whether the step was skipped: its loss or gradient norm was not finite (NaN here).
     pub fn skipped(&self) -> bool {
         log::skipped(self.loss, self.grad_norm)
+    }
+}
+
+/// What [`Trainer::train`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trained {
+    /// Steps run.
+    pub steps: u64,
+    /// How many of them were skipped ([`StepReport::skipped`]).
+    pub skipped: u64,
+    /// Wall-clock time they took.
+    pub elapsed: Duration,
+}
+
+impl Trained {
+    /// Steps per second of wall-clock time.
+    pub fn steps_per_second(&self) -> f64 {
+        self.steps as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 

@@ -3,6 +3,7 @@
 //! read the files named by `OAI_DIGITS` / `OAI_TEXT` (`.ci/run` provides them) and skip
 //! without them unless `OAI_REQUIRE_REAL` is set.
 
+use std::ops::ControlFlow;
 use std::process::Command;
 
 mod support;
@@ -12,8 +13,8 @@ use oai_data::dataset::{Record, Tensor as RecordTensor, Version};
 use oai_data::{BlockStore, MemStore};
 use oai_train::log::{self, LogHeader, StepRecord, TrainingLog, VerifiedLog};
 use oai_train::{
-    corpus, replay_step, replay_step_on, Checkpoint, Error, Field, JobSpec, Kernels, ModelSpec,
-    OptimizerSpec, Schedule, StepOutcome, StepReport, Trainer, TransformerSpec,
+    corpus, replay_step, replay_step_on, run_names, Checkpoint, Error, Field, JobSpec, Kernels,
+    ModelSpec, OptimizerSpec, Schedule, StepOutcome, StepReport, Trainer, TransformerSpec,
 };
 use proptest::prelude::*;
 
@@ -132,7 +133,7 @@ async fn train(store: &MemStore, spec: &JobSpec) -> (Cid, TrainingLog) {
     Trainer::new(store.clone(), spec.clone(), CPU)
         .await
         .unwrap()
-        .run()
+        .train_and_publish()
         .await
         .unwrap()
 }
@@ -163,7 +164,7 @@ async fn a_cuda_log_replays_on_its_gpu_and_the_cpu_refuses_it() {
             "{}",
             trainer.env().class
         );
-        let (log, _) = trainer.run().await.unwrap();
+        let (log, _) = trainer.train_and_publish().await.unwrap();
         let out = replay_step_on(&log, 3, &store, gpu.clone()).await.unwrap();
         assert!(out.is_match(), "{out:?}");
         assert!(matches!(
@@ -279,7 +280,7 @@ async fn stop_and_resume_matches_a_straight_run() {
         let (stopped, stopped_log) = t.publish().await.unwrap();
         drop(t);
         let mut resumed = Trainer::resume(store.clone(), &stopped, CPU).await.unwrap();
-        let (_, done) = resumed.run().await.unwrap();
+        let (_, done) = resumed.train_and_publish().await.unwrap();
         assert_eq!(done.root, straight.root);
         assert_eq!(done.head, straight.head);
 
@@ -294,13 +295,60 @@ async fn stop_and_resume_matches_a_straight_run() {
         let behind = put_log(&store, &behind).await;
         let mut again = Trainer::resume(store.clone(), &behind, CPU).await.unwrap();
         assert_eq!(again.step_index(), spec.steps / 2 + 1);
-        assert_eq!(again.run().await.unwrap().1.root, straight.root);
+        assert_eq!(
+            again.train_and_publish().await.unwrap().1.root,
+            straight.root
+        );
         // Stepping past the spec is refused.
         assert!(matches!(
             again.step().await,
             Err(Error::StepOutOfRange { .. })
         ));
     }
+}
+
+#[tokio::test]
+async fn train_stops_where_asked_and_a_named_run_resolves_to_what_it_published() {
+    let (store, spec) = mlp_setup().await;
+    let (_, straight) = train(&store, &spec).await;
+    let mut t = Trainer::new(store.clone(), spec.clone(), CPU)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let trained = t
+        .train(Some(3), |r| {
+            seen.push(r.step);
+            ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((trained.steps, trained.skipped), (3, 0));
+    assert_eq!(seen, [0, 1, 2]);
+    // The callback stops training after the step it was called with.
+    let trained = t
+        .train(None, |r| {
+            seen.push(r.step);
+            ControlFlow::Break(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((trained.steps, t.step_index()), (1, 4));
+    // Asking for more steps than the spec has left stops at its end.
+    let trained = t
+        .train(Some(u64::MAX), |_| ControlFlow::Continue(()))
+        .await
+        .unwrap();
+    assert_eq!(trained.steps, spec.steps - 4);
+    assert_eq!(
+        t.train(None, |_| ControlFlow::Continue(()))
+            .await
+            .unwrap()
+            .steps,
+        0
+    );
+    let (cid, log) = t.publish_as(&store, "digits").await.unwrap();
+    assert_eq!(log.root, straight.root);
+    assert_eq!(run_names::resolve(&store, "digits").await.unwrap(), cid);
 }
 
 async fn put_log(store: &MemStore, log: &TrainingLog) -> Cid {
@@ -1013,7 +1061,7 @@ async fn mlp_learns_scikit_learn_digits() {
         ..mlp_spec(data)
     };
     let mut t = Trainer::new(store.clone(), spec, CPU).await.unwrap();
-    let (log, _) = t.run().await.unwrap();
+    let (log, _) = t.train_and_publish().await.unwrap();
     let eval = t.evaluate(&test).unwrap();
     println!(
         "digits: test accuracy {:.4}, loss {:.4}",
@@ -1061,7 +1109,7 @@ async fn transformer_beats_the_unigram_baseline_on_pydoc_topics() {
         ..mlp_spec(data)
     };
     let mut t = Trainer::new(store.clone(), spec, CPU).await.unwrap();
-    t.run().await.unwrap();
+    t.train_and_publish().await.unwrap();
     let eval = t
         .evaluate(&corpus::byte_windows(held_out, 32, 32).unwrap())
         .unwrap();
@@ -1442,7 +1490,7 @@ async fn batches_loaded_ahead_change_nothing_and_a_failed_load_fails_its_own_ste
     );
     slow.broken
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let (log, _) = t.run().await.unwrap();
+    let (log, _) = t.train_and_publish().await.unwrap();
     assert_eq!(log, straight);
 
     let mut quiet = Trainer::new(store.clone(), spec.clone(), CPU)

@@ -102,7 +102,7 @@ async fn child_trains() {
     for (name, store, spec) in workloads(kernels).await {
         let mut t = Trainer::new(store, spec, CPU).await.unwrap();
         let class = t.env().class.clone();
-        let (_, log) = t.run().await.unwrap();
+        let (_, log) = t.train_and_publish().await.unwrap();
         println!("RESULT {name} {class} {}", log.root);
     }
 }
@@ -140,7 +140,7 @@ async fn verifiable_bits_equal_the_pinned_values() {
     let mut got = Vec::new();
     for (name, store, spec) in workloads(Kernels::Verifiable).await {
         let mut t = Trainer::new(store, spec, CPU).await.unwrap();
-        let (_, log) = t.run().await.unwrap();
+        let (_, log) = t.train_and_publish().await.unwrap();
         got.push((name, t.weights().root.to_string(), log.root.to_string()));
     }
     let pinned: Vec<(&str, String, String)> = PINNED

@@ -112,7 +112,7 @@ pub async fn honest_log<S: BlockStore + Clone + 'static>(
         }
         Err(e) => return Err(e.into()),
     };
-    let (_, log) = trainer.run().await?;
+    let (_, log) = trainer.train_and_publish().await?;
     Ok(VerifiedLog::from_head(store, &log.header, &log.head).await?)
 }
 

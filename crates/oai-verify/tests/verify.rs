@@ -63,7 +63,7 @@ async fn train<S: Store>(store: &S, spec: &JobSpec) -> TrainingLog {
     let mut t = Trainer::new(store.clone(), spec.clone(), CPU)
         .await
         .unwrap();
-    t.run().await.unwrap().1
+    t.train_and_publish().await.unwrap().1
 }
 
 fn submission(log: &TrainingLog, spec: &JobSpec, version: &Version) -> Submission {

@@ -495,7 +495,7 @@ async fn train<S: BlockStore + Clone + 'static>(
     forgery: Option<SharedForgery>,
 ) -> Result<VerifiedLog> {
     let mut t = Trainer::new(store.clone(), spec, device).await?;
-    let (_, log) = t.run().await?;
+    let (_, log) = t.train_and_publish().await?;
     let log = match forgery {
         None => log,
         Some(edit) => {

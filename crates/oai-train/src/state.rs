@@ -1,5 +1,5 @@
-//! The state of a run and the execution of one step, shared by the trainer, resume and replay so
-//! that all three compute a step with the very same code.
+//! A run's state ([`TrainingState`]) and the execution of one step, shared by the trainer, resume
+//! and replay so that all three compute a step with the very same code.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -40,7 +40,7 @@ pub(crate) struct Executed {
 }
 
 impl Executed {
-    /// The commitment [`Run::execute`] computed (it was asked to commit).
+    /// The commitment [`TrainingState::execute`] computed (it was asked to commit).
     pub fn take_weights(&mut self) -> Result<Commitment> {
         self.weights.take().ok_or_else(|| {
             Error::malformed("trainer state", "a step executed without its commitment")
@@ -50,7 +50,7 @@ impl Executed {
 
 /// A run's spec, data, model and mutable training state.
 #[derive(Debug)]
-pub(crate) struct Run<S> {
+pub(crate) struct TrainingState<S> {
     pub store: S,
     pub spec: JobSpec,
     pub spec_cid: Cid,
@@ -110,7 +110,7 @@ async fn load_batch<S: BlockStore>(
     })
 }
 
-impl<S: BlockStore + Clone + 'static> Run<S> {
+impl<S: BlockStore + Clone + 'static> TrainingState<S> {
     /// A fresh run: the spec stored, parameters initialised from the run seed.
     pub async fn start(store: S, spec: JobSpec, device: Device) -> Result<Self> {
         let env = compute_env(&spec, &device)?;

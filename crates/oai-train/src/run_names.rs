@@ -1,5 +1,5 @@
 //! Named runs: a published log's CID kept under the head `runs/NAME` of a [`RefStore`], as
-//! `oai train run` and the bindings publish them.
+//! `oai train run` and the bindings publish them ([`crate::Trainer::publish_as`]).
 
 use oai_core::{ids, Cid};
 use oai_data::RefStore;
@@ -12,7 +12,7 @@ pub fn head(name: &str) -> String {
 }
 
 /// Point run `name` at the log `log` (whatever it named before).
-pub async fn name<R: RefStore + ?Sized>(refs: &R, name: &str, log: Cid) -> Result<()> {
+pub async fn set<R: RefStore + ?Sized>(refs: &R, name: &str, log: Cid) -> Result<()> {
     let head = head(name);
     let old = refs.get_ref(&head).await?;
     Ok(refs.compare_and_swap(&head, old, Some(log)).await?)
@@ -43,9 +43,9 @@ mod tests {
     async fn a_named_run_resolves_and_an_unknown_one_is_not_found() {
         let refs = MemStore::new();
         let log = ids::cid_v1(ids::RAW, b"log");
-        name(&refs, "digits", log).await.unwrap();
+        set(&refs, "digits", log).await.unwrap();
         let again = ids::cid_v1(ids::RAW, b"log 2");
-        name(&refs, "digits", again).await.unwrap();
+        set(&refs, "digits", again).await.unwrap();
         assert_eq!(resolve(&refs, "digits").await.unwrap(), again);
         assert_eq!(resolve(&refs, &log.to_string()).await.unwrap(), log);
         let err = resolve(&refs, "nope").await.unwrap_err();
