@@ -387,6 +387,36 @@ oai_status oai_ingest(const oai_store *store,
                       size_t *embedded_out);
 
 /**
+ * Embed every text record of `dataset` (name or CID in `store`) into the index saved under
+ * `name` (the head `indexes/NAME`, as `oai rag ingest DATASET --index NAME` makes it): a new
+ * HNSW index, or the saved one moved to this version by the diff (only what arrived is
+ * embedded). `embedder` must be the one the index was made with. The number embedded in
+ * `*embedded_out` (may be NULL).
+ *
+ * # Safety
+ * `name` and `dataset` are NULL or NUL-terminated strings; `embedded_out` is NULL or writable.
+ */
+oai_status oai_ingest_index(const oai_store *store,
+                            const char *name,
+                            const char *dataset,
+                            const oai_embedder *embedder,
+                            size_t *embedded_out);
+
+/**
+ * The index saved under `name` (by `oai rag ingest` or `oai_ingest_index`) into `*out`, to
+ * search with vectors of `embedder`, the one it was made with (another is
+ * `OAI_ERROR_INVALID_INPUT`; no such index `OAI_ERROR_NOT_FOUND`). Its hits' sources are the
+ * CIDs of the indexed dataset's records.
+ *
+ * # Safety
+ * `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+oai_status oai_index_open(const oai_store *store,
+                          const char *name,
+                          const oai_embedder *embedder,
+                          oai_index **out);
+
+/**
  * The `k` entries of `index` nearest to the `len`-float `query` (dot product, best first),
  * as JSON in `*hits_out` (free with `oai_string_free`): `[{"source": CID, "score": float,
  * "meta": {...}}, ...]`.

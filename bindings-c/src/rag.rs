@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use oai::rag::{Embedder, FlatStore, HashedWords, HnswStore, Ingestor, MiniLm, VectorStore};
+use oai::rag::{named, Embedder, FlatStore, HashedWords, HnswStore, Ingestor, MiniLm, VectorStore};
 use serde_json::json;
 
 use crate::buffers::{str_arg, Out};
@@ -241,6 +241,64 @@ pub unsafe extern "C" fn oai_ingest(
     })
 }
 
+/// Embed every text record of `dataset` (name or CID in `store`) into the index saved under
+/// `name` (the head `indexes/NAME`, as `oai rag ingest DATASET --index NAME` makes it): a new
+/// HNSW index, or the saved one moved to this version by the diff (only what arrived is
+/// embedded). `embedder` must be the one the index was made with. The number embedded in
+/// `*embedded_out` (may be NULL).
+///
+/// # Safety
+/// `name` and `dataset` are NULL or NUL-terminated strings; `embedded_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_ingest_index(
+    store: *const oai_store,
+    name: *const c_char,
+    dataset: *const c_char,
+    embedder: *const oai_embedder,
+    embedded_out: *mut usize,
+) -> oai_status {
+    call(|| {
+        let store = store_arg(store, "store")?;
+        // SAFETY: the caller's contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: the caller's contract.
+        let dataset = unsafe { str_arg(dataset, "dataset") }?;
+        let e = embedder_arg(embedder)?;
+        let (report, _) = block_on(async {
+            let version = store.repo.resolve(dataset).await?;
+            named::ingest(store.blocks(), store.repo.refs(), name, e, &version).await
+        })??;
+        if let Some(out) = Out::optional(embedded_out) {
+            out.set(report.embedded);
+        }
+        Ok(())
+    })
+}
+
+/// The index saved under `name` (by `oai rag ingest` or `oai_ingest_index`) into `*out`, to
+/// search with vectors of `embedder`, the one it was made with (another is
+/// `OAI_ERROR_INVALID_INPUT`; no such index `OAI_ERROR_NOT_FOUND`). Its hits' sources are the
+/// CIDs of the indexed dataset's records.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn oai_index_open(
+    store: *const oai_store,
+    name: *const c_char,
+    embedder: *const oai_embedder,
+    out: *mut *mut oai_index,
+) -> oai_status {
+    call(|| {
+        let store = store_arg(store, "store")?;
+        // SAFETY: the caller's contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        let e = embedder_arg(embedder)?;
+        let (_, index) = block_on(named::load(store.blocks(), store.repo.refs(), name, &*e))??;
+        new_index(Arc::new(index), out)
+    })
+}
+
 /// The `k` entries of `index` nearest to the `len`-float `query` (dot product, best first),
 /// as JSON in `*hits_out` (free with `oai_string_free`): `[{"source": CID, "score": float,
 /// "meta": {...}}, ...]`.
@@ -291,6 +349,9 @@ mod tests {
     impl Embedder for Short {
         fn dim(&self) -> usize {
             4
+        }
+        fn name(&self) -> String {
+            "short".into()
         }
         async fn embed(&self, texts: &[String]) -> oai::rag::Result<Vec<Vec<f32>>> {
             Ok(texts.iter().map(|_| vec![1.0; 3]).collect())

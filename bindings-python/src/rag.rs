@@ -16,8 +16,8 @@ use oai::data::dataset::Record;
 use oai::rag::federation::{KnowledgePeer, LocalPeer, PeerHit, PeerQuery};
 use oai::rag::vector::QdrantStore;
 use oai::rag::{
-    Entry, Extractive, FlatStore, Generator, HashedWords, Hit, HnswParams, HnswStore, Ingestor,
-    MiniLm,
+    named, Entry, Extractive, FlatStore, Generator, HashedWords, Hit, HnswParams, HnswStore,
+    Ingestor, MiniLm,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -35,7 +35,6 @@ type AnyIndex = Arc<dyn oai::rag::VectorStore>;
 #[pyclass(frozen, module = "oai")]
 pub struct Embedder {
     inner: AnyEmbedder,
-    name: String,
 }
 
 fn texts(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
@@ -73,7 +72,6 @@ impl Embedder {
             .map_err(errors::rag)?;
         Ok(Embedder {
             inner: Arc::new(model),
-            name: "all-MiniLM-L6-v2".into(),
         })
     }
 
@@ -83,7 +81,6 @@ impl Embedder {
     fn hashed(dim: usize) -> PyResult<Self> {
         Ok(Embedder {
             inner: Arc::new(HashedWords::new(dim).map_err(errors::rag)?),
-            name: format!("hashed-words-{dim}"),
         })
     }
 
@@ -95,8 +92,8 @@ impl Embedder {
 
     /// The model's name (an index should be searched with the embedder it was made with).
     #[getter]
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> String {
+        self.inner.name()
     }
 
     /// Embed a `str` (a float32 array of shape `(dim,)`) or a sequence of them (shape
@@ -121,7 +118,11 @@ impl Embedder {
     }
 
     fn __repr__(&self) -> String {
-        format!("<oai.Embedder {} dim={}>", self.name, self.inner.dim())
+        format!(
+            "<oai.Embedder {} dim={}>",
+            self.inner.name(),
+            self.inner.dim()
+        )
     }
 }
 
@@ -133,7 +134,7 @@ impl Embedder {
                 Kind::InvalidInput,
                 format!(
                     "{} makes vectors of {} values, the index holds {}",
-                    self.name,
+                    self.inner.name(),
                     self.inner.dim(),
                     index.dim()
                 ),
@@ -713,6 +714,53 @@ impl Store {
             embedded: report.embedded,
             skipped: report.skipped,
             removed: report.removed,
+        })
+    }
+
+    /// Embed the text records of `dataset` (name or CID) into the index saved under `name`
+    /// (the head `indexes/NAME`, as `oai rag ingest DATASET --index NAME` makes it): a new
+    /// HNSW index, or the saved one moved to this version by the diff (only what arrived is
+    /// embedded). The embedder must be the one the index was made with.
+    fn ingest_index(
+        &self,
+        py: Python<'_>,
+        name: String,
+        dataset: String,
+        embedder: &Embedder,
+    ) -> PyResult<IngestReport> {
+        let (inner, embedder) = (self.inner()?, embedder.inner.clone());
+        let report = block_on(py, async move {
+            let version = resolve(&inner.repo, &dataset).await?;
+            named::ingest(inner.blocks(), inner.repo.refs(), &name, embedder, &version)
+                .await
+                .map_err(errors::rag)
+        })??
+        .0;
+        Ok(IngestReport {
+            embedded: report.embedded,
+            skipped: report.skipped,
+            removed: report.removed,
+        })
+    }
+
+    /// The index saved under `name` (by `oai rag ingest` or `ingest_index`) with its dataset's
+    /// passages, to search and answer with `embedder`, the one it was made with.
+    fn open_index(&self, py: Python<'_>, name: String, embedder: &Embedder) -> PyResult<Knowledge> {
+        let (inner, model) = (self.inner()?, embedder.inner.clone());
+        let index = block_on(py, async {
+            named::open(inner.blocks(), inner.repo.refs(), &name, &*model).await
+        })?
+        .map_err(errors::rag)?;
+        let dataset = index.descriptor.dataset.to_string();
+        let store: AnyIndex = Arc::new(index.index);
+        Ok(Knowledge {
+            peer: Arc::new(LocalPeer::new(
+                format!("local:{name}"),
+                store,
+                index.passages,
+            )),
+            embedder: embedder.inner.clone(),
+            dataset,
         })
     }
 

@@ -4,7 +4,9 @@ ingest by dataset diff, search with filters, answers citing passage CIDs, bad in
 from __future__ import annotations
 
 import os
+import pathlib
 import socket
+import subprocess
 
 import numpy as np
 import pytest
@@ -159,6 +161,49 @@ def test_ingest_by_diff_search_and_answers_cite_passages(store):
     store.close()
     with pytest.raises(oai.StoreClosedError):
         store.knowledge("notes", embedder, index)
+
+
+def oai_cli() -> str | None:
+    """The `oai` binary the test build made (`OAI_CLI` names another)."""
+    path = os.environ.get("OAI_CLI") or str(
+        pathlib.Path(__file__).resolve().parents[2] / "target" / "debug" / "oai"
+    )
+    return path if os.access(path, os.X_OK) else None
+
+
+def test_named_indexes_made_by_python_or_the_cli_open_by_name(tmp_path):
+    store = oai.Store.open(tmp_path / "store")
+    v1 = store.import_dataset("notes", NOTES)
+    embedder = oai.Embedder.hashed(512)
+    report = store.ingest_index("notes", "notes", embedder)
+    assert (report.embedded, report.skipped, report.removed) == (4, 0, 0)
+    store.commit("notes", replace={1: "Every block is checked against its CID on every read."})
+    moved = store.ingest_index("notes", "notes", embedder)
+    assert (moved.embedded, moved.removed) == (1, 1)
+    kb = store.open_index("notes", embedder)
+    assert kb.dataset == store.dataset("notes").cid != v1.cid
+    assert kb.ask("Who bisects a disputed log?").citations == [v1.record_cids()[3]]
+    with pytest.raises(oai.InvalidInputError, match="embedded with hashed-words-512, not hashed-words-256"):
+        store.open_index("notes", oai.Embedder.hashed(256))
+    with pytest.raises(oai.NotFoundError, match='no index named "nope"'):
+        store.open_index("nope", embedder)
+    store.close()
+
+    cli = oai_cli()
+    if cli is None:
+        if os.environ.get("OAI_REQUIRE_REAL"):
+            pytest.fail("no oai binary (cargo build -p oai-cli, or set OAI_CLI)")
+        pytest.skip("no oai binary (cargo build -p oai-cli, or set OAI_CLI)")
+    lines = tmp_path / "facts.txt"
+    lines.write_text("A fork costs no bytes.\nA cheating node loses its stake.\n")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [cli, "--store", str(tmp_path / "store"), *args], check=True, capture_output=True
+    )
+    run("dataset", "import", "facts", "--lines", str(lines))
+    run("rag", "ingest", "facts")
+    store = oai.Store.open(tmp_path / "store")
+    found = store.open_index("facts", embedder).search("what does a cheating node lose", k=1)
+    assert found[0].text == "A cheating node loses its stake."
 
 
 def test_a_qdrant_server_that_is_not_there_is_unavailable():

@@ -496,6 +496,32 @@ static void test_retrieval(void) {
                "is an oai_index");
   EXPECT_ERROR(oai_index_flat(0, &small), OAI_ERROR_INVALID_INPUT, "dim");
 
+  /* A named index (indexes/NAME, as `oai rag ingest` makes one) opens by name, with the
+     embedder it was made with only. */
+  size_t embedded = 0, len = 0;
+  OK(oai_ingest_index(store, "notes", "passages", words, &embedded));
+  CHECK(embedded == 3);
+  OK(oai_ingest_index(store, "notes", "passages", words, &embedded));
+  CHECK(embedded == 0);
+  oai_index *named = NULL;
+  OK(oai_index_open(store, "notes", words, &named));
+  OK(oai_index_len(named, &len));
+  CHECK(len == 3);
+  char *named_hits = NULL;
+  OK(oai_search(named, v, 256, 1, &named_hits));
+  CHECK(strstr(named_hits, cat) != NULL);
+  oai_string_free(named_hits);
+  OK(oai_index_free(named));
+  oai_embedder *other = NULL;
+  OK(oai_embedder_hashed(128, &other));
+  EXPECT_ERROR(oai_index_open(store, "notes", other, &named), OAI_ERROR_INVALID_INPUT,
+               "embedded with hashed-words-256, not hashed-words-128");
+  EXPECT_ERROR(oai_ingest_index(store, "notes", "passages", other, NULL), OAI_ERROR_INVALID_INPUT,
+               "hashed-words-128");
+  OK(oai_embedder_free(other));
+  EXPECT_ERROR(oai_index_open(store, "nothing", words, &named), OAI_ERROR_NOT_FOUND, "no index named");
+  EXPECT_ERROR(oai_index_open(store, NULL, words, &named), OAI_ERROR_NULL, "name");
+
   oai_embedder *minilm = NULL;
   char *missing = path_in("no-model");
   EXPECT_ERROR(oai_embedder_minilm(missing, &minilm), OAI_ERROR_NOT_FOUND, "no-model");

@@ -1,27 +1,23 @@
 //! `oai rag`: index a dataset's passages, ask questions over the local index and federated
 //! peers with citations, serve the index to peers.
 //!
-//! An index is saved through the block store (an HNSW graph) with a small descriptor (the
-//! dataset version it indexes and the embedder it was made with) under the head
-//! `indexes/NAME`; ingesting a new version of the dataset re-embeds only what the diff changed.
+//! An index is saved under a name (`oai::rag::named`: an HNSW graph in the block store and a
+//! descriptor under the head `indexes/NAME`); ingesting a new version of the dataset re-embeds
+//! only what the diff changed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use oai::core::Cid;
-use oai::data::dataset::Version;
-use oai::data::{BlockStore, RefStore};
 use oai::rag::federation::grpc::{self, GrpcPeer};
 use oai::rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerQuery};
-use oai::rag::{Embedder, Extractive, Generator, HashedWords, HnswStore, Ingestor, MiniLm};
+use oai::rag::{named, Embedder, Extractive, Generator, HashedWords, HnswStore, MiniLm};
 use oai::train::candle::Device;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{resolve, Blocks, StoreRepo};
+use crate::{resolve, StoreRepo};
 
 /// Which embedder.
 #[derive(Args, Debug, Clone)]
@@ -48,6 +44,13 @@ impl Embedder for AnyEmbedder {
         }
     }
 
+    fn name(&self) -> String {
+        match self {
+            Self::MiniLm(e) => e.name(),
+            Self::Hashed(e) => e.name(),
+        }
+    }
+
     async fn embed(&self, texts: &[String]) -> oai::rag::Result<Vec<Vec<f32>>> {
         match self {
             Self::MiniLm(e) => e.embed(texts).await,
@@ -60,44 +63,12 @@ impl Embedder for AnyEmbedder {
 const HASHED_DIM: usize = 512;
 
 impl EmbedOpt {
-    fn open(&self) -> Result<(AnyEmbedder, String)> {
+    fn open(&self) -> Result<AnyEmbedder> {
         Ok(match &self.minilm {
-            Some(dir) => (
-                AnyEmbedder::MiniLm(MiniLm::load(dir, &Device::Cpu)?),
-                "all-MiniLM-L6-v2".to_string(),
-            ),
-            None => (
-                AnyEmbedder::Hashed(HashedWords::new(HASHED_DIM)?),
-                format!("hashed-words-{HASHED_DIM}"),
-            ),
+            Some(dir) => AnyEmbedder::MiniLm(MiniLm::load(dir, &Device::Cpu)?),
+            None => AnyEmbedder::Hashed(HashedWords::new(HASHED_DIM)?),
         })
     }
-}
-
-/// What `indexes/NAME` points to (DAG-CBOR).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IndexDescriptor {
-    /// The HNSW index block.
-    index: Cid,
-    /// The dataset version indexed.
-    dataset: Cid,
-    /// The embedder's name.
-    embedder: String,
-}
-
-fn index_ref(name: &str) -> String {
-    format!("indexes/{name}")
-}
-
-async fn load_descriptor(repo: &StoreRepo, name: &str) -> Result<Option<IndexDescriptor>> {
-    let Some(cid) = repo.refs().get_ref(&index_ref(name)).await? else {
-        return Ok(None);
-    };
-    let bytes = repo.blocks().get(&cid).await?;
-    Ok(Some(serde_ipld_dagcbor::from_slice(&bytes).with_context(
-        || format!("index {name}: malformed descriptor {cid}"),
-    )?))
 }
 
 /// An index, its passages and its embedder, ready to query.
@@ -106,21 +77,16 @@ async fn open_index(
     name: &str,
     opt: &EmbedOpt,
 ) -> Result<(LocalPeer<HnswStore>, AnyEmbedder)> {
-    let store: &Blocks = repo.blocks();
-    let d = load_descriptor(repo, name).await?.with_context(|| {
-        format!("no index named {name:?} (run `oai rag ingest DATASET --index {name}`)")
-    })?;
-    let (embedder, kind) = opt.open()?;
-    if kind != d.embedder {
-        bail!("index {name} was embedded with {}, not {kind}", d.embedder);
-    }
-    let index = HnswStore::load(store, &d.index).await?;
-    let version = Version::open(store, &d.dataset).await?;
-    let passages = version.records(store).await?;
-    Ok((
-        LocalPeer::new(format!("local:{name}"), index, passages),
-        embedder,
-    ))
+    let embedder = opt.open()?;
+    let index = named::open(repo.blocks(), repo.refs(), name, &embedder)
+        .await
+        .map_err(|e| match e {
+            oai::rag::Error::Data(oai::data::Error::UnknownName { .. }) => anyhow::anyhow!(
+                "no index named {name:?} (run `oai rag ingest DATASET --index {name}`)"
+            ),
+            e => e.into(),
+        })?;
+    Ok((index.into_peer(name), embedder))
 }
 
 #[derive(Subcommand)]
@@ -182,52 +148,20 @@ pub async fn run(repo: &StoreRepo, cmd: RagCommand) -> Result<()> {
         } => {
             let version = resolve(repo, &dataset).await?;
             let name = index.unwrap_or(dataset);
-            let (embedder, kind) = embed.open()?;
-            let old = load_descriptor(repo, &name).await?;
+            let embedder = embed.open()?;
             let t = std::time::Instant::now();
             let spin = crate::progress::spinner("embedding");
-            let (report, hnsw) = match &old {
-                Some(d) if d.embedder != kind => {
-                    bail!("index {name} was embedded with {}, not {kind}", d.embedder)
-                }
-                Some(d) => {
-                    let hnsw = HnswStore::load(store, &d.index).await?;
-                    let ingestor = Ingestor::new(embedder, hnsw);
-                    let before = Version::open(store, &d.dataset).await?;
-                    let r = ingestor.update(store, &before, &version).await?;
-                    (r, ingestor.into_index())
-                }
-                None => {
-                    let ingestor = Ingestor::new(embedder.clone(), HnswStore::new(embedder.dim())?);
-                    let r = ingestor.ingest(store, &version).await?;
-                    (r, ingestor.into_index())
-                }
-            };
+            let (report, descriptor) =
+                named::ingest(store, repo.refs(), &name, embedder, &version).await?;
             spin.finish_and_clear();
-            let descriptor = IndexDescriptor {
-                index: hnsw.save(store).await?,
-                dataset: version.cid(),
-                embedder: kind,
-            };
-            // DAG-CBOR: the index and the dataset are links, so `oai gc` keeps them
-            let cid = store
-                .put(
-                    oai::core::ids::DAG_CBOR,
-                    serde_ipld_dagcbor::to_vec(&descriptor)?.into(),
-                )
-                .await?;
-            let refname = index_ref(&name);
-            let prev = repo.refs().get_ref(&refname).await?;
-            repo.refs()
-                .compare_and_swap(&refname, prev, Some(cid))
-                .await?;
             println!(
-                "index {name}: {} embedded, {} unchanged, {} removed in {:.2} s ({}), head {refname}",
+                "index {name}: {} embedded, {} unchanged, {} removed in {:.2} s ({}), head {}",
                 report.embedded,
                 report.skipped,
                 report.removed,
                 t.elapsed().as_secs_f64(),
-                descriptor.embedder
+                descriptor.embedder,
+                named::head(&name),
             );
         }
         RagCommand::Query {

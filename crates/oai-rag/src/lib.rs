@@ -5,6 +5,7 @@
 //! - [`vector`]: the [`VectorStore`] trait (every hit cites its source chunk's CID), exact
 //!   [`FlatStore`], approximate [`HnswStore`], and the conformance suite.
 //! - [`ingest`]: documents to passages to index entries, incremental by dataset diff.
+//! - [`named`]: indexes saved under a name (`indexes/NAME`) that the CLI, Python and C open.
 //! - [`generate`]: answers citing their passages' CIDs: [`Extractive`] (no model) and
 //!   [`LocalLm`] (a quantised byte-level LM trained with oai-train).
 
@@ -15,6 +16,7 @@ mod error;
 pub mod federation;
 pub mod generate;
 pub mod ingest;
+pub mod named;
 pub mod vector;
 
 pub use embed::{Embedder, HashedWords, MiniLm};

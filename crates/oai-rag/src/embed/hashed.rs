@@ -80,6 +80,10 @@ impl Embedder for HashedWords {
         self.dim
     }
 
+    fn name(&self) -> String {
+        format!("hashed-words-{}", self.dim)
+    }
+
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         texts
             .iter()

@@ -26,6 +26,9 @@ use crate::{Error, Result};
 pub trait Embedder: Send + Sync + std::fmt::Debug {
     /// Vector dimension.
     fn dim(&self) -> usize;
+    /// The model's name, e.g. `all-MiniLM-L6-v2`: an index records it and is searched only
+    /// with vectors of the same model ([`crate::named`]).
+    fn name(&self) -> String;
     /// Embed `texts`.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
 }
@@ -35,6 +38,10 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
 impl<T: Embedder + ?Sized> Embedder for std::sync::Arc<T> {
     fn dim(&self) -> usize {
         (**self).dim()
+    }
+
+    fn name(&self) -> String {
+        (**self).name()
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
@@ -159,6 +166,10 @@ impl Inner {
 impl Embedder for MiniLm {
     fn dim(&self) -> usize {
         self.inner.dim
+    }
+
+    fn name(&self) -> String {
+        "all-MiniLM-L6-v2".into()
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {

@@ -4,6 +4,7 @@
 
 use oai_rag::{Embedder, Error, MiniLm};
 
+mod named;
 mod support;
 
 fn model() -> Option<MiniLm> {
