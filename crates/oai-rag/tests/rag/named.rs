@@ -28,7 +28,7 @@ async fn a_named_index_is_made_moved_by_diff_and_opened_with_its_embedder_only()
     let store = MemStore::new();
     let hashed = HashedWords::new(64).unwrap();
     let v1 = version(&store, notes(30)).await;
-    let (r, d1) = named::ingest(&store, &store, "notes", hashed.clone(), &v1)
+    let (r, d1) = named::ingest(&store, &store, "notes", hashed, &v1)
         .await
         .unwrap();
     assert_eq!((r.embedded, r.skipped, r.removed), (30, 0, 0));
@@ -46,7 +46,7 @@ async fn a_named_index_is_made_moved_by_diff_and_opened_with_its_embedder_only()
         .await
         .unwrap();
     let v2 = v1.apply(&store, &changes).await.unwrap();
-    let (r, d2) = named::ingest(&store, &store, "notes", hashed.clone(), &v2)
+    let (r, d2) = named::ingest(&store, &store, "notes", hashed, &v2)
         .await
         .unwrap();
     assert_eq!((r.embedded, r.removed), (2, 1));
@@ -106,7 +106,7 @@ async fn a_head_that_names_no_descriptor_or_a_missing_index_is_a_typed_error() {
 
     // A descriptor whose index block is not in the store.
     let v = version(&store, notes(3)).await;
-    let (_, mut d) = named::ingest(&store, &store, "notes", hashed.clone(), &v)
+    let (_, mut d) = named::ingest(&store, &store, "notes", hashed, &v)
         .await
         .unwrap();
     d.index = ids::cid_v1(ids::DAG_CBOR, b"an index nobody saved");
