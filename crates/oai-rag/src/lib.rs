@@ -6,8 +6,9 @@
 //!   [`FlatStore`], approximate [`HnswStore`], and the conformance suite.
 //! - [`ingest`]: documents to passages to index entries, incremental by dataset diff.
 //! - [`named`]: indexes saved under a name (`indexes/NAME`) that the CLI, Python and C open.
-//! - [`generate`]: answers citing their passages' CIDs: [`Extractive`] (no model) and
-//!   [`LocalLm`] (a quantised byte-level LM trained with oai-train).
+//! - [`generate`]: answers citing their passages' CIDs: [`Extractive`] (no model) and, with the
+//!   feature `local-lm` (which builds oai-train), `LocalLm` (a quantised byte-level LM trained
+//!   with oai-train).
 
 pub use candle_core as candle;
 
@@ -21,6 +22,8 @@ pub mod vector;
 
 pub use embed::{Embedder, HashedWords, MiniLm};
 pub use error::{Error, Result};
-pub use generate::{Answer, Extractive, Generator, LocalLm, Passage};
+#[cfg(feature = "local-lm")]
+pub use generate::LocalLm;
+pub use generate::{Answer, Extractive, Generator, Passage};
 pub use ingest::{IngestReport, Ingestor};
 pub use vector::{Entry, Filter, FlatStore, Hit, HnswParams, HnswStore, VectorStore};

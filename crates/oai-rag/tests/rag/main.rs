@@ -401,6 +401,7 @@ async fn extractive_answers_cite_the_passage_they_quote() {
     ));
 }
 
+#[cfg(feature = "local-lm")]
 #[tokio::test]
 async fn a_local_quantised_lm_answers_from_passages_that_fit_and_cites_them() {
     use oai_data::dataset::Version;
