@@ -3,9 +3,39 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Union, final
 
 import numpy as np
+
+__all__ = [
+    "__version__",
+    "Store",
+    "Dataset",
+    "Proof",
+    "Batch",
+    "Diff",
+    "Trainer",
+    "Log",
+    "Outcome",
+    "Verdict",
+    "Embedder",
+    "Index",
+    "SearchHit",
+    "IngestReport",
+    "Passage",
+    "Answer",
+    "Knowledge",
+    "Chain",
+    "Receipt",
+    "Job",
+    "NodeStake",
+    "Dispute",
+    "ChainEvent",
+    "Agent",
+    "compute_class",
+    "keep_freed_memory",
+    "_after_fork_in_child",
+]
 
 __version__: str
 
@@ -22,6 +52,7 @@ def keep_freed_memory() -> None:
     """Keep freed heap memory in this process (glibc): faster training steps, the peak heap
     kept. Changes the whole process's allocator, so oai never does it unasked."""
 
+@final
 class Store:
     """Blocks (memory, filesystem or an IPFS node) and named heads; every read verified."""
 
@@ -83,6 +114,7 @@ class Store:
         self, log: str, *, samples: Optional[int] = None, seed: int = 0, parallelism: int = 1
     ) -> Verdict: ...
 
+@final
 class Dataset:
     """One version of a dataset, named by its manifest's CID."""
 
@@ -105,6 +137,7 @@ class Dataset:
     def prove(self, index: int) -> Proof: ...
     def batch(self, seed: int, batch_size: int, epoch: int = 0, step: int = 0) -> Batch: ...
 
+@final
 class Proof:
     """A record and its inclusion proof against a version root."""
 
@@ -118,6 +151,7 @@ class Proof:
     def root(self) -> str: ...
     def verify(self, root: Optional[str] = None, cid: Optional[str] = None) -> bool: ...
 
+@final
 class Batch:
     """A deterministic batch with a proof for every record."""
 
@@ -132,6 +166,7 @@ class Batch:
     def __len__(self) -> int: ...
     def verify(self) -> None: ...
 
+@final
 class Diff:
     """Records removed and added between two versions: `(index, CID)` pairs."""
 
@@ -140,6 +175,7 @@ class Diff:
     @property
     def added(self) -> list[tuple[int, str]]: ...
 
+@final
 class Trainer:
     """Trains a job spec with every step logged."""
 
@@ -161,6 +197,7 @@ class Trainer:
     def tensors(self) -> dict[str, np.ndarray]: ...
     def evaluate(self, records: Iterable[RecordIn]) -> dict[str, float]: ...
 
+@final
 class Log:
     """A verified training log."""
 
@@ -186,6 +223,7 @@ class Log:
     def prove(self, step: int) -> dict[str, Any]: ...
     def replay(self, step: int) -> Outcome: ...
 
+@final
 class Outcome:
     """A replayed step: truthy when its bits match the log."""
 
@@ -201,6 +239,7 @@ class Outcome:
     @property
     def values(self) -> Optional[tuple[str, str]]: ...
 
+@final
 class Verdict:
     """A verifier's conclusion: truthy when accepted."""
 
@@ -216,6 +255,7 @@ class Verdict:
     @property
     def replayed_steps(self) -> int: ...
 
+@final
 class Embedder:
     """Text to unit vectors: all-MiniLM-L6-v2 from local files, or hashed words."""
 
@@ -230,6 +270,7 @@ class Embedder:
     def embed(self, text: Union[str, Iterable[str]]) -> np.ndarray:
         """float32, shape (dim,) for a str, (n, dim) for a sequence."""
 
+@final
 class Index:
     """Vectors keyed by their passage's CID: exact, HNSW or a Qdrant collection."""
 
@@ -262,6 +303,7 @@ class Index:
     def __len__(self) -> int: ...
     def __contains__(self, source: str) -> bool: ...
 
+@final
 class SearchHit:
     """A search result: the source passage's CID, its score, the entry's metadata."""
 
@@ -272,6 +314,7 @@ class SearchHit:
     @property
     def meta(self) -> dict[str, str]: ...
 
+@final
 class IngestReport:
     """Passages embedded, skipped (already indexed) and entries removed."""
 
@@ -282,6 +325,7 @@ class IngestReport:
     @property
     def removed(self) -> int: ...
 
+@final
 class Passage:
     """A retrieved passage: its record's CID, text, score and metadata."""
 
@@ -294,6 +338,7 @@ class Passage:
     @property
     def meta(self) -> dict[str, str]: ...
 
+@final
 class Answer:
     """An answer, the CIDs it cites and the passages retrieved for it."""
 
@@ -304,6 +349,7 @@ class Answer:
     @property
     def passages(self) -> list[Passage]: ...
 
+@final
 class Knowledge:
     """A dataset's passages with their index and embedder."""
 
@@ -319,6 +365,7 @@ class Knowledge:
 Address = str
 Wei = int
 
+@final
 class ChainEvent:
     """An event of the oai contracts, decoded by name."""
 
@@ -328,6 +375,7 @@ class ChainEvent:
     name: str
     args: dict[str, Any]
 
+@final
 class Receipt:
     """A mined transaction."""
 
@@ -336,6 +384,7 @@ class Receipt:
     block: int
     events: list[ChainEvent]
 
+@final
 class NodeStake:
     """A node's bond in the registry."""
 
@@ -345,6 +394,7 @@ class NodeStake:
     unbonding: Wei
     unbond_at: int
 
+@final
 class Job:
     """A job as the market stores it."""
 
@@ -364,6 +414,7 @@ class Job:
     header: Optional[str]
     head: Optional[str]
 
+@final
 class Dispute:
     """A running bisection dispute."""
 
@@ -378,6 +429,7 @@ class Dispute:
     node_hi: str
     node_mid: str
 
+@final
 class Chain:
     """The oai contracts on the embedded EVM; reverts raise ChainRevertError."""
 
@@ -387,7 +439,7 @@ class Chain:
         referees: list[Address],
         threshold: Optional[int] = None,
         min_stake: Wei = 10**18,
-        unbond_delay: int = 604800,
+        unbond_delay: int = ...,  # 7 days
         move_timeout: int = 3600,
         adjudication_timeout: int = 86400,
         seed: int = 0,
@@ -419,9 +471,9 @@ class Chain:
         reward: Wei,
         required_stake: Wei,
         dataset: Optional[str] = None,
-        claim_window: int = 86400,
-        max_duration: int = 86400,
-        challenge_window: int = 86400,
+        claim_window: int = ...,  # a day
+        max_duration: int = ...,  # a day
+        challenge_window: int = ...,  # a day
     ) -> int: ...
     def fund_job(self, funder: Address, job: int, amount: Wei) -> Receipt: ...
     def cancel_job(self, caller: Address, job: int) -> Receipt: ...
@@ -477,7 +529,7 @@ class Chain:
         *,
         samples: Optional[int] = None,
         parallelism: int = 1,
-        seed_delay: int = 64,
+        seed_delay: int = ...,  # 64 blocks
     ) -> Verdict: ...
     def play(
         self,
@@ -489,6 +541,7 @@ class Chain:
         progress: Optional[Callable[[Optional[str], str], Any]] = None,
     ) -> int: ...
 
+@final
 class Agent:
     """A party of the game (node, challenger, referee) acting for one account."""
 
@@ -509,7 +562,7 @@ class Agent:
         *,
         samples: Optional[int] = None,
         parallelism: int = 1,
-        seed_delay: int = 64,
+        seed_delay: int = ...,  # 64 blocks
         from_block: int = 0,
     ) -> Agent: ...
     @staticmethod
