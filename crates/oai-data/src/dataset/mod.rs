@@ -8,7 +8,9 @@
 //! and index range, so a [`RecordProof`] proves a record at a global index in about
 //! 2 * log2(n) hashes.
 
+mod builder;
 mod chunker;
+mod diff;
 /// Manifest, chunk and proof types (the on-store format).
 pub mod manifest;
 mod proposal;
@@ -18,10 +20,12 @@ mod sampler;
 pub mod sources;
 mod version;
 
+pub use builder::Builder;
 pub use chunker::Chunking;
+pub use diff::{ChangeSet, Diff};
 pub use manifest::{ChunkRef, Manifest, RecordProof};
 pub use proposal::Proposal;
 pub use record::{DType, Record, Tensor};
 pub use repo::Repo;
 pub use sampler::{Batch, Sampler};
-pub use version::{Builder, ChangeSet, Diff, Version};
+pub use version::Version;
