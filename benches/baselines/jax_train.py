@@ -12,14 +12,15 @@ it also keeps JAX's asynchronous dispatch from running steps ahead of the clock)
 - both: AdamW (lr 1e-3, betas 0.9 / 0.999, eps 1e-8, weight decay 0.01 on every tensor),
   clipping at global norm 1.0, mean cross-entropy.
 
-Prints one JSON line per workload: {"workload", "framework", "steps_per_s", "rounds", "steps"},
-the best of `--rounds` rounds of `--steps` steps after a compiled and warmed-up start. With
-`--oai FILE` (the JSON lines of `cargo run --release -p oai-benches --bin train_speed`) it then
-prints the side-by-side table. `benches/baselines/train_vs_jax.sh` runs both.
+Prints one JSON line per workload: {"workload", "framework", "config", "steps_per_s" (the best
+of `--rounds` rounds of `--steps` steps), "median_steps_per_s", "rounds", "steps"} after a
+compiled and warmed-up start. `benches/baselines/train_vs_baselines.sh` runs it beside oai and
+PyTorch.
 """
 
 import argparse
 import json
+import statistics
 import sys
 import time
 
@@ -205,28 +206,13 @@ def measure(name, rounds, steps):
 
     for _ in range(3):  # compile and warm up
         one_step()
-    best = float("inf")
+    per_step = []
     for _ in range(rounds):
         start = time.perf_counter()
         for _ in range(steps):
             one_step()
-        best = min(best, (time.perf_counter() - start) / steps)
-    return 1.0 / best
-
-
-def table(oai_rows, jax_rows):
-    jax_by = {r["workload"]: r for r in jax_rows}
-    print(f"\n{'workload':<40} {'config':<28} {'oai st/s':>9} {'JAX st/s':>9} {'oai/JAX':>8}")
-    for r in oai_rows:
-        j = jax_by.get(r["workload"])
-        if j is None:
-            continue
-        ratio = r["steps_per_s"] / j["steps_per_s"]
-        print(
-            f"{r['name']:<40} {r['config']:<28} {r['steps_per_s']:>9.1f} "
-            f"{j['steps_per_s']:>9.1f} {ratio:>7.2f}x"
-        )
-    print(f"(JAX {jax.__version__} on {jax.devices()[0].platform}; the issue's target: the MLP at >= 0.8x)")
+        per_step.append((time.perf_counter() - start) / steps)
+    return 1.0 / min(per_step), 1.0 / statistics.median(per_step)
 
 
 def main():
@@ -234,22 +220,19 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
-    ap.add_argument("--oai", help="oai's train_speed JSON lines, for the side-by-side table")
     args = ap.parse_args()
-    rows = []
     for name in args.workload or list(WORKLOADS):
+        best, median = measure(name, args.rounds, args.steps)
         row = {
             "workload": name,
             "framework": f"jax {jax.__version__}",
-            "steps_per_s": measure(name, args.rounds, args.steps),
+            "config": f"jit, {jax.devices()[0].platform}",
+            "steps_per_s": best,
+            "median_steps_per_s": median,
             "rounds": args.rounds,
             "steps": args.steps,
         }
         print(json.dumps(row), flush=True)
-        rows.append(row)
-    if args.oai:
-        with open(args.oai) as f:
-            table([json.loads(line) for line in f if line.strip()], rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,185 @@
+"""The train bench's two workloads written in PyTorch (CPU), beside oai and JAX.
+
+Each workload is what `oai_benches::train_workloads` trains, written the way a PyTorch user
+would: `nn.Module`s, `F.scaled_dot_product_attention` with a causal mask, `torch.optim.AdamW`
+(its default implementation), `clip_grad_norm_`, batches drawn from numpy arrays each step and
+the loss read back every step (`loss.item()`, as a logged run reads it).
+
+- MLP 784-1024-1024-10, ReLU, dropout 0.1 after each hidden layer, batch 64 from 2,048 records;
+- transformer LM: vocab 256, context 64, d_model 128, 4 heads, 2 pre-norm blocks, d_ff 512,
+  GELU (tanh), learned positions, dropout 0.1 (embeddings, attention weights, both residual
+  branches), batch 16 from windows of 40,000 words;
+- both: AdamW (lr 1e-3, betas 0.9 / 0.999, eps 1e-8, weight decay 0.01 on every tensor),
+  clipping at global norm 1.0, mean cross-entropy.
+
+`--compile` runs the model through `torch.compile` (the optimiser step stays eager, as most
+training loops write it); `--pin` pins the OpenMP threads to the cores (`OMP_PROC_BIND=close`,
+`OMP_PLACES=cores`, one thread per core this process may use) instead of PyTorch's defaults.
+
+Prints one JSON line per workload: {"workload", "framework", "config", "steps_per_s" (best
+round), "median_steps_per_s", "rounds", "steps"} after a compiled and warmed-up start.
+`benches/baselines/train_vs_baselines.sh` runs it beside oai and JAX.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+
+def pin_threads():
+    """Before torch is imported: one OpenMP thread per usable core, bound to it."""
+    cores = len(os.sched_getaffinity(0))
+    os.environ["OMP_NUM_THREADS"] = str(cores)
+    os.environ["OMP_PROC_BIND"] = "close"
+    os.environ["OMP_PLACES"] = "cores"
+    return cores
+
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("--rounds", type=int, default=7)
+ap.add_argument("--steps", type=int, default=20)
+ap.add_argument("--workload", choices=["mlp", "transformer"], action="append")
+ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+ap.add_argument("--pin", action="store_true", help="pin one OpenMP thread to each core")
+args = ap.parse_args()
+pinned = pin_threads() if args.pin else None
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+if pinned:
+    torch.set_num_threads(pinned)
+
+LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 1e-3, (0.9, 0.999), 1e-8, 0.01, 1.0
+
+
+class Mlp(nn.Module):
+    def __init__(self, widths=(784, 1024, 1024, 10)):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(widths, widths[1:]))
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i + 1 < len(self.layers):
+                x = self.drop(F.relu(x))
+        return x
+
+
+VOCAB, CONTEXT, D, HEADS, LAYERS, D_FF = 256, 64, 128, 4, 2, 512
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(D), nn.LayerNorm(D)
+        self.qkv, self.proj = nn.Linear(D, 3 * D), nn.Linear(D, D)
+        self.fc, self.out = nn.Linear(D, D_FF), nn.Linear(D_FF, D)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        q, k, v = (
+            z.view(b, t, HEADS, D // HEADS).transpose(1, 2)
+            for z in self.qkv(self.ln1(x)).split(D, dim=-1)
+        )
+        p = 0.1 if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, D)))
+        return x + self.drop(self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh")))
+
+
+class Lm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok = nn.Embedding(VOCAB, D)
+        self.pos = nn.Parameter(torch.randn(CONTEXT, D) * 0.02)
+        self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
+        self.ln_f = nn.LayerNorm(D)
+        self.head = nn.Linear(D, VOCAB, bias=False)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, ids):
+        x = self.drop(self.tok(ids) + self.pos[: ids.shape[1]])
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x)).flatten(0, 1)
+
+
+def mlp_data(rng):
+    x = rng.random((2048, 784), dtype=np.float32)
+    y = (np.arange(2048) % 10).astype(np.int64)
+    return x, y
+
+
+def lm_data(rng):
+    words = [b"open ", b"data ", b"and ", b"logged ", b"training ", b"for ", b"all. "]
+    text = b"".join(words[i] for i in rng.integers(0, 7, 40_000))
+    data = np.frombuffer(text, dtype=np.uint8)
+    starts = np.arange(0, len(data) - (CONTEXT + 1), 61)
+    windows = np.stack([data[s : s + CONTEXT + 1] for s in starts]).astype(np.int64)
+    return windows[:, :-1], windows[:, 1:]
+
+
+WORKLOADS = {"mlp": (Mlp, mlp_data, 64), "transformer": (Lm, lm_data, 16)}
+
+
+def measure(name, rounds, steps, compile_model):
+    make, data, batch = WORKLOADS[name]
+    rng = np.random.default_rng(3)
+    xs, ys = data(rng)
+    torch.manual_seed(3)
+    model = make()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY)
+    forward = torch.compile(model) if compile_model else model
+    order = np.array([], np.int64)
+
+    def one_step():
+        nonlocal order
+        if len(order) < batch:
+            order = rng.permutation(len(xs))
+        idx, order = order[:batch], order[batch:]
+        x, y = torch.from_numpy(xs[idx]), torch.from_numpy(ys[idx]).flatten()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(forward(x), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        opt.step()
+        return loss.item()
+
+    for _ in range(3):  # compile and warm up
+        one_step()
+    per_step = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            one_step()
+        per_step.append((time.perf_counter() - start) / steps)
+    return 1.0 / min(per_step), 1.0 / statistics.median(per_step)
+
+
+def main():
+    config = ("compile" if args.compile else "eager") + (", pinned" if pinned else "")
+    for name in args.workload or list(WORKLOADS):
+        best, median = measure(name, args.rounds, args.steps, args.compile)
+        row = {
+            "workload": name,
+            "framework": f"pytorch {torch.__version__.split('+')[0]}",
+            "config": f"{config}, {torch.get_num_threads()} threads",
+            "steps_per_s": best,
+            "median_steps_per_s": median,
+            "rounds": args.rounds,
+            "steps": args.steps,
+        }
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
