@@ -20,15 +20,15 @@ PyTorch.
 
 import argparse
 import json
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-LR, BETA1, BETA2, EPS, WEIGHT_DECAY, CLIP = 1e-3, 0.9, 0.999, 1e-8, 0.01, 1.0
+from workloads import (
+    BATCH, BETA1, BETA2, CLIP, CONTEXT, D, D_FF, DATA, EPS, HEADS, LAYERS, LR, MLP_WIDTHS, VOCAB,
+    WEIGHT_DECAY, batches, time_rounds,
+)
 
 
 def uniform(key, shape, bound):
@@ -46,9 +46,6 @@ def cross_entropy(logits, targets):
 
 
 # --- the MLP ---------------------------------------------------------------------------------
-
-MLP_WIDTHS = [784, 1024, 1024, 10]
-
 
 def mlp_init(key):
     params = {}
@@ -71,15 +68,8 @@ def mlp_loss(params, x, y, key):
     return cross_entropy(h, y)
 
 
-def mlp_data(rng):
-    x = rng.random((2048, 784), dtype=np.float32)
-    y = (np.arange(2048) % 10).astype(np.int32)
-    return x, y
-
-
 # --- the transformer -------------------------------------------------------------------------
 
-VOCAB, CONTEXT, D, HEADS, LAYERS, D_FF = 256, 64, 128, 4, 2, 512
 STD_BOUND = 0.02 * np.sqrt(3.0)
 
 
@@ -144,15 +134,6 @@ def lm_loss(p, ids, targets, key):
     return cross_entropy(logits.reshape(b * t, VOCAB), targets.reshape(b * t))
 
 
-def lm_data(rng):
-    words = [b"open ", b"data ", b"and ", b"logged ", b"training ", b"for ", b"all. "]
-    text = b"".join(words[i] for i in rng.integers(0, 7, 40_000))
-    data = np.frombuffer(text, dtype=np.uint8)
-    starts = np.arange(0, len(data) - (CONTEXT + 1), 61)
-    windows = np.stack([data[s : s + CONTEXT + 1] for s in starts]).astype(np.int32)
-    return windows[:, :-1], windows[:, 1:]
-
-
 # --- one training step -----------------------------------------------------------------------
 
 
@@ -175,26 +156,24 @@ def make_step(loss_fn):
     return jax.jit(step)
 
 
-WORKLOADS = {
-    "mlp": (mlp_init, mlp_loss, mlp_data, 64),
-    "transformer": (lm_init, lm_loss, lm_data, 16),
-}
+WORKLOADS = {"mlp": (mlp_init, mlp_loss), "transformer": (lm_init, lm_loss)}
 
 
 def measure(name, rounds, steps):
-    init, loss_fn, data, batch = WORKLOADS[name]
+    init, loss_fn = WORKLOADS[name]
     rng = np.random.default_rng(3)
-    xs, ys = data(rng)
+    xs, ys = DATA[name](rng)
+    xs = xs if xs.dtype == np.float32 else xs.astype(np.int32)
+    ys = ys.astype(np.int32)
     params = init(jax.random.PRNGKey(3))
     m = jax.tree_util.tree_map(jnp.zeros_like, params)
     v = jax.tree_util.tree_map(jnp.zeros_like, params)
     step_fn = make_step(loss_fn)
-    state = {"params": params, "m": m, "v": v, "t": 0, "order": np.array([], np.int64)}
+    state = {"params": params, "m": m, "v": v, "t": 0}
+    order = batches(xs, BATCH[name], rng)
 
     def one_step():
-        if len(state["order"]) < batch:
-            state["order"] = rng.permutation(len(xs))
-        idx, state["order"] = state["order"][:batch], state["order"][batch:]
+        idx = next(order)
         state["t"] += 1
         key = jax.random.fold_in(jax.random.PRNGKey(7), state["t"])
         p, m, v, loss, _ = step_fn(
@@ -204,15 +183,7 @@ def measure(name, rounds, steps):
         state["params"], state["m"], state["v"] = p, m, v
         return float(loss)
 
-    for _ in range(3):  # compile and warm up
-        one_step()
-    per_step = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(steps):
-            one_step()
-        per_step.append((time.perf_counter() - start) / steps)
-    return 1.0 / min(per_step), 1.0 / statistics.median(per_step)
+    return time_rounds(one_step, rounds, steps)
 
 
 def main():

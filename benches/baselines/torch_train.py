@@ -24,9 +24,7 @@ round), "median_steps_per_s", "rounds", "steps"} after a compiled and warmed-up 
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 
 def pin_threads():
@@ -51,15 +49,18 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
+from workloads import (  # noqa: E402
+    BATCH, BETA1, BETA2, CLIP, CONTEXT, D, D_FF, DATA, EPS, HEADS, LAYERS, LR, MLP_WIDTHS, VOCAB,
+    WEIGHT_DECAY, batches, time_rounds,
+)
 
 if pinned:
     torch.set_num_threads(pinned)
 
-LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 1e-3, (0.9, 0.999), 1e-8, 0.01, 1.0
 
 
 class Mlp(nn.Module):
-    def __init__(self, widths=(784, 1024, 1024, 10)):
+    def __init__(self, widths=MLP_WIDTHS):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(widths, widths[1:]))
         self.drop = nn.Dropout(0.1)
@@ -70,9 +71,6 @@ class Mlp(nn.Module):
             if i + 1 < len(self.layers):
                 x = self.drop(F.relu(x))
         return x
-
-
-VOCAB, CONTEXT, D, HEADS, LAYERS, D_FF = 256, 64, 128, 4, 2, 512
 
 
 class Block(nn.Module):
@@ -112,40 +110,25 @@ class Lm(nn.Module):
         return self.head(self.ln_f(x)).flatten(0, 1)
 
 
-def mlp_data(rng):
-    x = rng.random((2048, 784), dtype=np.float32)
-    y = (np.arange(2048) % 10).astype(np.int64)
-    return x, y
-
-
-def lm_data(rng):
-    words = [b"open ", b"data ", b"and ", b"logged ", b"training ", b"for ", b"all. "]
-    text = b"".join(words[i] for i in rng.integers(0, 7, 40_000))
-    data = np.frombuffer(text, dtype=np.uint8)
-    starts = np.arange(0, len(data) - (CONTEXT + 1), 61)
-    windows = np.stack([data[s : s + CONTEXT + 1] for s in starts]).astype(np.int64)
-    return windows[:, :-1], windows[:, 1:]
-
-
-WORKLOADS = {"mlp": (Mlp, mlp_data, 64), "transformer": (Lm, lm_data, 16)}
+WORKLOADS = {"mlp": Mlp, "transformer": Lm}
 
 
 def measure(name, rounds, steps, compile_model):
-    make, data, batch = WORKLOADS[name]
     rng = np.random.default_rng(3)
-    xs, ys = data(rng)
+    xs, ys = DATA[name](rng)
+    xs = xs if xs.dtype == np.float32 else xs.astype(np.int64)
+    ys = ys.astype(np.int64)
     torch.manual_seed(3)
-    model = make()
+    model = WORKLOADS[name]()
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=LR, betas=(BETA1, BETA2), eps=EPS, weight_decay=WEIGHT_DECAY
+    )
     forward = torch.compile(model) if compile_model else model
-    order = np.array([], np.int64)
+    order = batches(xs, BATCH[name], rng)
 
     def one_step():
-        nonlocal order
-        if len(order) < batch:
-            order = rng.permutation(len(xs))
-        idx, order = order[:batch], order[batch:]
+        idx = next(order)
         x, y = torch.from_numpy(xs[idx]), torch.from_numpy(ys[idx]).flatten()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(forward(x), y)
@@ -154,15 +137,7 @@ def measure(name, rounds, steps, compile_model):
         opt.step()
         return loss.item()
 
-    for _ in range(3):  # compile and warm up
-        one_step()
-    per_step = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(steps):
-            one_step()
-        per_step.append((time.perf_counter() - start) / steps)
-    return 1.0 / min(per_step), 1.0 / statistics.median(per_step)
+    return time_rounds(one_step, rounds, steps)
 
 
 def main():
