@@ -19,7 +19,6 @@ PyTorch.
 """
 
 import argparse
-import json
 import sys
 
 import jax
@@ -27,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from workloads import (
     BATCH, BETA1, BETA2, CLIP, CONTEXT, D, D_FF, DATA, EPS, HEADS, LAYERS, LR, MLP_WIDTHS, VOCAB,
-    WEIGHT_DECAY, batches, time_rounds,
+    WEIGHT_DECAY, batches, print_row, time_rounds,
 )
 
 
@@ -194,16 +193,7 @@ def main():
     args = ap.parse_args()
     for name in args.workload or list(WORKLOADS):
         best, median = measure(name, args.rounds, args.steps)
-        row = {
-            "workload": name,
-            "framework": f"jax {jax.__version__}",
-            "config": f"jit, {jax.devices()[0].platform}",
-            "steps_per_s": best,
-            "median_steps_per_s": median,
-            "rounds": args.rounds,
-            "steps": args.steps,
-        }
-        print(json.dumps(row), flush=True)
+        print_row(name, f"jax {jax.__version__}", f"jit, {jax.devices()[0].platform}", best, median, args.rounds, args.steps)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ round), "median_steps_per_s", "rounds", "steps"} after a compiled and warmed-up 
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -51,7 +50,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from workloads import (  # noqa: E402
     BATCH, BETA1, BETA2, CLIP, CONTEXT, D, D_FF, DATA, EPS, HEADS, LAYERS, LR, MLP_WIDTHS, VOCAB,
-    WEIGHT_DECAY, batches, time_rounds,
+    WEIGHT_DECAY, batches, print_row, time_rounds,
 )
 
 if pinned:
@@ -144,16 +143,7 @@ def main():
     config = ("compile" if args.compile else "eager") + (", pinned" if pinned else "")
     for name in args.workload or list(WORKLOADS):
         best, median = measure(name, args.rounds, args.steps, args.compile)
-        row = {
-            "workload": name,
-            "framework": f"pytorch {torch.__version__.split('+')[0]}",
-            "config": f"{config}, {torch.get_num_threads()} threads",
-            "steps_per_s": best,
-            "median_steps_per_s": median,
-            "rounds": args.rounds,
-            "steps": args.steps,
-        }
-        print(json.dumps(row), flush=True)
+        print_row(name, f"pytorch {torch.__version__.split('+')[0]}", f"{config}, {torch.get_num_threads()} threads", best, median, args.rounds, args.steps)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What the baselines share (numpy only, so both the JAX and the PyTorch venv import it): the
 train bench's data, the hyper-parameters, and how rounds are timed."""
 
+import json
 import statistics
 import time
 
@@ -58,3 +59,17 @@ def time_rounds(one_step, rounds, steps, warmup=3):
             one_step()
         per_step.append((time.perf_counter() - start) / steps)
     return 1.0 / min(per_step), 1.0 / statistics.median(per_step)
+
+
+def print_row(workload, framework, config, best, median, rounds, steps):
+    """One JSON line as `compare.py` reads it (and `train_speed` writes it)."""
+    row = {
+        "workload": workload,
+        "framework": framework,
+        "config": config,
+        "steps_per_s": best,
+        "median_steps_per_s": median,
+        "rounds": rounds,
+        "steps": steps,
+    }
+    print(json.dumps(row), flush=True)
