@@ -168,12 +168,7 @@ impl Trainer {
         };
         let (start, until) = {
             let t = self.lock()?;
-            let total = t.spec().steps;
-            let start = t.step_index();
-            (
-                start,
-                steps.map_or(total, |n| start.saturating_add(n).min(total)),
-            )
+            (t.step_index(), t.stop_at(steps))
         };
         for _ in start..until {
             let Some(r) = self.step_report(py)? else {

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use oai::data::dataset::Record;
-use oai::rag::federation::{KnowledgePeer, LocalPeer, PeerHit, PeerQuery};
+use oai::rag::federation::{KnowledgePeer, PeerHit, PeerQuery};
 use oai::rag::{Extractive, Generator};
 use pyo3::prelude::*;
 
 use crate::errors;
 use crate::runtime::block_on;
 
-use super::{check_k, filter, AnyEmbedder, AnyIndex};
+use super::{check_k, filter, AnyEmbedder};
 
 /// A retrieved passage: its record's CID, its text, its score and its entry's metadata.
 #[pyclass(frozen, module = "oai", get_all)]
@@ -64,7 +64,7 @@ impl Answer {
 /// (`store.knowledge(dataset, embedder, index)`).
 #[pyclass(frozen, module = "oai")]
 pub struct Knowledge {
-    pub(super) peer: Arc<LocalPeer<AnyIndex>>,
+    pub(super) peer: Arc<dyn KnowledgePeer>,
     pub(super) embedder: AnyEmbedder,
     pub(super) dataset: String,
 }

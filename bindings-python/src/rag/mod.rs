@@ -65,6 +65,16 @@ pub struct IngestReport {
     removed: usize,
 }
 
+impl From<oai::rag::IngestReport> for IngestReport {
+    fn from(r: oai::rag::IngestReport) -> Self {
+        IngestReport {
+            embedded: r.embedded,
+            skipped: r.skipped,
+            removed: r.removed,
+        }
+    }
+}
+
 #[pymethods]
 impl IngestReport {
     fn __repr__(&self) -> String {
@@ -110,11 +120,7 @@ impl Store {
             };
             report.map_err(errors::rag)
         })??;
-        Ok(IngestReport {
-            embedded: report.embedded,
-            skipped: report.skipped,
-            removed: report.removed,
-        })
+        Ok(report.into())
     }
 
     /// Embed the text records of `dataset` (name or CID) into the index saved under `name`
@@ -136,11 +142,7 @@ impl Store {
                 .map_err(errors::rag)
         })??
         .0;
-        Ok(IngestReport {
-            embedded: report.embedded,
-            skipped: report.skipped,
-            removed: report.removed,
-        })
+        Ok(report.into())
     }
 
     /// The index saved under `name` (by `oai rag ingest` or `ingest_index`) with its dataset's
@@ -151,16 +153,10 @@ impl Store {
             named::open(inner.blocks(), inner.repo.refs(), &name, &*model).await
         })?
         .map_err(errors::rag)?;
-        let dataset = index.descriptor.dataset.to_string();
-        let store: AnyIndex = Arc::new(index.index);
         Ok(Knowledge {
-            peer: Arc::new(LocalPeer::new(
-                format!("local:{name}"),
-                store,
-                index.passages,
-            )),
-            embedder: embedder.inner.clone(),
-            dataset,
+            dataset: index.descriptor.dataset.to_string(),
+            peer: Arc::new(index.into_peer(&name)),
+            embedder: model,
         })
     }
 

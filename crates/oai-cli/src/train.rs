@@ -90,8 +90,7 @@ async fn train_and_publish(
     mut trainer: Trainer<Blocks>,
     stop_after: Option<u64>,
 ) -> Result<()> {
-    let total = trainer.spec().steps;
-    let until = stop_after.map_or(total, |n| (trainer.step_index() + n).min(total));
+    let until = trainer.stop_at(stop_after);
     let bar = crate::progress::bar(until - trainer.step_index(), "steps");
     let mut warned = false;
     let trained = trainer

@@ -294,6 +294,13 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         Ok((log::put(&self.state.store, &log).await?, log))
     }
 
+    /// The step index [`Trainer::train`] with `steps` stops at: `steps` more than now, at most
+    /// the spec's step count (all of it for `None`).
+    pub fn stop_at(&self, steps: Option<u64>) -> u64 {
+        let total = self.state.spec.steps;
+        steps.map_or(total, |n| self.state.step.saturating_add(n).min(total))
+    }
+
     /// Step `steps` more times, or to the spec's step count when `steps` is `None` or reaches
     /// past it, calling `on_step` with each step's report; `ControlFlow::Break` from it stops
     /// after that step. What the CLI, Python and C train with.
@@ -302,9 +309,8 @@ impl<S: BlockStore + Clone + 'static> Trainer<S> {
         steps: Option<u64>,
         mut on_step: impl FnMut(&StepReport) -> ControlFlow<()>,
     ) -> Result<Trained> {
-        let total = self.state.spec.steps;
         let started = self.state.step;
-        let until = steps.map_or(total, |n| started.saturating_add(n).min(total));
+        let until = self.stop_at(steps);
         let clock = Instant::now();
         let mut skipped = 0;
         while self.state.step < until {
