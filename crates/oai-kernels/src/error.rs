@@ -6,6 +6,9 @@ pub enum Error {
     /// candle refused an op: shapes, dtypes or devices that do not fit.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// Sizes or constants a kernel cannot take (an odd RoPE head width, a base of 1).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
 }
 
 /// `Result` with this crate's [`Error`].

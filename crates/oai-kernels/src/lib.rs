@@ -18,7 +18,7 @@
 //!
 //! Besides [`Kernels`], the building blocks a trainer uses: the thread [`pool`] every parallel
 //! kernel runs on, the gradient sink of the matmul ([`grad_sink`]), attention heads laid out
-//! without copies ([`heads`]), a masked multiply ([`mask`]), output buffers written once
+//! without copies ([`heads`]), rotary position embeddings ([`rope`]), a masked multiply ([`mask`]), output buffers written once
 //! ([`output`]), candle's own summation order ([`candle_order`]) and the seeded tensors and bit
 //! comparisons of their tests ([`testing`]).
 //!
@@ -41,6 +41,7 @@ pub mod mask;
 mod matmul;
 pub mod output;
 pub mod pool;
+pub mod rope;
 mod rows;
 mod softmax;
 pub mod testing;
@@ -219,6 +220,23 @@ impl Kernels {
         }
     }
 
+    /// Root-mean-square normalisation over the last dim with weight `w`, as Llama-family models
+    /// compute it: `x / sqrt(mean(x²) + eps) * w` (`eps` rounded to f32 as candle's affine
+    /// rounds it). Elementwise IEEE arithmetic and one candle sum per row.
+    pub fn rms_norm(self, x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let xn = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
+        self.mul_rows(&xn, w)
+    }
+
+    /// SiLU (swish), `x / (1 + e^-x)`, with this kernel set's `exp`.
+    pub fn silu(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Kernels::Native => Ok(candle_nn::ops::silu(x)?),
+            Kernels::Verifiable => Ok((x / self.exp(&x.neg()?)?.affine(1.0, 1.0)?)?),
+        }
+    }
+
     /// Mean cross-entropy of `logits [n, classes]` against `targets [n]` (u32 class ids).
     pub fn cross_entropy(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         match self {
@@ -278,6 +296,27 @@ mod tests {
         close(&grads[0].0, &grads[1].0, 1e-5);
         close(&grads[0].1, &grads[1].1, 1e-5);
         close(&grads[0].2, &grads[1].2, 1e-5);
+    }
+
+    /// RMSNorm and SiLU are candle's (`candle_nn::ops::rms_norm_slow`, `silu`) to rounding, values
+    /// and gradients, on both kernel sets.
+    #[test]
+    fn rms_norm_and_silu_agree_with_candle() {
+        let x = Var::from_tensor(&seeded(&[5, 64], 1, 6.0)).unwrap();
+        let w = Var::from_tensor(&seeded(&[64], 2, 2.0)).unwrap();
+        let reference = candle_nn::ops::rms_norm_slow(&x, &w, 1e-5).unwrap();
+        let reference = candle_nn::ops::silu(&reference).unwrap();
+        let up = seeded(&[5, 64], 3, 2.0);
+        let grads = |y: &Tensor| (y * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let theirs = grads(&reference);
+        for k in [Kernels::Native, Kernels::Verifiable] {
+            let y = k.silu(&k.rms_norm(&x, &w, 1e-5).unwrap()).unwrap();
+            close(&y, &reference, 1e-5);
+            let ours = grads(&y);
+            for v in [&x, &w] {
+                close(ours.get(v).unwrap(), theirs.get(v).unwrap(), 1e-4);
+            }
+        }
     }
 
     #[test]
