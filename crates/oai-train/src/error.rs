@@ -118,11 +118,13 @@ impl From<oai_core::Error> for Error {
     }
 }
 
-/// A kernel's error is a tensor error, as it was when the kernels lived in this crate.
+/// A kernel's error is a tensor error, as it was when the kernels lived in this crate, or
+/// input a kernel cannot take.
 impl From<oai_kernels::Error> for Error {
     fn from(e: oai_kernels::Error) -> Self {
         match e {
             oai_kernels::Error::Candle(e) => Error::Candle(e),
+            oai_kernels::Error::InvalidInput(reason) => Error::malformed("kernel input", reason),
         }
     }
 }

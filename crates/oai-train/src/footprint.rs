@@ -65,6 +65,17 @@ impl Footprint {
                     .saturating_mul(t.layers as u64)
                     .saturating_add(c.saturating_mul(t.vocab as u64).saturating_mul(2))
             }
+            ModelSpec::Llama(l) => {
+                let (c, d, h) = (l.context as u64, l.d_model as u64, l.heads as u64);
+                let per_layer = d
+                    .saturating_mul(12)
+                    .saturating_add((l.d_ff as u64).saturating_mul(4))
+                    .saturating_mul(c)
+                    .saturating_add(h.saturating_mul(c).saturating_mul(c).saturating_mul(2));
+                per_layer
+                    .saturating_mul(l.layers as u64)
+                    .saturating_add(c.saturating_mul(l.vocab as u64).saturating_mul(2))
+            }
         };
         let values = trainable
             .saturating_mul(2 + slots)

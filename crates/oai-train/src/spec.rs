@@ -61,6 +61,9 @@ pub enum ModelSpec {
     },
     /// A decoder-only transformer language model over byte records of `context + 1` tokens.
     Transformer(TransformerSpec),
+    /// A Llama-family language model (RMSNorm, rotary positions, SwiGLU, grouped-query
+    /// attention) over records of `context + 1` tokens.
+    Llama(LlamaSpec),
     /// Low-rank adapters on a pinned transformer: only the adapters train.
     Lora {
         /// The base model's architecture.
@@ -94,6 +97,75 @@ pub struct TransformerSpec {
     /// Dropout probability on attention weights and residual branches.
     #[serde(default)]
     pub dropout: f64,
+}
+
+/// Sizes and constants of a Llama-family language model (the architecture of Llama, SmolLM2,
+/// Mistral without sliding windows). Parameters carry the tensor names of GGUF files
+/// (`token_embd.weight`, `blk.0.attn_q.weight`, ...), so a GGUF's weights load as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlamaSpec {
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// Tokens of context (the positions the rotary tables cover).
+    pub context: usize,
+    /// Model width.
+    pub d_model: usize,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Query heads (must divide `d_model`, and the head width `d_model / heads` must be even).
+    pub heads: usize,
+    /// Key and value heads (must divide `heads`: each serves `heads / kv_heads` query heads).
+    pub kv_heads: usize,
+    /// Width of the SwiGLU feed-forward layer.
+    pub d_ff: usize,
+    /// Base of the rotary position angles (10,000 in Llama 2, 100,000 in SmolLM2).
+    pub rope_theta: f64,
+    /// RMSNorm's epsilon.
+    pub rms_eps: f64,
+    /// Whether the output layer reuses the token embeddings (`token_embd.weight`) instead of
+    /// its own `output.weight`.
+    #[serde(default)]
+    pub tie_embeddings: bool,
+}
+
+impl LlamaSpec {
+    /// The width of one head.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.heads.max(1)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let sizes = [
+            self.vocab,
+            self.context,
+            self.d_model,
+            self.layers,
+            self.heads,
+            self.kv_heads,
+            self.d_ff,
+        ];
+        if sizes.contains(&0)
+            || self.vocab < 2
+            || !self.d_model.is_multiple_of(self.heads)
+            || !self.heads.is_multiple_of(self.kv_heads)
+            || !self.head_dim().is_multiple_of(2)
+        {
+            return Err(Error::InvalidSpec(format!(
+                "llama sizes must be > 0, vocab >= 2, heads must divide d_model into even head \
+                 widths and kv_heads must divide heads: {self:?}"
+            )));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0)
+            || !(self.rms_eps.is_finite() && self.rms_eps > 0.0)
+        {
+            return Err(Error::InvalidSpec(format!(
+                "llama needs a finite rope_theta > 1 and rms_eps > 0, got {} and {}",
+                self.rope_theta, self.rms_eps
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Optimisers.
@@ -256,6 +328,7 @@ impl JobSpec {
                 }
             }
             ModelSpec::Transformer(t) => t.validate()?,
+            ModelSpec::Llama(l) => l.validate()?,
             ModelSpec::Lora {
                 base, rank, alpha, ..
             } => {

@@ -16,7 +16,8 @@ use oai_core::Seed;
 use oai_data::dataset::{Record, Tensor as RecordTensor, Version};
 use oai_data::MemStore;
 use oai_train::{
-    corpus, JobSpec, Kernels, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
+    corpus, JobSpec, Kernels, LlamaSpec, ModelSpec, OptimizerSpec, Schedule, Trainer,
+    TransformerSpec,
 };
 
 mod support;
@@ -24,7 +25,8 @@ mod support;
 const CPU: oai_train::candle::Device = oai_train::candle::Device::Cpu;
 
 /// An MLP with 784 inputs and batch 128 (large enough that plain gemm's k-blocking depends on
-/// the L1 geometry) and a small transformer (attention, softmax, GELU, layer norm).
+/// the L1 geometry), a small transformer (attention, softmax, GELU, layer norm) and a small
+/// Llama (RMSNorm, rotary positions, grouped-query attention, SwiGLU, tied embeddings).
 async fn workloads(kernels: Kernels) -> Vec<(&'static str, MemStore, JobSpec)> {
     let mut rng = Seed::from_u64(11).rng();
     let mlp_records: Vec<Record> = (0..256u64)
@@ -57,7 +59,7 @@ async fn workloads(kernels: Kernels) -> Vec<(&'static str, MemStore, JobSpec)> {
         ),
         (
             "transformer",
-            windows,
+            windows.clone(),
             ModelSpec::Transformer(TransformerSpec {
                 vocab: 256,
                 context: 32,
@@ -66,6 +68,23 @@ async fn workloads(kernels: Kernels) -> Vec<(&'static str, MemStore, JobSpec)> {
                 layers: 1,
                 d_ff: 256,
                 dropout: 0.1,
+            }),
+            4,
+        ),
+        (
+            "llama",
+            windows.clone(),
+            ModelSpec::Llama(LlamaSpec {
+                vocab: 256,
+                context: 32,
+                d_model: 64,
+                layers: 1,
+                heads: 4,
+                kv_heads: 2,
+                d_ff: 128,
+                rope_theta: 10_000.0,
+                rms_eps: 1e-5,
+                tie_embeddings: true,
             }),
             4,
         ),
@@ -116,7 +135,7 @@ async fn child_trains() {
 /// bits) or a new log format (only the roots changed: `oai_train::log::LOG_FORMAT`). To
 /// regenerate, run `cargo test -p oai-train --test verifiable pinned` and copy the values the
 /// failure prints.
-const PINNED: [(&str, &str, &str); 2] = [
+const PINNED: [(&str, &str, &str); 3] = [
     (
         "mlp",
         "a1d6bc10facc261725b7f4ce7f83b02152de40309ee6c7b30a730d96f79b3eab",
@@ -126,6 +145,11 @@ const PINNED: [(&str, &str, &str); 2] = [
         "transformer",
         "243f63d60cecf3648afc98b7c8a6093eb2fc440165da88b894420dc3e767b694",
         "7b573945a0cb25c9de481621c1b2306c2a977e6d066187e31bf3842b9d282319",
+    ),
+    (
+        "llama",
+        "bd732aa12759f52b81a7287bdb52d4c9d0f4e2ddf5038377393cdfc0e7502a84",
+        "cd4348ac52a9657163ac2d490c26bbdadbee4d8be8820d3c73a57e935aa2dc4b",
     ),
 ];
 
@@ -169,7 +193,7 @@ fn run_child(wrapper: &[&str], kernels: &str) -> Results {
         (f[0].to_string(), f[1].to_string(), f[2].to_string())
     })
     .collect();
-    assert_eq!(results.len(), 2, "{wrapper:?} printed {results:?}");
+    assert_eq!(results.len(), 3, "{wrapper:?} printed {results:?}");
     results
 }
 

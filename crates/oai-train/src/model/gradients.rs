@@ -8,11 +8,11 @@ use oai_kernels::testing::{bits, seeded};
 
 use crate::model::{Dropout, Model, Pass};
 use crate::params::Params;
-use crate::spec::{ModelSpec, TransformerSpec};
+use crate::spec::{LlamaSpec, ModelSpec, TransformerSpec};
 use crate::Kernels;
 
 /// The gradient of every parameter, from candle's backward pass alone and through the
-/// sink: the same bits, for the MLP, the transformer and LoRA adapters.
+/// sink: the same bits, for the MLP, both language models and LoRA adapters on each.
 #[test]
 fn every_model_gets_candles_gradients_bit_for_bit() {
     let dev = Device::Cpu;
@@ -47,8 +47,46 @@ fn every_model_gets_candles_gradients_bit_for_bit() {
         spec: t.clone(),
         lora: Some((4, 8.0)),
     };
+    let l = LlamaSpec {
+        vocab: 256,
+        context: 16,
+        d_model: 32,
+        layers: 2,
+        heads: 4,
+        kv_heads: 2,
+        d_ff: 48,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        tie_embeddings: false,
+    };
+    let llama_base = Params::init(
+        &Model::new(&ModelSpec::Llama(l.clone())).param_defs(),
+        Seed::from_u64(6),
+        &dev,
+    )
+    .unwrap();
+    let llama_lora = Model::Llama {
+        spec: l.clone(),
+        lora: Some((4, 8.0)),
+    };
     let cases = [
         (Model::new(&mlp), None, &x_mlp, &y_mlp),
+        (Model::new(&ModelSpec::Llama(l.clone())), None, &x_lm, &y_lm),
+        (
+            Model::new(&ModelSpec::Llama(LlamaSpec {
+                tie_embeddings: true,
+                ..l.clone()
+            })),
+            None,
+            &x_lm,
+            &y_lm,
+        ),
+        (
+            llama_lora,
+            Some(llama_base.tensors().unwrap()),
+            &x_lm,
+            &y_lm,
+        ),
         (
             Model::new(&ModelSpec::Transformer(t.clone())),
             None,

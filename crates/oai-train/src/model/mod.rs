@@ -1,11 +1,12 @@
-//! The models oai trains: an MLP classifier and a decoder-only transformer language model, with
-//! optional LoRA adapters. Models are plain functions of their [`Weights`] (the trainable
+//! The models oai trains: an MLP classifier and two decoder-only language models (a GPT-style
+//! transformer and a Llama-family model), with optional LoRA adapters. Models are plain functions of their [`Weights`] (the trainable
 //! [`Params`], or [`QuantizedWeights`] for inference); every matmul, exp, log and tanh goes
 //! through the pass's [`Kernels`] (or a quantised matmul), every random mask through
 //! [`Dropout`].
 
 #[cfg(test)]
 mod gradients;
+mod llama;
 mod mlp;
 pub mod ops;
 mod transformer;
@@ -16,7 +17,7 @@ use oai_core::Seed;
 use oai_data::dataset::Record;
 
 use crate::params::{ParamDef, Params};
-use crate::spec::{ModelSpec, TransformerSpec};
+use crate::spec::{LlamaSpec, ModelSpec, TransformerSpec};
 use crate::Kernels;
 use crate::{Error, Result};
 
@@ -70,6 +71,13 @@ pub enum Model {
         /// LoRA rank and alpha when only adapters train.
         lora: Option<(usize, f64)>,
     },
+    /// Llama-family language model, optionally with LoRA adapters `(rank, alpha)`.
+    Llama {
+        /// Sizes and constants.
+        spec: LlamaSpec,
+        /// LoRA rank and alpha when only adapters train.
+        lora: Option<(usize, f64)>,
+    },
 }
 
 impl Model {
@@ -95,6 +103,10 @@ impl Model {
                 spec: t.clone(),
                 lora: None,
             },
+            ModelSpec::Llama(l) => Model::Llama {
+                spec: l.clone(),
+                lora: None,
+            },
             ModelSpec::Lora {
                 base, rank, alpha, ..
             } => Model::Transformer {
@@ -113,6 +125,11 @@ impl Model {
                 spec,
                 lora: Some((rank, _)),
             } => transformer::lora_defs(spec, *rank),
+            Model::Llama { spec, lora: None } => llama::defs(spec),
+            Model::Llama {
+                spec,
+                lora: Some((rank, _)),
+            } => llama::lora_defs(spec, *rank),
         }
     }
 
@@ -129,6 +146,14 @@ impl Model {
                 transformer::lora_param_count(spec, *rank),
                 transformer::param_count(spec),
             ),
+            Model::Llama { spec, lora: None } => (llama::param_count(spec), 0),
+            Model::Llama {
+                spec,
+                lora: Some((rank, _)),
+            } => (
+                llama::lora_param_count(spec, *rank),
+                llama::param_count(spec),
+            ),
         }
     }
 
@@ -139,24 +164,34 @@ impl Model {
                 spec,
                 lora: Some(_),
             } => transformer::defs(spec),
+            Model::Llama {
+                spec,
+                lora: Some(_),
+            } => llama::defs(spec),
             _ => Vec::new(),
         }
     }
 
     /// Inputs and targets of a batch of records on `device`.
     ///
-    /// MLP: `Labeled` records whose input has `input` elements (f32 or u8). Transformer: `Bytes`
-    /// or `Text` records of exactly `context + 1` tokens (bytes); targets are inputs shifted by one.
+    /// MLP: `Labeled` records whose input has `input` elements (f32 or u8). Language models:
+    /// `Bytes` or `Text` records of exactly `context + 1` tokens (bytes); targets are inputs
+    /// shifted by one.
     pub fn batch(&self, records: &[Record], device: &Device) -> Result<(Tensor, Tensor)> {
         match self {
             Model::Mlp { input, widths, .. } => {
                 mlp::batch(records, *input, *widths.last().expect("classes"), device)
             }
-            Model::Transformer { spec, .. } => transformer::batch(records, spec, device),
+            Model::Transformer { spec, .. } => {
+                transformer::batch(records, spec.vocab, spec.context, device)
+            }
+            Model::Llama { spec, .. } => {
+                transformer::batch(records, spec.vocab, spec.context, device)
+            }
         }
     }
 
-    /// Logits: `[batch, classes]` (MLP) or `[batch, context, vocab]` (transformer).
+    /// Logits: `[batch, classes]` (MLP) or `[batch, context, vocab]` (language models).
     pub fn logits<W: Weights + ?Sized>(&self, p: &W, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         match self {
             Model::Mlp {
@@ -164,6 +199,11 @@ impl Model {
             } => mlp::forward(p, x, widths.len() - 1, *dropout, pass),
             Model::Transformer { spec, lora } => {
                 transformer::forward(p, x, spec, lora_scale(*lora), pass)
+            }
+            Model::Llama { spec, lora } => {
+                let (b, t) = x.dims2()?;
+                let rows = llama::forward_rows(p, x, spec, lora_scale(*lora), pass)?;
+                Ok(rows.reshape((b, t, spec.vocab))?)
             }
         }
     }
@@ -174,6 +214,9 @@ impl Model {
             Model::Mlp { .. } => self.logits(p, x, pass)?,
             Model::Transformer { spec, lora } => {
                 transformer::forward_rows(p, x, spec, lora_scale(*lora), pass)?
+            }
+            Model::Llama { spec, lora } => {
+                llama::forward_rows(p, x, spec, lora_scale(*lora), pass)?
             }
         };
         Ok(pass.kernels.cross_entropy(&logits, &y.flatten_all()?)?)

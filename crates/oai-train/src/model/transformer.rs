@@ -107,12 +107,15 @@ pub(super) fn lora_param_count(s: &TransformerSpec, rank: usize) -> u64 {
     block.saturating_mul(s.layers as u64)
 }
 
+/// Inputs and targets `[records, context]` of a language model with `vocab` tokens: each
+/// record's bytes as token ids, the targets shifted by one.
 pub(super) fn batch(
     records: &[Record],
-    s: &TransformerSpec,
+    vocab: usize,
+    context: usize,
     device: &Device,
 ) -> Result<(Tensor, Tensor)> {
-    let t = s.context;
+    let t = context;
     let mut xs = Vec::with_capacity(records.len() * t);
     let mut ys = Vec::with_capacity(records.len() * t);
     for r in records {
@@ -121,7 +124,7 @@ pub(super) fn batch(
             Record::Text(s) => s.as_bytes(),
             _ => {
                 return Err(bad_record(
-                    "the transformer trains on Bytes or Text records".into(),
+                    "language models train on Bytes or Text records".into(),
                 ))
             }
         };
@@ -132,8 +135,8 @@ pub(super) fn batch(
                 t + 1
             )));
         }
-        if let Some(b) = bytes.iter().find(|b| **b as usize >= s.vocab) {
-            return Err(bad_record(format!("token {b} >= vocab {}", s.vocab)));
+        if let Some(b) = bytes.iter().find(|b| **b as usize >= vocab) {
+            return Err(bad_record(format!("token {b} >= vocab {vocab}")));
         }
         xs.extend(bytes[..t].iter().map(|b| *b as u32));
         ys.extend(bytes[1..].iter().map(|b| *b as u32));
