@@ -22,7 +22,8 @@ use oai_data::{BlockStore, MemStore};
 use oai_train::log::{self, LogHeader, StepRecord, TrainingLog, VerifiedLog};
 use oai_train::{
     corpus, replay_step, replay_step_on, run_names, Checkpoint, Error, Field, JobSpec, Kernels,
-    ModelSpec, OptimizerSpec, Schedule, StepOutcome, StepReport, Trainer, TransformerSpec,
+    LlamaSpec, ModelSpec, OptimizerSpec, Schedule, StepOutcome, StepReport, Trainer,
+    TransformerSpec,
 };
 use proptest::prelude::*;
 
