@@ -23,6 +23,7 @@ pub mod corpus;
 pub mod env;
 mod error;
 pub mod footprint;
+pub mod gguf;
 mod heap;
 pub mod log;
 pub mod model;

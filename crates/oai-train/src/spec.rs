@@ -135,7 +135,7 @@ impl LlamaSpec {
         self.d_model / self.heads.max(1)
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let sizes = [
             self.vocab,
             self.context,

@@ -57,12 +57,19 @@ async fn lora_trains_adapters_on_a_pinned_base() {
 }
 
 fn real_file(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(p) => Some(std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{var}={p}: {e}"))),
-        Err(_) if std::env::var_os("OAI_REQUIRE_REAL").is_some() => {
+    let p = real_path(var)?;
+    Some(std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{var}={}: {e}", p.display())))
+}
+
+/// The file the environment variable `var` names; `None` (the test skips) when it is unset,
+/// a panic when it is unset under `OAI_REQUIRE_REAL`.
+pub(crate) fn real_path(var: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os(var) {
+        Some(p) => Some(p.into()),
+        None if std::env::var_os("OAI_REQUIRE_REAL").is_some() => {
             panic!("{var} is not set and OAI_REQUIRE_REAL is")
         }
-        Err(_) => {
+        None => {
             eprintln!("skipped: set {var} (see .ci/run) to run this test on real data");
             None
         }

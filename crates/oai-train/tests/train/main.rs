@@ -11,6 +11,7 @@ mod support;
 
 mod determinism;
 mod encodings;
+mod gguf;
 mod learning;
 mod replay;
 mod steps;

