@@ -156,9 +156,8 @@ impl LlamaSpec {
                  widths and kv_heads must divide heads: {self:?}"
             )));
         }
-        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0)
-            || !(self.rms_eps.is_finite() && self.rms_eps > 0.0)
-        {
+        let theta_ok = self.rope_theta.is_finite() && self.rope_theta > 1.0;
+        if !(theta_ok && self.rms_eps.is_finite() && self.rms_eps > 0.0) {
             return Err(Error::InvalidSpec(format!(
                 "llama needs a finite rope_theta > 1 and rms_eps > 0, got {} and {}",
                 self.rope_theta, self.rms_eps

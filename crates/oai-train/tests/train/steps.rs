@@ -110,11 +110,57 @@ async fn bad_specs_are_refused() {
         schedule: Schedule::Constant { lr: f64::NAN },
         ..spec.clone()
     };
-    for bad in [zero_batch, too_big, heads, nan_lr] {
-        assert!(matches!(
-            Trainer::new(store.clone(), bad, CPU).await,
-            Err(Error::InvalidSpec(_))
-        ));
+    let llama = LlamaSpec {
+        vocab: 256,
+        context: 16,
+        d_model: 32,
+        layers: 1,
+        heads: 4,
+        kv_heads: 2,
+        d_ff: 64,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        tie_embeddings: false,
+    };
+    let bad_llamas = [
+        LlamaSpec {
+            kv_heads: 3,
+            ..llama.clone()
+        },
+        LlamaSpec {
+            heads: 32,
+            kv_heads: 32,
+            ..llama.clone()
+        },
+        LlamaSpec {
+            kv_heads: 0,
+            ..llama.clone()
+        },
+        LlamaSpec {
+            rope_theta: 1.0,
+            ..llama.clone()
+        },
+        LlamaSpec {
+            rms_eps: f64::NAN,
+            ..llama.clone()
+        },
+    ]
+    .map(|l| JobSpec {
+        model: ModelSpec::Llama(l),
+        ..spec.clone()
+    });
+    for bad in [zero_batch, too_big, heads, nan_lr]
+        .into_iter()
+        .chain(bad_llamas)
+    {
+        assert!(
+            matches!(
+                Trainer::new(store.clone(), bad.clone(), CPU).await,
+                Err(Error::InvalidSpec(_))
+            ),
+            "{:?}",
+            bad.model
+        );
     }
     let elsewhere = JobSpec {
         compute_class: Some("riscv64/cpu".into()),
