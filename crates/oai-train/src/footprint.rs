@@ -55,26 +55,13 @@ impl Footprint {
                 .fold(0u64, |a, &w| a.saturating_add(w as u64))
                 .saturating_mul(3),
             ModelSpec::Transformer(t) | ModelSpec::Lora { base: t, .. } => {
-                let (c, d, h) = (t.context as u64, t.d_model as u64, t.heads as u64);
-                let per_layer = d
-                    .saturating_mul(12)
-                    .saturating_add((t.d_ff as u64).saturating_mul(2))
-                    .saturating_mul(c)
-                    .saturating_add(h.saturating_mul(c).saturating_mul(c).saturating_mul(2));
-                per_layer
-                    .saturating_mul(t.layers as u64)
-                    .saturating_add(c.saturating_mul(t.vocab as u64).saturating_mul(2))
+                let widths = [t.context, t.d_model, t.heads, t.layers, t.vocab];
+                lm_activations(widths, (t.d_ff as u64).saturating_mul(2))
             }
+            // SwiGLU keeps the gate, the up projection, their SiLU and product
             ModelSpec::Llama(l) => {
-                let (c, d, h) = (l.context as u64, l.d_model as u64, l.heads as u64);
-                let per_layer = d
-                    .saturating_mul(12)
-                    .saturating_add((l.d_ff as u64).saturating_mul(4))
-                    .saturating_mul(c)
-                    .saturating_add(h.saturating_mul(c).saturating_mul(c).saturating_mul(2));
-                per_layer
-                    .saturating_mul(l.layers as u64)
-                    .saturating_add(c.saturating_mul(l.vocab as u64).saturating_mul(2))
+                let widths = [l.context, l.d_model, l.heads, l.layers, l.vocab];
+                lm_activations(widths, (l.d_ff as u64).saturating_mul(4))
             }
         };
         let values = trainable
@@ -111,4 +98,18 @@ impl Footprint {
             .saturating_mul(F32)
             .saturating_add(CHECKPOINT_HEADER)
     }
+}
+
+/// The activations a language model keeps per record: `[context, d_model, heads, layers,
+/// vocab]`, and `ff` values per position for its feed-forward layer; saturates.
+fn lm_activations([c, d, h, layers, vocab]: [usize; 5], ff: u64) -> u64 {
+    let (c, d, h) = (c as u64, d as u64, h as u64);
+    let per_layer = d
+        .saturating_mul(12)
+        .saturating_add(ff)
+        .saturating_mul(c)
+        .saturating_add(h.saturating_mul(c).saturating_mul(c).saturating_mul(2));
+    per_layer
+        .saturating_mul(layers as u64)
+        .saturating_add(c.saturating_mul(vocab as u64).saturating_mul(2))
 }
