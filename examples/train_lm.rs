@@ -128,7 +128,7 @@ async fn main() -> Result<()> {
     let lora_spec = JobSpec {
         dataset: domain_data.cid(),
         model: ModelSpec::Lora {
-            base: base_model(),
+            base: base_model().into(),
             base_weights,
             rank: 8,
             alpha: 16.0,

@@ -2,7 +2,7 @@
 
 use oai_core::seed::uniform_below;
 use oai_core::Seed;
-use oai_data::dataset::{Record, Tensor};
+use oai_data::dataset::{DType, Record, Tensor};
 
 use crate::{Error, Result};
 
@@ -72,15 +72,39 @@ pub fn labeled_from_csv(csv: &str, scale: f32) -> Result<Vec<Record>> {
 }
 
 /// Byte records of `context + 1` bytes cut from `text` every `stride` bytes, for the
-/// transformer language model (inputs are the first `context` bytes, targets the last).
+/// byte-level language models (inputs are the first `context` bytes, targets the last).
 pub fn byte_windows(text: &[u8], context: usize, stride: usize) -> Result<Vec<Record>> {
+    windows(text, context, stride, |w| Ok(Record::Bytes(w.to_vec())))
+}
+
+/// Records of `context + 1` token ids (`U32` tensors) cut from `tokens` every `stride`
+/// tokens, for a language model with a real tokenizer (e.g. [`crate::gguf::Tokenizer`]): the
+/// dataset then holds the very tokens a run trains on, and its CID pins the tokenisation.
+pub fn token_windows(tokens: &[u32], context: usize, stride: usize) -> Result<Vec<Record>> {
+    windows(tokens, context, stride, |w| {
+        let data = w.iter().flat_map(|t| t.to_le_bytes()).collect();
+        Ok(Record::Tensor(Tensor::new(
+            DType::U32,
+            vec![w.len() as u64],
+            data,
+        )?))
+    })
+}
+
+/// `record` of every window of `context + 1` items of `items`, one every `stride` items.
+fn windows<T>(
+    items: &[T],
+    context: usize,
+    stride: usize,
+    record: impl Fn(&[T]) -> Result<Record>,
+) -> Result<Vec<Record>> {
     if context == 0 || stride == 0 {
         return Err(Error::InvalidSpec("context and stride must be > 0".into()));
     }
-    Ok((0..text.len().saturating_sub(context))
+    (0..items.len().saturating_sub(context))
         .step_by(stride)
-        .map(|i| Record::Bytes(text[i..i + context + 1].to_vec()))
-        .collect())
+        .map(|i| record(&items[i..i + context + 1]))
+        .collect()
 }
 
 /// Unigram (byte-frequency) entropy of `text` in nats: the loss of the best model that ignores

@@ -3,7 +3,7 @@
 //! sized to exhaust its memory is refused instead of failing after the claim.
 
 use crate::model::Model;
-use crate::spec::{JobSpec, ModelSpec, OptimizerSpec};
+use crate::spec::{JobSpec, LoraBase, ModelSpec, OptimizerSpec};
 
 /// Bytes of one `f32`.
 const F32: u64 = 4;
@@ -54,12 +54,20 @@ impl Footprint {
                 .chain([input, classes])
                 .fold(0u64, |a, &w| a.saturating_add(w as u64))
                 .saturating_mul(3),
-            ModelSpec::Transformer(t) | ModelSpec::Lora { base: t, .. } => {
+            ModelSpec::Transformer(t)
+            | ModelSpec::Lora {
+                base: LoraBase::Transformer(t),
+                ..
+            } => {
                 let widths = [t.context, t.d_model, t.heads, t.layers, t.vocab];
                 lm_activations(widths, (t.d_ff as u64).saturating_mul(2))
             }
             // SwiGLU keeps the gate, the up projection, their SiLU and product
-            ModelSpec::Llama(l) => {
+            ModelSpec::Llama(l)
+            | ModelSpec::Lora {
+                base: LoraBase::Llama(l),
+                ..
+            } => {
                 let widths = [l.context, l.d_model, l.heads, l.layers, l.vocab];
                 lm_activations(widths, (l.d_ff as u64).saturating_mul(4))
             }

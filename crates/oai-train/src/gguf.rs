@@ -9,11 +9,17 @@
 //! candle this crate pins (`=0.11.1`), so importing one file gives one checkpoint CID on every
 //! machine. The file itself is stored too (its CID is in [`ImportedModel::file`]), so anyone can
 //! import it again and compare.
+//!
+//! The file's tokenizer ([`Tokenizer`]) turns text into the token ids a dataset of such a
+//! model holds ([`crate::corpus::token_windows`]): tokenised once, when the dataset is made,
+//! the tokens are content-addressed with it, so a run, its replay and its audits read the same
+//! ids whatever tokenizer library they have.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::tokenizer::TokenizerFromGguf;
 use candle_core::{Device, Tensor};
 use oai_core::Cid;
 use oai_data::unixfs::{self, Profile};
@@ -149,4 +155,75 @@ fn llama_spec(content: &Content) -> Result<LlamaSpec> {
         ));
     }
     Ok(spec)
+}
+
+/// The tokenizer a GGUF file carries in its metadata (`tokenizer.ggml.*`: a byte-level BPE
+/// as in GPT-2, Llama 3 and SmolLM2).
+#[derive(Clone)]
+pub struct Tokenizer(tokenizers::Tokenizer);
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokenizer({} tokens)", self.0.get_vocab_size(true))
+    }
+}
+
+impl Tokenizer {
+    /// The tokenizer of a GGUF file; a file without one (or not GGUF) is [`Error::Malformed`].
+    pub fn from_gguf(gguf: &[u8]) -> Result<Self> {
+        let bad = |reason: String| Error::malformed("gguf tokenizer", reason);
+        let content = Content::read(&mut Cursor::new(gguf)).map_err(|e| bad(e.to_string()))?;
+        let mut t = tokenizers::Tokenizer::from_gguf(&content).map_err(|e| bad(e.to_string()))?;
+        let pre = content
+            .metadata
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.to_string().ok());
+        if let Some(split) = pre.and_then(|p| gpt2_style_split(p)) {
+            t.with_pre_tokenizer(Some(split));
+        }
+        Ok(Self(t))
+    }
+
+    /// The token ids of `text`, without special tokens added; text the tokenizer cannot encode
+    /// is [`Error::Malformed`].
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .0
+            .encode(text, false)
+            .map_err(|e| Error::malformed("text to tokenize", e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The text of `ids` (special tokens skipped); an id outside the vocabulary is
+    /// [`Error::Malformed`].
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        let vocab = self.vocab_size() as u32;
+        if let Some(id) = ids.iter().find(|id| **id >= vocab) {
+            return Err(Error::malformed(
+                "token ids",
+                format!("{id} is not below the vocabulary's {vocab}"),
+            ));
+        }
+        self.0
+            .decode(ids, true)
+            .map_err(|e| Error::malformed("token ids", e.to_string()))
+    }
+
+    /// Tokens in the vocabulary, special tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.0.get_vocab_size(true)
+    }
+}
+
+/// The pre-tokenizer of GPT-2-style vocabularies as llama.cpp splits them (candle's GGUF
+/// reader adds a space before the text, which neither GPT-2 nor SmolLM2 does): byte-level
+/// without a prefix space, and for `smollm` every digit on its own first.
+fn gpt2_style_split(pre: &str) -> Option<tokenizers::PreTokenizerWrapper> {
+    use tokenizers::pre_tokenizers::{byte_level::ByteLevel, digits::Digits, sequence::Sequence};
+    let bytes = ByteLevel::new(false, true, true);
+    match pre {
+        "gpt2" | "default" => Some(bytes.into()),
+        "smollm" => Some(Sequence::new(vec![Digits::new(true).into(), bytes.into()]).into()),
+        _ => None,
+    }
 }

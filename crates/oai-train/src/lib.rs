@@ -52,6 +52,6 @@ pub use params::{Commitment, Params};
 pub use replay::{
     check_init_on, replay_span_on, replay_step, replay_step_on, Field, Mismatch, StepOutcome,
 };
-pub use spec::{JobSpec, LlamaSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
+pub use spec::{JobSpec, LlamaSpec, LoraBase, ModelSpec, OptimizerSpec, Schedule, TransformerSpec};
 pub use step_times::StepTimes;
 pub use trainer::{Evaluation, StepReport, Trained, Trainer};

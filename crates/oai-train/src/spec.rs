@@ -64,10 +64,10 @@ pub enum ModelSpec {
     /// A Llama-family language model (RMSNorm, rotary positions, SwiGLU, grouped-query
     /// attention) over records of `context + 1` tokens.
     Llama(LlamaSpec),
-    /// Low-rank adapters on a pinned transformer: only the adapters train.
+    /// Low-rank adapters on a pinned transformer or Llama: only the adapters train.
     Lora {
         /// The base model's architecture.
-        base: TransformerSpec,
+        base: LoraBase,
         /// The base model's weights: a checkpoint CID.
         #[serde(with = "cid_text")]
         base_weights: Cid,
@@ -76,6 +76,29 @@ pub enum ModelSpec {
         /// Scale numerator: the adapter's output is multiplied by `alpha / rank`.
         alpha: f64,
     },
+}
+
+/// The architecture a LoRA run adapts, written as the sizes of its model alone (a
+/// transformer's or a Llama's, told apart by their fields: a Llama has `kv_heads`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LoraBase {
+    /// A GPT-style transformer.
+    Transformer(TransformerSpec),
+    /// A Llama-family model.
+    Llama(LlamaSpec),
+}
+
+impl From<TransformerSpec> for LoraBase {
+    fn from(t: TransformerSpec) -> Self {
+        LoraBase::Transformer(t)
+    }
+}
+
+impl From<LlamaSpec> for LoraBase {
+    fn from(l: LlamaSpec) -> Self {
+        LoraBase::Llama(l)
+    }
 }
 
 /// Sizes of the transformer language model.
@@ -331,9 +354,12 @@ impl JobSpec {
             ModelSpec::Lora {
                 base, rank, alpha, ..
             } => {
-                base.validate()?;
-                if *rank == 0 || *rank > base.d_model || !alpha.is_finite() {
-                    return bad(format!("lora rank {rank} must be in 1..={}", base.d_model));
+                let d_model = match base {
+                    LoraBase::Transformer(t) => t.validate().map(|_| t.d_model)?,
+                    LoraBase::Llama(l) => l.validate().map(|_| l.d_model)?,
+                };
+                if *rank == 0 || *rank > d_model || !alpha.is_finite() {
+                    return bad(format!("lora rank {rank} must be in 1..={d_model}"));
                 }
             }
         }

@@ -17,7 +17,7 @@ use oai_core::Seed;
 use oai_data::dataset::Record;
 
 use crate::params::{ParamDef, Params};
-use crate::spec::{LlamaSpec, ModelSpec, TransformerSpec};
+use crate::spec::{LlamaSpec, LoraBase, ModelSpec, TransformerSpec};
 use crate::Kernels;
 use crate::{Error, Result};
 
@@ -109,10 +109,19 @@ impl Model {
             },
             ModelSpec::Lora {
                 base, rank, alpha, ..
-            } => Model::Transformer {
-                spec: base.clone(),
-                lora: Some((*rank, *alpha)),
-            },
+            } => {
+                let lora = Some((*rank, *alpha));
+                match base {
+                    LoraBase::Transformer(t) => Model::Transformer {
+                        spec: t.clone(),
+                        lora,
+                    },
+                    LoraBase::Llama(l) => Model::Llama {
+                        spec: l.clone(),
+                        lora,
+                    },
+                }
+            }
         }
     }
 

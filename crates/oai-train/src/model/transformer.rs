@@ -6,7 +6,7 @@
 //! `U(-0.02·√3, 0.02·√3)`, the standard deviation GPT-2 uses.
 
 use candle_core::{Device, Tensor};
-use oai_data::dataset::Record;
+use oai_data::dataset::{DType, Record};
 
 use super::ops::{layer_norm, linear};
 use super::Weights;
@@ -108,7 +108,8 @@ pub(super) fn lora_param_count(s: &TransformerSpec, rank: usize) -> u64 {
 }
 
 /// Inputs and targets `[records, context]` of a language model with `vocab` tokens: each
-/// record's bytes as token ids, the targets shifted by one.
+/// record's tokens (its bytes, or the ids of a `U32` tensor of one dimension), the targets
+/// shifted by one.
 pub(super) fn batch(
     records: &[Record],
     vocab: usize,
@@ -119,27 +120,34 @@ pub(super) fn batch(
     let mut xs = Vec::with_capacity(records.len() * t);
     let mut ys = Vec::with_capacity(records.len() * t);
     for r in records {
-        let bytes: &[u8] = match r {
-            Record::Bytes(b) => b,
-            Record::Text(s) => s.as_bytes(),
+        let tokens: Vec<u32> = match r {
+            Record::Bytes(b) => b.iter().map(|b| *b as u32).collect(),
+            Record::Text(s) => s.bytes().map(|b| b as u32).collect(),
+            Record::Tensor(ids) if ids.dtype() == DType::U32 && ids.shape().len() == 1 => ids
+                .data()
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
             _ => {
                 return Err(bad_record(
-                    "language models train on Bytes or Text records".into(),
+                    "language models train on Bytes or Text records, or token ids as a \
+                     one-dimensional U32 tensor"
+                        .into(),
                 ))
             }
         };
-        if bytes.len() != t + 1 {
+        if tokens.len() != t + 1 {
             return Err(bad_record(format!(
                 "record has {} tokens, the model needs context + 1 = {}",
-                bytes.len(),
+                tokens.len(),
                 t + 1
             )));
         }
-        if let Some(b) = bytes.iter().find(|b| **b as usize >= vocab) {
+        if let Some(b) = tokens.iter().find(|b| **b as usize >= vocab) {
             return Err(bad_record(format!("token {b} >= vocab {vocab}")));
         }
-        xs.extend(bytes[..t].iter().map(|b| *b as u32));
-        ys.extend(bytes[1..].iter().map(|b| *b as u32));
+        xs.extend_from_slice(&tokens[..t]);
+        ys.extend_from_slice(&tokens[1..]);
     }
     let b = records.len();
     Ok((

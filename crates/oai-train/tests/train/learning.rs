@@ -9,7 +9,7 @@ async fn lora_trains_adapters_on_a_pinned_base() {
     let base_weights = base_log.checkpoints.last().unwrap().cid;
     let lora = JobSpec {
         model: ModelSpec::Lora {
-            base: tiny_transformer(),
+            base: tiny_transformer().into(),
             base_weights,
             rank: 4,
             alpha: 8.0,
@@ -46,7 +46,7 @@ async fn lora_trains_adapters_on_a_pinned_base() {
     // The same adapters on another base are another run.
     let other_base = JobSpec {
         model: ModelSpec::Lora {
-            base: tiny_transformer(),
+            base: tiny_transformer().into(),
             base_weights: base_log.checkpoints[0].cid,
             rank: 4,
             alpha: 8.0,
@@ -56,7 +56,7 @@ async fn lora_trains_adapters_on_a_pinned_base() {
     assert_ne!(train(&store, &other_base).await.1.root, summary.root);
 }
 
-fn real_file(var: &str) -> Option<String> {
+pub(crate) fn real_file(var: &str) -> Option<String> {
     let p = real_path(var)?;
     Some(std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{var}={}: {e}", p.display())))
 }

@@ -232,7 +232,7 @@ fn a_footprint_counts_the_declared_parameters_and_saturates() {
     let d = ids::cid_v1(ids::RAW, b"dataset");
     let lora = JobSpec {
         model: ModelSpec::Lora {
-            base: tiny_transformer(),
+            base: tiny_transformer().into(),
             base_weights: ids::cid_v1(ids::RAW, b"base"),
             rank: 4,
             alpha: 8.0,
