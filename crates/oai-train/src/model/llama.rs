@@ -123,12 +123,51 @@ pub(super) fn forward_rows<W: Weights + ?Sized>(
     lora: Option<f64>,
     pass: &Pass,
 ) -> Result<Tensor> {
+    let (_, t) = ids.dims2()?;
+    let rope = RopeTables::new(s.rope_theta, s.head_dim(), t, ids.device())?;
+    forward(p, ids, s, lora, pass, &rope, None)
+}
+
+/// The keys and values of the positions a generation has read, per layer (`[batch, kv_heads,
+/// positions, head_dim]` each), so that each new token attends to them without recomputing.
+#[derive(Debug, Clone, Default)]
+pub(super) struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+}
+
+/// The last position's logits `[batch, vocab]` of token ids `[batch, t]` that follow the
+/// positions in `cache` (which gains theirs); `rope` covers every position up to the last.
+pub(super) fn forward_cached<W: Weights + ?Sized>(
+    p: &W,
+    ids: &Tensor,
+    s: &LlamaSpec,
+    lora: Option<f64>,
+    pass: &Pass,
+    rope: &RopeTables,
+    cache: &mut KvCache,
+) -> Result<Tensor> {
+    forward(p, ids, s, lora, pass, rope, Some(cache))
+}
+
+/// The model on `ids [batch, t]`: all positions' logits as rows without a cache; with one, the
+/// positions follow the cached ones and only the last position's logits come out.
+fn forward<W: Weights + ?Sized>(
+    p: &W,
+    ids: &Tensor,
+    s: &LlamaSpec,
+    lora: Option<f64>,
+    pass: &Pass,
+    rope: &RopeTables,
+    mut cache: Option<&mut KvCache>,
+) -> Result<Tensor> {
     let k = pass.kernels;
     let (b, t) = ids.dims2()?;
     let (h, kvh, dh) = (s.heads, s.kv_heads, s.head_dim());
     let group = h / kvh;
-    let rope = RopeTables::new(s.rope_theta, dh, t, ids.device())?;
-    let mask = grouped_causal_mask(t, group, ids.device())?;
+    let start = cache.as_ref().map_or(0, |c| c.len);
+    let rope = rope.narrow(start, t)?;
+    let mask = grouped_causal_mask(t, start, group, ids.device())?;
     let scale = 1.0 / (dh as f64).sqrt();
     let heads_of = |rows: &Tensor, heads: usize| {
         let layout = HeadLayout {
@@ -150,8 +189,18 @@ pub(super) fn forward_rows<W: Weights + ?Sized>(
         let lin = |name: &str, x: &Tensor| linear(k, p, &format!("{pre}.{name}"), x, lora);
         let hn = norm(&x, "attn_norm")?;
         let q = rope.apply(&heads_of(&lin("attn_q", &hn)?, h)?)?;
-        let kk = rope.apply(&heads_of(&lin("attn_k", &hn)?, kvh)?)?;
-        let v = heads_of(&lin("attn_v", &hn)?, kvh)?;
+        let mut kk = rope.apply(&heads_of(&lin("attn_k", &hn)?, kvh)?)?;
+        let mut v = heads_of(&lin("attn_v", &hn)?, kvh)?;
+        if let Some(cache) = cache.as_deref_mut() {
+            if let Some((ck, cv)) = cache.layers.get(l) {
+                kk = Tensor::cat(&[ck, &kk], 2)?;
+                v = Tensor::cat(&[cv, &v], 2)?;
+            }
+            match cache.layers.get_mut(l) {
+                Some(held) => *held = (kk.clone(), v.clone()),
+                None => cache.layers.push((kk.clone(), v.clone())),
+            }
+        }
         // the query heads of one group as one tall matrix against their key/value head
         let q = q.reshape((b, kvh, group * t, dh))?;
         let att = k.attention_weights(&k.matmul_t(&q, &kk)?, scale, &mask)?;
@@ -160,6 +209,14 @@ pub(super) fn forward_rows<W: Weights + ?Sized>(
         let hn = norm(&x, "ffn_norm")?;
         let f = (k.silu(&lin("ffn_gate", &hn)?)? * lin("ffn_up", &hn)?)?;
         x = (x + lin("ffn_down", &f)?)?;
+    }
+    if let Some(cache) = cache {
+        cache.len += t;
+        // only the last position's next token is asked for
+        x = x
+            .reshape((b, t, s.d_model))?
+            .narrow(1, t - 1, 1)?
+            .squeeze(1)?;
     }
     let x = k.rms_norm(&x, p.get("output_norm.weight")?, s.rms_eps)?;
     match s.tie_embeddings {
@@ -174,12 +231,14 @@ pub(super) fn forward_rows<W: Weights + ?Sized>(
     }
 }
 
-/// The causal mask of `group` query heads stacked as one matrix: row `r` is position
-/// `r mod t`, which sees positions up to its own; `0` where it sees, a large negative number
-/// (a finite stand-in for -inf that softmax turns into exact zeros) where it does not.
-fn grouped_causal_mask(t: usize, group: usize, device: &Device) -> Result<Tensor> {
+/// The causal mask of `group` query heads stacked as one matrix, for `t` positions after
+/// `start` cached ones: row `r` is position `start + r mod t`, which sees the keys up to its
+/// own; `0` where it sees, a large negative number (a finite stand-in for -inf that softmax
+/// turns into exact zeros) where it does not.
+fn grouped_causal_mask(t: usize, start: usize, group: usize, device: &Device) -> Result<Tensor> {
+    let keys = start + t;
     let m: Vec<f32> = (0..group * t)
-        .flat_map(|r| (0..t).map(move |j| if j > r % t { -1e9 } else { 0.0 }))
+        .flat_map(|r| (0..keys).map(move |j| if j > start + r % t { -1e9 } else { 0.0 }))
         .collect();
-    Ok(Tensor::from_vec(m, (group * t, t), device)?)
+    Ok(Tensor::from_vec(m, (group * t, keys), device)?)
 }

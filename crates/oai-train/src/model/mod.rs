@@ -4,6 +4,7 @@
 //! through the pass's [`Kernels`] (or a quantised matmul), every random mask through
 //! [`Dropout`].
 
+mod generate;
 #[cfg(test)]
 mod gradients;
 mod llama;
@@ -21,6 +22,7 @@ use crate::spec::{LlamaSpec, LoraBase, ModelSpec, TransformerSpec};
 use crate::Kernels;
 use crate::{Error, Result};
 
+pub use generate::{LlamaGenerator, Sampling};
 pub use ops::Dropout;
 pub use weights::{Quantization, QuantizedWeights, Weights};
 

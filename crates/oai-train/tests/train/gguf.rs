@@ -8,7 +8,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Tensor, D};
 use candle_transformers::models::quantized_llama::ModelWeights;
 use oai_train::gguf::{import_llama, read_llama, Tokenizer};
-use oai_train::model::Pass;
+use oai_train::model::{LlamaGenerator, Pass, Sampling};
 use oai_train::{Model, Params};
 use std::collections::BTreeMap;
 
@@ -312,4 +312,46 @@ async fn smollm2_fine_tunes_with_lora_below_its_base_loss_and_replays() {
     );
     assert!(after < before, "{after} vs {before}");
     assert!(replay_step(&log, 8, &store).await.unwrap().is_match());
+}
+
+/// SmolLM2-135M-Instruct (`OAI_SMOLLM2`) answers a chat question greedily from its imported
+/// f32 weights on the verifiable kernels, through the KV cache, streaming its tokens.
+#[test]
+fn smollm2_answers_a_question_greedily() {
+    let Some(path) = real_path("OAI_SMOLLM2") else {
+        return;
+    };
+    let file = std::fs::read(&path).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&file).unwrap();
+    let (spec, tensors) = read_llama(&file).unwrap();
+    let defs = Model::new(&ModelSpec::Llama(spec.clone())).param_defs();
+    let params = Params::from_tensors(&defs, tensors, &CPU).unwrap();
+    let spec = LlamaSpec {
+        context: 256,
+        ..spec
+    };
+    let generator = LlamaGenerator::new(spec, params, Kernels::Verifiable).unwrap();
+    let chat =
+        "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
+    let prompt = tokenizer.encode(chat).unwrap();
+    let end = tokenizer.encode("<|im_end|>").unwrap();
+    assert_eq!(end.len(), 1, "special tokens are single tokens");
+    let mut streamed = Vec::new();
+    let started = std::time::Instant::now();
+    let answer = generator
+        .generate(&prompt, 40, Sampling::Greedy, &end, |t| {
+            streamed.push(t);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(streamed, answer);
+    let text = tokenizer.decode(&answer).unwrap();
+    println!(
+        "SmolLM2 ({} prompt tokens, {} generated in {seconds:.2} s, {:.1} tokens/s overall): {text:?}",
+        prompt.len(),
+        answer.len(),
+        (prompt.len() + answer.len()) as f64 / seconds
+    );
+    assert!(text.contains("Paris"), "{text:?}");
 }

@@ -1,0 +1,281 @@
+//! Text generation with a Llama-family model: the prompt is read once into a KV cache, then
+//! one token at a time, each from the last one and the cache, greedy or drawn from a seeded
+//! stream. With the verifiable kernels the tokens are the same on every machine of a class.
+
+use std::ops::ControlFlow;
+
+use candle_core::Tensor;
+use oai_core::seed::RngCore;
+use oai_core::Seed;
+
+use super::llama::{forward_cached, KvCache};
+use super::{Pass, Weights};
+use crate::params::unit_f32;
+use crate::spec::LlamaSpec;
+use crate::Kernels;
+use crate::{Error, Result};
+use oai_kernels::rope::RopeTables;
+
+/// How the next token is chosen from the model's logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sampling {
+    /// The most likely token (the lowest id among equals).
+    Greedy,
+    /// A draw from `softmax(logits / temperature)`: the `i`-th token's uniform number is the
+    /// first word of the ChaCha20 stream of `seed.derive("sample/i")`.
+    Temperature {
+        /// Greater than 0; 1 samples the model's own distribution.
+        temperature: f64,
+        /// The seed every draw derives from.
+        seed: Seed,
+    },
+}
+
+/// A Llama-family model ready to generate: its sizes, weights, kernels and rotary tables.
+#[derive(Debug)]
+pub struct LlamaGenerator<W> {
+    spec: LlamaSpec,
+    weights: W,
+    kernels: Kernels,
+    rope: RopeTables,
+}
+
+impl<W: Weights> LlamaGenerator<W> {
+    /// A generator of the model `spec` with `weights` (e.g. [`crate::Params`] from
+    /// [`crate::gguf::read_llama`]) on `kernels`.
+    pub fn new(spec: LlamaSpec, weights: W, kernels: Kernels) -> Result<Self> {
+        let device = weights.get("token_embd.weight")?.device().clone();
+        let rope = RopeTables::new(spec.rope_theta, spec.head_dim(), spec.context, &device)?;
+        Ok(Self {
+            spec,
+            weights,
+            kernels,
+            rope,
+        })
+    }
+
+    /// The model's sizes.
+    pub fn spec(&self) -> &LlamaSpec {
+        &self.spec
+    }
+
+    /// Up to `max_tokens` tokens after `prompt`, each handed to `on_token` as it comes (a
+    /// `Break` stops after it); generation also stops after a token of `stop` (which is
+    /// returned). An empty prompt, a token outside the vocabulary, a temperature that is not
+    /// above 0, or a prompt and `max_tokens` that together exceed the context are
+    /// [`Error::Malformed`], before anything runs.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        max_tokens: usize,
+        sampling: Sampling,
+        stop: &[u32],
+        mut on_token: impl FnMut(u32) -> ControlFlow<()>,
+    ) -> Result<Vec<u32>> {
+        let bad = |reason: String| Error::malformed("generation", reason);
+        if prompt.is_empty() {
+            return Err(bad("the prompt has no tokens".into()));
+        }
+        if let Some(t) = prompt.iter().find(|t| **t as usize >= self.spec.vocab) {
+            return Err(bad(format!("token {t} >= vocab {}", self.spec.vocab)));
+        }
+        if prompt.len().saturating_add(max_tokens) > self.spec.context {
+            return Err(bad(format!(
+                "a prompt of {} tokens and {max_tokens} new ones exceed the context of {}",
+                prompt.len(),
+                self.spec.context
+            )));
+        }
+        if let Sampling::Temperature { temperature, .. } = sampling {
+            if !(temperature.is_finite() && temperature > 0.0) {
+                return Err(bad(format!("temperature {temperature} must be above 0")));
+            }
+        }
+        let pass = Pass::eval(self.kernels);
+        let device = self.weights.get("token_embd.weight")?.device().clone();
+        let mut cache = KvCache::default();
+        let mut next = Tensor::new(prompt, &device)?.unsqueeze(0)?;
+        let mut out = Vec::with_capacity(max_tokens);
+        for i in 0..max_tokens {
+            let logits = forward_cached(
+                &self.weights,
+                &next,
+                &self.spec,
+                None,
+                &pass,
+                &self.rope,
+                &mut cache,
+            )?;
+            let logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+            let token = choose(&logits, sampling, i as u64);
+            out.push(token);
+            if on_token(token).is_break() || stop.contains(&token) {
+                break;
+            }
+            next = Tensor::new(&[token], &device)?.unsqueeze(0)?;
+        }
+        Ok(out)
+    }
+}
+
+/// The `i`-th generated token from `logits`.
+fn choose(logits: &[f32], sampling: Sampling, i: u64) -> u32 {
+    let argmax = || {
+        let best = logits
+            .iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |(bi, bv), (j, &v)| match v > bv {
+                true => (j, v),
+                false => (bi, bv),
+            });
+        best.0 as u32
+    };
+    match sampling {
+        Sampling::Greedy => argmax(),
+        Sampling::Temperature { temperature, seed } => {
+            // f64 weights from the pinned libm: the same draw on every machine
+            let max = logits[argmax() as usize] as f64;
+            let weights: Vec<f64> = logits
+                .iter()
+                .map(|&l| libm::exp((l as f64 - max) / temperature))
+                .collect();
+            let total: f64 = weights.iter().sum();
+            let u = unit_f32(
+                seed.derive(format!("sample/{i}").as_bytes())
+                    .rng()
+                    .next_u32(),
+            );
+            let mut target = u as f64 * total;
+            for (j, w) in weights.iter().enumerate() {
+                if target < *w {
+                    return j as u32;
+                }
+                target -= w;
+            }
+            argmax()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::llama::forward_rows;
+    use super::*;
+    use crate::model::Model;
+    use crate::params::Params;
+    use crate::spec::ModelSpec;
+    use candle_core::Device;
+    use oai_kernels::testing::bits;
+
+    fn tiny() -> (LlamaSpec, Params) {
+        let spec = LlamaSpec {
+            vocab: 256,
+            context: 40,
+            d_model: 64,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            d_ff: 96,
+            rope_theta: 10_000.0,
+            rms_eps: 1e-5,
+            tie_embeddings: true,
+        };
+        let defs = Model::new(&ModelSpec::Llama(spec.clone())).param_defs();
+        let p = Params::init(&defs, Seed::from_u64(4), &Device::Cpu).unwrap();
+        (spec, p)
+    }
+
+    /// Reading a prompt into the cache and then one token at a time gives, at every position,
+    /// the bits of the full forward pass's logits there (verifiable kernels: the cached rows
+    /// sum the same terms in the same order, the missing masked ones being exact zeros).
+    #[test]
+    fn cached_steps_give_the_bits_of_the_full_forward_pass() {
+        let (spec, p) = tiny();
+        let ids: Vec<u32> = (0..12u32).map(|i| i * 37 % 256).collect();
+        let all = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let pass = Pass::eval(Kernels::Verifiable);
+        let full = forward_rows(&p, &all, &spec, None, &pass).unwrap();
+        let rope =
+            RopeTables::new(spec.rope_theta, spec.head_dim(), spec.context, &Device::Cpu).unwrap();
+        let mut cache = KvCache::default();
+        let prompt = all.narrow(1, 0, 5).unwrap();
+        let mut got =
+            vec![forward_cached(&p, &prompt, &spec, None, &pass, &rope, &mut cache).unwrap()];
+        for i in 5..12 {
+            let one = all.narrow(1, i, 1).unwrap();
+            got.push(forward_cached(&p, &one, &spec, None, &pass, &rope, &mut cache).unwrap());
+        }
+        for (i, logits) in (4..12).zip(&got) {
+            assert_eq!(
+                bits(logits),
+                bits(&full.narrow(0, i, 1).unwrap()),
+                "position {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn sampling_is_seeded_and_greedy_is_the_argmax() {
+        let (spec, p) = tiny();
+        let g = LlamaGenerator::new(spec, p, Kernels::Verifiable).unwrap();
+        let run = |sampling| {
+            g.generate(&[1, 2, 3], 16, sampling, &[], |_| ControlFlow::Continue(()))
+                .unwrap()
+        };
+        let hot = |seed| Sampling::Temperature {
+            temperature: 1.0,
+            seed: Seed::from_u64(seed),
+        };
+        assert_eq!(run(hot(1)), run(hot(1)));
+        assert_ne!(run(hot(1)), run(hot(2)));
+        assert_eq!(run(Sampling::Greedy), run(Sampling::Greedy));
+        assert_eq!(choose(&[0.5, 2.0, 2.0, -1.0], Sampling::Greedy, 0), 1);
+        // a stop token ends it, and so does the callback
+        let greedy = run(Sampling::Greedy);
+        let stopped = g
+            .generate(&[1, 2, 3], 16, Sampling::Greedy, &greedy[3..4], |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(
+            stopped,
+            greedy[..=greedy.iter().position(|t| *t == greedy[3]).unwrap()]
+        );
+        let mut seen = 0;
+        let two = g
+            .generate(&[1, 2, 3], 16, Sampling::Greedy, &[], |_| {
+                seen += 1;
+                match seen < 2 {
+                    true => ControlFlow::Continue(()),
+                    false => ControlFlow::Break(()),
+                }
+            })
+            .unwrap();
+        assert_eq!(two, greedy[..2]);
+    }
+
+    #[test]
+    fn bad_requests_are_malformed_before_anything_runs() {
+        let (spec, p) = tiny();
+        let g = LlamaGenerator::new(spec, p, Kernels::Verifiable).unwrap();
+        let go = |prompt: &[u32], max, sampling| {
+            g.generate(prompt, max, sampling, &[], |_| ControlFlow::Continue(()))
+        };
+        let cold = Sampling::Temperature {
+            temperature: 0.0,
+            seed: Seed::from_u64(1),
+        };
+        for err in [
+            go(&[], 4, Sampling::Greedy),
+            go(&[1, 256], 4, Sampling::Greedy),
+            go(&[1; 30], 11, Sampling::Greedy),
+            go(&[1], 4, cold),
+        ] {
+            assert!(matches!(err, Err(Error::Malformed { .. })), "{err:?}");
+        }
+        assert_eq!(go(&[1; 30], 10, Sampling::Greedy).unwrap().len(), 10);
+    }
+}
