@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 mod blocks;
 mod chain;
 mod dao;
+mod generate;
 mod node;
 mod progress;
 mod rag;
@@ -90,6 +91,10 @@ enum Command {
     /// Audit a published run, or a job's result on chain, by replaying it.
     #[command(subcommand)]
     Verify(verify::VerifyCommand),
+    /// Generate text with a Llama-family GGUF model on this machine (SmolLM2 by default,
+    /// `OAI_SMOLLM2`), streamed; greedy unless given a temperature.
+    /// Example: `oai generate "What is the capital of France?"`.
+    Generate(generate::GenerateArgs),
     /// Retrieval: index a dataset's passages, answer questions with citations, serve peers.
     #[command(subcommand)]
     Rag(rag::RagCommand),
@@ -275,6 +280,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Chain(cmd) => return chain::run_chain(cmd).await,
         Command::Dao(cmd) => return dao::run_dao(cmd).await,
+        Command::Generate(args) => return generate::run(args),
         _ => {}
     }
     let fs = FsStore::open(&cli.store)
@@ -349,7 +355,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Verify(cmd) => verify::run(&repo, cmd).await?,
         Command::Node(args) => node::run(&store, &fs, args).await?,
         Command::Rag(cmd) => rag::run(&repo, cmd).await?,
-        Command::Chain(_) | Command::Dao(_) => unreachable!("handled above"),
+        Command::Chain(_) | Command::Dao(_) | Command::Generate(_) => unreachable!("handled above"),
     }
     Ok(())
 }

@@ -549,3 +549,44 @@ fn an_ipfs_node_that_is_not_there_is_a_clear_error_and_loses_nothing() {
         "the failed import moved no head"
     );
 }
+
+/// `oai generate` answers with SmolLM2 (`OAI_SMOLLM2`, skipped without it unless
+/// `OAI_REQUIRE_REAL`), the same tokens every time; a file that is not a model is a clear
+/// error.
+#[test]
+fn generate_answers_with_a_gguf_model_and_refuses_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_model = dir.path().join("notes.txt");
+    std::fs::write(&not_a_model, "not a model").unwrap();
+    let out = oai(
+        dir.path(),
+        &["generate", "hi", "--gguf", not_a_model.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gguf"), "{err}");
+    let Some(model) = std::env::var_os("OAI_SMOLLM2") else {
+        assert!(
+            std::env::var_os("OAI_REQUIRE_REAL").is_none(),
+            "OAI_SMOLLM2 is not set and OAI_REQUIRE_REAL is"
+        );
+        eprintln!("skipped: set OAI_SMOLLM2 (scripts/fetch_models.sh) to generate");
+        return;
+    };
+    let ask = || {
+        ok(
+            dir.path(),
+            &[
+                "generate",
+                "What is the capital of France?",
+                "--max-tokens",
+                "12",
+                "--gguf",
+                model.to_str().unwrap(),
+            ],
+        )
+    };
+    let answer = ask();
+    assert!(answer.contains("Paris"), "{answer}");
+    assert_eq!(ask(), answer, "greedy answers are the same every time");
+}
