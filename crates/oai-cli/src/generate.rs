@@ -89,7 +89,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         if let Ok(text) = tokenizer.decode(&tokens) {
             if text.len() > printed && text.is_char_boundary(printed) && !text.ends_with('\u{fffd}')
             {
-                let _ = out.write_all(text[printed..].as_bytes());
+                let _ = out.write_all(&text.as_bytes()[printed..]);
                 let _ = out.flush();
                 printed = text.len();
             }
