@@ -59,6 +59,53 @@ async fn a_cheating_node_is_bisected_to_its_forged_step_and_slashed() {
     cheating_node_is_slashed(&m, &store, &spec).await;
 }
 
+/// The same game on a LoRA job over a pinned Llama base (the architecture of SmolLM2, small):
+/// the forged adapter step is found, bisected to and slashed like any other.
+#[tokio::test]
+async fn a_node_forging_a_lora_step_of_a_llama_is_bisected_and_slashed() {
+    use oai_train::{LlamaSpec, Model, Params};
+    let store = MemStore::new();
+    let base = LlamaSpec {
+        vocab: 256,
+        context: 16,
+        d_model: 32,
+        layers: 1,
+        heads: 4,
+        kv_heads: 2,
+        d_ff: 48,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        tie_embeddings: true,
+    };
+    let defs = Model::new(&ModelSpec::Llama(base.clone())).param_defs();
+    let params = Params::init(&defs, Seed::from_u64(8), &CPU).unwrap();
+    let base_weights = Checkpoint {
+        step: 0,
+        params: params.tensors().unwrap(),
+        optimizer: Default::default(),
+    }
+    .put(&store)
+    .await
+    .unwrap();
+    let text: Vec<u8> = (0..3000u32)
+        .map(|i| b"open data, open training; "[(i * 7 % 26) as usize])
+        .collect();
+    let records = oai_train::corpus::byte_windows(&text, 16, 13).unwrap();
+    let version = Version::from_records(&store, records).await.unwrap();
+    let spec = JobSpec {
+        model: ModelSpec::Lora {
+            base: base.into(),
+            base_weights,
+            rank: 4,
+            alpha: 8.0,
+        },
+        batch_size: 4,
+        ..spec(version.cid(), 42)
+    };
+    let m = market(&spec, &version).await;
+    cheating_node_is_slashed(&m, &store, &spec).await;
+}
+
 /// A node forges step 13; the challenger trains the job itself, audits the result and
 /// challenges; both bisect from their logs to step 13; the referee's replay finds the node
 /// wrong; it is slashed.
