@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use oai::core::Seed;
-use oai::train::gguf::{read_llama, Tokenizer};
-use oai::train::model::{LlamaGenerator, Sampling};
-use oai::train::{Kernels, LlamaSpec, Model, ModelSpec, Params};
+use oai::train::gguf::{generator, TextStream};
+use oai::train::model::Sampling;
+use oai::train::Kernels;
 
 /// Arguments of `oai generate`.
 #[derive(clap::Args)]
@@ -35,40 +35,15 @@ pub struct GenerateArgs {
     raw: bool,
 }
 
-/// The ChatML markers, as SmolLM2 and Qwen write a chat.
-const TURN_START: &str = "<|im_start|>";
-const TURN_END: &str = "<|im_end|>";
-
 /// Generate and print the answer as it comes; the speed goes to stderr.
 pub fn run(args: GenerateArgs) -> Result<()> {
     let file = std::fs::read(&args.gguf)
         .with_context(|| format!("reading the model {}", args.gguf.display()))?;
-    let tokenizer = Tokenizer::from_gguf(&file)?;
-    let (spec, tensors) = read_llama(&file)?;
-    let defs = Model::new(&ModelSpec::Llama(spec.clone())).param_defs();
-    let params = Params::from_tensors(&defs, tensors, &oai::train::candle::Device::Cpu)?;
-    let marker = |m: &str| -> Result<Option<u32>> {
-        let ids = tokenizer.encode(m)?;
-        Ok((ids.len() == 1).then(|| ids[0]))
+    let (generator, tokenizer) = generator(&file, Kernels::Verifiable)?;
+    let (prompt, stop) = match (args.raw, tokenizer.chat_turn(&args.prompt)?) {
+        (false, Some((turn, end))) => (turn, vec![end]),
+        _ => (tokenizer.encode(&args.prompt)?, Vec::new()),
     };
-    let chat = match (args.raw, marker(TURN_START)?, marker(TURN_END)?) {
-        (false, Some(_), Some(end)) => Some(end),
-        _ => None,
-    };
-    let text = match chat {
-        Some(_) => format!(
-            "{TURN_START}user\n{}{TURN_END}\n{TURN_START}assistant\n",
-            args.prompt
-        ),
-        None => args.prompt.clone(),
-    };
-    let prompt = tokenizer.encode(&text)?;
-    let context = prompt.len().saturating_add(args.max_tokens);
-    let spec = LlamaSpec {
-        context: context.min(spec.context),
-        ..spec
-    };
-    let generator = LlamaGenerator::new(spec, params, Kernels::Verifiable)?;
     let sampling = match args.temperature {
         Some(temperature) => Sampling::Temperature {
             temperature,
@@ -76,28 +51,30 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         },
         None => Sampling::Greedy,
     };
-    let stop: Vec<u32> = chat.into_iter().collect();
     let started = Instant::now();
     let mut out = std::io::stdout().lock();
-    let (mut tokens, mut printed) = (Vec::new(), 0);
+    let mut text = TextStream::default();
+    let mut failed = None;
     let answer = generator.generate(&prompt, args.max_tokens, sampling, &stop, |t| {
         if stop.contains(&t) {
             return ControlFlow::Continue(());
         }
-        tokens.push(t);
-        // print what the tokens so far add to the text (a character may take two tokens)
-        if let Ok(text) = tokenizer.decode(&tokens) {
-            if text.len() > printed && text.is_char_boundary(printed) && !text.ends_with('\u{fffd}')
-            {
-                let _ = out.write_all(&text.as_bytes()[printed..]);
+        match text.push(&tokenizer, t) {
+            Ok(piece) => {
+                let _ = out.write_all(piece.as_bytes());
                 let _ = out.flush();
-                printed = text.len();
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
             }
         }
-        ControlFlow::Continue(())
     })?;
-    let text = tokenizer.decode(&tokens)?;
-    writeln!(out, "{}", &text[printed.min(text.len())..])?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    writeln!(out)?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "{} prompt tokens, {} generated in {seconds:.2} s ({:.1} tokens/s)",

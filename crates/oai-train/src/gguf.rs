@@ -25,10 +25,11 @@ use oai_core::Cid;
 use oai_data::unixfs::{self, Profile};
 use oai_data::BlockStore;
 
-use crate::model::Model;
+use crate::model::{LlamaGenerator, Model};
 use crate::params::check_tensors;
+use crate::params::Params;
 use crate::spec::{LlamaSpec, ModelSpec};
-use crate::{Checkpoint, Error, Result};
+use crate::{Checkpoint, Error, Kernels, Result};
 
 /// What [`import_llama`] stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +68,16 @@ pub fn read_llama(gguf: &[u8]) -> Result<(LlamaSpec, BTreeMap<String, Tensor>)> 
     }
     check_tensors(&defs, &tensors).map_err(|e| bad(e.to_string()))?;
     Ok((spec, tensors))
+}
+
+/// A Llama-family GGUF file ready to answer: a generator over its f32 weights on `kernels`
+/// (refused as [`read_llama`] refuses), and its tokenizer.
+pub fn generator(gguf: &[u8], kernels: Kernels) -> Result<(LlamaGenerator<Params>, Tokenizer)> {
+    let tokenizer = Tokenizer::from_gguf(gguf)?;
+    let (spec, tensors) = read_llama(gguf)?;
+    let defs = Model::new(&ModelSpec::Llama(spec.clone())).param_defs();
+    let params = Params::from_tensors(&defs, tensors, &Device::Cpu)?;
+    Ok((LlamaGenerator::new(spec, params, kernels)?, tokenizer))
 }
 
 /// Store a Llama-family GGUF file and its dequantised weights as a checkpoint ([`read_llama`];
@@ -209,6 +220,23 @@ impl Tokenizer {
             .map_err(|e| Error::malformed("token ids", e.to_string()))
     }
 
+    /// `user`'s words as a ChatML user turn opening the assistant's (`<|im_start|>user\n...
+    /// <|im_end|>\n<|im_start|>assistant\n`, as SmolLM2 and Qwen are tuned to chat), and the
+    /// end-of-turn token to stop at; `None` when the vocabulary lacks ChatML's markers.
+    pub fn chat_turn(&self, user: &str) -> Result<Option<(Vec<u32>, u32)>> {
+        const START: &str = "<|im_start|>";
+        const END: &str = "<|im_end|>";
+        let single = |m: &str| -> Result<Option<u32>> {
+            let ids = self.encode(m)?;
+            Ok((ids.len() == 1).then(|| ids[0]))
+        };
+        let (Some(_), Some(end)) = (single(START)?, single(END)?) else {
+            return Ok(None);
+        };
+        let turn = format!("{START}user\n{user}{END}\n{START}assistant\n");
+        Ok(Some((self.encode(&turn)?, end)))
+    }
+
     /// Tokens in the vocabulary, special tokens included.
     pub fn vocab_size(&self) -> usize {
         self.0.get_vocab_size(true)
@@ -225,5 +253,36 @@ fn gpt2_style_split(pre: &str) -> Option<tokenizers::PreTokenizerWrapper> {
         "gpt2" | "default" => Some(bytes.into()),
         "smollm" => Some(Sequence::new(vec![Digits::new(true).into(), bytes.into()]).into()),
         _ => None,
+    }
+}
+
+/// Text from tokens as they come: each [`TextStream::push`] returns what the token adds to the
+/// text, holding back bytes that do not yet form a whole character (a character may take
+/// several byte-level tokens).
+#[derive(Debug, Clone, Default)]
+pub struct TextStream {
+    tokens: Vec<u32>,
+    written: usize,
+}
+
+impl TextStream {
+    /// The text `token` adds, decoded with `tokenizer` (empty while a character is incomplete).
+    pub fn push(&mut self, tokenizer: &Tokenizer, token: u32) -> Result<String> {
+        self.tokens.push(token);
+        let text = tokenizer.decode(&self.tokens)?;
+        if text.len() <= self.written
+            || text.ends_with('\u{fffd}')
+            || !text.is_char_boundary(self.written)
+        {
+            return Ok(String::new());
+        }
+        let piece = text[self.written..].to_string();
+        self.written = text.len();
+        Ok(piece)
+    }
+
+    /// Every token's text so far.
+    pub fn text(&self, tokenizer: &Tokenizer) -> Result<String> {
+        tokenizer.decode(&self.tokens)
     }
 }

@@ -61,9 +61,7 @@ impl<W: Weights> LlamaGenerator<W> {
 
     /// Up to `max_tokens` tokens after `prompt`, each handed to `on_token` as it comes (a
     /// `Break` stops after it); generation also stops after a token of `stop` (which is
-    /// returned). An empty prompt, a token outside the vocabulary, a temperature that is not
-    /// above 0, or a prompt and `max_tokens` that together exceed the context are
-    /// [`Error::Malformed`], before anything runs.
+    /// returned). Bad requests are refused as [`LlamaGenerator::start`] refuses them.
     pub fn generate(
         &self,
         prompt: &[u32],
@@ -72,6 +70,28 @@ impl<W: Weights> LlamaGenerator<W> {
         stop: &[u32],
         mut on_token: impl FnMut(u32) -> ControlFlow<()>,
     ) -> Result<Vec<u32>> {
+        let mut generation = self.start(prompt, max_tokens, sampling, stop)?;
+        let mut out = Vec::with_capacity(max_tokens);
+        while let Some(token) = generation.next_token(self)? {
+            out.push(token);
+            if on_token(token).is_break() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A generation of up to `max_tokens` tokens after `prompt`, stopping after a token of
+    /// `stop`, to step with [`Generation::next_token`]. An empty prompt, a token outside the
+    /// vocabulary, a temperature that is not above 0, or a prompt and `max_tokens` that
+    /// together exceed the context are [`Error::Malformed`].
+    pub fn start(
+        &self,
+        prompt: &[u32],
+        max_tokens: usize,
+        sampling: Sampling,
+        stop: &[u32],
+    ) -> Result<Generation> {
         let bad = |reason: String| Error::malformed("generation", reason);
         if prompt.is_empty() {
             return Err(bad("the prompt has no tokens".into()));
@@ -91,30 +111,55 @@ impl<W: Weights> LlamaGenerator<W> {
                 return Err(bad(format!("temperature {temperature} must be above 0")));
             }
         }
-        let pass = Pass::eval(self.kernels);
-        let device = self.weights.get("token_embd.weight")?.device().clone();
-        let mut cache = KvCache::default();
-        let mut next = Tensor::new(prompt, &device)?.unsqueeze(0)?;
-        let mut out = Vec::with_capacity(max_tokens);
-        for i in 0..max_tokens {
-            let logits = forward_cached(
-                &self.weights,
-                &next,
-                &self.spec,
-                None,
-                &pass,
-                &self.rope,
-                &mut cache,
-            )?;
-            let logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
-            let token = choose(&logits, sampling, i as u64);
-            out.push(token);
-            if on_token(token).is_break() || stop.contains(&token) {
-                break;
-            }
-            next = Tensor::new(&[token], &device)?.unsqueeze(0)?;
+        Ok(Generation {
+            cache: KvCache::default(),
+            input: prompt.to_vec(),
+            produced: 0,
+            max_tokens,
+            sampling,
+            stop: stop.to_vec(),
+            done: max_tokens == 0,
+        })
+    }
+}
+
+/// One generation under way: the KV cache and what comes next. Stepped with the generator
+/// that started it.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    cache: KvCache,
+    input: Vec<u32>,
+    produced: usize,
+    max_tokens: usize,
+    sampling: Sampling,
+    stop: Vec<u32>,
+    done: bool,
+}
+
+impl Generation {
+    /// The next token, or `None` once `max_tokens` came or a stop token did. `generator` must
+    /// be the one that started this generation.
+    pub fn next_token<W: Weights>(&mut self, generator: &LlamaGenerator<W>) -> Result<Option<u32>> {
+        if self.done {
+            return Ok(None);
         }
-        Ok(out)
+        let device = generator.weights.get("token_embd.weight")?.device().clone();
+        let input = Tensor::new(self.input.as_slice(), &device)?.unsqueeze(0)?;
+        let logits = forward_cached(
+            &generator.weights,
+            &input,
+            &generator.spec,
+            None,
+            &Pass::eval(generator.kernels),
+            &generator.rope,
+            &mut self.cache,
+        )?;
+        let logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+        let token = choose(&logits, self.sampling, self.produced as u64);
+        self.produced += 1;
+        self.input = vec![token];
+        self.done = self.produced == self.max_tokens || self.stop.contains(&token);
+        Ok(Some(token))
     }
 }
 

@@ -22,7 +22,7 @@ use crate::spec::{LlamaSpec, LoraBase, ModelSpec, TransformerSpec};
 use crate::Kernels;
 use crate::{Error, Result};
 
-pub use generate::{LlamaGenerator, Sampling};
+pub use generate::{Generation, LlamaGenerator, Sampling};
 pub use ops::Dropout;
 pub use weights::{Quantization, QuantizedWeights, Weights};
 

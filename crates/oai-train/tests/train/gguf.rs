@@ -7,8 +7,8 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Tensor, D};
 use candle_transformers::models::quantized_llama::ModelWeights;
-use oai_train::gguf::{import_llama, read_llama, Tokenizer};
-use oai_train::model::{LlamaGenerator, Pass, Sampling};
+use oai_train::gguf::{generator, import_llama, read_llama, TextStream, Tokenizer};
+use oai_train::model::{Pass, Sampling};
 use oai_train::{Model, Params};
 use std::collections::BTreeMap;
 
@@ -322,31 +322,28 @@ fn smollm2_answers_a_question_greedily() {
         return;
     };
     let file = std::fs::read(&path).unwrap();
-    let tokenizer = Tokenizer::from_gguf(&file).unwrap();
-    let (spec, tensors) = read_llama(&file).unwrap();
-    let defs = Model::new(&ModelSpec::Llama(spec.clone())).param_defs();
-    let params = Params::from_tensors(&defs, tensors, &CPU).unwrap();
-    let spec = LlamaSpec {
-        context: 256,
-        ..spec
-    };
-    let generator = LlamaGenerator::new(spec, params, Kernels::Verifiable).unwrap();
-    let chat =
-        "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
-    let prompt = tokenizer.encode(chat).unwrap();
-    let end = tokenizer.encode("<|im_end|>").unwrap();
-    assert_eq!(end.len(), 1, "special tokens are single tokens");
-    let mut streamed = Vec::new();
+    let (generator, tokenizer) = generator(&file, Kernels::Verifiable).unwrap();
+    let (prompt, end) = tokenizer
+        .chat_turn("What is the capital of France?")
+        .unwrap()
+        .expect("SmolLM2 chats in ChatML");
+    let (mut streamed, mut text) = (Vec::new(), TextStream::default());
+    let mut pieces = String::new();
     let started = std::time::Instant::now();
     let answer = generator
-        .generate(&prompt, 40, Sampling::Greedy, &end, |t| {
+        .generate(&prompt, 40, Sampling::Greedy, &[end], |t| {
             streamed.push(t);
+            if t != end {
+                pieces += &text.push(&tokenizer, t).unwrap();
+            }
             ControlFlow::Continue(())
         })
         .unwrap();
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(streamed, answer);
+    assert_eq!(answer.last(), Some(&end), "the turn ends");
     let text = tokenizer.decode(&answer).unwrap();
+    assert_eq!(pieces, text, "the streamed pieces make the text");
     println!(
         "SmolLM2 ({} prompt tokens, {} generated in {seconds:.2} s, {:.1} tokens/s overall): {text:?}",
         prompt.len(),
