@@ -13,6 +13,7 @@ mod chain_dao;
 mod chain_values;
 mod dataset;
 mod errors;
+mod generate;
 mod rag;
 mod records;
 mod runtime;
@@ -40,6 +41,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rag::Passage>()?;
     m.add_class::<rag::Answer>()?;
     m.add_class::<rag::Knowledge>()?;
+    m.add_class::<generate::Generator>()?;
+    m.add_class::<generate::TextStream>()?;
     m.add_class::<chain::Chain>()?;
     m.add_class::<chain::Receipt>()?;
     m.add_class::<chain::Job>()?;

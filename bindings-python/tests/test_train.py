@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -125,3 +126,28 @@ def test_a_tampered_log_block_is_refused(tmp_path):
     with oai.Store.open(root) as store:
         with pytest.raises(oai.IntegrityError):
             store.log(log.cid)
+
+
+def test_a_gguf_model_answers_piece_by_piece(tmp_path):
+    """SmolLM2 (OAI_SMOLLM2) answers through an iterator, the same greedy answer twice; a file
+    that is not a model raises InvalidInputError, a missing one NotFoundError."""
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a model")
+    with pytest.raises(oai.InvalidInputError, match="gguf"):
+        oai.Generator(bad)
+    with pytest.raises(oai.NotFoundError):
+        oai.Generator(tmp_path / "missing.gguf")
+    path = os.environ.get("OAI_SMOLLM2")
+    if not path:
+        assert not os.environ.get("OAI_REQUIRE_REAL"), "OAI_SMOLLM2 is not set"
+        pytest.skip("OAI_SMOLLM2 is not set (scripts/fetch_models.sh)")
+    g = oai.Generator(path)
+    assert g.spec["kv_heads"] == 3 and g.spec["tie_embeddings"]
+    pieces = list(g.generate("What is the capital of France?", max_tokens=16))
+    assert len(pieces) > 1 and "Paris" in "".join(pieces)
+    assert "".join(g.generate("What is the capital of France?", max_tokens=16)) == "".join(pieces)
+    assert g.decode(g.encode("open data")) == "open data"
+    drawn = "".join(g.generate("Say something.", max_tokens=8, temperature=1.0, seed=3))
+    assert drawn == "".join(g.generate("Say something.", max_tokens=8, temperature=1.0, seed=3))
+    with pytest.raises(oai.InvalidInputError, match="context"):
+        g.generate("hi", max_tokens=10**9)

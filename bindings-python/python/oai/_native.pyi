@@ -25,6 +25,8 @@ __all__ = [
     "Passage",
     "Answer",
     "Knowledge",
+    "Generator",
+    "TextStream",
     "Chain",
     "Receipt",
     "Job",
@@ -364,6 +366,34 @@ class Knowledge:
 
 Address = str
 Wei = int
+
+@final
+class Generator:
+    """A Llama-family model from a GGUF file (e.g. SmolLM2-135M-Instruct) and its tokenizer,
+    on the verifiable kernels: a greedy answer is the same on every machine of a class."""
+
+    def __new__(cls, path: PathLike) -> Generator: ...
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: list[int]) -> str: ...
+    @property
+    def spec(self) -> dict[str, Any]: ...
+    def generate(
+        self,
+        prompt: str,
+        max_tokens: int = 128,
+        temperature: Optional[float] = None,
+        seed: int = 0,
+        chat: bool = True,
+    ) -> TextStream:
+        """The answer's text piece by piece as the tokens come (greedy unless given a
+        temperature; a ChatML user turn unless chat=False)."""
+
+@final
+class TextStream:
+    """The pieces of one answer's text."""
+
+    def __iter__(self) -> Iterator[str]: ...
+    def __next__(self) -> str: ...
 
 @final
 class ChainEvent:
