@@ -97,6 +97,20 @@ typedef struct oai_index oai_index;
 typedef struct oai_store oai_store;
 
 /**
+ * A Llama-family model loaded from a GGUF file, with its tokenizer.
+ */
+typedef struct {
+  uint8_t _private[0];
+} oai_model;
+
+/**
+ * Called with each piece of an answer's text (NUL-terminated UTF-8, valid during the call)
+ * and the `user` pointer given to [`oai_generate`], on the calling thread; a nonzero return
+ * stops the generation.
+ */
+typedef int (*oai_text_callback)(const char *piece, void *user);
+
+/**
  * Called after every training step with the step index, the batch's loss and the `user`
  * pointer given to [`oai_train`], on the thread that called `oai_train`.
  */
@@ -262,6 +276,46 @@ oai_status oai_dataset_prove(const oai_dataset *dataset, uint64_t index, char **
  * writable.
  */
 oai_status oai_proof_verify(const char *proof_json, const char *root, bool *valid_out);
+
+/**
+ * Load the Llama-family GGUF file at `path` (e.g. SmolLM2-135M-Instruct) into `*out`, its
+ * weights dequantised to f32 and computed with the verifiable kernels. A missing file is
+ * `OAI_ERROR_NOT_FOUND`; a file that is not such a model `OAI_ERROR_INVALID_INPUT`.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+oai_status oai_model_open(const char *path, oai_model **out);
+
+/**
+ * Free a model (NULL is ignored).
+ *
+ * # Safety
+ * Any pointer value is accepted; it is looked up, never dereferenced.
+ */
+oai_status oai_model_free(oai_model *model);
+
+/**
+ * Answer `prompt` with `model`: at most `max_tokens` tokens, greedy when `temperature` is 0
+ * or less, else drawn at that temperature from `seed`; as a user's chat turn (ChatML) when
+ * `chat` is nonzero and the model chats so. Each piece of text goes to `on_text` (may be
+ * NULL) as it comes; the whole answer to `*answer_out` (may be NULL; free with
+ * `oai_string_free`). A prompt and `max_tokens` beyond the model's context is
+ * `OAI_ERROR_INVALID_INPUT`, before anything runs.
+ *
+ * # Safety
+ * `prompt` is NULL or a NUL-terminated string; `answer_out` is NULL or writable; `on_text`,
+ * when not NULL, may be called with `user` from this thread.
+ */
+oai_status oai_generate(const oai_model *model,
+                        const char *prompt,
+                        size_t max_tokens,
+                        double temperature,
+                        uint64_t seed,
+                        int chat,
+                        oai_text_callback on_text,
+                        void *user,
+                        char **answer_out);
 
 /**
  * The number of live handles (made and not yet freed) of every kind, in `*count_out`: a

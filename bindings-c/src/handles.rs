@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::dataset::DatasetHandle;
+use crate::generate::ModelHandle;
 use crate::rag::{EmbedderHandle, IndexHandle};
 use crate::status::{oai_status, Error, Result};
 use crate::store::StoreHandle;
@@ -23,6 +24,8 @@ pub enum Object {
     Embedder(EmbedderHandle),
     /// An `oai_index`.
     Index(IndexHandle),
+    /// An `oai_model`.
+    Model(Arc<ModelHandle>),
 }
 
 impl Object {
@@ -32,6 +35,7 @@ impl Object {
             Object::Dataset(_) => "oai_dataset",
             Object::Embedder(_) => "oai_embedder",
             Object::Index(_) => "oai_index",
+            Object::Model(_) => "oai_model",
         }
     }
 }

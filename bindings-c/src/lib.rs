@@ -12,6 +12,7 @@
 
 pub mod buffers;
 pub mod dataset;
+pub mod generate;
 pub mod handles;
 pub mod info;
 pub mod rag;

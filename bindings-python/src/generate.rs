@@ -65,7 +65,10 @@ impl Generator {
         seed: u64,
         chat: bool,
     ) -> PyResult<TextStream> {
-        let (ids, stop) = match (chat, self.tokenizer.chat_turn(prompt).map_err(errors::train)?) {
+        let (ids, stop) = match (
+            chat,
+            self.tokenizer.chat_turn(prompt).map_err(errors::train)?,
+        ) {
             (true, Some((turn, end))) => (turn, vec![end]),
             _ => (self.encode(prompt)?, Vec::new()),
         };

@@ -548,6 +548,42 @@ static void test_retrieval(void) {
   free(dir);
 }
 
+/* Appends each piece of an answer to the buffer `user` points at. */
+static int collect(const char *piece, void *user) {
+  char *answer = user;
+  strncat(answer, piece, 255 - strlen(answer));
+  return 0;
+}
+
+static void test_generation(void) {
+  oai_model *model = NULL;
+  char *missing = path_in("no-model.gguf");
+  EXPECT_ERROR(oai_model_open(missing, &model), OAI_ERROR_NOT_FOUND, "no-model.gguf");
+  free(missing);
+  char *notes = path_in("not-a-model.gguf");
+  FILE *f = fopen(notes, "w");
+  fputs("not a model", f);
+  fclose(f);
+  EXPECT_ERROR(oai_model_open(notes, &model), OAI_ERROR_INVALID_INPUT, "gguf");
+  free(notes);
+  CHECK(model == NULL);
+  const char *path = getenv("OAI_SMOLLM2");
+  if (!path || !*path) {
+    printf("skipping SmolLM2: OAI_SMOLLM2 is not set\n");
+    return;
+  }
+  OK(oai_model_open(path, &model));
+  char streamed[256] = "";
+  char *answer = NULL;
+  OK(oai_generate(model, "The capital of France is", 3, 0.0, 0, 0, collect, streamed, &answer));
+  CHECK(answer && strstr(answer, "Paris"));
+  CHECK(answer && strcmp(answer, streamed) == 0);
+  oai_string_free(answer);
+  EXPECT_ERROR(oai_generate(model, "hi", (size_t)1 << 40, 0.0, 0, 0, NULL, NULL, NULL),
+               OAI_ERROR_INVALID_INPUT, "context");
+  OK(oai_model_free(model));
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
@@ -575,6 +611,7 @@ int main(int argc, char **argv) {
   test_threads();
   test_training();
   test_retrieval();
+  test_generation();
   test_ipfs();
   OK(oai_store_free(mem));
   OK(oai_store_free(fs));
