@@ -8,7 +8,7 @@ use candle_core::Tensor;
 use oai_core::seed::RngCore;
 use oai_core::Seed;
 
-use super::llama::{forward_cached, KvCache};
+use super::llama::{forward, KvCache};
 use super::{Pass, Weights};
 use crate::params::unit_f32;
 use crate::spec::LlamaSpec;
@@ -145,14 +145,14 @@ impl Generation {
         }
         let device = generator.weights.get("token_embd.weight")?.device().clone();
         let input = Tensor::new(self.input.as_slice(), &device)?.unsqueeze(0)?;
-        let logits = forward_cached(
+        let logits = forward(
             &generator.weights,
             &input,
             &generator.spec,
             None,
             &Pass::eval(generator.kernels),
             &generator.rope,
-            &mut self.cache,
+            Some(&mut self.cache),
         )?;
         let logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
         let token = choose(&logits, self.sampling, self.produced as u64);
@@ -248,10 +248,10 @@ mod tests {
         let mut cache = KvCache::default();
         let prompt = all.narrow(1, 0, 5).unwrap();
         let mut got =
-            vec![forward_cached(&p, &prompt, &spec, None, &pass, &rope, &mut cache).unwrap()];
+            vec![forward(&p, &prompt, &spec, None, &pass, &rope, Some(&mut cache)).unwrap()];
         for i in 5..12 {
             let one = all.narrow(1, i, 1).unwrap();
-            got.push(forward_cached(&p, &one, &spec, None, &pass, &rope, &mut cache).unwrap());
+            got.push(forward(&p, &one, &spec, None, &pass, &rope, Some(&mut cache)).unwrap());
         }
         for (i, logits) in (4..12).zip(&got) {
             assert_eq!(

@@ -136,23 +136,10 @@ pub(super) struct KvCache {
     len: usize,
 }
 
-/// The last position's logits `[batch, vocab]` of token ids `[batch, t]` that follow the
-/// positions in `cache` (which gains theirs); `rope` covers every position up to the last.
-pub(super) fn forward_cached<W: Weights + ?Sized>(
-    p: &W,
-    ids: &Tensor,
-    s: &LlamaSpec,
-    lora: Option<f64>,
-    pass: &Pass,
-    rope: &RopeTables,
-    cache: &mut KvCache,
-) -> Result<Tensor> {
-    forward(p, ids, s, lora, pass, rope, Some(cache))
-}
-
 /// The model on `ids [batch, t]`: all positions' logits as rows without a cache; with one, the
-/// positions follow the cached ones and only the last position's logits come out.
-fn forward<W: Weights + ?Sized>(
+/// positions follow the cached ones (which `cache` gains theirs) and only the last position's
+/// logits `[batch, vocab]` come out. `rope` covers every position up to the last.
+pub(super) fn forward<W: Weights + ?Sized>(
     p: &W,
     ids: &Tensor,
     s: &LlamaSpec,
