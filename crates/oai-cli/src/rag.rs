@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use oai::rag::federation::grpc::{self, GrpcPeer};
 use oai::rag::federation::{Federation, KnowledgePeer, LocalPeer, PeerQuery};
-use oai::rag::{named, Embedder, Extractive, Generator, HashedWords, HnswStore, MiniLm};
+use oai::rag::{named, ChatLm, Embedder, Extractive, Generator, HashedWords, HnswStore, MiniLm};
 use oai::train::candle::Device;
 use serde_json::json;
 
@@ -122,6 +122,10 @@ pub enum RagCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Answer with this Llama-family chat model (a GGUF file, e.g. SmolLM2 from
+        /// `scripts/fetch_models.sh`) instead of the best-matching sentence.
+        #[arg(long)]
+        gguf: Option<std::path::PathBuf>,
         #[command(flatten)]
         embed: EmbedOpt,
     },
@@ -171,8 +175,13 @@ pub async fn run(repo: &StoreRepo, cmd: RagCommand) -> Result<()> {
             peers,
             deadline_ms,
             json,
+            gguf,
             embed,
         } => {
+            let generator: Box<dyn Generator> = match &gguf {
+                Some(path) => Box::new(ChatLm::from_gguf(path)?),
+                None => Box::new(Extractive),
+            };
             let (local, embedder) = open_index(repo, &index, &embed).await?;
             let mut all: Vec<Arc<dyn KnowledgePeer>> = vec![Arc::new(local)];
             for url in &peers {
@@ -191,7 +200,7 @@ pub async fn run(repo: &StoreRepo, cmd: RagCommand) -> Result<()> {
                     filter: None,
                 })
                 .await?;
-            let a = Extractive.answer(&question, &answer.passages()).await?;
+            let a = generator.answer(&question, &answer.passages()).await?;
             if json {
                 println!(
                     "{}",

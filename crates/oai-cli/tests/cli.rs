@@ -377,6 +377,13 @@ fn rag_ingest_query_update_and_serve_from_the_command_line() {
     let a = q(&[]);
     assert_eq!(a["answer"], "A cheating node loses its stake.", "{a}");
     assert_eq!(a["citations"].as_array().unwrap().len(), 1, "{a}");
+    // a chat model answers from the same passages and cites the ones it was given
+    if let Some(model) = std::env::var_os("OAI_SMOLLM2") {
+        let a = q(&["--gguf", model.to_str().unwrap(), "--k", "2"]);
+        let answer = a["answer"].as_str().unwrap();
+        assert!(answer.contains("stake"), "{a}");
+        assert_eq!(a["citations"].as_array().unwrap().len(), 2, "{a}");
+    }
 
     // the next version: only the changed line is embedded
     std::fs::write(

@@ -8,7 +8,7 @@
 //! - [`named`]: indexes saved under a name (`indexes/NAME`) that the CLI, Python and C open.
 //! - [`generate`]: answers citing their passages' CIDs: [`Extractive`] (no model) and, with the
 //!   feature `local-lm` (which builds oai-train), `LocalLm` (a quantised byte-level LM trained
-//!   with oai-train).
+//!   with oai-train) and `ChatLm` (a Llama-family chat model from a GGUF file, e.g. SmolLM2).
 
 pub use candle_core as candle;
 
@@ -22,8 +22,8 @@ pub mod vector;
 
 pub use embed::{Embedder, HashedWords, MiniLm};
 pub use error::{Error, Result};
-#[cfg(feature = "local-lm")]
-pub use generate::LocalLm;
 pub use generate::{Answer, Extractive, Generator, Passage};
+#[cfg(feature = "local-lm")]
+pub use generate::{ChatLm, LocalLm};
 pub use ingest::{IngestReport, Ingestor};
 pub use vector::{Entry, Filter, FlatStore, Hit, HnswParams, HnswStore, VectorStore};

@@ -1,7 +1,8 @@
 //! Answers from retrieved passages, each citing the CIDs of the passages it used: the
 //! [`Generator`] trait, [`Extractive`] (no model: the best-matching sentence) and, with the
 //! feature `local-lm`, `LocalLm` (a byte-level transformer trained with oai-train, run on the
-//! CPU with quantised weights).
+//! CPU with quantised weights) and `ChatLm` (a Llama-family chat model from a GGUF file, e.g.
+//! SmolLM2).
 
 use std::collections::BTreeSet;
 
@@ -10,7 +11,11 @@ use oai_core::Cid;
 use crate::{Error, Result};
 
 #[cfg(feature = "local-lm")]
+mod chat_lm;
+#[cfg(feature = "local-lm")]
 mod local_lm;
+#[cfg(feature = "local-lm")]
+pub use chat_lm::ChatLm;
 #[cfg(feature = "local-lm")]
 pub use local_lm::LocalLm;
 

@@ -487,6 +487,58 @@ async fn a_local_quantised_lm_answers_from_passages_that_fit_and_cites_them() {
     ));
 }
 
+/// SmolLM2 (`OAI_SMOLLM2`) answers from the passages it is given and cites those that fit its
+/// prompt; the same answer twice; a file that is not a chat model is refused.
+#[cfg(feature = "local-lm")]
+#[tokio::test]
+async fn a_gguf_chat_model_answers_from_passages_and_cites_them() {
+    use oai_rag::{ChatLm, Generator};
+    let notes = std::env::temp_dir().join(format!("oai-rag-notes-{}.gguf", std::process::id()));
+    std::fs::write(&notes, "not a model").unwrap();
+    let refused = ChatLm::from_gguf(&notes);
+    std::fs::remove_file(&notes).unwrap();
+    assert!(matches!(refused, Err(Error::Model { .. })));
+    let missing = ChatLm::from_gguf(notes.with_extension("missing")).unwrap_err();
+    assert_eq!(missing.kind(), oai_core::ErrorKind::NotFound);
+    let Some(path) = std::env::var_os("OAI_SMOLLM2") else {
+        assert!(
+            std::env::var_os("OAI_REQUIRE_REAL").is_none(),
+            "OAI_SMOLLM2 is not set and OAI_REQUIRE_REAL is"
+        );
+        eprintln!("skipped: set OAI_SMOLLM2 (scripts/fetch_models.sh)");
+        return;
+    };
+    let lm = ChatLm::from_gguf(&path).unwrap().max_new(40);
+    let ps = [
+        passage("The Eiffel Tower stands on the Champ de Mars in Paris."),
+        passage("Rust is a programming language that guarantees memory safety."),
+    ];
+    let a = lm
+        .answer("In which city is the Eiffel Tower?", &ps)
+        .await
+        .unwrap();
+    println!("SmolLM2 over two passages: {:?}", a.text);
+    assert!(a.text.contains("Paris"), "{}", a.text);
+    assert_eq!(a.citations, vec![ps[0].source, ps[1].source]);
+    assert_eq!(
+        lm.answer("In which city is the Eiffel Tower?", &ps)
+            .await
+            .unwrap(),
+        a
+    );
+    // a prompt budget that holds the first passage only cites the first only
+    let tight = ChatLm::from_gguf(&path).unwrap().prompt_tokens(60);
+    let one = tight
+        .answer("In which city is the Eiffel Tower?", &ps)
+        .await
+        .unwrap();
+    assert_eq!(one.citations, vec![ps[0].source]);
+    assert!(matches!(
+        lm.answer(" ", &ps).await,
+        Err(Error::InvalidInput(_))
+    ));
+}
+
 /// The Qdrant backend against an in-process server built from the gRPC services qdrant-client
 /// generates (no Qdrant server can be installed here): the conformance suite, the exact
 /// requests it sends, and answers that do not check out.
