@@ -1,0 +1,126 @@
+//! Prompt and decode tokens/s of a Llama-family GGUF model (SmolLM2-135M-Instruct), side by
+//! side in one run: oai's generator on its dequantised f32 weights with the verifiable kernels
+//! and with plain candle kernels, and candle's `quantized_llama` on the quantised file itself
+//! (what llama.cpp-style inference does). The same chat prompt, greedy, the same number of new
+//! tokens; each figure is the best of `ROUNDS` rounds.
+//!
+//! Usage: `cargo run --release -p oai-benches --bin generate_speed [GGUF [NEW [ROUNDS]]]`
+//! (GGUF defaults to `$OAI_SMOLLM2`; 80 new tokens, 3 rounds).
+
+use std::io::Cursor;
+use std::time::Instant;
+
+use oai_train::candle::quantized::gguf_file;
+use oai_train::candle::{Device, Tensor};
+use candle_transformers::models::quantized_llama::ModelWeights;
+use oai_train::gguf::{generator, Tokenizer};
+use oai_train::model::Sampling;
+use oai_train::Kernels;
+
+/// The prompt: a user's chat turn of about 30 tokens.
+const QUESTION: &str =
+    "Explain in two sentences why a training run whose every step is logged can be checked by anyone.";
+
+/// Seconds of the prompt and of `new` decoded tokens (best of `rounds`).
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    prompt: f64,
+    decode: f64,
+}
+
+fn best(rounds: usize, mut run: impl FnMut() -> Timing) -> Timing {
+    (0..rounds).map(|_| run()).fold(
+        Timing {
+            prompt: f64::INFINITY,
+            decode: f64::INFINITY,
+        },
+        |a, b| Timing {
+            prompt: a.prompt.min(b.prompt),
+            decode: a.decode.min(b.decode),
+        },
+    )
+}
+
+fn main() {
+    let path = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("OAI_SMOLLM2").ok())
+        .expect("a GGUF file: the first argument or OAI_SMOLLM2 (scripts/fetch_models.sh)");
+    let new: usize = std::env::args().nth(2).map_or(80, |n| n.parse().expect("NEW"));
+    let rounds: usize = std::env::args().nth(3).map_or(3, |n| n.parse().expect("ROUNDS"));
+    let file = std::fs::read(&path).expect("the GGUF file");
+    let tokenizer = Tokenizer::from_gguf(&file).expect("a tokenizer");
+    let (prompt, _) = tokenizer
+        .chat_turn(QUESTION)
+        .expect("the prompt encodes")
+        .expect("a ChatML model");
+    println!(
+        "{} prompt tokens, {new} new tokens (no stop), best of {rounds} rounds",
+        prompt.len()
+    );
+    println!("{:<44} {:>12} {:>12}", "", "prompt tok/s", "decode tok/s");
+    let show = |name: &str, t: Timing| {
+        println!(
+            "{name:<44} {:>12.1} {:>12.1}",
+            prompt.len() as f64 / t.prompt,
+            (new - 1) as f64 / t.decode
+        );
+    };
+    for (name, kernels) in [
+        ("oai, f32 weights, verifiable kernels", Kernels::Verifiable),
+        ("oai, f32 weights, plain candle kernels", Kernels::Native),
+    ] {
+        let (g, _) = generator(&file, kernels).expect("the model loads");
+        let t = best(rounds, || {
+            let mut generation = g
+                .start(&prompt, new, Sampling::Greedy, &[])
+                .expect("a valid request");
+            let start = Instant::now();
+            generation.next_token(&g).expect("the prompt runs");
+            let prompt_s = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            while generation.next_token(&g).expect("a token").is_some() {}
+            Timing {
+                prompt: prompt_s,
+                decode: start.elapsed().as_secs_f64(),
+            }
+        });
+        show(name, t);
+    }
+    let t = best(rounds, || {
+        let mut reader = Cursor::new(&file);
+        let content = gguf_file::Content::read(&mut reader).expect("GGUF");
+        let mut m = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).expect("model");
+        let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
+            .and_then(|t| t.unsqueeze(0))
+            .expect("ids");
+        let start = Instant::now();
+        let logits = m.forward(&input, 0).expect("the prompt runs");
+        let mut next = argmax(&logits);
+        let prompt_s = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for i in 1..new {
+            let input = Tensor::new(&[next], &Device::Cpu)
+                .and_then(|t| t.unsqueeze(0))
+                .expect("id");
+            let logits = m.forward(&input, prompt.len() + i - 1).expect("a token");
+            next = argmax(&logits);
+        }
+        Timing {
+            prompt: prompt_s,
+            decode: start.elapsed().as_secs_f64(),
+        }
+    });
+    show("candle quantized_llama on the quantised file", t);
+}
+
+fn argmax(logits: &Tensor) -> u32 {
+    let v: Vec<f32> = logits.flatten_all().and_then(|t| t.to_vec1()).expect("logits");
+    v.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| match x > bv {
+            true => (i, x),
+            false => (bi, bv),
+        })
+        .0 as u32
+}
