@@ -10,9 +10,9 @@
 use std::io::Cursor;
 use std::time::Instant;
 
+use candle_transformers::models::quantized_llama::ModelWeights;
 use oai_train::candle::quantized::gguf_file;
 use oai_train::candle::{Device, Tensor};
-use candle_transformers::models::quantized_llama::ModelWeights;
 use oai_train::gguf::{generator, Tokenizer};
 use oai_train::model::Sampling;
 use oai_train::Kernels;
@@ -46,8 +46,12 @@ fn main() {
         .nth(1)
         .or_else(|| std::env::var("OAI_SMOLLM2").ok())
         .expect("a GGUF file: the first argument or OAI_SMOLLM2 (scripts/fetch_models.sh)");
-    let new: usize = std::env::args().nth(2).map_or(80, |n| n.parse().expect("NEW"));
-    let rounds: usize = std::env::args().nth(3).map_or(3, |n| n.parse().expect("ROUNDS"));
+    let new: usize = std::env::args()
+        .nth(2)
+        .map_or(80, |n| n.parse().expect("NEW"));
+    let rounds: usize = std::env::args()
+        .nth(3)
+        .map_or(3, |n| n.parse().expect("ROUNDS"));
     let file = std::fs::read(&path).expect("the GGUF file");
     let tokenizer = Tokenizer::from_gguf(&file).expect("a tokenizer");
     let (prompt, _) = tokenizer
@@ -115,7 +119,10 @@ fn main() {
 }
 
 fn argmax(logits: &Tensor) -> u32 {
-    let v: Vec<f32> = logits.flatten_all().and_then(|t| t.to_vec1()).expect("logits");
+    let v: Vec<f32> = logits
+        .flatten_all()
+        .and_then(|t| t.to_vec1())
+        .expect("logits");
     v.iter()
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| match x > bv {

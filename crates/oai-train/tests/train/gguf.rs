@@ -158,6 +158,36 @@ async fn an_imported_gguf_is_pinned_by_cid() {
         .await
         .unwrap();
     assert!(stored == file, "the file is stored as it was given");
+
+    // a LoRA spec on it trains; one whose base names the GGUF file (not a checkpoint) or
+    // whose rank is 0 or wider than the model is refused before any step
+    let windows = corpus::byte_windows(&[7u8; 200], spec.context, 16).unwrap();
+    let data = dataset(&store, windows).await;
+    let lora = |base_weights, rank| JobSpec {
+        model: ModelSpec::Lora {
+            base: spec.clone().into(),
+            base_weights,
+            rank,
+            alpha: 8.0,
+        },
+        batch_size: 2,
+        steps: 2,
+        checkpoint_every: 0,
+        ..mlp_spec(data)
+    };
+    let mut t = Trainer::new(store.clone(), lora(a.checkpoint, 4), CPU)
+        .await
+        .unwrap();
+    t.train_and_publish().await.unwrap();
+    let not_a_checkpoint = Trainer::new(store.clone(), lora(a.file, 4), CPU).await;
+    assert!(
+        matches!(not_a_checkpoint, Err(Error::Malformed { .. })),
+        "{not_a_checkpoint:?}"
+    );
+    for rank in [0, spec.d_model + 1] {
+        let bad = Trainer::new(store.clone(), lora(a.checkpoint, rank), CPU).await;
+        assert!(matches!(bad, Err(Error::InvalidSpec(_))), "rank {rank}");
+    }
 }
 
 #[tokio::test]
