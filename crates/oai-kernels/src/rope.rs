@@ -11,6 +11,10 @@ use candle_core::{Device, Tensor, D};
 
 use crate::{Error, Result};
 
+/// The most angles a table holds (256 MiB of cosines and sines): a context of 128k tokens
+/// with heads 256 wide.
+const MAX_ENTRIES: usize = 1 << 25;
+
 /// The cosines and sines of every position's angles: `[positions, dh / 2]` each.
 #[derive(Debug, Clone)]
 pub struct RopeTables {
@@ -28,6 +32,11 @@ impl RopeTables {
             )));
         }
         let half = dh / 2;
+        if positions.checked_mul(half).is_none_or(|n| n > MAX_ENTRIES) {
+            return Err(Error::InvalidInput(format!(
+                "rope tables of {positions} positions {dh} wide are more than {MAX_ENTRIES} angles"
+            )));
+        }
         let inv_freq: Vec<f64> = (0..half)
             .map(|i| 1.0 / libm::pow(theta, (2 * i) as f64 / dh as f64))
             .collect();
@@ -135,6 +144,7 @@ mod tests {
         assert!(RopeTables::new(10_000.0, 7, 4, &dev).is_err());
         assert!(RopeTables::new(1.0, 8, 4, &dev).is_err());
         assert!(RopeTables::new(f64::NAN, 8, 4, &dev).is_err());
+        assert!(RopeTables::new(10_000.0, 128, 1 << 40, &dev).is_err());
         assert!(a.narrow(10, 7).is_err());
         assert!(a.apply(&seeded(&[1, 15, 64], 1, 1.0)).is_err());
         assert!(a.apply(&seeded(&[1, 16, 62], 1, 1.0)).is_err());

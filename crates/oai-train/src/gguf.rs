@@ -50,11 +50,34 @@ pub fn read_llama(gguf: &[u8]) -> Result<(LlamaSpec, BTreeMap<String, Tensor>)> 
     let mut reader = Cursor::new(gguf);
     let content = Content::read(&mut reader).map_err(|e| bad(e.to_string()))?;
     let spec = llama_spec(&content)?;
+    // the tensors the metadata implies must be the file's, counted before the model's
+    // definitions are built (a file claiming a billion layers is refused here, not in an
+    // allocation), and each of the shape the model needs before it is read
+    let expected = spec
+        .layers
+        .checked_mul(9)
+        .and_then(|n| n.checked_add(2 + usize::from(!spec.tie_embeddings)));
+    if expected != Some(content.tensor_infos.len()) {
+        return Err(bad(format!(
+            "{} tensors for a model of {} layers",
+            content.tensor_infos.len(),
+            spec.layers
+        )));
+    }
     let defs = Model::new(&ModelSpec::Llama(spec.clone())).param_defs();
     let mut tensors = BTreeMap::new();
-    for name in content.tensor_infos.keys() {
-        if !defs.iter().any(|d| &d.name == name) {
-            return Err(bad(format!("unexpected tensor {name}")));
+    for def in &defs {
+        let info = content
+            .tensor_infos
+            .get(&def.name)
+            .ok_or_else(|| bad(format!("no tensor {}", def.name)))?;
+        if info.shape.dims() != def.shape.as_slice() {
+            return Err(bad(format!(
+                "{} is {:?}, the metadata makes it {:?}",
+                def.name,
+                info.shape.dims(),
+                def.shape
+            )));
         }
     }
     for def in &defs {

