@@ -5,7 +5,6 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use oai::core::Seed;
 use oai::train::gguf::{self, TextStream, Tokenizer};
 use oai::train::model::{LlamaGenerator, Sampling};
 use oai::train::{Kernels, Params};
@@ -107,18 +106,9 @@ pub unsafe extern "C" fn oai_generate(
         let out = (!answer_out.is_null())
             .then(|| Out::new(answer_out, "answer_out"))
             .transpose()?;
-        let (ids, stop) = match (chat != 0, m.tokenizer.chat_turn(prompt)?) {
-            (true, Some((turn, end))) => (turn, vec![end]),
-            _ => (m.tokenizer.encode(prompt)?, Vec::new()),
-        };
-        let sampling = match temperature > 0.0 {
-            true => Sampling::Temperature {
-                temperature,
-                seed: Seed::from_u64(seed),
-            },
-            false => Sampling::Greedy,
-        };
-        let mut text = TextStream::default();
+        let (ids, stop) = m.tokenizer.prompt(prompt, chat != 0)?;
+        let sampling = Sampling::new((temperature > 0.0).then_some(temperature), seed);
+        let mut text = TextStream::until(&stop);
         let mut failed = None;
         m.generator
             .generate(&ids, max_tokens, sampling, &stop, |t| {

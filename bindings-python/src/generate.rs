@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use oai::core::Seed;
 use oai::train::gguf::{self, Tokenizer};
 use oai::train::model::{Generation, LlamaGenerator, Sampling};
 use oai::train::{Kernels, Params};
@@ -65,20 +64,8 @@ impl Generator {
         seed: u64,
         chat: bool,
     ) -> PyResult<TextStream> {
-        let (ids, stop) = match (
-            chat,
-            self.tokenizer.chat_turn(prompt).map_err(errors::train)?,
-        ) {
-            (true, Some((turn, end))) => (turn, vec![end]),
-            _ => (self.encode(prompt)?, Vec::new()),
-        };
-        let sampling = match temperature {
-            Some(temperature) => Sampling::Temperature {
-                temperature,
-                seed: Seed::from_u64(seed),
-            },
-            None => Sampling::Greedy,
-        };
+        let (ids, stop) = self.tokenizer.prompt(prompt, chat).map_err(errors::train)?;
+        let sampling = Sampling::new(temperature, seed);
         let generation = self
             .model
             .start(&ids, max_tokens, sampling, &stop)
@@ -86,8 +73,7 @@ impl Generator {
         Ok(TextStream {
             model: self.model.clone(),
             tokenizer: self.tokenizer.clone(),
-            stop,
-            state: Mutex::new((generation, gguf::TextStream::default())),
+            state: Mutex::new((generation, gguf::TextStream::until(&stop))),
         })
     }
 
@@ -105,7 +91,6 @@ impl Generator {
 pub struct TextStream {
     model: Arc<LlamaGenerator<Params>>,
     tokenizer: Arc<Tokenizer>,
-    stop: Vec<u32>,
     state: Mutex<(Generation, gguf::TextStream)>,
 }
 
@@ -126,9 +111,6 @@ impl TextStream {
             let Some(token) = generation.next_token(&self.model).map_err(Box::new)? else {
                 return Ok(None);
             };
-            if self.stop.contains(&token) {
-                continue;
-            }
             let piece = text.push(&self.tokenizer, token).map_err(Box::new)?;
             if !piece.is_empty() {
                 return Ok(Some(piece));

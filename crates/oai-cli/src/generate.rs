@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use oai::core::Seed;
 use oai::train::gguf::{generator, TextStream};
 use oai::train::model::Sampling;
 use oai::train::Kernels;
@@ -40,25 +39,13 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let file = std::fs::read(&args.gguf)
         .with_context(|| format!("reading the model {}", args.gguf.display()))?;
     let (generator, tokenizer) = generator(&file, Kernels::Verifiable)?;
-    let (prompt, stop) = match (args.raw, tokenizer.chat_turn(&args.prompt)?) {
-        (false, Some((turn, end))) => (turn, vec![end]),
-        _ => (tokenizer.encode(&args.prompt)?, Vec::new()),
-    };
-    let sampling = match args.temperature {
-        Some(temperature) => Sampling::Temperature {
-            temperature,
-            seed: Seed::from_u64(args.seed),
-        },
-        None => Sampling::Greedy,
-    };
+    let (prompt, stop) = tokenizer.prompt(&args.prompt, !args.raw)?;
+    let sampling = Sampling::new(args.temperature, args.seed);
     let started = Instant::now();
     let mut out = std::io::stdout().lock();
-    let mut text = TextStream::default();
+    let mut text = TextStream::until(&stop);
     let mut failed = None;
     let answer = generator.generate(&prompt, args.max_tokens, sampling, &stop, |t| {
-        if stop.contains(&t) {
-            return ControlFlow::Continue(());
-        }
         match text.push(&tokenizer, t) {
             Ok(piece) => {
                 let _ = out.write_all(piece.as_bytes());

@@ -26,8 +26,7 @@ use oai_data::unixfs::{self, Profile};
 use oai_data::BlockStore;
 
 use crate::model::{LlamaGenerator, Model};
-use crate::params::check_tensors;
-use crate::params::Params;
+use crate::params::{check_tensors, ParamDef, Params};
 use crate::spec::{LlamaSpec, ModelSpec};
 use crate::{Checkpoint, Error, Kernels, Result};
 
@@ -46,10 +45,24 @@ pub struct ImportedModel {
 /// A file that is truncated or not GGUF, of another architecture, with sizes the model does
 /// not support or tensors that do not match its metadata is [`Error::Malformed`].
 pub fn read_llama(gguf: &[u8]) -> Result<(LlamaSpec, BTreeMap<String, Tensor>)> {
+    let content = parse(gguf, "gguf")?;
+    let (spec, _, tensors) = read_weights(&content, gguf)?;
+    Ok((spec, tensors))
+}
+
+/// The GGUF header and metadata of `gguf` (`what` names the file in errors).
+fn parse(gguf: &[u8], what: &'static str) -> Result<Content> {
+    Content::read(&mut Cursor::new(gguf)).map_err(|e| Error::malformed(what, e.to_string()))
+}
+
+/// [`read_llama`] of a file already parsed: the spec, its parameter definitions and weights.
+fn read_weights(
+    content: &Content,
+    gguf: &[u8],
+) -> Result<(LlamaSpec, Vec<ParamDef>, BTreeMap<String, Tensor>)> {
     let bad = |reason: String| Error::malformed("gguf", reason);
     let mut reader = Cursor::new(gguf);
-    let content = Content::read(&mut reader).map_err(|e| bad(e.to_string()))?;
-    let spec = llama_spec(&content)?;
+    let spec = llama_spec(content)?;
     // the tensors the metadata implies must be the file's, counted before the model's
     // definitions are built (a file claiming a billion layers is refused here, not in an
     // allocation), and each of the shape the model needs before it is read
@@ -90,15 +103,15 @@ pub fn read_llama(gguf: &[u8]) -> Result<(LlamaSpec, BTreeMap<String, Tensor>)> 
         tensors.insert(def.name.clone(), t);
     }
     check_tensors(&defs, &tensors).map_err(|e| bad(e.to_string()))?;
-    Ok((spec, tensors))
+    Ok((spec, defs, tensors))
 }
 
 /// A Llama-family GGUF file ready to answer: a generator over its f32 weights on `kernels`
 /// (refused as [`read_llama`] refuses), and its tokenizer.
 pub fn generator(gguf: &[u8], kernels: Kernels) -> Result<(LlamaGenerator<Params>, Tokenizer)> {
-    let tokenizer = Tokenizer::from_gguf(gguf)?;
-    let (spec, tensors) = read_llama(gguf)?;
-    let defs = Model::new(&ModelSpec::Llama(spec.clone())).param_defs();
+    let content = parse(gguf, "gguf")?;
+    let tokenizer = Tokenizer::from_content(&content)?;
+    let (spec, defs, tensors) = read_weights(&content, gguf)?;
     let params = Params::from_tensors(&defs, tensors, &Device::Cpu)?;
     Ok((LlamaGenerator::new(spec, params, kernels)?, tokenizer))
 }
@@ -205,9 +218,13 @@ impl std::fmt::Debug for Tokenizer {
 impl Tokenizer {
     /// The tokenizer of a GGUF file; a file without one (or not GGUF) is [`Error::Malformed`].
     pub fn from_gguf(gguf: &[u8]) -> Result<Self> {
+        Self::from_content(&parse(gguf, "gguf tokenizer")?)
+    }
+
+    /// The tokenizer of a parsed GGUF file.
+    fn from_content(content: &Content) -> Result<Self> {
         let bad = |reason: String| Error::malformed("gguf tokenizer", reason);
-        let content = Content::read(&mut Cursor::new(gguf)).map_err(|e| bad(e.to_string()))?;
-        let mut t = tokenizers::Tokenizer::from_gguf(&content).map_err(|e| bad(e.to_string()))?;
+        let mut t = tokenizers::Tokenizer::from_gguf(content).map_err(|e| bad(e.to_string()))?;
         let pre = content
             .metadata
             .get("tokenizer.ggml.pre")
@@ -260,6 +277,16 @@ impl Tokenizer {
         Ok(Some((self.encode(&turn)?, end)))
     }
 
+    /// The ids of a prompt and the tokens that end its answer: `text` as a ChatML user turn
+    /// when `chat` and the model chats so ([`Tokenizer::chat_turn`]), else as it is, with no
+    /// stop token.
+    pub fn prompt(&self, text: &str, chat: bool) -> Result<(Vec<u32>, Vec<u32>)> {
+        match (chat, self.chat_turn(text)?) {
+            (true, Some((turn, end))) => Ok((turn, vec![end])),
+            _ => Ok((self.encode(text)?, Vec::new())),
+        }
+    }
+
     /// Tokens in the vocabulary, special tokens included.
     pub fn vocab_size(&self) -> usize {
         self.0.get_vocab_size(true)
@@ -286,11 +313,24 @@ fn gpt2_style_split(pre: &str) -> Option<tokenizers::PreTokenizerWrapper> {
 pub struct TextStream {
     tokens: Vec<u32>,
     written: usize,
+    stop: Vec<u32>,
 }
 
 impl TextStream {
-    /// The text `token` adds, decoded with `tokenizer` (empty while a character is incomplete).
+    /// A stream that leaves the tokens of `stop` (an answer's end) out of the text.
+    pub fn until(stop: &[u32]) -> Self {
+        Self {
+            stop: stop.to_vec(),
+            ..Self::default()
+        }
+    }
+
+    /// The text `token` adds, decoded with `tokenizer` (empty while a character is incomplete,
+    /// and for a stop token).
     pub fn push(&mut self, tokenizer: &Tokenizer, token: u32) -> Result<String> {
+        if self.stop.contains(&token) {
+            return Ok(String::new());
+        }
         self.tokens.push(token);
         let text = tokenizer.decode(&self.tokens)?;
         if text.len() <= self.written

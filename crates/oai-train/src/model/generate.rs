@@ -31,6 +31,19 @@ pub enum Sampling {
     },
 }
 
+impl Sampling {
+    /// Greedy without a temperature, else drawn at it from `seed`.
+    pub fn new(temperature: Option<f64>, seed: u64) -> Self {
+        match temperature {
+            Some(temperature) => Sampling::Temperature {
+                temperature,
+                seed: Seed::from_u64(seed),
+            },
+            None => Sampling::Greedy,
+        }
+    }
+}
+
 /// A Llama-family model ready to generate: its sizes, weights, kernels and rotary tables.
 #[derive(Debug)]
 pub struct LlamaGenerator<W> {
