@@ -41,6 +41,7 @@ pub mod mask;
 mod matmul;
 pub mod output;
 pub mod pool;
+pub mod quantized;
 pub mod rope;
 mod rows;
 mod softmax;
