@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use oai::train::gguf::{self, TextStream, Tokenizer};
-use oai::train::model::{LlamaGenerator, Sampling};
-use oai::train::{Kernels, Params};
+use oai::train::model::{LlamaGenerator, QuantizedWeights, Sampling};
+use oai::train::Kernels;
 
 use crate::buffers::{str_arg, Out};
 use crate::handles::{self, Object};
@@ -22,7 +22,7 @@ pub struct oai_model {
 
 /// What an `oai_model` handle holds.
 pub struct ModelHandle {
-    generator: LlamaGenerator<Params>,
+    generator: LlamaGenerator<QuantizedWeights>,
     tokenizer: Tokenizer,
 }
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use oai::train::gguf::{self, Tokenizer};
-use oai::train::model::{Generation, LlamaGenerator, Sampling};
-use oai::train::{Kernels, Params};
+use oai::train::model::{Generation, LlamaGenerator, QuantizedWeights, Sampling};
+use oai::train::Kernels;
 use pyo3::prelude::*;
 
 use crate::errors::{self, Kind};
@@ -15,7 +15,7 @@ use crate::errors::{self, Kind};
 /// verifiable kernels: a greedy answer is the same on every machine of a class.
 #[pyclass(frozen, module = "oai")]
 pub struct Generator {
-    model: Arc<LlamaGenerator<Params>>,
+    model: Arc<LlamaGenerator<QuantizedWeights>>,
     tokenizer: Arc<Tokenizer>,
 }
 
@@ -89,7 +89,7 @@ impl Generator {
 /// The pieces of one answer's text, as `Generator.generate` makes them.
 #[pyclass(frozen, module = "oai")]
 pub struct TextStream {
-    model: Arc<LlamaGenerator<Params>>,
+    model: Arc<LlamaGenerator<QuantizedWeights>>,
     tokenizer: Arc<Tokenizer>,
     state: Mutex<(Generation, gguf::TextStream)>,
 }

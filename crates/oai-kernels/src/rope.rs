@@ -57,6 +57,11 @@ impl RopeTables {
         })
     }
 
+    /// The device the tables are on.
+    pub fn device(&self) -> &Device {
+        self.cos.device()
+    }
+
     /// Positions the tables cover.
     pub fn positions(&self) -> usize {
         self.cos.dim(0).unwrap_or(0)

@@ -20,13 +20,15 @@ use std::io::Cursor;
 
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::tokenizer::TokenizerFromGguf;
+use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
 use oai_core::Cid;
 use oai_data::unixfs::{self, Profile};
 use oai_data::BlockStore;
 
-use crate::model::{LlamaGenerator, Model};
-use crate::params::{check_tensors, ParamDef, Params};
+use crate::model::finite;
+use crate::model::{LlamaGenerator, Model, QuantizedWeights};
+use crate::params::{check_tensors, ParamDef};
 use crate::spec::{LlamaSpec, ModelSpec};
 use crate::{Checkpoint, Error, Kernels, Result};
 
@@ -43,10 +45,19 @@ pub struct ImportedModel {
 
 /// The architecture and the f32 weights (by GGUF tensor name) of a Llama-family GGUF file.
 /// A file that is truncated or not GGUF, of another architecture, with sizes the model does
-/// not support or tensors that do not match its metadata is [`Error::Malformed`].
+/// not support, tensors that do not match its metadata or weights that are not finite is
+/// [`Error::Malformed`].
 pub fn read_llama(gguf: &[u8]) -> Result<(LlamaSpec, BTreeMap<String, Tensor>)> {
     let content = parse(gguf, "gguf")?;
-    let (spec, _, tensors) = read_weights(&content, gguf)?;
+    let (spec, defs, file_tensors) = read_weights(&content, gguf)?;
+    let mut tensors = BTreeMap::new();
+    for (name, q) in file_tensors {
+        let t = q
+            .dequantize(&Device::Cpu)
+            .map_err(|e| bad_tensor(&name, e))?;
+        tensors.insert(name.clone(), finite(&name, t)?);
+    }
+    check_tensors(&defs, &tensors).map_err(|e| Error::malformed("gguf", e.to_string()))?;
     Ok((spec, tensors))
 }
 
@@ -55,11 +66,12 @@ fn parse(gguf: &[u8], what: &'static str) -> Result<Content> {
     Content::read(&mut Cursor::new(gguf)).map_err(|e| Error::malformed(what, e.to_string()))
 }
 
-/// [`read_llama`] of a file already parsed: the spec, its parameter definitions and weights.
+/// The spec, its parameter definitions and the tensors as the file holds them, of a file
+/// already parsed (refused as [`read_llama`] says).
 fn read_weights(
     content: &Content,
     gguf: &[u8],
-) -> Result<(LlamaSpec, Vec<ParamDef>, BTreeMap<String, Tensor>)> {
+) -> Result<(LlamaSpec, Vec<ParamDef>, BTreeMap<String, QTensor>)> {
     let bad = |reason: String| Error::malformed("gguf", reason);
     let mut reader = Cursor::new(gguf);
     let spec = llama_spec(content)?;
@@ -96,24 +108,31 @@ fn read_weights(
     for def in &defs {
         let q = content
             .tensor(&mut reader, &def.name, &Device::Cpu)
-            .map_err(|e| bad(format!("{}: {e}", def.name)))?;
-        let t = q
-            .dequantize(&Device::Cpu)
-            .map_err(|e| bad(format!("{}: {e}", def.name)))?;
-        tensors.insert(def.name.clone(), t);
+            .map_err(|e| bad_tensor(&def.name, e))?;
+        tensors.insert(def.name.clone(), q);
     }
-    check_tensors(&defs, &tensors).map_err(|e| bad(e.to_string()))?;
     Ok((spec, defs, tensors))
 }
 
-/// A Llama-family GGUF file ready to answer: a generator over its f32 weights on `kernels`
-/// (refused as [`read_llama`] refuses), and its tokenizer.
-pub fn generator(gguf: &[u8], kernels: Kernels) -> Result<(LlamaGenerator<Params>, Tokenizer)> {
+/// A tensor of the file that candle could not read.
+fn bad_tensor(name: &str, e: candle_core::Error) -> Error {
+    Error::malformed("gguf", format!("{name}: {e}"))
+}
+
+/// A Llama-family GGUF file ready to answer: a generator over its weights as the file holds
+/// them ([`QuantizedWeights::from_file_tensors`]: `Q4_0`, `Q4_1` and `Q8_0` matrices multiplied
+/// in their blocks, with the bits the f32 checkpoint [`import_llama`] makes of the same file
+/// gives on the verifiable kernels), on `kernels` for everything else (refused as
+/// [`read_llama`] refuses), and its tokenizer.
+pub fn generator(
+    gguf: &[u8],
+    kernels: Kernels,
+) -> Result<(LlamaGenerator<QuantizedWeights>, Tokenizer)> {
     let content = parse(gguf, "gguf")?;
     let tokenizer = Tokenizer::from_content(&content)?;
-    let (spec, defs, tensors) = read_weights(&content, gguf)?;
-    let params = Params::from_tensors(&defs, tensors, &Device::Cpu)?;
-    Ok((LlamaGenerator::new(spec, params, kernels)?, tokenizer))
+    let (spec, _, tensors) = read_weights(&content, gguf)?;
+    let weights = QuantizedWeights::from_file_tensors(tensors)?;
+    Ok((LlamaGenerator::new(spec, weights, kernels)?, tokenizer))
 }
 
 /// Store a Llama-family GGUF file and its dequantised weights as a checkpoint ([`read_llama`];

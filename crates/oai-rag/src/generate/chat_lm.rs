@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use oai_train::gguf::{self, Tokenizer};
-use oai_train::model::{LlamaGenerator, Sampling};
-use oai_train::{Kernels, Params};
+use oai_train::model::{LlamaGenerator, QuantizedWeights, Sampling};
+use oai_train::Kernels;
 
 use super::{check_question, Answer, Generator, Passage};
 use crate::{Error, Result};
@@ -22,7 +22,7 @@ const INSTRUCTION: &str = "Answer the question using only the numbered passages 
 /// `max_new` tokens. It cites the passages that were in the prompt.
 #[derive(Debug)]
 pub struct ChatLm {
-    generator: LlamaGenerator<Params>,
+    generator: LlamaGenerator<QuantizedWeights>,
     tokenizer: Tokenizer,
     max_new: usize,
     prompt_tokens: usize,

@@ -57,7 +57,8 @@ impl<W: Weights> LlamaGenerator<W> {
     /// A generator of the model `spec` with `weights` (e.g. [`crate::Params`] from
     /// [`crate::gguf::read_llama`]) on `kernels`.
     pub fn new(spec: LlamaSpec, weights: W, kernels: Kernels) -> Result<Self> {
-        let device = weights.get("token_embd.weight")?.device().clone();
+        // (the final norm is f32 in every kind of weights; an embedding may be blocks)
+        let device = weights.get("output_norm.weight")?.device().clone();
         let rope = RopeTables::new(spec.rope_theta, spec.head_dim(), spec.context, &device)?;
         Ok(Self {
             spec,
@@ -70,6 +71,11 @@ impl<W: Weights> LlamaGenerator<W> {
     /// The model's sizes.
     pub fn spec(&self) -> &LlamaSpec {
         &self.spec
+    }
+
+    /// The weights it reads.
+    pub fn weights(&self) -> &W {
+        &self.weights
     }
 
     /// Up to `max_tokens` tokens after `prompt`, each handed to `on_token` as it comes (a
@@ -156,7 +162,7 @@ impl Generation {
         if self.done {
             return Ok(None);
         }
-        let device = generator.weights.get("token_embd.weight")?.device().clone();
+        let device = generator.rope.device().clone();
         let input = Tensor::new(self.input.as_slice(), &device)?.unsqueeze(0)?;
         let logits = forward(
             &generator.weights,

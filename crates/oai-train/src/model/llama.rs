@@ -165,9 +165,7 @@ pub(super) fn forward<W: Weights + ?Sized>(
         };
         heads::split(rows, layout)
     };
-    let mut x = p
-        .get("token_embd.weight")?
-        .index_select(&ids.flatten_all()?, 0)?;
+    let mut x = p.embedding("token_embd", &ids.flatten_all()?)?;
     for l in 0..s.layers {
         let pre = format!("blk.{l}");
         let norm = |x: &Tensor, name: &str| -> Result<Tensor> {
@@ -207,13 +205,7 @@ pub(super) fn forward<W: Weights + ?Sized>(
     }
     let x = k.rms_norm(&x, p.get("output_norm.weight")?, s.rms_eps)?;
     match s.tie_embeddings {
-        // through a view (a reshape to the same shape: no copy): the trainer sinks a weight's
-        // gradient straight out of the matmul, which would part it from the embedding
-        // lookup's; through the view, candle's backward adds the two in its own order
-        true => {
-            let w = p.get("token_embd.weight")?;
-            Ok(k.matmul_t(&x, &w.reshape(w.dims())?)?)
-        }
+        true => p.tied_head("token_embd", &x, k),
         false => linear(k, p, "output", &x, None),
     }
 }

@@ -24,6 +24,7 @@ use crate::{Error, Result};
 
 pub use generate::{Generation, LlamaGenerator, Sampling};
 pub use ops::Dropout;
+pub(crate) use weights::finite;
 pub use weights::{Quantization, QuantizedWeights, Weights};
 
 /// How one forward pass computes: with which kernels, and with dropout (training, masks from

@@ -3,12 +3,13 @@
 
 use super::learning::{real_file, real_path};
 use super::*;
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Tensor, D};
 use candle_transformers::models::quantized_llama::ModelWeights;
 use oai_train::gguf::{generator, import_llama, read_llama, TextStream, Tokenizer};
-use oai_train::model::{Pass, Sampling};
+use oai_train::model::{LlamaGenerator, Pass, QuantizedWeights, Sampling, Weights};
 use oai_train::{Model, Params};
 use std::collections::BTreeMap;
 
@@ -41,16 +42,24 @@ fn weights(spec: &LlamaSpec) -> BTreeMap<String, Tensor> {
         .collect()
 }
 
-/// A GGUF file of `spec` with `tensors` (every tensor in f32), metadata as llama.cpp writes
-/// it for architecture `arch`; `edit` changes the metadata before it is written.
+/// A GGUF file of `spec` with `tensors` (every tensor in f32), [`metadata`] for architecture
+/// `arch`, which `edit` changes before it is written.
 fn gguf(
     spec: &LlamaSpec,
     tensors: &BTreeMap<String, Tensor>,
     arch: &str,
     edit: impl FnOnce(&mut Vec<(&'static str, Value)>),
 ) -> Vec<u8> {
+    let mut meta = metadata(spec, arch);
+    edit(&mut meta);
+    let q = quantized(tensors, |_| GgmlDType::F32);
+    gguf_of(&meta, &q)
+}
+
+/// The metadata llama.cpp writes for `spec` as architecture `arch`.
+fn metadata(spec: &LlamaSpec, arch: &str) -> Vec<(&'static str, Value)> {
     let n = |v: usize| Value::U32(v as u32);
-    let mut meta = vec![
+    vec![
         ("general.architecture", Value::String(arch.into())),
         ("llama.context_length", n(spec.context)),
         ("llama.embedding_length", n(spec.d_model)),
@@ -64,12 +73,22 @@ fn gguf(
             "llama.attention.layer_norm_rms_epsilon",
             Value::F32(spec.rms_eps as f32),
         ),
-    ];
-    edit(&mut meta);
-    let q: Vec<(String, QTensor)> = tensors
+    ]
+}
+
+/// `tensors`, each in the format `format` names for it.
+fn quantized(
+    tensors: &BTreeMap<String, Tensor>,
+    format: impl Fn(&str) -> GgmlDType,
+) -> Vec<(String, QTensor)> {
+    tensors
         .iter()
-        .map(|(name, t)| (name.clone(), QTensor::quantize(t, GgmlDType::F32).unwrap()))
-        .collect();
+        .map(|(name, t)| (name.clone(), QTensor::quantize(t, format(name)).unwrap()))
+        .collect()
+}
+
+/// A GGUF file of `meta` and the tensors `q` as they are.
+fn gguf_of(meta: &[(&'static str, Value)], q: &[(String, QTensor)]) -> Vec<u8> {
     let meta: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (*k, v)).collect();
     let q: Vec<(&str, &QTensor)> = q.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut out = std::io::Cursor::new(Vec::new());
@@ -190,6 +209,88 @@ async fn an_imported_gguf_is_pinned_by_cid() {
     }
 }
 
+/// The tensors of a GGUF file as it holds them.
+fn file_tensors(file: &[u8]) -> BTreeMap<String, QTensor> {
+    let mut reader = std::io::Cursor::new(file);
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
+    names
+        .into_iter()
+        .map(|n| {
+            let t = content.tensor(&mut reader, &n, &CPU).unwrap();
+            (n, t)
+        })
+        .collect()
+}
+
+/// The format llama.cpp's quantisers give each tensor, here one of each kind QMatrix
+/// multiplies: norms in f32, the embedding in 8 bits, projections in 4 (with and without
+/// minimums) and 8.
+fn mixed_formats(name: &str) -> GgmlDType {
+    match name {
+        n if n.ends_with("norm.weight") => GgmlDType::F32,
+        n if n.contains("ffn") => GgmlDType::Q4_1,
+        n if n.contains("attn_q") || n.contains("attn_k") => GgmlDType::Q4_0,
+        _ => GgmlDType::Q8_0,
+    }
+}
+
+fn bits(t: &Tensor) -> Vec<u32> {
+    let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// 24 tokens after `prompt`, greedily.
+fn greedy<W: Weights>(g: &LlamaGenerator<W>, prompt: &[u32]) -> Vec<u32> {
+    g.generate(prompt, 24, Sampling::Greedy, &[], |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap()
+}
+
+/// A file of 4- and 8-bit blocks, multiplied in its blocks ([`QuantizedWeights`]), gives the
+/// bits of the f32 checkpoint imported from it: logits, and greedy tokens through the KV cache.
+#[tokio::test]
+async fn a_quantised_gguf_computes_with_the_bits_of_its_imported_checkpoint() {
+    let spec = tiny();
+    let file = gguf_of(
+        &metadata(&spec, "llama"),
+        &quantized(&weights(&spec), mixed_formats),
+    );
+    let store = MemStore::new();
+    let imported = import_llama(&store, &file).await.unwrap();
+    let ck = Checkpoint::get(&store, &imported.checkpoint, &CPU)
+        .await
+        .unwrap();
+    let model = Model::new(&ModelSpec::Llama(spec.clone()));
+    let params = Params::from_tensors(&model.param_defs(), ck.params, &CPU).unwrap();
+    let blocks = QuantizedWeights::from_file_tensors(file_tensors(&file)).unwrap();
+    assert_eq!(blocks.quantized_layers(), 7 * spec.layers + 1);
+    let f32_bytes = model.param_count().0 as usize * 4;
+    assert!(
+        blocks.bytes() * 4 < f32_bytes,
+        "{} bytes in blocks, {f32_bytes} in f32",
+        blocks.bytes()
+    );
+    let ids = Tensor::new(&[[3u32, 200, 17, 17, 90, 1, 255, 64, 8, 31, 77, 5]], &CPU).unwrap();
+    let pass = Pass::eval(Kernels::Verifiable);
+    let from_f32 = model.logits(&params, &ids, &pass).unwrap();
+    let from_blocks = model.logits(&blocks, &ids, &pass).unwrap();
+    assert!(max_abs(&from_f32) > 1.0, "logits spread");
+    assert_eq!(bits(&from_blocks), bits(&from_f32));
+    let f32_gen = LlamaGenerator::new(spec.clone(), params, Kernels::Verifiable).unwrap();
+    let block_gen = LlamaGenerator::new(spec.clone(), blocks, Kernels::Verifiable).unwrap();
+    let (a, b) = (
+        greedy(&f32_gen, &[3, 200, 17]),
+        greedy(&block_gen, &[3, 200, 17]),
+    );
+    assert_eq!(a.len(), 24);
+    assert_eq!(
+        a, b,
+        "the same tokens from the blocks as from the checkpoint"
+    );
+}
+
 #[tokio::test]
 async fn bad_gguf_files_are_refused_and_nothing_is_stored() {
     let spec = tiny();
@@ -200,7 +301,30 @@ async fn bad_gguf_files_are_refused_and_nothing_is_stored() {
         "blk.9.attn_q.weight".into(),
         tensors["blk.0.attn_q.weight"].clone(),
     );
+    let mut nan_norm = tensors.clone();
+    let norm = nan_norm.get_mut("blk.1.ffn_norm.weight").unwrap();
+    *norm = norm.affine(f64::NAN, 0.0).unwrap();
+    // a block whose scale is NaN (f16 0x7e00) in a 4-bit matrix
+    let mut nan_scale = quantized(&tensors, mixed_formats);
+    let (_, up) = nan_scale
+        .iter_mut()
+        .find(|(n, _)| n == "blk.0.ffn_up.weight")
+        .unwrap();
+    let mut raw = up.data().unwrap().to_vec();
+    raw[20..22].copy_from_slice(&0x7e00u16.to_le_bytes());
+    *up = qtensor_from_ggml(GgmlDType::Q4_1, &raw, up.shape().dims().to_vec(), &CPU).unwrap();
+    let nan_scale = gguf_of(&metadata(&spec, "llama"), &nan_scale);
+    let nan_norm = gguf(&spec, &nan_norm, "llama", |_| {});
+    for (what, file) in [("a NaN scale", &nan_scale), ("a NaN weight", &nan_norm)] {
+        let refused = QuantizedWeights::from_file_tensors(file_tensors(file));
+        assert!(
+            matches!(refused, Err(Error::Malformed { .. })),
+            "{what}: {refused:?}"
+        );
+    }
     let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a weight that is not finite", nan_norm),
+        ("a scale that is not finite", nan_scale),
         ("truncated", good[..good.len() / 2].to_vec()),
         ("not gguf", b"GGML this is not a gguf file".to_vec()),
         (
@@ -362,8 +486,9 @@ async fn smollm2_fine_tunes_with_lora_below_its_base_loss_and_replays() {
     assert!(replay_step(&log, 8, &store).await.unwrap().is_match());
 }
 
-/// SmolLM2-135M-Instruct (`OAI_SMOLLM2`) answers a chat question greedily from its imported
-/// f32 weights on the verifiable kernels, through the KV cache, streaming its tokens.
+/// SmolLM2-135M-Instruct (`OAI_SMOLLM2`) answers a chat question greedily from the file's 4-
+/// and 8-bit blocks on the verifiable kernels, through the KV cache, streaming its tokens, and
+/// its f32 weights imported from the file give the same tokens.
 #[test]
 fn smollm2_answers_a_question_greedily() {
     let Some(path) = real_path("OAI_SMOLLM2") else {
@@ -399,4 +524,15 @@ fn smollm2_answers_a_question_greedily() {
         (prompt.len() + answer.len()) as f64 / seconds
     );
     assert!(text.contains("Paris"), "{text:?}");
+    // the file's blocks give the tokens of the f32 weights imported from it
+    let (spec, tensors) = read_llama(&file).unwrap();
+    let model = Model::new(&ModelSpec::Llama(spec.clone()));
+    let params = Params::from_tensors(&model.param_defs(), tensors, &CPU).unwrap();
+    let f32_gen = LlamaGenerator::new(spec, params, Kernels::Verifiable).unwrap();
+    let f32_answer = f32_gen
+        .generate(&prompt, 40, Sampling::Greedy, &[end], |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(f32_answer, answer);
 }
