@@ -14,7 +14,9 @@
 //! 5. the honest node's model answers a question over the shared knowledge, citing the
 //!    passages (by CID, each read back and verified) its answer rests on, and so does
 //!    SmolLM2-135M-Instruct when `OAI_SMOLLM2` names its GGUF (`scripts/fetch_models.sh`);
-//! 6. every party's balance and stake show the slashing and the payment.
+//! 6. every party's balance and stake show the slashing and the payment;
+//! 7. with `OAI_SMOLLM2`, SmolLM2 is fine-tuned on the knowledge with LoRA, its base pinned by
+//!    CID, every step logged, and an auditor replays the whole log.
 //!
 //! Run: `cargo run --release -p oai-examples --example quickstart [STORE_DIR]` (default
 //! `target/oai-quickstart`). Retrieval embeds with all-MiniLM-L6-v2 when `OAI_MINILM` names
@@ -26,6 +28,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use oai::chain::{Address, Chain, ChainConfig, Contracts, Evm, JobStatus, Revm, U256};
 use oai::core::Cid;
+use oai::core::Seed;
 use oai::data::dataset::{ChangeSet, Record, Repo, Version};
 use oai::data::FsStore;
 use oai::rag::ingest::passages;
@@ -34,20 +37,24 @@ use oai::rag::{
     Passage, VectorStore,
 };
 use oai::train::candle::Device;
+use oai::train::gguf::{import_llama, Tokenizer};
 use oai::train::model::Quantization;
 use oai::train::{
-    corpus, JobSpec, ModelSpec, OptimizerSpec, Schedule, TransformerSpec, VerifiedLog,
+    corpus, JobSpec, LlamaSpec, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
+    VerifiedLog,
 };
 use oai::verify::agents::{
     play_until_settled, Agent, ChallengerAgent, NodeAgent, Played, RefereeAgent,
 };
-use oai::verify::{cid_of, job_terms, Strategy, Windows};
+use oai::verify::{cid_of, job_terms, Strategy, Submission, Verdict, Verifier, Windows};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
 /// The step the cheating node forges.
 const FORGED_STEP: u64 = 97;
 /// Training steps of the job.
 const STEPS: u64 = 150;
+/// LoRA steps on SmolLM2.
+const LORA_STEPS: u64 = 4;
 const QUESTION: &str = "How is a cheating node caught and slashed?";
 
 /// The parties, each an account on the embedded chain.
@@ -187,6 +194,16 @@ async fn main() -> Result<()> {
          market burned {:.4} ETH, half the cheater's stake, so that losing to oneself never pays)",
         to_eth(chain.burned().await?)
     );
+    match std::env::var_os("OAI_SMOLLM2") {
+        Some(gguf) => {
+            println!("\n7. SmolLM2 learns the knowledge with LoRA, every step logged and audited");
+            fine_tune(&store, &knowledge, Path::new(&gguf)).await?;
+        }
+        None => println!(
+            "\n7. (with OAI_SMOLLM2 set, SmolLM2-135M-Instruct is fine-tuned on the knowledge \
+             with LoRA here, every step logged and audited)"
+        ),
+    }
     println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -271,6 +288,83 @@ async fn training_job(store: &FsStore, knowledge: &Version) -> Result<JobSpec> {
         compute_class: None,
     };
     Ok(spec)
+}
+
+/// LoRA on SmolLM2 (the GGUF at `gguf`) over the knowledge's text: the base imported by CID,
+/// the text tokenised once by the file's own tokenizer into a dataset, a few logged steps of
+/// rank-8 adapters, the held-out loss before and after, and an audit replaying every step.
+async fn fine_tune(store: &FsStore, knowledge: &Version, gguf: &Path) -> Result<()> {
+    let t = Instant::now();
+    let file = std::fs::read(gguf).with_context(|| format!("reading {}", gguf.display()))?;
+    let base = import_llama(store, &file).await?;
+    let tokenizer = Tokenizer::from_gguf(&file)?;
+    let mut text = String::new();
+    for r in knowledge.records(store).await? {
+        if let Record::Text(t) = r {
+            text += &t;
+            text.push('\n');
+        }
+    }
+    let context = 32;
+    let tokens = tokenizer.encode(&text)?;
+    let (held_out, train) = tokens.split_at(context * 16);
+    let held_out = corpus::token_windows(held_out, context, context)?;
+    let data =
+        Version::from_records(store, corpus::token_windows(train, context, context)?).await?;
+    println!(
+        "  base {} (the file {}), {} tokens of knowledge in {} records, in {:.1} s",
+        base.checkpoint,
+        base.file,
+        tokens.len(),
+        data.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let spec = JobSpec {
+        dataset: data.cid(),
+        model: ModelSpec::Lora {
+            base: LlamaSpec {
+                context,
+                ..base.spec.clone()
+            }
+            .into(),
+            base_weights: base.checkpoint,
+            rank: 8,
+            alpha: 16.0,
+        },
+        optimizer: OptimizerSpec::adam_w(0.0),
+        schedule: Schedule::Constant { lr: 2e-3 },
+        batch_size: 4,
+        steps: LORA_STEPS,
+        checkpoint_every: 2,
+        grad_clip: None,
+        seed: 11,
+        kernels: Default::default(),
+        compute_class: None,
+    };
+    let t = Instant::now();
+    let mut trainer = Trainer::new(store.clone(), spec, Device::Cpu).await?;
+    let before = trainer.evaluate(&held_out)?.loss;
+    let (published, log) = trainer.train_and_publish().await?;
+    let after = trainer.evaluate(&held_out)?.loss;
+    println!(
+        "  {LORA_STEPS} steps in {:.1} s, log {}: held-out loss {before:.3} -> {after:.3} nats/token",
+        t.elapsed().as_secs_f64(),
+        log.head
+    );
+    let t = Instant::now();
+    let submission = Submission::of_published(store, &published).await?;
+    let verdict = Verifier::new(store.clone())
+        .verify(&submission, Strategy::Full, &Seed::from_u64(0))
+        .await?;
+    let Verdict::Accepted(report) = verdict else {
+        bail!("the audit of an honest LoRA run did not accept it: {verdict:?}");
+    };
+    println!(
+        "  an auditor replays the log ({} steps re-executed from its checkpoints): accepted, in {:.1} s",
+        report.replayed_steps,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Tick the agents until both jobs are settled; when nobody has anything to do, a day passes.

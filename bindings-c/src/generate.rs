@@ -41,7 +41,7 @@ fn model_arg(m: *const oai_model) -> Result<Arc<ModelHandle>> {
 }
 
 /// Load the Llama-family GGUF file at `path` (e.g. SmolLM2-135M-Instruct) into `*out`, its
-/// weights dequantised to f32 and computed with the verifiable kernels. A missing file is
+/// 4/8-bit weights kept in their blocks and computed with the verifiable kernels. A missing file is
 /// `OAI_ERROR_NOT_FOUND`; a file that is not such a model `OAI_ERROR_INVALID_INPUT`.
 ///
 /// # Safety

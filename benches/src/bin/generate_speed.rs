@@ -1,8 +1,10 @@
 //! Prompt and decode tokens/s of a Llama-family GGUF model (SmolLM2-135M-Instruct), side by
-//! side in one run: oai's generator on its dequantised f32 weights with the verifiable kernels
-//! and with plain candle kernels, and candle's `quantized_llama` on the quantised file itself
-//! (what llama.cpp-style inference does). The same chat prompt, greedy, the same number of new
-//! tokens; each figure is the best of `ROUNDS` rounds.
+//! side in one run: oai's generator on the file's 4/8-bit blocks (what `oai generate` runs),
+//! on the f32 weights imported from the file (the same bits, 32 bits a weight to read), both on
+//! the verifiable kernels, and candle's `quantized_llama` on the file (8-bit activations, as
+//! llama.cpp computes). The same chat prompt, greedy, the same number of new tokens; each
+//! figure is the best of `ROUNDS` rounds. It prints the prompt's token ids for
+//! `benches/baselines/generate_vs_llamacpp.sh`, which runs llama.cpp on the same ids.
 //!
 //! Usage: `cargo run --release -p oai-benches --bin generate_speed [GGUF [NEW [ROUNDS]]]`
 //! (GGUF defaults to `$OAI_SMOLLM2`; 80 new tokens, 3 rounds).
@@ -13,9 +15,10 @@ use std::time::Instant;
 use candle_transformers::models::quantized_llama::ModelWeights;
 use oai_train::candle::quantized::gguf_file;
 use oai_train::candle::{Device, Tensor};
-use oai_train::gguf::{generator, Tokenizer};
-use oai_train::model::Sampling;
-use oai_train::Kernels;
+use oai_train::gguf::{generator, read_llama, Tokenizer};
+use oai_train::model::{LlamaGenerator, Sampling, Weights};
+use oai_train::spec::ModelSpec;
+use oai_train::{Kernels, Model, Params};
 
 /// The prompt: a user's chat turn of about 30 tokens.
 const QUESTION: &str =
@@ -62,35 +65,38 @@ fn main() {
         "{} prompt tokens, {new} new tokens (no stop), best of {rounds} rounds",
         prompt.len()
     );
-    println!("{:<44} {:>12} {:>12}", "", "prompt tok/s", "decode tok/s");
-    let show = |name: &str, t: Timing| {
+    let ids: Vec<String> = prompt.iter().map(u32::to_string).collect();
+    println!("prompt ids: {}", ids.join(","));
+    println!(
+        "{:<48} {:>12} {:>12} {:>13}",
+        "", "prompt tok/s", "decode tok/s", "weights (MB)"
+    );
+    let show = |name: &str, t: Timing, bytes: usize| {
         println!(
-            "{name:<44} {:>12.1} {:>12.1}",
+            "{name:<48} {:>12.1} {:>12.1} {:>13.1}",
             prompt.len() as f64 / t.prompt,
-            (new - 1) as f64 / t.decode
+            (new - 1) as f64 / t.decode,
+            bytes as f64 / 1e6
         );
     };
-    for (name, kernels) in [
-        ("oai, f32 weights, verifiable kernels", Kernels::Verifiable),
-        ("oai, f32 weights, plain candle kernels", Kernels::Native),
-    ] {
-        let (g, _) = generator(&file, kernels).expect("the model loads");
-        let t = best(rounds, || {
-            let mut generation = g
-                .start(&prompt, new, Sampling::Greedy, &[])
-                .expect("a valid request");
-            let start = Instant::now();
-            generation.next_token(&g).expect("the prompt runs");
-            let prompt_s = start.elapsed().as_secs_f64();
-            let start = Instant::now();
-            while generation.next_token(&g).expect("a token").is_some() {}
-            Timing {
-                prompt: prompt_s,
-                decode: start.elapsed().as_secs_f64(),
-            }
-        });
-        show(name, t);
-    }
+    let (blocks, _) = generator(&file, Kernels::Verifiable).expect("the model loads");
+    let bytes = blocks.weights().bytes();
+    show(
+        "oai, the file's blocks, verifiable kernels",
+        timed(&blocks, &prompt, new, rounds),
+        bytes,
+    );
+    drop(blocks);
+    let (spec, tensors) = read_llama(&file).expect("the model reads");
+    let model = Model::new(&ModelSpec::Llama(spec.clone()));
+    let params = Params::from_tensors(&model.param_defs(), tensors, &Device::Cpu).expect("params");
+    let f32_gen = LlamaGenerator::new(spec, params, Kernels::Verifiable).expect("a generator");
+    show(
+        "oai, f32 weights (imported), verifiable kernels",
+        timed(&f32_gen, &prompt, new, rounds),
+        model.param_count().0 as usize * 4,
+    );
+    drop(f32_gen);
     let t = best(rounds, || {
         let mut reader = Cursor::new(&file);
         let content = gguf_file::Content::read(&mut reader).expect("GGUF");
@@ -115,7 +121,25 @@ fn main() {
             decode: start.elapsed().as_secs_f64(),
         }
     });
-    show("candle quantized_llama on the quantised file", t);
+    show("candle quantized_llama on the file", t, file.len());
+}
+
+/// The prompt and `new - 1` further tokens of `g`, best of `rounds`.
+fn timed<W: Weights>(g: &LlamaGenerator<W>, prompt: &[u32], new: usize, rounds: usize) -> Timing {
+    best(rounds, || {
+        let mut generation = g
+            .start(prompt, new, Sampling::Greedy, &[])
+            .expect("a valid request");
+        let start = Instant::now();
+        generation.next_token(g).expect("the prompt runs");
+        let prompt_s = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        while generation.next_token(g).expect("a token").is_some() {}
+        Timing {
+            prompt: prompt_s,
+            decode: start.elapsed().as_secs_f64(),
+        }
+    })
 }
 
 fn argmax(logits: &Tensor) -> u32 {

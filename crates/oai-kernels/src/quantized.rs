@@ -108,7 +108,7 @@ impl QMatrix {
     /// [`Error::InvalidInput`].
     pub fn from_blocks(format: BlockFormat, rows: usize, cols: usize, data: &[u8]) -> Result<Self> {
         let bad = |why: String| Err(Error::InvalidInput(format!("{format:?} matrix: {why}")));
-        if cols % BLOCK != 0 {
+        if !cols.is_multiple_of(BLOCK) {
             return bad(format!("{cols} columns are not whole blocks of {BLOCK}"));
         }
         let blocks = cols / BLOCK;
@@ -266,17 +266,18 @@ impl QMatrix {
     /// `[m, rows]` row-major for `x [m, cols]`.
     fn product(&self, x: &[f32], m: usize) -> Vec<f32> {
         let tiles = self.rows.div_ceil(TILE);
-        let units = tiles.min(crate::pool::threads() * 8).max(1);
-        let per_unit = tiles.div_ceil(units);
-        let units = tiles.div_ceil(per_unit.max(1));
+        // two units a thread, each of whole groups of 4 tiles (a decoding pass's width)
+        let per_unit = tiles
+            .div_ceil(crate::pool::threads() * 2)
+            .next_multiple_of(4)
+            .max(4);
+        let units = tiles.div_ceil(per_unit);
         // each unit: its tiles' outputs as [m][its tiles · TILE]
         let parts = crate::pool::map(units, |u| {
             let tiles = u * per_unit..((u + 1) * per_unit).min(tiles);
             let width = tiles.len() * TILE;
             let mut part = vec![0f32; m * width];
-            for (i, t) in tiles.enumerate() {
-                self.tile(t, x, m, &mut part[i * TILE..], width);
-            }
+            self.tiles(tiles, x, m, &mut part);
             part
         });
         let mut out = Vec::with_capacity(m * self.rows);
@@ -291,24 +292,27 @@ impl QMatrix {
         out
     }
 
-    /// Tile `t`'s outputs for every row of `x [m, cols]`: row `i`'s 16 at
-    /// `out[i · stride..][..16]`.
-    fn tile(&self, t: usize, x: &[f32], m: usize, out: &mut [f32], stride: usize) {
+    /// The outputs of `tiles` for every row of `x [m, cols]`: row `i`'s 16 of the `j`-th tile
+    /// at `out[i · width + j · 16..][..16]`, `width` being 16 per tile.
+    fn tiles(&self, tiles: std::ops::Range<usize>, x: &[f32], m: usize, out: &mut [f32]) {
+        let width = tiles.len() * TILE;
         #[cfg(target_arch = "x86_64")]
         if crate::avx512::available() {
-            // SAFETY: AVX-512F is available (checked above); `tile_avx512` reads within the
-            // tile's scales and quants and writes `out[i · stride..][..16]` for `i < m`, all
-            // of which `product` allocated.
+            // SAFETY: AVX-512F is available (checked above), `x` holds `m` rows of `cols`
+            // floats (`matmul_t` made it so) and `out` `m` rows of `width`, the tiles' outputs.
             #[allow(unsafe_code)]
             unsafe {
-                avx512::tile(self, t, x, m, out, stride)
+                avx512::tiles(self, tiles, x, m, out, width)
             };
             return;
         }
-        self.tile_scalar(t, x, m, out, stride);
+        for (j, t) in tiles.enumerate() {
+            self.tile_scalar(t, x, m, &mut out[j * TILE..], width);
+        }
     }
 
-    /// [`QMatrix::tile`] as the definition's loop.
+    /// Tile `t`'s outputs for every row of `x [m, cols]` (row `i`'s 16 at
+    /// `out[i · stride..][..16]`), as the definition's loop.
     fn tile_scalar(&self, t: usize, x: &[f32], m: usize, out: &mut [f32], stride: usize) {
         let k = self.cols;
         for i in 0..m {
@@ -336,128 +340,160 @@ impl QMatrix {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx512 {
-    //! One tile's outputs on AVX-512F: lane `l` of every register is row `l` of the tile.
+    //! Tiles' outputs on AVX-512F: lane `l` of a register is row `l` of a tile. Each output
+    //! is one FMA chain, whose latency would bound a single chain: a pass runs `R` rows of `x`
+    //! against `T` tiles at once, `R · T` independent chains.
 
     use std::arch::x86_64::{
-        __m512, _mm256_loadu_si256, _mm512_add_ps, _mm512_and_si512, _mm512_cvtepi32_ps,
-        _mm512_cvtepi8_epi32, _mm512_cvtepu8_epi32, _mm512_cvtph_ps, _mm512_fmadd_ps,
-        _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_srli_epi32,
-        _mm512_storeu_ps, _mm512_sub_epi32, _mm_loadu_si128,
+        __m128i, __m512, __m512i, _mm256_loadu_si256, _mm512_add_ps, _mm512_and_si512,
+        _mm512_cvtepi32_ps, _mm512_cvtepi8_epi32, _mm512_cvtepu8_epi32, _mm512_cvtph_ps,
+        _mm512_fmadd_ps, _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_epi32, _mm_loadu_si128,
     };
+    use std::ops::Range;
 
     use super::{BlockFormat, QMatrix, BLOCK, TILE};
     use crate::SLICE;
 
-    /// Rows of `x` a pass over the tile's weights serves: each weight is dequantised once per
-    /// pass.
+    /// Rows of `x` a pass serves when there are enough (prompts): each weight is dequantised
+    /// once per pass.
     const ROWS: usize = 4;
+    /// Tiles a pass covers for one row (decoding).
+    const TILES: usize = 4;
 
-    /// Tile `t`'s outputs for every row of `x [m, cols]`, row `i`'s at `out[i · stride..][..16]`.
+    /// The outputs of `tiles` for every row of `x [m, cols]`: row `i`'s of the `j`-th tile at
+    /// `out[i · width + j · 16..][..16]`.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F; `x` must hold `m · q.cols` floats and `out`
-    /// `(m - 1) · stride + 16`.
+    /// The CPU must have AVX-512F. (Slices are indexed with bounds checks: a short `x` or
+    /// `out` panics.)
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile(
+    pub(super) unsafe fn tiles(
         q: &QMatrix,
-        t: usize,
+        tiles: Range<usize>,
         x: &[f32],
         m: usize,
         out: &mut [f32],
-        stride: usize,
+        width: usize,
     ) {
-        assert!(x.len() >= m * q.cols && (m == 0 || out.len() >= (m - 1) * stride + TILE));
+        let k = q.cols;
         let mut i = 0;
         while i + ROWS <= m {
-            rows::<ROWS>(q, t, &x[i * q.cols..], &mut out[i * stride..], stride);
+            for (j, t) in tiles.clone().enumerate() {
+                pass::<ROWS, 1>(q, t, &x[i * k..], &mut out[i * width + j * TILE..], width);
+            }
             i += ROWS;
         }
-        while i < m {
-            rows::<1>(q, t, &x[i * q.cols..], &mut out[i * stride..], stride);
-            i += 1;
+        for i in i..m {
+            let (x, out) = (&x[i * k..], &mut out[i * width..]);
+            let mut j = 0;
+            while j + TILES <= tiles.len() {
+                pass::<1, TILES>(q, tiles.start + j, x, &mut out[j * TILE..], width);
+                j += TILES;
+            }
+            for j in j..tiles.len() {
+                pass::<1, 1>(q, tiles.start + j, x, &mut out[j * TILE..], width);
+            }
         }
     }
 
-    /// `R` rows of `x` (from `x[0]`) against the tile, into `out[r · stride..][..16]`.
+    /// `R` rows of `x` (from `x[0]`, rows `cols` apart) against tiles `t0..t0 + T`: row `r`'s
+    /// outputs of tile `t0 + j` into `out[r · stride + j · 16..][..16]`.
     #[target_feature(enable = "avx512f")]
-    fn rows<const R: usize>(q: &QMatrix, t: usize, x: &[f32], out: &mut [f32], stride: usize) {
+    fn pass<const R: usize, const T: usize>(
+        q: &QMatrix,
+        t0: usize,
+        x: &[f32],
+        out: &mut [f32],
+        stride: usize,
+    ) {
         let k = q.cols;
-        let blocks = q.blocks();
-        let (per_scales, per_quants) = (TILE * q.format.scales(), q.quant_block());
-        let mut total = [_mm512_setzero_ps(); R];
+        let mut total = [[_mm512_setzero_ps(); T]; R];
         for (s, k0) in (0..k).step_by(SLICE).enumerate() {
-            let mut acc = [_mm512_setzero_ps(); R];
+            let mut acc = [[_mm512_setzero_ps(); T]; R];
             for b in k0 / BLOCK..(k0 + SLICE).min(k) / BLOCK {
-                let at = t * blocks + b;
-                let sc = &q.scales[at * per_scales..(at + 1) * per_scales];
-                let qs = &q.quants[at * per_quants..(at + 1) * per_quants];
-                let x0 = b * BLOCK;
-                block::<R>(q.format, sc, qs, x, x0, k, &mut acc);
+                block::<R, T>(q, t0, b, x, &mut acc);
             }
-            for r in 0..R {
-                total[r] = if s == 0 {
-                    acc[r]
-                } else {
-                    _mm512_add_ps(total[r], acc[r])
-                };
+            for (total, acc) in total.iter_mut().zip(&acc) {
+                for (t, a) in total.iter_mut().zip(acc) {
+                    *t = if s == 0 { *a } else { _mm512_add_ps(*t, *a) };
+                }
             }
         }
-        for (r, t) in total.iter().enumerate() {
-            let dst = &mut out[r * stride..r * stride + TILE];
-            // SAFETY: `dst` is 16 floats long, the width of the store.
-            unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *t) };
+        for (r, total) in total.iter().enumerate() {
+            for (j, t) in total.iter().enumerate() {
+                let dst = &mut out[r * stride + j * TILE..r * stride + (j + 1) * TILE];
+                // SAFETY: `dst` is 16 floats long, the width of the store.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *t) };
+            }
         }
     }
 
-    /// One block of 32 columns (from `x0`) of `R` rows of `x` (row stride `k`) into `acc`,
+    /// Block `b` (columns `32·b..`) of `R` rows of `x` against tiles `t0..t0 + T`, into `acc`
     /// column by column.
     #[target_feature(enable = "avx512f")]
-    fn block<const R: usize>(
-        format: BlockFormat,
-        sc: &[u16],
-        qs: &[u8],
+    fn block<const R: usize, const T: usize>(
+        q: &QMatrix,
+        t0: usize,
+        b: usize,
         x: &[f32],
-        x0: usize,
-        k: usize,
-        acc: &mut [__m512; R],
+        acc: &mut [[__m512; T]; R],
     ) {
-        let half = |i: usize| {
-            let bits = &sc[i * TILE..(i + 1) * TILE];
+        let (k, format) = (q.cols, q.format);
+        let (per_scales, per_quants) = (TILE * format.scales(), q.quant_block());
+        let at = |j: usize| (t0 + j) * q.blocks() + b;
+        let half = |j: usize, i: usize| {
+            let from = at(j) * per_scales + i * TILE;
+            let bits = &q.scales[from..from + TILE];
             // SAFETY: `bits` is 16 f16 values, the 32 bytes the load reads.
             _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(bits.as_ptr().cast()) })
         };
-        let d = half(0);
-        let mut step = |c: usize, w: __m512| {
-            for (r, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_fmadd_ps(_mm512_set1_ps(x[r * k + x0 + c]), w, *a);
+        let quants = |j: usize, c: usize| -> __m128i {
+            let from = at(j) * per_quants + c * TILE;
+            let bytes = &q.quants[from..from + TILE];
+            // SAFETY: `bytes` is the 16 bytes the load reads.
+            unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
+        };
+        let d: [__m512; T] = std::array::from_fn(|j| half(j, 0));
+        let x0 = b * BLOCK;
+        let mut step = |c: usize, w: &[__m512; T]| {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let xv = _mm512_set1_ps(x[r * k + x0 + c]);
+                for (a, w) in acc.iter_mut().zip(w) {
+                    *a = _mm512_fmadd_ps(xv, *w, *a);
+                }
             }
         };
         match format {
             BlockFormat::Q8_0 => {
                 for c in 0..BLOCK {
-                    let bytes = &qs[c * TILE..(c + 1) * TILE];
-                    // SAFETY: `bytes` is the 16 bytes the load reads.
-                    let q = _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) });
-                    step(c, _mm512_mul_ps(_mm512_cvtepi32_ps(q), d));
+                    let w: [__m512; T] = std::array::from_fn(|j| {
+                        let q = _mm512_cvtepi8_epi32(quants(j, c));
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(q), d[j])
+                    });
+                    step(c, &w);
                 }
             }
             BlockFormat::Q4_0 | BlockFormat::Q4_1 => {
                 let low = _mm512_set1_epi32(0x0F);
                 let eight = _mm512_set1_epi32(8);
-                let m = match format {
-                    BlockFormat::Q4_1 => half(1),
+                let m: [__m512; T] = std::array::from_fn(|j| match format {
+                    BlockFormat::Q4_1 => half(j, 1),
                     _ => _mm512_setzero_ps(),
-                };
-                let weight = |q| match format {
-                    BlockFormat::Q4_1 => _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), d), m),
-                    _ => _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, eight)), d),
+                });
+                let weight = |q: __m512i, j: usize| match format {
+                    BlockFormat::Q4_1 => {
+                        _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), d[j]), m[j])
+                    }
+                    _ => _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, eight)), d[j]),
                 };
                 for pair in 0..BLOCK / 2 {
-                    let bytes = &qs[pair * TILE..(pair + 1) * TILE];
-                    // SAFETY: `bytes` is the 16 bytes the load reads.
-                    let q = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) });
-                    step(2 * pair, weight(_mm512_and_si512(q, low)));
-                    step(2 * pair + 1, weight(_mm512_srli_epi32::<4>(q)));
+                    let q: [__m512i; T] =
+                        std::array::from_fn(|j| _mm512_cvtepu8_epi32(quants(j, pair)));
+                    let lo = std::array::from_fn(|j| weight(_mm512_and_si512(q[j], low), j));
+                    step(2 * pair, &lo);
+                    let hi = std::array::from_fn(|j| weight(_mm512_srli_epi32::<4>(q[j]), j));
+                    step(2 * pair + 1, &hi);
                 }
             }
         }
@@ -541,6 +577,7 @@ mod tests {
             (4, 64, 512),
             (9, 3, 256),
             (1, 49, 1536),
+            (3, 130, 96),
         ];
         for format in FORMATS {
             for (i, &(m, rows, cols)) in shapes.iter().enumerate() {
@@ -584,6 +621,8 @@ mod tests {
         assert_eq!(bits(&y), bits(&flat));
         let none = q.matmul_t(&Tensor::zeros((0, 64), DType::F32, &Device::Cpu).unwrap());
         assert_eq!(none.unwrap().dims(), &[0, 20]);
+        let no_rows = QMatrix::from_blocks(BlockFormat::Q8_0, 0, 64, &[]).unwrap();
+        assert_eq!(no_rows.matmul_t(&x).unwrap().dims(), &[2, 3, 0]);
     }
 
     #[test]
