@@ -25,19 +25,26 @@ def main() -> None:
         n_threads_batch=threads,
         verbose=False,
     )
+    vocab = llm.n_vocab()
+
+    def next_token() -> int:
+        # the last evaluated position's logits (llama-cpp-python keeps `scores` only with
+        # logits_all, which would make it compute every position's)
+        return int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(vocab,))))
+
     best_prompt = best_decode = float("inf")
     tokens = []
     for _ in range(rounds):
         llm.reset()
         start = time.perf_counter()
         llm.eval(prompt)
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        token = next_token()
         prompt_s = time.perf_counter() - start
         tokens = [token]
         start = time.perf_counter()
         for _ in range(new - 1):
             llm.eval([token])
-            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            token = next_token()
             tokens.append(token)
         decode_s = time.perf_counter() - start
         best_prompt, best_decode = min(best_prompt, prompt_s), min(best_decode, decode_s)

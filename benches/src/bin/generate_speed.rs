@@ -86,6 +86,12 @@ fn main() {
         timed(&blocks, &prompt, new, rounds),
         bytes,
     );
+    let tokens = blocks
+        .generate(&prompt, new, Sampling::Greedy, &[], |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .expect("tokens");
+    let tokens: Vec<String> = tokens.iter().map(u32::to_string).collect();
     drop(blocks);
     let (spec, tensors) = read_llama(&file).expect("the model reads");
     let model = Model::new(&ModelSpec::Llama(spec.clone()));
@@ -122,6 +128,7 @@ fn main() {
         }
     });
     show("candle quantized_llama on the file", t, file.len());
+    println!("oai's greedy tokens: {}", tokens.join(","));
 }
 
 /// The prompt and `new - 1` further tokens of `g`, best of `rounds`.
