@@ -3,7 +3,8 @@
 //! with its backward pass, with the verifiable kernels and with plain candle side by side, so
 //! that tuning a kernel is measured on that kernel, not only by whole steps.
 //!
-//! Run: `cargo bench -p oai-benches --bench kernels` (add a filter, e.g. `-- gelu`).
+//! Run: `cargo bench -p oai-benches --bench kernels` (add a filter, e.g. `-- gelu`). The
+//! quantised matmuls run last (`-- Q4_1`).
 
 use criterion::{BenchmarkId, Criterion};
 use oai_kernels::testing::seeded;
@@ -77,8 +78,44 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// `x @ W^T` of one row (decoding) and of 32 rows (a prompt) against SmolLM2's MLP matrix
+/// (1536 x 576) in 4-bit `Q4_1` blocks: oai's `QMatrix` (the verifiable matmul's bits on the
+/// dequantised weights), the verifiable matmul on the same weights in f32, and candle's
+/// quantized matmul (8-bit activations).
+fn quantized(c: &mut Criterion) {
+    use oai_kernels::quantized::{BlockFormat, QMatrix};
+    use oai_train::candle::quantized::{GgmlDType, QMatMul, QTensor};
+    use oai_train::candle::Module;
+    let w = seeded(&[1536, 576], 7, 0.2);
+    let q = QTensor::quantize(&w, GgmlDType::Q4_1).expect("blocks");
+    let blocks = QMatrix::from_blocks(BlockFormat::Q4_1, 1536, 576, &q.data().expect("bytes"))
+        .expect("a matrix");
+    let dequantised = q.dequantize(&Device::Cpu).expect("f32");
+    let candle = QMatMul::from_qtensor(q).expect("candle's matmul");
+    for rows in [1, 32] {
+        let x = seeded(&[rows, 576], 8, 2.0);
+        let mut group = c.benchmark_group(format!("Q4_1 {rows}x576 @ (1536x576)^T"));
+        group.sample_size(20);
+        group.bench_function("oai QMatrix", |b| {
+            b.iter(|| blocks.matmul_t(&x).expect("product"))
+        });
+        group.bench_function("verifiable f32", |b| {
+            b.iter(|| {
+                Kernels::Verifiable
+                    .matmul_t(&x, &dequantised)
+                    .expect("product")
+            })
+        });
+        group.bench_function("candle QMatMul", |b| {
+            b.iter(|| candle.forward(&x).expect("product"))
+        });
+        group.finish();
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
+    quantized(&mut c);
     c.final_summary();
 }
