@@ -40,8 +40,7 @@ use oai::train::candle::Device;
 use oai::train::gguf::{import_llama, Tokenizer};
 use oai::train::model::Quantization;
 use oai::train::{
-    corpus, JobSpec, LlamaSpec, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec,
-    VerifiedLog,
+    corpus, JobSpec, ModelSpec, OptimizerSpec, Schedule, Trainer, TransformerSpec, VerifiedLog,
 };
 use oai::verify::agents::{
     play_until_settled, Agent, ChallengerAgent, NodeAgent, Played, RefereeAgent,
@@ -321,16 +320,7 @@ async fn fine_tune(store: &FsStore, knowledge: &Version, gguf: &Path) -> Result<
     );
     let spec = JobSpec {
         dataset: data.cid(),
-        model: ModelSpec::Lora {
-            base: LlamaSpec {
-                context,
-                ..base.spec.clone()
-            }
-            .into(),
-            base_weights: base.checkpoint,
-            rank: 8,
-            alpha: 16.0,
-        },
+        model: base.lora(context, 8, 16.0),
         optimizer: OptimizerSpec::adam_w(0.0),
         schedule: Schedule::Constant { lr: 2e-3 },
         batch_size: 4,

@@ -43,6 +43,23 @@ pub struct ImportedModel {
     pub file: Cid,
 }
 
+impl ImportedModel {
+    /// The model of a LoRA run on this base: rank-`rank` adapters (their output scaled by
+    /// `alpha / rank`) on every projection, over windows of `context` tokens.
+    pub fn lora(&self, context: usize, rank: usize, alpha: f64) -> ModelSpec {
+        ModelSpec::Lora {
+            base: LlamaSpec {
+                context,
+                ..self.spec.clone()
+            }
+            .into(),
+            base_weights: self.checkpoint,
+            rank,
+            alpha,
+        }
+    }
+}
+
 /// The architecture and the f32 weights (by GGUF tensor name) of a Llama-family GGUF file.
 /// A file that is truncated or not GGUF, of another architecture, with sizes the model does
 /// not support, tensors that do not match its metadata or weights that are not finite is

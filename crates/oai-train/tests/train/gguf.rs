@@ -455,16 +455,7 @@ async fn smollm2_fine_tunes_with_lora_below_its_base_loss_and_replays() {
     )
     .await;
     let spec = JobSpec {
-        model: ModelSpec::Lora {
-            base: LlamaSpec {
-                context,
-                ..base.spec.clone()
-            }
-            .into(),
-            base_weights: base.checkpoint,
-            rank: 8,
-            alpha: 16.0,
-        },
+        model: base.lora(context, 8, 16.0),
         optimizer: OptimizerSpec::adam_w(0.0),
         schedule: Schedule::Constant { lr: 2e-3 },
         batch_size: 8,
