@@ -18,7 +18,8 @@
 //! quants column by column, 16 bytes a column (for 4 bits, two columns share a byte: the low
 //! nibble is the first). An AVX-512 kernel holds one tile's 16 outputs in the 16 lanes of a
 //! register, so every lane is one output element's FMA chain in order; elsewhere the same
-//! definition runs as a scalar loop, with the same bits.
+//! definition runs in portable code (a block dequantised at a time, then loops over the lanes
+//! that compilers vectorise), with the same bits.
 
 use candle_core::{Device, Tensor};
 use half::f16;
@@ -195,22 +196,11 @@ impl QMatrix {
 
     /// Weight `(r, c)`, dequantised.
     fn weight(&self, r: usize, c: usize) -> f32 {
-        let (t, lane, b, col) = (r / TILE, r % TILE, c / BLOCK, c % BLOCK);
-        let at = t * self.blocks() + b;
-        let sc = &self.scales[at * TILE * self.format.scales()..];
-        let d = f16::from_bits(sc[lane]).to_f32();
-        let m = match self.format {
-            BlockFormat::Q4_1 => f16::from_bits(sc[TILE + lane]).to_f32(),
-            BlockFormat::Q4_0 | BlockFormat::Q8_0 => 0.0,
-        };
-        let qs = &self.quants[at * self.quant_block()..];
-        let q = match self.format {
-            BlockFormat::Q4_0 | BlockFormat::Q4_1 => {
-                qs[col / 2 * TILE + lane] >> (4 * (col % 2)) & 0x0F
-            }
-            BlockFormat::Q8_0 => qs[col * TILE + lane],
-        };
-        self.format.weight(q, d, m)
+        let at = r / TILE * self.blocks() + c / BLOCK;
+        let (d, m) = self.scales_at(at);
+        let lane = r % TILE;
+        self.format
+            .weight(self.quant_at(at, c % BLOCK, lane), d[lane], m[lane])
     }
 
     /// Row `r` dequantised.
@@ -307,30 +297,76 @@ impl QMatrix {
             return;
         }
         for (j, t) in tiles.enumerate() {
-            self.tile_scalar(t, x, m, &mut out[j * TILE..], width);
+            self.tile_portable(t, x, m, &mut out[j * TILE..], width);
         }
     }
 
     /// Tile `t`'s outputs for every row of `x [m, cols]` (row `i`'s 16 at
-    /// `out[i · stride..][..16]`), as the definition's loop.
-    fn tile_scalar(&self, t: usize, x: &[f32], m: usize, out: &mut [f32], stride: usize) {
+    /// `out[i · stride..][..16]`) by the definition in portable code: each block of the tile
+    /// is dequantised once into 32 columns of 16 lanes, then every row's 16 chains step column
+    /// by column (loops over the lanes, which compilers vectorise).
+    fn tile_portable(&self, t: usize, x: &[f32], m: usize, out: &mut [f32], stride: usize) {
         let k = self.cols;
-        for i in 0..m {
-            let xi = &x[i * k..(i + 1) * k];
-            for lane in 0..TILE {
-                let r = t * TILE + lane;
-                let mut acc = 0f32;
-                if r < self.rows {
-                    for (s, k0) in (0..k).step_by(SLICE).enumerate() {
-                        let mut p = 0f32;
-                        for (c, &xc) in xi.iter().enumerate().skip(k0).take(SLICE) {
-                            p = xc.mul_add(self.weight(r, c), p);
+        let mut total = vec![[0f32; TILE]; m];
+        let mut acc = vec![[0f32; TILE]; m];
+        let mut w = [[0f32; TILE]; BLOCK];
+        for (s, k0) in (0..k).step_by(SLICE).enumerate() {
+            acc.iter_mut().for_each(|a| *a = [0.0; TILE]);
+            for b in k0 / BLOCK..(k0 + SLICE).min(k) / BLOCK {
+                self.block_weights(t, b, &mut w);
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let xs = &x[i * k + b * BLOCK..][..BLOCK];
+                    for (xc, wc) in xs.iter().zip(&w) {
+                        for (a, wl) in acc.iter_mut().zip(wc) {
+                            *a = xc.mul_add(*wl, *a);
                         }
-                        acc = if s == 0 { p } else { acc + p };
                     }
                 }
-                out[i * stride + lane] = acc;
             }
+            for (total, acc) in total.iter_mut().zip(&acc) {
+                for (t, a) in total.iter_mut().zip(acc) {
+                    *t = if s == 0 { *a } else { *t + *a };
+                }
+            }
+        }
+        for (i, total) in total.iter().enumerate() {
+            out[i * stride..i * stride + TILE].copy_from_slice(total);
+        }
+    }
+
+    /// Block `b` of tile `t` dequantised: `w[c][lane]` is weight `(16·t + lane, 32·b + c)`.
+    fn block_weights(&self, t: usize, b: usize, w: &mut [[f32; TILE]; BLOCK]) {
+        let at = t * self.blocks() + b;
+        let (d, m) = self.scales_at(at);
+        for (c, wc) in w.iter_mut().enumerate() {
+            for (lane, wl) in wc.iter_mut().enumerate() {
+                *wl = self
+                    .format
+                    .weight(self.quant_at(at, c, lane), d[lane], m[lane]);
+            }
+        }
+    }
+
+    /// The scales and minimums (zeros where the format has none) of tile-block `at`.
+    fn scales_at(&self, at: usize) -> ([f32; TILE], [f32; TILE]) {
+        let per = TILE * self.format.scales();
+        let sc = &self.scales[at * per..(at + 1) * per];
+        let d = std::array::from_fn(|l| f16::from_bits(sc[l]).to_f32());
+        let m = std::array::from_fn(|l| match self.format {
+            BlockFormat::Q4_1 => f16::from_bits(sc[TILE + l]).to_f32(),
+            BlockFormat::Q4_0 | BlockFormat::Q8_0 => 0.0,
+        });
+        (d, m)
+    }
+
+    /// The quant of column `c` (of 32) of lane `lane` in tile-block `at`.
+    fn quant_at(&self, at: usize, c: usize, lane: usize) -> u8 {
+        let qs = &self.quants[at * self.quant_block()..];
+        match self.format {
+            BlockFormat::Q4_0 | BlockFormat::Q4_1 => {
+                qs[c / 2 * TILE + lane] >> (4 * (c % 2)) & 0x0F
+            }
+            BlockFormat::Q8_0 => qs[c * TILE + lane],
         }
     }
 }
@@ -592,19 +628,19 @@ mod tests {
                     bits(&want),
                     "{format:?} {m}x{cols} @ {rows}x{cols}^T"
                 );
-                // the definition's loop, which other CPUs run, gives the same bits
+                // the portable code, which other CPUs run, gives the same bits
                 let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                let mut scalar = vec![0f32; m * TILE];
+                let mut portable = vec![0f32; m * TILE];
                 for t in 0..rows.div_ceil(TILE) {
-                    q.tile_scalar(t, &xs, m, &mut scalar, TILE);
+                    q.tile_portable(t, &xs, m, &mut portable, TILE);
                     for r in 0..m {
                         let n = TILE.min(rows - t * TILE);
                         let want = &bits(&want.get(r).unwrap())[t * TILE..t * TILE + n];
-                        let got: Vec<u32> = scalar[r * TILE..r * TILE + n]
+                        let got: Vec<u32> = portable[r * TILE..r * TILE + n]
                             .iter()
                             .map(|v| v.to_bits())
                             .collect();
-                        assert_eq!(got, want, "scalar {format:?} tile {t} row {r}");
+                        assert_eq!(got, want, "portable {format:?} tile {t} row {r}");
                     }
                 }
             }
