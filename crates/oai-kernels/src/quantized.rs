@@ -194,18 +194,14 @@ impl QMatrix {
         TILE * self.format.quant_bytes()
     }
 
-    /// Weight `(r, c)`, dequantised.
-    fn weight(&self, r: usize, c: usize) -> f32 {
-        let at = r / TILE * self.blocks() + c / BLOCK;
-        let (d, m) = self.scales_at(at);
-        let lane = r % TILE;
-        self.format
-            .weight(self.quant_at(at, c % BLOCK, lane), d[lane], m[lane])
-    }
-
-    /// Row `r` dequantised.
+    /// Row `r` dequantised, a block's scale and minimum read once.
     fn row(&self, r: usize) -> impl Iterator<Item = f32> + '_ {
-        (0..self.cols).map(move |c| self.weight(r, c))
+        let (t, lane) = (r / TILE, r % TILE);
+        (0..self.blocks()).flat_map(move |b| {
+            let at = t * self.blocks() + b;
+            let (d, m) = self.scale(at, lane);
+            (0..BLOCK).map(move |c| self.format.weight(self.quant_at(at, c, lane), d, m))
+        })
     }
 
     /// All weights dequantised, `[rows, cols]` row-major: candle's dequantisation of the same
@@ -349,14 +345,19 @@ impl QMatrix {
 
     /// The scales and minimums (zeros where the format has none) of tile-block `at`.
     fn scales_at(&self, at: usize) -> ([f32; TILE], [f32; TILE]) {
-        let per = TILE * self.format.scales();
-        let sc = &self.scales[at * per..(at + 1) * per];
-        let d = std::array::from_fn(|l| f16::from_bits(sc[l]).to_f32());
-        let m = std::array::from_fn(|l| match self.format {
-            BlockFormat::Q4_1 => f16::from_bits(sc[TILE + l]).to_f32(),
+        let lanes: [(f32, f32); TILE] = std::array::from_fn(|l| self.scale(at, l));
+        (lanes.map(|(d, _)| d), lanes.map(|(_, m)| m))
+    }
+
+    /// The scale and minimum (zero where the format has none) of lane `lane` in tile-block
+    /// `at`.
+    fn scale(&self, at: usize, lane: usize) -> (f32, f32) {
+        let sc = &self.scales[at * TILE * self.format.scales()..];
+        let m = match self.format {
+            BlockFormat::Q4_1 => f16::from_bits(sc[TILE + lane]).to_f32(),
             BlockFormat::Q4_0 | BlockFormat::Q8_0 => 0.0,
-        });
-        (d, m)
+        };
+        (f16::from_bits(sc[lane]).to_f32(), m)
     }
 
     /// The quant of column `c` (of 32) of lane `lane` in tile-block `at`.
