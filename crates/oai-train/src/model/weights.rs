@@ -73,9 +73,9 @@ impl QuantizedWeights {
     /// linear layer's matrix (a rank-2 `*.weight` whose input size is a multiple of 32,
     /// embeddings called `*_emb` excepted), the rest kept in f32.
     pub fn new(tensors: BTreeMap<String, Tensor>, kind: Quantization) -> Result<Self> {
-        let (dtype, format) = match kind {
-            Quantization::Int8 => (GgmlDType::Q8_0, BlockFormat::Q8_0),
-            Quantization::Int4 => (GgmlDType::Q4_0, BlockFormat::Q4_0),
+        let dtype = match kind {
+            Quantization::Int8 => GgmlDType::Q8_0,
+            Quantization::Int4 => GgmlDType::Q4_0,
         };
         let mut weights = Self::default();
         for (name, t) in tensors {
@@ -84,7 +84,9 @@ impl QuantizedWeights {
             });
             match linear {
                 Some(layer) => {
-                    let q = matrix(&QTensor::quantize(&t, dtype)?, format)?;
+                    let q = QTensor::quantize(&t, dtype)?;
+                    let format = block_format(dtype).expect("Q8_0 and Q4_0 are block formats");
+                    let q = matrix(&q, format)?;
                     weights.quantized.insert(layer.to_string(), q);
                 }
                 None => {
@@ -101,14 +103,8 @@ impl QuantizedWeights {
     pub fn from_file_tensors(tensors: BTreeMap<String, QTensor>) -> Result<Self> {
         let mut weights = Self::default();
         for (name, t) in tensors {
-            let format = match t.dtype() {
-                GgmlDType::Q4_0 => Some(BlockFormat::Q4_0),
-                GgmlDType::Q4_1 => Some(BlockFormat::Q4_1),
-                GgmlDType::Q8_0 => Some(BlockFormat::Q8_0),
-                _ => None,
-            };
             let layer = name.strip_suffix(".weight").filter(|_| t.rank() == 2);
-            match (layer, format) {
+            match (layer, block_format(t.dtype())) {
                 (Some(layer), Some(format)) => {
                     let q = matrix(&t, format).map_err(|e| at(&name, e))?;
                     weights.quantized.insert(layer.to_string(), q);
@@ -132,6 +128,16 @@ impl QuantizedWeights {
         let quantized: usize = self.quantized.values().map(QMatrix::bytes).sum();
         let dense: usize = self.dense.values().map(|t| t.elem_count() * 4).sum();
         quantized + dense
+    }
+}
+
+/// The [`QMatrix`] format of ggml's `dtype`, if it is one.
+fn block_format(dtype: GgmlDType) -> Option<BlockFormat> {
+    match dtype {
+        GgmlDType::Q4_0 => Some(BlockFormat::Q4_0),
+        GgmlDType::Q4_1 => Some(BlockFormat::Q4_1),
+        GgmlDType::Q8_0 => Some(BlockFormat::Q8_0),
+        _ => None,
     }
 }
 
