@@ -256,15 +256,25 @@ async fn community_dataset(store: &FsStore) -> Result<Version> {
     Ok(v2)
 }
 
-/// The job: a byte-level transformer trained on windows of the knowledge's text.
-async fn training_job(store: &FsStore, knowledge: &Version) -> Result<JobSpec> {
-    let mut text = Vec::new();
+/// The knowledge's passages, each followed by a newline.
+async fn knowledge_text(store: &FsStore, knowledge: &Version) -> Result<String> {
+    let mut text = String::new();
     for r in knowledge.records(store).await? {
         if let Record::Text(t) = r {
-            text.extend(t.bytes().filter(u8::is_ascii));
-            text.push(b'\n');
+            text += &t;
+            text.push('\n');
         }
     }
+    Ok(text)
+}
+
+/// The job: a byte-level transformer trained on windows of the knowledge's text.
+async fn training_job(store: &FsStore, knowledge: &Version) -> Result<JobSpec> {
+    let text: Vec<u8> = knowledge_text(store, knowledge)
+        .await?
+        .bytes()
+        .filter(u8::is_ascii)
+        .collect();
     let m = model();
     let windows = corpus::byte_windows(&text, m.context, 31)?;
     let data = Version::from_records(store, windows).await?;
@@ -297,13 +307,7 @@ async fn fine_tune(store: &FsStore, knowledge: &Version, gguf: &Path) -> Result<
     let file = std::fs::read(gguf).with_context(|| format!("reading {}", gguf.display()))?;
     let base = import_llama(store, &file).await?;
     let tokenizer = Tokenizer::from_gguf(&file)?;
-    let mut text = String::new();
-    for r in knowledge.records(store).await? {
-        if let Record::Text(t) = r {
-            text += &t;
-            text.push('\n');
-        }
-    }
+    let text = knowledge_text(store, knowledge).await?;
     let context = 32;
     let tokens = tokenizer.encode(&text)?;
     let (held_out, train) = tokens.split_at(context * 16);

@@ -6,6 +6,7 @@ which prints the ids; `generate_vs_llamacpp.sh` runs both.
 Usage: python llamacpp_generate.py GGUF IDS NEW ROUNDS THREADS   (IDS: comma-separated)
 """
 
+import os
 import sys
 import time
 
@@ -51,7 +52,7 @@ def main() -> None:
     name = "llama.cpp (llama-cpp-python) on the file"
     print(
         f"{name:<48} {len(prompt) / best_prompt:>12.1f} {(new - 1) / best_decode:>12.1f}"
-        f" {len(open(path, 'rb').read()) / 1e6:>13.1f}"
+        f" {os.path.getsize(path) / 1e6:>13.1f}"
     )
     print(f"llama.cpp's greedy tokens: {','.join(map(str, tokens))}")
 
