@@ -8,6 +8,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Tensor, D};
 use candle_transformers::models::quantized_llama::ModelWeights;
+use oai_kernels::testing::bits;
 use oai_train::gguf::{generator, import_llama, read_llama, TextStream, Tokenizer};
 use oai_train::model::{LlamaGenerator, Pass, QuantizedWeights, Sampling, Weights};
 use oai_train::{Model, Params};
@@ -233,11 +234,6 @@ fn mixed_formats(name: &str) -> GgmlDType {
         n if n.contains("attn_q") || n.contains("attn_k") => GgmlDType::Q4_0,
         _ => GgmlDType::Q8_0,
     }
-}
-
-fn bits(t: &Tensor) -> Vec<u32> {
-    let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// 24 tokens after `prompt`, greedily.
